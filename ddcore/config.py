@@ -1,0 +1,131 @@
+"""Per-detector option sets from TOML files, validated against the detector's strax options.
+
+A detector config file groups options in tables for readability (``[geometry]``, ``[physics]``,
+``[processing]`` ...); the table names are not part of the option names. Presets (for example
+science runs) are tables under ``[presets.<name>]`` whose keys override the base values::
+
+    [physics]
+    electron_lifetime_us = 450.0
+
+    [presets.sr1]
+    electron_lifetime_us = 600.0
+
+Every key must be an option of one of the detector's plugins and have the option's type, so
+values reach the plugins as strax options and enter the lineage.
+"""
+
+import numbers
+import tomllib
+from pathlib import Path
+
+import strax
+
+PRESETS_TABLE = "presets"
+
+
+class ConfigError(ValueError):
+    """A configuration file or option value that cannot be used."""
+
+
+def plugin_options(plugins):
+    """{option name: strax.Option} over all plugins (first declaration wins)."""
+    options = {}
+    for plugin in plugins:
+        for name, option in plugin.takes_config.items():
+            options.setdefault(name, option)
+    return options
+
+
+def _expected_type(option):
+    if option.type is not strax.OMITTED:
+        return option.type
+    default = option.default
+    if default is strax.OMITTED or default is None:
+        return None
+    if isinstance(default, bool):
+        return bool
+    if isinstance(default, numbers.Integral):
+        return int
+    if isinstance(default, numbers.Real):
+        return (float, int)
+    if isinstance(default, (tuple, list)):
+        return (tuple, list)
+    return type(default)
+
+
+def check_option(name, value, options, where):
+    """Return ``value`` in the form the option wants, or raise ConfigError naming ``where``."""
+    if name not in options:
+        raise ConfigError(
+            f"{where}: unknown option {name!r}. Known options: {', '.join(sorted(options))}"
+        )
+    expected = _expected_type(options[name])
+    if isinstance(value, list):
+        value = tuple(_freeze(v) for v in value)
+    if expected is None:
+        return value
+    expected_tuple = expected if isinstance(expected, tuple) else (expected,)
+    if float in expected_tuple and isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return float(value)
+    if bool not in expected_tuple and isinstance(value, bool) and int in expected_tuple:
+        raise ConfigError(f"{where}: option {name!r} must be a number, got a boolean {value!r}")
+    if not isinstance(value, expected_tuple):
+        names = " or ".join(t.__name__ for t in expected_tuple)
+        raise ConfigError(
+            f"{where}: option {name!r} must be {names}, got {type(value).__name__} {value!r}"
+        )
+    return value
+
+
+def _freeze(value):
+    return tuple(_freeze(v) for v in value) if isinstance(value, list) else value
+
+
+def _flatten(table, path, source):
+    """Flatten option tables, refusing an option that appears in two tables."""
+    flat = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            for sub_key, sub_value in _flatten(value, f"{path}{key}.", source).items():
+                if sub_key in flat:
+                    raise ConfigError(f"{source}: option {sub_key!r} is set twice")
+                flat[sub_key] = sub_value
+        else:
+            if key in flat:
+                raise ConfigError(f"{source}: option {key!r} is set twice")
+            flat[key] = value
+    return flat
+
+
+def read_toml(path):
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"Config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML ({e})") from None
+
+
+def load_detector_config(path, plugins, preset=None):
+    """Option values for the detector, base values updated with ``preset``'s overrides."""
+    options = plugin_options(plugins)
+    document = read_toml(path)
+    presets = document.pop(PRESETS_TABLE, {})
+    values = {
+        key: check_option(key, value, options, f"{path} key {key!r}")
+        for key, value in _flatten(document, "", path).items()
+    }
+    if preset is not None:
+        if preset not in presets:
+            raise ConfigError(
+                f"{path}: unknown preset {preset!r}; presets defined: {', '.join(sorted(presets))}"
+            )
+        for key, value in presets[preset].items():
+            values[key] = check_option(key, value, options, f"{path} preset {preset!r} key {key!r}")
+    return values
+
+
+def preset_names(path):
+    return sorted(read_toml(path).get(PRESETS_TABLE, {}))

@@ -1,0 +1,1 @@
+"""Detector and analysis plugins for ddcore (strax plugins, one data type per module)."""

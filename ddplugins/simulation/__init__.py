@@ -1,0 +1,1 @@
+"""Event simulation: physics model -> FaX-like instructions -> PMT raw_records."""

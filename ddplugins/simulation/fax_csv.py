@@ -1,0 +1,94 @@
+"""Import and export of FaX instruction tables as CSV.
+
+Columns (one row per event, as in the seed slides):
+``instruction,recoil_type,x,y,depth,s1_photons,s2_electrons,t`` with recoil_type ``ER`` or ``NR``,
+positions in cm (depth positive below the gate) and ``t`` the interaction time in ns after the start
+of the event's time slot.
+"""
+
+import csv
+import hashlib
+
+import numpy as np
+
+from ddplugins.simulation.quanta import ER, NR
+
+COLUMNS = ("instruction", "recoil_type", "x", "y", "depth", "s1_photons", "s2_electrons", "t")
+RECOIL_NAMES = {ER: "ER", NR: "NR"}
+
+
+class FaxCSVError(ValueError):
+    pass
+
+
+def file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fax_options(path):
+    """Context options that select a FaX CSV file (its content hash enters the lineage)."""
+    return dict(fax_instructions_file=str(path), fax_instructions_sha256=file_sha256(path))
+
+
+def read_fax_csv(path):
+    """dict of column arrays; a clear error names the file, row and column of bad input."""
+    try:
+        f = open(path, newline="")
+    except OSError as e:
+        raise FaxCSVError(f"Cannot read FaX instruction file {path}: {e}") from None
+    with f:
+        reader = csv.DictReader(f)
+        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise FaxCSVError(f"{path}: missing column(s) {', '.join(missing)}; need {','.join(COLUMNS)}")
+        rows = list(reader)
+    columns = {c: [] for c in COLUMNS}
+    for row_number, row in enumerate(rows, start=2):
+        where = f"{path} row {row_number}"
+        recoil = row["recoil_type"].strip().upper()
+        if recoil not in ("ER", "NR"):
+            raise FaxCSVError(f"{where}: recoil_type must be ER or NR, got {row['recoil_type']!r}")
+        columns["recoil_type"].append(NR if recoil == "NR" else ER)
+        for name in ("instruction", "s1_photons", "s2_electrons", "t"):
+            try:
+                value = int(float(row[name]))
+            except (TypeError, ValueError):
+                raise FaxCSVError(f"{where}: {name} must be an integer, got {row[name]!r}") from None
+            if value < 0:
+                raise FaxCSVError(f"{where}: {name} must not be negative, got {value}")
+            columns[name].append(value)
+        for name in ("x", "y", "depth"):
+            try:
+                value = float(row[name])
+            except (TypeError, ValueError):
+                raise FaxCSVError(f"{where}: {name} must be a number, got {row[name]!r}") from None
+            if not np.isfinite(value):
+                raise FaxCSVError(f"{where}: {name} is {value}, positions must be finite")
+            columns[name].append(value)
+        if columns["depth"][-1] < 0:
+            raise FaxCSVError(f"{where}: depth must be positive (cm below the gate)")
+    return {k: np.asarray(v) for k, v in columns.items()}
+
+
+def write_fax_csv(path, instructions, slot_starts):
+    """Write instructions (the ``instructions`` data type) as a FaX CSV."""
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(COLUMNS)
+        for row, slot_start in zip(instructions, slot_starts):
+            writer.writerow(
+                [
+                    int(row["event_number"]),
+                    RECOIL_NAMES[int(row["recoil_type"])],
+                    f"{row['x']:.4f}",
+                    f"{row['y']:.4f}",
+                    f"{-row['z']:.4f}",
+                    int(row["s1_photons"]),
+                    int(row["s2_electrons"]),
+                    int(row["time"] - slot_start),
+                ]
+            )

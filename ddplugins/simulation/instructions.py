@@ -1,0 +1,212 @@
+"""``instructions``: the FaX instruction table of a simulated run, one row per event."""
+
+import numpy as np
+import strax
+
+from ddplugins.simulation import fax_csv, run_spec, spectra
+from ddplugins.simulation.quanta import ER, NR, nest_quanta
+from ddplugins.tpc.options import DDPlugin, DriftOptions, GeometryOptions
+
+RUN_START_NS = 1_483_228_800 * 10**9  # 2017-01-01, XENON1T SR0 era
+SOURCE_CODES = {source: i for i, source in enumerate(run_spec.SOURCES)}
+
+instructions_dtype = strax.time_fields + [
+    (("Event number in the run", "event_number"), np.int64),
+    (("Recoil type: 0 electronic (ER), 1 nuclear (NR)", "recoil_type"), np.int8),
+    (("Truth label: 0 background, 1 WIMP signal", "label"), np.int8),
+    (("Interaction x position [cm]", "x"), np.float32),
+    (("Interaction y position [cm]", "y"), np.float32),
+    (("Interaction z position, negative below the gate [cm]", "z"), np.float32),
+    (("Recoil energy [keV] (NaN if unknown)", "energy"), np.float32),
+    (("Scintillation photons produced", "s1_photons"), np.int32),
+    (("Ionisation electrons leaving the interaction site", "s2_electrons"), np.int32),
+    (("Excitons (for the NEST S1 pulse shape)", "excitons"), np.int32),
+]
+
+
+class Instructions(GeometryOptions, DriftOptions, DDPlugin):
+    """Draw events for the run named by the run id (see ``ddplugins.simulation.run_spec``)."""
+
+    __version__ = "0.1.0"
+    depends_on = ()
+    provides = "instructions"
+    data_kind = "instructions"
+    dtype = instructions_dtype
+    rechunk_on_save = False
+
+    science_run = strax.Config(
+        default="sr0", type=str, help="Preset (science run) name that run ids must carry"
+    )
+    sim_n_events = strax.Config(
+        default=1000, type=int, help="Events in an 'er' or 'wimp' run"
+    )
+    sim_events_per_chunk = strax.Config(default=500, type=int, help="Events per chunk")
+    sim_event_spacing_us = strax.Config(
+        default=1000.0, type=(float, int),
+        help="Time between consecutive events [us]; must exceed the longest drift time",
+    )
+    sim_interaction_delay_us = strax.Config(
+        default=10.0, type=(float, int), help="Interaction time after the start of its slot [us]"
+    )
+    sim_vertex_volume = strax.Config(
+        default="fiducial", type=str, help="Where vertices are drawn: 'fiducial' or 'tpc'"
+    )
+    fiducial_radius_cm = strax.Config(default=39.85, type=(float, int), help="Fiducial radius [cm]")
+    fiducial_z_top_cm = strax.Config(default=-13.45, type=(float, int), help="Fiducial top z [cm]")
+    fiducial_z_bottom_cm = strax.Config(
+        default=-83.45, type=(float, int), help="Fiducial bottom z [cm]"
+    )
+    er_energy_max_kev = strax.Config(
+        default=15.0, type=(float, int), help="Flat ER background spectrum upper edge [keV]"
+    )
+    wimp_mass_gev = strax.Config(default=500.0, type=(float, int), help="WIMP mass [GeV/c^2]")
+    wimp_cross_section_cm2 = strax.Config(
+        default=1e-45, type=(float, int), help="WIMP-nucleon cross-section [cm^2]"
+    )
+    wimp_interaction = strax.Config(
+        default="SI", type=str, help="WIMP interaction, a wimprates name: 'SI', 'SD_n_central' ..."
+    )
+    sim_exposure_live_days = strax.Config(
+        default=spectra.TABLE_I_LIVE_DAYS, type=(float, int),
+        help="Live days of a 'pseudo' run (1042 kg fiducial mass, counts scaled from Table I)",
+    )
+    fax_instructions_file = strax.Config(
+        default="", type=str, track=False, help="FaX instruction CSV for 'fax' runs"
+    )
+    fax_instructions_sha256 = strax.Config(
+        default="", type=str,
+        help="SHA-256 of the FaX CSV (tracked, so a changed file never loads stale data); "
+        "set both with ddplugins.simulation.fax_csv.fax_options(path)",
+    )
+
+    def setup(self):
+        self.spec = run_spec.parse_run_id(self.run_id, expected_preset=self.science_run)
+        if self.sim_vertex_volume not in ("fiducial", "tpc"):
+            raise ValueError(
+                f"sim_vertex_volume must be 'fiducial' or 'tpc', not {self.sim_vertex_volume!r}"
+            )
+        spacing_ns = self.sim_event_spacing_us * 1e3
+        longest = self.drift_time_ns(self.tpc_length_cm) + self.sim_interaction_delay_us * 1e3
+        if longest + 20_000 > spacing_ns:
+            raise ValueError(
+                f"sim_event_spacing_us={self.sim_event_spacing_us} is shorter than the longest "
+                f"drift time plus margins ({(longest + 20_000) / 1e3:.0f} us): events would overlap"
+            )
+        self.fax_table = None
+        if self.spec.source == "fax":
+            self.fax_table = self._load_fax_table()
+            self.labels = self.fax_table["recoil_type"].astype(np.int8)
+        elif self.spec.source == "pseudo":
+            rng = self._rng("counts")
+            counts = spectra.expected_counts(
+                self.sim_exposure_live_days,
+                self.wimp_mass_gev,
+                self.wimp_cross_section_cm2,
+                self.wimp_interaction,
+            )
+            labels = np.repeat([0, 1], [rng.poisson(counts["er"]), rng.poisson(counts["wimp"])])
+            self.labels = rng.permutation(labels).astype(np.int8)
+        else:
+            label = 1 if self.spec.source == "wimp" else 0
+            self.labels = np.full(self.sim_n_events, label, np.int8)
+        self.n_chunks = max(1, int(np.ceil(len(self.labels) / self.sim_events_per_chunk)))
+
+    def _rng(self, purpose, chunk_i=0):
+        purposes = {"counts": 0, "events": 1}
+        return np.random.default_rng(
+            [self.spec.seed, SOURCE_CODES[self.spec.source], purposes[purpose], chunk_i]
+        )
+
+    def _load_fax_table(self):
+        path = self.fax_instructions_file
+        if not path:
+            raise ValueError(
+                f"Run {self.run_id!r} is a 'fax' run: set the fax_instructions_file option "
+                "(ddplugins.simulation.fax_csv.fax_options(path) sets it with its hash)"
+            )
+        digest = fax_csv.file_sha256(path)
+        if digest != self.fax_instructions_sha256:
+            raise ValueError(
+                f"FaX file {path} has SHA-256 {digest[:12]}..., but option "
+                f"fax_instructions_sha256 says {self.fax_instructions_sha256[:12] or '(unset)'}: "
+                "use fax_csv.fax_options(path) so the file's content enters the lineage"
+            )
+        table = fax_csv.read_fax_csv(path)
+        slot_ns = self.sim_event_spacing_us * 1e3
+        late = table["t"] + self.drift_time_ns(table["depth"]) + 20_000 > slot_ns
+        if np.any(late):
+            row = int(np.argmax(late)) + 2
+            raise fax_csv.FaxCSVError(
+                f"{path} row {row}: t + drift time does not fit in a "
+                f"{self.sim_event_spacing_us} us event slot"
+            )
+        return table
+
+    def slot_start(self, event_number):
+        return RUN_START_NS + np.asarray(event_number, np.int64) * int(self.sim_event_spacing_us * 1e3)
+
+    def is_ready(self, chunk_i):
+        return chunk_i < self.n_chunks
+
+    def source_finished(self):
+        return True
+
+    def compute(self, chunk_i):
+        first = chunk_i * self.sim_events_per_chunk
+        last = min(first + self.sim_events_per_chunk, len(self.labels))
+        events = np.arange(first, last)
+        result = np.zeros(len(events), self.dtype)
+        result["event_number"] = events
+        result["label"] = self.labels[first:last]
+        if self.fax_table is not None:
+            self._fill_from_fax(result, events)
+        else:
+            self._fill_from_physics(result, self._rng("events", chunk_i))
+        result["time"] = self.slot_start(events) + self._interaction_delays(events)
+        depth = -result["z"].astype(np.float64)
+        result["endtime"] = result["time"] + self.drift_time_ns(depth).astype(np.int64) + 10_000
+        start = int(self.slot_start(first))
+        end = int(self.slot_start(first + self.sim_events_per_chunk))
+        if chunk_i == self.n_chunks - 1:
+            end = int(self.slot_start(len(self.labels)))
+        return self.chunk(start=start, end=max(end, start + 1), data=result)
+
+    def _interaction_delays(self, events):
+        if self.fax_table is not None:
+            return self.fax_table["t"][events].astype(np.int64)
+        return np.full(len(events), int(self.sim_interaction_delay_us * 1e3), np.int64)
+
+    def _fill_from_fax(self, result, events):
+        table = self.fax_table
+        result["recoil_type"] = table["recoil_type"][events]
+        result["x"], result["y"] = table["x"][events], table["y"][events]
+        result["z"] = -table["depth"][events]
+        result["energy"] = np.nan
+        result["s1_photons"] = table["s1_photons"][events]
+        result["s2_electrons"] = table["s2_electrons"][events]
+        # A FaX table has no exciton count; NEST timing then treats every photon as excitonic.
+        result["excitons"] = table["s1_photons"][events]
+
+    def _fill_from_physics(self, result, rng):
+        n = len(result)
+        is_wimp = result["label"] == 1
+        result["recoil_type"] = np.where(is_wimp, NR, ER)
+        energy = spectra.sample_er_energies(rng, n, self.er_energy_max_kev)
+        n_wimp = int(is_wimp.sum())
+        if n_wimp:
+            energy[is_wimp] = spectra.sample_wimp_energies(
+                rng, n_wimp, self.wimp_mass_gev, self.wimp_cross_section_cm2, self.wimp_interaction
+            )
+        result["energy"] = energy
+        if self.sim_vertex_volume == "fiducial":
+            r_max, z_top, z_bottom = self.fiducial_radius_cm, self.fiducial_z_top_cm, self.fiducial_z_bottom_cm
+        else:
+            r_max, z_top, z_bottom = self.tpc_radius_cm, 0.0, -self.tpc_length_cm
+        r = r_max * np.sqrt(rng.random(n))
+        phi = rng.uniform(0, 2 * np.pi, n)
+        result["x"], result["y"] = r * np.cos(phi), r * np.sin(phi)
+        result["z"] = rng.uniform(z_bottom, z_top, n)
+        photons, electrons, excitons = nest_quanta(
+            result["recoil_type"], energy, self.drift_field_v_per_cm, seed=rng.integers(2**31)
+        )
+        result["s1_photons"], result["s2_electrons"], result["excitons"] = photons, electrons, excitons

@@ -1,0 +1,265 @@
+"""Numba kernels of the detector response: photons -> photoelectrons -> digitised raw records.
+
+``simulate_photoelectrons`` turns per-event S1 photon counts and S2 electron counts into single
+photoelectrons (channel, time, area); ``digitize`` turns those into zero-suppressed strax
+``raw_records``. Random numbers come from numba's generator, seeded per call, so the output is a
+pure function of the inputs and the seed.
+"""
+
+import numba
+import numpy as np
+
+SPE_TEMPLATE_RESOLUTION_NS = 1
+
+
+def spe_template_cdf(rise_ns=4.0, length_ns=120):
+    """Cumulative single-PE pulse shape at 1 ns steps, normalised to 1.
+
+    The shape is t^2 exp(-t / rise): a fast rise and an exponential tail, ~14 ns wide, like a
+    typical PMT single-photoelectron pulse.
+    """
+    t = np.arange(length_ns + 1, dtype=np.float64)
+    pulse = t**2 * np.exp(-t / rise_ns)
+    cdf = np.cumsum(pulse)
+    return cdf / cdf[-1]
+
+
+@numba.njit(cache=True)
+def _grow(array, needed):
+    if needed <= len(array):
+        return array
+    bigger = np.empty(max(needed, 2 * len(array)), array.dtype)
+    bigger[: len(array)] = array
+    return bigger
+
+
+@numba.njit(cache=True)
+def _pick(cumulative, channels):
+    i = np.searchsorted(cumulative, np.random.random() * cumulative[-1], side="right")
+    return channels[min(i, len(channels) - 1)]
+
+
+@numba.njit(cache=True)
+def _solid_angle_cumulative(channels, pmt_x, pmt_y, x, y, height):
+    """Cumulative light share of the PMTs as seen from a point ``height`` below their plane."""
+    cum = np.empty(len(channels))
+    total = 0.0
+    for k in range(len(channels)):
+        c = channels[k]
+        d2 = (pmt_x[c] - x) ** 2 + (pmt_y[c] - y) ** 2 + height**2
+        total += height / d2**1.5
+        cum[k] = total
+    return cum
+
+
+@numba.njit(cache=True)
+def simulate_photoelectrons(
+    seed,
+    event_time,
+    event_x,
+    event_y,
+    event_depth,
+    s1_detected,
+    s1_delays,
+    s2_electrons,
+    drift_time,
+    top_channels,
+    bottom_channels,
+    pmt_x,
+    pmt_y,
+    s1_aft_top,
+    s1_aft_bottom,
+    tpc_length,
+    top_array_height,
+    bottom_array_depth,
+    s2_aft,
+    s2_lrf_height,
+    s2_photons_per_electron,
+    diffusion_sigma_per_sqrt_ns,
+    surface_delay_ns,
+    luminescence_ns,
+    gas_singlet_fraction,
+    gas_singlet_ns,
+    gas_triplet_ns,
+    transit_spread_ns,
+    p_double_pe,
+    spe_resolution,
+    p_afterpulse,
+    afterpulse_min_ns,
+    afterpulse_max_ns,
+    p_photoionization,
+    photoionization_window_ns,
+):
+    """Photoelectrons of all events: (channel int16, time int64 [ns], area float32 [PE])."""
+    np.random.seed(seed)
+    channel = np.empty(4096, np.int16)
+    time = np.empty(4096, np.int64)
+    area = np.empty(4096, np.float32)
+    n = 0
+    delay_i = 0
+    bottom_uniform = np.arange(1, len(bottom_channels) + 1).astype(np.float64)
+    for ev in range(len(event_time)):
+        ev_start = n
+        x, y, depth = event_x[ev], event_y[ev], event_depth[ev]
+        # S1: share between arrays by a depth-dependent AFT, within an array by solid angle
+        aft = s1_aft_top + (s1_aft_bottom - s1_aft_top) * depth / tpc_length
+        cum_top = _solid_angle_cumulative(top_channels, pmt_x, pmt_y, x, y, depth + top_array_height)
+        cum_bottom = _solid_angle_cumulative(
+            bottom_channels, pmt_x, pmt_y, x, y, tpc_length - depth + bottom_array_depth
+        )
+        n_photons = s1_detected[ev]
+        # S2: electrons, each making a Poisson number of detected photons
+        sigma = diffusion_sigma_per_sqrt_ns * np.sqrt(max(drift_time[ev], 0.0))
+        cum_lrf = _solid_angle_cumulative(top_channels, pmt_x, pmt_y, x, y, s2_lrf_height)
+        n_electrons = s2_electrons[ev]
+        n_pi = np.random.poisson(p_photoionization * n_electrons) if p_photoionization > 0 else 0
+        for e in range(n_photons + n_electrons + n_pi):
+            if e < n_photons:
+                k = 1
+                base_t = event_time[ev] + s1_delays[delay_i]
+                delay_i += 1
+            else:
+                k = np.random.poisson(s2_photons_per_electron)
+                base_t = event_time[ev] + drift_time[ev]
+                if e < n_photons + n_electrons:
+                    base_t += np.random.normal() * sigma + np.random.exponential(surface_delay_ns)
+                else:
+                    # photoionised electrons come from the liquid between the vertex and the cathode
+                    base_t += np.random.random() * max(photoionization_window_ns - drift_time[ev], 0.0)
+            channel = _grow(channel, n + 2 * k)
+            time = _grow(time, n + 2 * k)
+            area = _grow(area, n + 2 * k)
+            for _ in range(k):
+                if e < n_photons:
+                    t = base_t
+                    if np.random.random() < aft:
+                        ch = _pick(cum_top, top_channels)
+                    else:
+                        ch = _pick(cum_bottom, bottom_channels)
+                else:
+                    t = base_t + np.random.random() * luminescence_ns
+                    if np.random.random() < gas_singlet_fraction:
+                        t += np.random.exponential(gas_singlet_ns)
+                    else:
+                        t += np.random.exponential(gas_triplet_ns)
+                    if np.random.random() < s2_aft:
+                        ch = _pick(cum_lrf, top_channels)
+                    else:
+                        ch = _pick(bottom_uniform, bottom_channels)
+                t += np.random.normal() * transit_spread_ns
+                n_pe = 2 if np.random.random() < p_double_pe else 1
+                for _pe in range(n_pe):
+                    channel[n] = ch
+                    time[n] = np.int64(t)
+                    area[n] = max(1.0 + spe_resolution * np.random.normal(), 0.05)
+                    n += 1
+        if p_afterpulse > 0:
+            ev_end = n
+            for i in range(ev_start, ev_end):
+                if np.random.random() < p_afterpulse:
+                    channel = _grow(channel, n + 1)
+                    time = _grow(time, n + 1)
+                    area = _grow(area, n + 1)
+                    channel[n] = channel[i]
+                    time[n] = time[i] + np.int64(
+                        afterpulse_min_ns + np.random.random() * (afterpulse_max_ns - afterpulse_min_ns)
+                    )
+                    area[n] = max(1.0 + spe_resolution * np.random.normal(), 0.05)
+                    n += 1
+    return channel[:n], time[:n], area[:n]
+
+
+@numba.njit(cache=True)
+def digitize(
+    seed,
+    channel,
+    time,
+    area,
+    template_cdf,
+    adc_per_pe,
+    baseline,
+    noise_rms,
+    zle_threshold,
+    zle_window,
+    samples_per_record,
+    dt,
+    out,
+):
+    """Write zero-suppressed raw records of photoelectrons (sorted by channel, time) into ``out``.
+
+    Photoelectrons closer than twice the zero-suppression window form one group, digitised with
+    Gaussian noise; samples more than ``zle_threshold`` below the baseline open a pulse that keeps
+    ``zle_window`` samples either side. Returns the number of records written; ``out`` must hold
+    at least ``max_raw_records(...)`` records.
+    """
+    np.random.seed(seed)
+    template_len = len(template_cdf) - 1
+    gap = 2 * zle_window * dt + template_len
+    n_out = 0
+    i = 0
+    n_pe = len(time)
+    while i < n_pe:
+        j = i + 1
+        while j < n_pe and channel[j] == channel[i] and time[j] - time[j - 1] <= gap:
+            j += 1
+        first_sample = time[i] // dt - zle_window
+        last_sample = time[j - 1] // dt + template_len // dt + 2 + zle_window
+        length = last_sample - first_sample
+        signal = np.zeros(length)
+        for p in range(i, j):
+            offset = time[p] - first_sample * dt
+            s0 = offset // dt
+            for s in range(s0, min(s0 + template_len // dt + 2, length)):
+                lo = min(max(s * dt - offset, 0), template_len)
+                hi = min(max((s + 1) * dt - offset, 0), template_len)
+                signal[s] += area[p] * adc_per_pe * (template_cdf[hi] - template_cdf[lo])
+        counts = np.empty(length, np.int64)
+        keep = np.zeros(length, np.bool_)
+        for s in range(length):
+            counts[s] = np.int64(np.round(signal[s] + noise_rms * np.random.normal()))
+            if counts[s] > zle_threshold:
+                keep[max(0, s - zle_window) : min(length, s + zle_window + 1)] = True
+        s = 0
+        while s < length:
+            if not keep[s]:
+                s += 1
+                continue
+            e = s
+            while e < length and keep[e]:
+                e += 1
+            pulse_length = e - s
+            for record_i in range((pulse_length + samples_per_record - 1) // samples_per_record):
+                r = out[n_out]
+                start = s + record_i * samples_per_record
+                n_samples = min(samples_per_record, e - start)
+                r["time"] = (first_sample + start) * dt
+                r["length"] = n_samples
+                r["dt"] = dt
+                r["channel"] = channel[i]
+                r["pulse_length"] = pulse_length
+                r["record_i"] = record_i
+                r["baseline"] = baseline
+                r["data"][:] = 0
+                for q in range(n_samples):
+                    r["data"][q] = max(baseline - counts[start + q], 0)
+                n_out += 1
+            s = e
+        i = j
+    return n_out
+
+
+@numba.njit(cache=True)
+def max_raw_records(channel, time, template_len_ns, zle_window, samples_per_record, dt):
+    """Upper bound on the records ``digitize`` writes for these photoelectrons."""
+    gap = 2 * zle_window * dt + template_len_ns
+    total = 0
+    i = 0
+    while i < len(time):
+        j = i + 1
+        while j < len(time) and channel[j] == channel[i] and time[j] - time[j - 1] <= gap:
+            j += 1
+        length = (time[j - 1] - time[i]) // dt + template_len_ns // dt + 3 + 2 * zle_window
+        # every pulse spans >= 2 * zle_window + 1 samples and may end in a partial record
+        total += length // samples_per_record + length // (2 * zle_window + 1) + 2
+        i = j
+    return total

@@ -1,0 +1,204 @@
+"""``raw_records``: digitised, zero-suppressed PMT pulses of simulated events."""
+
+import numpy as np
+import strax
+
+from ddplugins.simulation import pmt_response, run_spec
+from ddplugins.simulation.quanta import nest_s1_photon_times
+from ddplugins.tpc import geometry
+from ddplugins.tpc.options import (
+    DDPlugin,
+    DigitizerOptions,
+    DriftOptions,
+    GeometryOptions,
+    LightCollectionOptions,
+)
+
+SAMPLES_PER_RECORD = strax.DEFAULT_RECORD_LENGTH
+
+
+class SimulatedRawRecords(
+    GeometryOptions, DriftOptions, LightCollectionOptions, DigitizerOptions, DDPlugin
+):
+    """Detector response to the instructions, down to strax raw_records (110 samples, 10 ns)."""
+
+    __version__ = "0.1.0"
+    depends_on = "instructions"
+    provides = "raw_records"
+    data_kind = "raw_records"
+    dtype = strax.raw_record_dtype(SAMPLES_PER_RECORD)
+    compressor = "zstd"
+    rechunk_on_save = False
+
+    s1_timing_model = strax.Config(
+        default="exponential", type=str,
+        help="S1 pulse shape: 'exponential' (pax default, one time constant for ER and NR) or "
+        "'nest' (nestpy singlet/triplet times, different for ER and NR)",
+    )
+    s1_exponential_tau_ns = strax.Config(
+        default=44.77, type=(float, int), help="S1 decay time of the 'exponential' model [ns]"
+    )
+    s1_aft_at_gate = strax.Config(
+        default=0.38, type=(float, int), help="S1 area fraction top for events at the gate"
+    )
+    s1_aft_at_cathode = strax.Config(
+        default=0.08, type=(float, int), help="S1 area fraction top for events at the cathode"
+    )
+    top_array_height_cm = strax.Config(
+        default=7.0, type=(float, int), help="Height of the top PMT plane above the gate [cm]"
+    )
+    bottom_array_depth_cm = strax.Config(
+        default=5.0, type=(float, int), help="Depth of the bottom PMT plane below the cathode [cm]"
+    )
+    s2_lrf_height_cm = strax.Config(
+        default=6.0, type=(float, int),
+        help="Light response function scale: S2 light on the top array falls off as "
+        "h / (d^2 + h^2)^1.5 with the horizontal distance d [cm]",
+    )
+    diffusion_longitudinal_cm2_per_s = strax.Config(
+        default=22.8, type=(float, int), help="Longitudinal diffusion constant [cm^2/s]"
+    )
+    electron_surface_delay_ns = strax.Config(
+        default=140.0, type=(float, int), help="Mean electron delay at the liquid surface [ns]"
+    )
+    s2_luminescence_duration_ns = strax.Config(
+        default=350.0, type=(float, int),
+        help="Time an electron takes to cross the luminescence gap (uniform emission) [ns]",
+    )
+    gas_singlet_fraction = strax.Config(
+        default=0.035, type=(float, int), help="Fraction of S2 photons from the gas singlet"
+    )
+    gas_singlet_tau_ns = strax.Config(default=5.88, type=(float, int), help="Gas singlet [ns]")
+    gas_triplet_tau_ns = strax.Config(default=115.0, type=(float, int), help="Gas triplet [ns]")
+    pmt_transit_time_spread_ns = strax.Config(
+        default=13.6, type=(float, int), help="Gaussian spread of the PMT transit time [ns]"
+    )
+    p_double_pe_emission = strax.Config(
+        default=0.15, type=(float, int), help="Probability a detected photon yields two PE"
+    )
+    spe_resolution = strax.Config(
+        default=0.4, type=(float, int), help="Relative width of the single-PE area distribution"
+    )
+    noise_rms_adc = strax.Config(default=2.25, type=(float, int), help="Noise per sample [ADC]")
+    zle_threshold_adc = strax.Config(
+        default=15, type=int, help="Zero-suppression threshold below the baseline [ADC]"
+    )
+    zle_window_samples = strax.Config(
+        default=50, type=int, help="Samples kept either side of a zero-suppression crossing"
+    )
+    afterpulse_probability = strax.Config(
+        default=0.0, type=(float, int), help="Afterpulses per PE (0 = off; ~0.02 in XENON1T)"
+    )
+    afterpulse_delay_range_ns = strax.Config(
+        default=(500, 3000), type=(tuple, list), help="Afterpulse delay range [ns]"
+    )
+    photoionization_probability = strax.Config(
+        default=0.0, type=(float, int),
+        help="Delayed single electrons per S2 electron from photoionisation, arriving up to the "
+        "full drift time after the interaction (0 = off)",
+    )
+
+    def setup(self):
+        if self.s1_timing_model not in ("exponential", "nest"):
+            raise ValueError(
+                f"s1_timing_model must be 'exponential' or 'nest', not {self.s1_timing_model!r}"
+            )
+        pmts = self.pmts
+        live = pmts["alive"]
+        self.top_channels = pmts["channel"][live & (pmts["array"] == geometry.TOP)].astype(np.int64)
+        self.bottom_channels = pmts["channel"][live & (pmts["array"] == geometry.BOTTOM)].astype(
+            np.int64
+        )
+        self.template_cdf = pmt_response.spe_template_cdf()
+        self.run_seed = run_spec.parse_run_id(self.run_id).seed
+        self.max_drift_ns = float(self.drift_time_ns(self.tpc_length_cm))
+
+    @property
+    def s2_photons_per_electron(self):
+        """Mean detected S2 photons per extracted electron (both arrays)."""
+        se_gain_pe = self.g2_bottom_pe_per_electron / (
+            (1 - self.s2_area_fraction_top) * self.extraction_efficiency
+        )
+        return se_gain_pe / (1 + self.p_double_pe_emission)
+
+    def _s1_delays(self, instructions, detected, rng):
+        if self.s1_timing_model == "exponential":
+            return rng.exponential(self.s1_exponential_tau_ns, int(detected.sum()))
+        return nest_s1_photon_times(
+            instructions["recoil_type"],
+            detected,
+            instructions["excitons"],
+            instructions["energy"],
+            drift_field_v_cm=self.drift_field_v_per_cm,
+            seed=rng.integers(2**31),
+        )
+
+    def compute(self, instructions):
+        if not len(instructions):
+            return np.zeros(0, self.dtype)
+        rng = np.random.default_rng([self.run_seed, int(instructions["event_number"][0]), 2])
+        x = instructions["x"].astype(np.float64)
+        y = instructions["y"].astype(np.float64)
+        depth = -instructions["z"].astype(np.float64)
+        drift = self.drift_time_ns(depth)
+
+        p_detect = self.g1_pe_per_photon * self.relative_s1_light_yield(x, y, depth)
+        p_detect = np.clip(p_detect / (1 + self.p_double_pe_emission), 0, 1)
+        s1_detected = rng.binomial(instructions["s1_photons"], p_detect).astype(np.int64)
+        survival = np.exp(-drift / (self.electron_lifetime_us * 1e3)) * self.extraction_efficiency
+        s2_electrons = rng.binomial(instructions["s2_electrons"], survival).astype(np.int64)
+
+        diffusion_cm2_per_ns = self.diffusion_longitudinal_cm2_per_s * 1e-9
+        velocity_cm_per_ns = self.drift_velocity_um_per_ns * 1e-4
+        channel, time, area = pmt_response.simulate_photoelectrons(
+            int(rng.integers(2**31)),
+            instructions["time"].astype(np.int64),
+            x, y, depth,
+            s1_detected,
+            self._s1_delays(instructions, s1_detected, rng),
+            s2_electrons,
+            drift,
+            self.top_channels,
+            self.bottom_channels,
+            self.pmts["x"],
+            self.pmts["y"],
+            self.s1_aft_at_gate,
+            self.s1_aft_at_cathode,
+            self.tpc_length_cm,
+            self.top_array_height_cm,
+            self.bottom_array_depth_cm,
+            self.s2_area_fraction_top,
+            self.s2_lrf_height_cm,
+            self.s2_photons_per_electron,
+            np.sqrt(2 * diffusion_cm2_per_ns) / velocity_cm_per_ns,
+            self.electron_surface_delay_ns,
+            self.s2_luminescence_duration_ns,
+            self.gas_singlet_fraction,
+            self.gas_singlet_tau_ns,
+            self.gas_triplet_tau_ns,
+            self.pmt_transit_time_spread_ns,
+            self.p_double_pe_emission,
+            self.spe_resolution,
+            self.afterpulse_probability,
+            float(self.afterpulse_delay_range_ns[0]),
+            float(self.afterpulse_delay_range_ns[1]),
+            self.photoionization_probability,
+            self.max_drift_ns,
+        )
+        return self.digitize(channel, time, area, seed=int(rng.integers(2**31)))
+
+    def digitize(self, channel, time, area, seed):
+        order = np.lexsort((time, channel))
+        channel, time, area = channel[order], time[order], area[order]
+        dt = self.sample_duration_ns
+        template_len = len(self.template_cdf) - 1
+        capacity = pmt_response.max_raw_records(
+            channel, time, template_len, self.zle_window_samples, SAMPLES_PER_RECORD, dt
+        )
+        records = np.zeros(capacity, self.dtype)
+        n = pmt_response.digitize(
+            seed, channel, time, area, self.template_cdf,
+            float(self.adc_per_pe), self.digitizer_baseline, float(self.noise_rms_adc),
+            self.zle_threshold_adc, self.zle_window_samples, SAMPLES_PER_RECORD, dt, records,
+        )
+        return strax.sort_by_time(records[:n])

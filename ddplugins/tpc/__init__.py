@@ -1,0 +1,1 @@
+"""Pieces shared by every two-phase TPC: option groups, PMT layouts, detector response model."""

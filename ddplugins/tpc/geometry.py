@@ -1,0 +1,68 @@
+"""PMT array layouts generated from a few geometry parameters."""
+
+import numpy as np
+
+TOP, BOTTOM = 0, 1
+
+pmt_dtype = np.dtype(
+    [
+        ("channel", np.int16),
+        ("array", np.int8),
+        ("x", np.float64),
+        ("y", np.float64),
+        ("alive", np.bool_),
+    ]
+)
+
+
+def ring_layout(n_rings, pitch_cm):
+    """Concentric rings: ring k (k = 0..n_rings-1) holds max(1, 6k) PMTs at r = k * pitch."""
+    xs, ys = [0.0], [0.0]
+    for k in range(1, n_rings):
+        phi = 2 * np.pi * np.arange(6 * k) / (6 * k)
+        xs.extend(k * pitch_cm * np.cos(phi))
+        ys.extend(k * pitch_cm * np.sin(phi))
+    return np.asarray(xs), np.asarray(ys)
+
+
+def hex_layout(pitch_cm, max_radius_cm):
+    """Hexagonal grid with a PMT at the centre, all PMTs with r <= max_radius, row by row."""
+    n = int(np.ceil(max_radius_cm / pitch_cm)) + 1
+    j, i = np.mgrid[-2 * n : 2 * n + 1, -2 * n : 2 * n + 1]
+    x = pitch_cm * (i + j / 2)
+    y = pitch_cm * j * np.sqrt(3) / 2
+    inside = np.hypot(x, y) <= max_radius_cm + 1e-9
+    x, y = x[inside], y[inside]
+    order = np.lexsort((x, -y))
+    return x[order], y[order]
+
+
+def pmt_layout(
+    top_layout,
+    top_pitch_cm,
+    top_rings,
+    top_max_radius_cm,
+    bottom_pitch_cm,
+    bottom_max_radius_cm,
+    dead_channels=(),
+):
+    """Channel table: top array first (channels 0..n_top-1), then the bottom array."""
+    if top_layout == "rings":
+        top = ring_layout(top_rings, top_pitch_cm)
+    elif top_layout == "hex":
+        top = hex_layout(top_pitch_cm, top_max_radius_cm)
+    else:
+        raise ValueError(f"top_array_layout must be 'rings' or 'hex', not {top_layout!r}")
+    bottom = hex_layout(bottom_pitch_cm, bottom_max_radius_cm)
+    n_top, n_bottom = len(top[0]), len(bottom[0])
+    pmts = np.zeros(n_top + n_bottom, dtype=pmt_dtype)
+    pmts["channel"] = np.arange(len(pmts))
+    pmts["array"][n_top:] = BOTTOM
+    pmts["x"] = np.concatenate([top[0], bottom[0]])
+    pmts["y"] = np.concatenate([top[1], bottom[1]])
+    pmts["alive"] = True
+    dead = np.asarray(dead_channels, dtype=int)
+    if np.any((dead < 0) | (dead >= len(pmts))):
+        raise ValueError(f"dead_channels {tuple(dead)} outside channel range 0..{len(pmts) - 1}")
+    pmts["alive"][dead] = False
+    return pmts
