@@ -42,8 +42,10 @@ class Instructions(GeometryOptions, DriftOptions, DDPlugin):
     )
     sim_events_per_chunk = strax.Config(default=500, type=int, help="Events per chunk")
     sim_event_spacing_us = strax.Config(
-        default=1000.0, type=(float, int),
-        help="Time between consecutive events [us]; must exceed the longest drift time",
+        default=2000.0, type=(float, int),
+        help="Time between consecutive events [us]; above twice the longest drift time, "
+        "an event window (which reaches one drift time before its S2) never holds the "
+        "previous event",
     )
     sim_interaction_delay_us = strax.Config(
         default=10.0, type=(float, int), help="Interaction time after the start of its slot [us]"
@@ -86,11 +88,12 @@ class Instructions(GeometryOptions, DriftOptions, DDPlugin):
                 f"sim_vertex_volume must be 'fiducial' or 'tpc', not {self.sim_vertex_volume!r}"
             )
         spacing_ns = self.sim_event_spacing_us * 1e3
-        longest = self.drift_time_ns(self.tpc_length_cm) + self.sim_interaction_delay_us * 1e3
-        if longest + 20_000 > spacing_ns:
+        needed = 2 * self.drift_time_ns(self.tpc_length_cm) + self.sim_interaction_delay_us * 1e3
+        if needed + 100_000 > spacing_ns:
             raise ValueError(
-                f"sim_event_spacing_us={self.sim_event_spacing_us} is shorter than the longest "
-                f"drift time plus margins ({(longest + 20_000) / 1e3:.0f} us): events would overlap"
+                f"sim_event_spacing_us={self.sim_event_spacing_us} is shorter than twice the "
+                f"longest drift time plus margins ({(needed + 100_000) / 1e3:.0f} us): "
+                "event windows would overlap"
             )
         self.fax_table = None
         if self.spec.source == "fax":

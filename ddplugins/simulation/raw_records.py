@@ -50,11 +50,6 @@ class SimulatedRawRecords(
     bottom_array_depth_cm = strax.Config(
         default=5.0, type=(float, int), help="Depth of the bottom PMT plane below the cathode [cm]"
     )
-    s2_lrf_height_cm = strax.Config(
-        default=6.0, type=(float, int),
-        help="Light response function scale: S2 light on the top array falls off as "
-        "h / (d^2 + h^2)^1.5 with the horizontal distance d [cm]",
-    )
     diffusion_longitudinal_cm2_per_s = strax.Config(
         default=22.8, type=(float, int), help="Longitudinal diffusion constant [cm^2/s]"
     )

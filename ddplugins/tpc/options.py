@@ -121,6 +121,11 @@ class LightCollectionOptions:
     extraction_efficiency = strax.Config(
         default=0.96, type=(float, int), help="Probability an electron is extracted into the gas"
     )
+    s2_lrf_height_cm = strax.Config(
+        default=6.0, type=(float, int),
+        help="Light response function scale: S2 light on the top array falls off as "
+        "h / (d^2 + h^2)^1.5 with the horizontal distance d [cm]",
+    )
     s1_light_yield_depth_gradient = strax.Config(
         default=0.3, type=(float, int),
         help="Relative S1 light yield change from top (depth 0) to cathode; relative LY = "

@@ -10,10 +10,31 @@ CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
 def tpc_plugins():
     """The plugin classes every simulated TPC uses, from instructions to images."""
+    from ddplugins.events.event_basics import EventBasics
+    from ddplugins.events.event_hitpatterns import EventHitpatterns
+    from ddplugins.events.event_images import EventImages
+    from ddplugins.events.event_truth import EventTruth
+    from ddplugins.events.event_waveforms import EventWaveforms
+    from ddplugins.events.events import Events
+    from ddplugins.peaks.peak_basics import PeakBasics
+    from ddplugins.peaks.peaks import Peaks
+    from ddplugins.records.records import Records
     from ddplugins.simulation.instructions import Instructions
     from ddplugins.simulation.raw_records import SimulatedRawRecords
 
-    return (Instructions, SimulatedRawRecords)
+    return (
+        Instructions,
+        SimulatedRawRecords,
+        Records,
+        Peaks,
+        PeakBasics,
+        Events,
+        EventBasics,
+        EventTruth,
+        EventHitpatterns,
+        EventWaveforms,
+        EventImages,
+    )
 
 
 @hookimpl

@@ -1,0 +1,1 @@
+"""Processing plugins for the events data kind."""

@@ -1,0 +1,85 @@
+"""``event_images``: Hit, Peak and HitPeak images of each event (float32 in [0, 1])."""
+
+import numpy as np
+import strax
+
+from ddplugins.events.rasterize import EventRasterizer
+from ddplugins.tpc.options import DDPlugin, GeometryOptions
+
+IMAGE_KINDS = ("hit", "peak", "hitpeak")
+
+
+class EventImages(GeometryOptions, DDPlugin):
+    """Images of seed arXiv:1911.09210: ``hit_image`` (S1 on the bottom array | S2 on the top
+    array), ``peak_image`` (S1 | S2 waveforms, log amplitude) and ``hitpeak_image`` (three colour
+    planes: S2 top pattern, S1 bottom pattern, peak image). See ``ddplugins.events.rasterize``."""
+
+    __version__ = "0.1.0"
+    depends_on = ("event_hitpatterns", "event_waveforms")
+    provides = "event_images"
+    data_kind = "events"
+    compressor = "zstd"
+
+    image_kinds = strax.Config(
+        default=IMAGE_KINDS, type=(tuple, list), help="Which of 'hit', 'peak', 'hitpeak' to make"
+    )
+    hit_image_shape = strax.Config(
+        default=(50, 100), type=(tuple, list), help="(height, width) of Hit and Peak images"
+    )
+    hitpeak_image_size = strax.Config(default=75, type=int, help="Side of the HitPeak image")
+    image_s1_full_scale_pe = strax.Config(
+        default=100.0, type=(float, int), help="Per-PMT S1 area drawn at full brightness [PE]"
+    )
+    image_s2_full_scale_pe = strax.Config(
+        default=10000.0, type=(float, int), help="Per-PMT S2 area drawn at full brightness [PE]"
+    )
+    image_amplitude_range_pe_per_ns = strax.Config(
+        default=(1e-3, 1e3), type=(tuple, list),
+        help="Waveform amplitudes drawn from empty to full height (log scale) [PE/ns]",
+    )
+
+    def infer_dtype(self):
+        unknown = set(self.image_kinds) - set(IMAGE_KINDS)
+        if unknown or not self.image_kinds:
+            raise ValueError(
+                f"image_kinds={tuple(self.image_kinds)!r}: choose from {IMAGE_KINDS}"
+            )
+        h, w = self.hit_image_shape
+        size = self.hitpeak_image_size
+        fields = {
+            "hit": (("Hit image: S1 bottom | S2 top hitpattern", "hit_image"), np.float32, (h, w)),
+            "peak": (("Peak image: S1 | S2 waveform, log amplitude", "peak_image"), np.float32, (h, w)),
+            "hitpeak": (
+                ("HitPeak image: S2 top, S1 bottom, peak planes", "hitpeak_image"),
+                np.float32,
+                (size, size, 3),
+            ),
+        }
+        return strax.time_fields + [fields[k] for k in IMAGE_KINDS if k in self.image_kinds]
+
+    def setup(self):
+        self.rasterizer = make_rasterizer(self)
+
+    def compute(self, events):
+        result = np.zeros(len(events), self.dtype)
+        result["time"], result["endtime"] = events["time"], events["endtime"]
+        h, w = self.hit_image_shape
+        if "hit" in self.image_kinds:
+            result["hit_image"] = self.rasterizer.hit_images(events, h, w)
+        if "peak" in self.image_kinds:
+            result["peak_image"] = self.rasterizer.peak_images(events, h, w)
+        if "hitpeak" in self.image_kinds:
+            result["hitpeak_image"] = self.rasterizer.hitpeak_images(events, events, self.hitpeak_image_size)
+        return result
+
+
+def make_rasterizer(plugin):
+    """An EventRasterizer with the plugin's geometry and image options."""
+    return EventRasterizer(
+        plugin.pmts,
+        top_pitch_cm=plugin.top_array_pitch_cm,
+        bottom_pitch_cm=plugin.bottom_array_pitch_cm,
+        s1_full_scale_pe=plugin.image_s1_full_scale_pe,
+        s2_full_scale_pe=plugin.image_s2_full_scale_pe,
+        amplitude_range=plugin.image_amplitude_range_pe_per_ns,
+    )

@@ -1,0 +1,62 @@
+"""``event_truth``: the simulated instruction behind each event (simulated runs only)."""
+
+import numpy as np
+import strax
+
+from ddplugins.tpc.options import DDPlugin
+
+# event_truth field <- instructions field
+TRUTH_COLUMNS = {
+    "true_event_number": "event_number",
+    "true_recoil_type": "recoil_type",
+    "label": "label",
+    "true_x": "x",
+    "true_y": "y",
+    "true_z": "z",
+    "true_energy": "energy",
+    "true_s1_photons": "s1_photons",
+    "true_s2_electrons": "s2_electrons",
+}
+
+
+class EventTruth(DDPlugin):
+    """Join instructions to events by time: an event holds the instruction whose interaction
+    time falls inside its window. Kept apart from event_basics so real data needs no truth."""
+
+    __version__ = "0.1.0"
+    depends_on = ("events", "instructions")
+    provides = "event_truth"
+    data_kind = "events"
+
+    dtype = strax.time_fields + [
+        (("True event number in the run (-1: no instruction in the window)", "true_event_number"), np.int64),
+        (("True recoil type: 0 ER, 1 NR (-1: none)", "true_recoil_type"), np.int8),
+        (("Truth label: 0 background, 1 WIMP signal (-1: none)", "label"), np.int8),
+        (("True x [cm]", "true_x"), np.float32),
+        (("True y [cm]", "true_y"), np.float32),
+        (("True z [cm]", "true_z"), np.float32),
+        (("True recoil energy [keV]", "true_energy"), np.float32),
+        (("Photons produced", "true_s1_photons"), np.int32),
+        (("Electrons produced", "true_s2_electrons"), np.int32),
+        (("Instructions inside the event window", "n_instructions"), np.int16),
+    ]
+
+    def compute(self, events, instructions):
+        result = np.zeros(len(events), self.dtype)
+        result["time"], result["endtime"] = events["time"], events["endtime"]
+        for name in ("true_event_number", "true_recoil_type", "label"):
+            result[name] = -1
+        for name in ("true_x", "true_y", "true_z", "true_energy"):
+            result[name] = np.nan
+        if not len(events) or not len(instructions):
+            return result
+        points = np.zeros(len(instructions), strax.time_fields)
+        points["time"] = instructions["time"]
+        points["endtime"] = instructions["time"] + 1
+        container = strax.fully_contained_in(points, events)
+        inside = container >= 0
+        np.add.at(result["n_instructions"], container[inside], 1)
+        target, source = container[inside], np.flatnonzero(inside)
+        for out_name, in_name in TRUTH_COLUMNS.items():
+            result[out_name][target] = instructions[in_name][source]
+        return result

@@ -1,0 +1,102 @@
+"""``peaks``: clusters of hits across PMTs with summed waveforms and per-channel areas."""
+
+import numpy as np
+import strax
+
+from ddplugins.records.records import to_pe_per_channel
+from ddplugins.tpc.options import DDPlugin, DigitizerOptions, GeometryOptions
+
+
+class Peaks(GeometryOptions, DigitizerOptions, DDPlugin):
+    """strax find_hits -> find_peaks -> sum_waveform -> compute_properties.
+
+    Hits are extended left and right for integration (``hit_extension_ns``) so the tails of
+    S2 photon clusters are kept in the summed waveform and the areas.
+    """
+
+    __version__ = "0.1.0"
+    depends_on = "records"
+    provides = "peaks"
+    data_kind = "peaks"
+    compressor = "zstd"
+
+    hit_min_amplitude_adc = strax.Config(
+        default=15, type=int, help="Hit threshold above the baseline [ADC]"
+    )
+    hit_extension_ns = strax.Config(
+        default=(30, 200), type=(tuple, list),
+        help="Integrate this far left and right of each hit [ns]",
+    )
+    peak_gap_threshold_ns = strax.Config(
+        default=700, type=int, help="A gap this long without hits starts a new peak [ns]"
+    )
+    peak_extension_ns = strax.Config(
+        default=(30, 200), type=(tuple, list), help="Peak extension left and right of its hits [ns]"
+    )
+    peak_min_channels = strax.Config(default=1, type=int, help="Fewest channels in a peak")
+    peak_max_duration_ns = strax.Config(
+        default=10_000_000, type=int, help="Longest peak before it is cut [ns]"
+    )
+    peak_waveform_samples = strax.Config(
+        default=200, type=int, help="Samples of the stored (downsampled) sum waveform"
+    )
+
+    def infer_dtype(self):
+        return strax.peak_dtype(
+            n_channels=self.n_pmts,
+            n_sum_wv_samples=self.peak_waveform_samples,
+            store_data_top=True,
+            store_data_start=True,  # sum_waveform needs the field to compile
+        )
+
+    def setup(self):
+        self.to_pe = to_pe_per_channel(self.pmts, self.adc_per_pe)
+
+    def compute(self, records, start, end):
+        if not len(records):
+            return np.zeros(0, self.dtype)
+        hits = strax.find_hits(records, min_amplitude=self.hit_min_amplitude_adc)
+        hits = hits[self.to_pe[hits["channel"]] > 0]
+        hits = strax.sort_by_time(hits)
+        left_ext, right_ext = self.peak_extension_ns
+        peaks = strax.find_peaks(
+            hits,
+            self.to_pe,
+            gap_threshold=self.peak_gap_threshold_ns,
+            left_extension=left_ext,
+            right_extension=right_ext,
+            min_channels=self.peak_min_channels,
+            max_duration=self.peak_max_duration_ns,
+            result_dtype=self.dtype,
+        )
+        if peaks is None or not len(peaks):
+            return np.zeros(0, self.dtype)
+        # A peak's extension must not reach beyond the chunk
+        peaks["time"] = np.maximum(peaks["time"], start)
+        too_long = strax.endtime(peaks) > end
+        peaks["length"][too_long] = (end - peaks["time"][too_long]) // peaks["dt"][too_long]
+
+        strax.find_hit_integration_bounds(
+            hits,
+            np.zeros(0, dtype=strax.time_dt_fields),
+            records,
+            save_outside_hits=tuple(self.hit_extension_ns),
+            n_channels=self.n_pmts,
+            allow_bounds_beyond_records=True,
+        )
+        extended = hits.copy()
+        extended["time"] -= (extended["left"] - extended["left_integration"]) * extended["dt"]
+        extended["length"] = extended["right_integration"] - extended["left_integration"]
+        extended = strax.sort_by_time(extended)
+        strax.sum_waveform(
+            peaks,
+            extended,
+            records,
+            strax.record_links(records),
+            self.to_pe,
+            n_top_channels=self.n_top_pmts,
+            store_data_top=True,
+        )
+        peaks = peaks[peaks["area"] > 0]
+        strax.compute_properties(peaks, n_top_channels=self.n_top_pmts)
+        return peaks

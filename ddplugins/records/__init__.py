@@ -1,0 +1,1 @@
+"""Processing plugins for the records data kind."""

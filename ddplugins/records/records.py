@@ -1,0 +1,43 @@
+"""``records``: baseline-subtracted, flipped PMT pulses with their integrals."""
+
+import numpy as np
+import strax
+
+from ddplugins.tpc.options import DDPlugin, DigitizerOptions
+
+
+class Records(DigitizerOptions, DDPlugin):
+    """strax pulse processing: raw_to_records, baseline, integrate, zero_out_of_bounds."""
+
+    __version__ = "0.1.0"
+    depends_on = "raw_records"
+    provides = "records"
+    data_kind = "records"
+    compressor = "zstd"
+    save_when = strax.SaveWhen.TARGET
+
+    baseline_samples = strax.Config(
+        default=40, type=int, help="Samples at the start of a pulse used for its baseline"
+    )
+
+    def infer_dtype(self):
+        record_length = strax.record_length_from_dtype(self.deps["raw_records"].dtype_for("raw_records"))
+        return strax.record_dtype(record_length)
+
+    def compute(self, raw_records):
+        records = strax.raw_to_records(raw_records)
+        records = strax.sort_by_time(records)
+        strax.zero_out_of_bounds(records)
+        strax.baseline(
+            records,
+            baseline_samples=self.baseline_samples,
+            flip=True,
+            fallback_baseline=self.digitizer_baseline,
+        )
+        strax.integrate(records)
+        return records
+
+
+def to_pe_per_channel(pmts, adc_per_pe):
+    """PE per ADC x sample for each channel; zero for dead channels (their hits are ignored)."""
+    return np.where(pmts["alive"], 1.0 / adc_per_pe, 0.0)
