@@ -116,11 +116,11 @@ def simulate_photoelectrons(
         for e in range(n_photons + n_electrons + n_pi):
             if e < n_photons:
                 k = 1
-                base_t = event_time[ev] + s1_delays[delay_i]
+                base_t = s1_delays[delay_i]
                 delay_i += 1
             else:
                 k = np.random.poisson(s2_photons_per_electron)
-                base_t = event_time[ev] + drift_time[ev]
+                base_t = drift_time[ev]
                 if e < n_photons + n_electrons:
                     base_t += np.random.normal() * sigma + np.random.exponential(surface_delay_ns)
                 else:
@@ -150,7 +150,8 @@ def simulate_photoelectrons(
                 n_pe = 2 if np.random.random() < p_double_pe else 1
                 for _pe in range(n_pe):
                     channel[n] = ch
-                    time[n] = np.int64(t)
+                    # times relative to the event: float64 cannot resolve ns at epoch scale
+                    time[n] = event_time[ev] + np.int64(t)
                     area[n] = max(1.0 + spe_resolution * np.random.normal(), 0.05)
                     n += 1
         if p_afterpulse > 0:

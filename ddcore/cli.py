@@ -1,0 +1,188 @@
+"""``dd``: the command line of ddcore. ``dd COMMAND --help`` explains each command."""
+
+import argparse
+import sys
+import tomllib
+
+import strax
+
+from ddcore import config as dd_config
+from ddcore import registry
+from ddcore.context import DATA_DIR_ENV, context, default_data_dir
+
+
+def parse_option(text):
+    """'key=value' -> (key, value) with the value read as a TOML value when it is one."""
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"--set wants key=value, got {text!r}")
+    key, value = text.split("=", 1)
+    try:
+        value = tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        pass
+    return key.strip(), value
+
+
+def _add_context_arguments(parser):
+    parser.add_argument("--detector", "-d", default="xenon1t", help="registered detector (default xenon1t)")
+    parser.add_argument("--preset", help="option preset of the detector config, e.g. sr0 or sr1")
+    parser.add_argument(
+        "--data", default=None,
+        help=f"zarr store folder (default ${DATA_DIR_ENV} or ./dd_data, now {default_data_dir()})",
+    )
+    parser.add_argument(
+        "--set", dest="options", action="append", type=parse_option, default=[], metavar="KEY=VALUE",
+        help="override a detector option, e.g. --set sim_n_events=500 (repeatable)",
+    )
+
+
+def _context_from(args):
+    return context(args.detector, storage=args.data, preset=args.preset, **dict(args.options))
+
+
+def cmd_detectors(args):
+    for name in registry.detectors():
+        spec = registry.get_detector(name)
+        presets = dd_config.preset_names(spec.config_file) if spec.config_file else []
+        print(f"{name:10s} {spec.description}")
+        if presets:
+            print(f"{'':10s} presets: {', '.join(presets)} (default {spec.default_preset})")
+        print(f"{'':10s} data types: {', '.join(spec.provides)}")
+
+
+def cmd_make(args):
+    st = _context_from(args)
+    for run_id in args.runs:
+        st.make(run_id, args.target, progress_bar=not args.no_progress)
+        print(f"{run_id}: {args.target} stored as {st.key_for(run_id, args.target)}")
+
+
+def cmd_info(args):
+    st = _context_from(args)
+    store = st.storage[0]
+    rows = store.inventory(args.run) if hasattr(store, "inventory") else []
+    if not rows:
+        print(f"Nothing stored for run {args.run!r} in {store}")
+        return 1
+    current = {}
+    for data_type in sorted({row["data_type"] for row in rows}):
+        try:
+            current[data_type] = st.key_for(args.run, data_type).lineage_hash
+        except Exception:
+            current[data_type] = None
+    print(f"Run {args.run} in {store}")
+    print(f"{'data type':20s} {'lineage hash':14s} {'rows':>9s} {'chunks':>6s} {'MB':>9s}  state")
+    for row in rows:
+        state = "complete" if row["complete"] else "INCOMPLETE"
+        if current.get(row["data_type"]) == row["lineage_hash"]:
+            state += ", matches current options"
+        print(
+            f"{row['data_type']:20s} {row['lineage_hash']:14s} {row['rows']:9d} {row['chunks']:6d} "
+            f"{row['bytes_on_disk'] / 1e6:9.2f}  {state}"
+        )
+    return 0
+
+
+def cmd_show(args):
+    from ddcore.display import save_event_display
+
+    st = _context_from(args)
+    path = save_event_display(st, args.run, args.event, args.output, size=args.size)
+    print(f"Event {args.event} of {args.run} drawn in {path}")
+
+
+def cmd_validate_sim(args):
+    from ddcore.validation import validate_simulation
+
+    st = _context_from(args)
+    validate_simulation(st, args.output, n_events=args.events)
+
+
+def cmd_demo(args):
+    from ddcore.demo import run_demo
+
+    st = _context_from(args)
+    run_demo(st, args.output, n_events=args.events)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="dd",
+        description="ddcore: simulate and process dark-matter direct-detection data with strax, "
+        "stored as zarr. Data are computed on request and kept in the store.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("detectors", help="list registered detectors, their presets and data types")
+    p.set_defaults(func=cmd_detectors)
+
+    p = sub.add_parser(
+        "make", help="compute and store TARGET for runs",
+        description="Compute TARGET (and whatever it needs that is not stored yet) for each run.",
+    )
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run ids, e.g. er_sr0_000 pseudo_sr0_000")
+    p.add_argument("target", metavar="TARGET", help="data type, e.g. event_images")
+    p.add_argument("--no-progress", action="store_true", help="hide strax's progress bar")
+    _add_context_arguments(p)
+    p.set_defaults(func=cmd_make)
+
+    p = sub.add_parser(
+        "info", help="what is stored for a run, with lineage hashes",
+        description="List the data types stored for RUN, their lineage hashes, sizes, whether "
+        "they were written completely and whether they match the current options.",
+    )
+    p.add_argument("run", metavar="RUN")
+    _add_context_arguments(p)
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("show", help="draw an event display PNG", description="Draw event EVENT "
+                       "(its index in the run's event_basics) as an 800x800 PNG: hit patterns "
+                       "and waveforms of the main S1 and S2.")
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("event", type=int, metavar="EVENT")
+    p.add_argument("--output", "-o", default=None, help="PNG path (default <run>_event<EVENT>.png)")
+    p.add_argument("--size", type=int, default=800, help="image side in pixels (default 800)")
+    _add_context_arguments(p)
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser(
+        "validate-sim", help="check the simulator against the detector parameters",
+        description="Simulate ER and WIMP runs, print g1, g2, S2 AFT, widths vs drift time and "
+        "discrimination figures, and save plots.",
+    )
+    p.add_argument("--events", type=int, default=2000, help="events per class (default 2000)")
+    p.add_argument("--output", "-o", default="dd_output/validation", help="folder for plots")
+    _add_context_arguments(p)
+    p.set_defaults(func=cmd_validate_sim)
+
+    p = sub.add_parser(
+        "demo", help="the main job on the default detector",
+        description="Simulate background, signal and pseudo-data runs, process them to event "
+        "images and scores, and write a report.",
+    )
+    p.add_argument("--events", type=int, default=1000, help="events per training class (default 1000)")
+    p.add_argument("--output", "-o", default="dd_output/demo", help="report folder")
+    _add_context_arguments(p)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except (
+        registry.UnknownDetectorError,
+        dd_config.ConfigError,
+        strax.DataNotAvailable,
+        ValueError,
+        KeyError,
+        FileNotFoundError,
+    ) as e:
+        print(f"dd {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
