@@ -57,6 +57,6 @@ def context(detector="xenon1t", storage=None, preset=None, config_file=None, **o
         config=values,
         **context_options,
     )
-    st.context_config["detector"] = detector
-    st.context_config["preset"] = preset
+    st.dd_detector = detector
+    st.dd_preset = preset
     return st

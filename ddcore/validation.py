@@ -1,0 +1,138 @@
+"""Simulator validation: measured detector figures against the configured parameters.
+
+``simulation_figures`` computes the numbers from event_basics + event_truth of simulated runs;
+``validate_simulation`` (``dd validate-sim``) makes the runs, prints the table and saves plots.
+"""
+
+import os
+
+import numpy as np
+import pandas as pd
+
+GAUSSIAN_50P_WIDTH_PER_SIGMA = 1.349
+
+
+def _events(st, run_id):
+    return st.get_df(run_id, ["event_basics", "event_truth"], progress_bar=False)
+
+
+def simulation_figures(st, events, run_id):
+    """Dict of measured vs expected figures from one run's event_basics + event_truth."""
+    options = st.get_single_plugin(run_id, "raw_records").config
+    good = events[(events["n_instructions"] == 1) & np.isfinite(events["cs1"]) & np.isfinite(events["cs2"])]
+    bright = good[good["true_s1_photons"] > 100]
+    g1 = bright["cs1"].sum() / bright["true_s1_photons"].sum()
+    extracted = good["true_s2_electrons"]
+    g2_bottom = good["cs2_bottom"].sum() / extracted.sum()
+
+    velocity_cm_per_ns = options["drift_velocity_um_per_ns"] * 1e-4
+    expected_slope = 2 * options["diffusion_longitudinal_cm2_per_s"] * 1e-9 / velocity_cm_per_ns**2
+    sigma2 = (good["s2_range_50p_area"] / GAUSSIAN_50P_WIDTH_PER_SIGMA) ** 2
+    slope, intercept = np.polyfit(good["drift_time"], sigma2, 1)
+
+    xy_error = np.hypot(good["x"] - good["true_x"], good["y"] - good["true_y"])
+    return {
+        "events": len(events),
+        "events_with_s1_and_s2": len(good),
+        "g1_measured": g1,
+        "g1_expected": options["g1_pe_per_photon"],
+        "g2_bottom_measured": g2_bottom,
+        "g2_bottom_expected": options["g2_bottom_pe_per_electron"],
+        "s2_aft_measured": float(np.median(good["s2_area_fraction_top"])),
+        "s2_aft_expected": options["s2_area_fraction_top"],
+        "s2_width_slope_measured_ns2_per_ns": slope,
+        "s2_width_slope_expected_ns2_per_ns": expected_slope,
+        "s2_width_intercept_ns": float(np.sqrt(max(intercept, 0))),
+        "xy_resolution_median_cm": float(np.median(xy_error)),
+        "z_resolution_rms_cm": float(np.std(good["z"] - good["true_z"])),
+    }
+
+
+def detection_efficiency(events, instructions, bins):
+    """Fraction of instructions per true-energy bin that became an event with S1 and S2."""
+    found = set(events.loc[np.isfinite(events["cs1"]) & np.isfinite(events["cs2"]), "true_event_number"])
+    is_found = np.isin(instructions["event_number"], list(found))
+    counts, _ = np.histogram(instructions["energy"], bins)
+    hits, _ = np.histogram(instructions["energy"][is_found], bins)
+    return pd.DataFrame(
+        {"energy_low_kev": bins[:-1], "energy_high_kev": bins[1:], "instructions": counts,
+         "efficiency": np.where(counts > 0, hits / np.maximum(counts, 1), np.nan)}
+    )
+
+
+def er_rejection_at_nr_acceptance(er_events, nr_events, acceptance=0.5, cs1_range=(3, 70)):
+    """Classical band cut: fraction of ER below the NR quantile of log10(cS2_b/cS1) per cS1 bin."""
+    def discriminant(df):
+        sel = df[(df["cs1"] > cs1_range[0]) & (df["cs1"] < cs1_range[1]) & (df["cs2_bottom"] > 0)]
+        return sel["cs1"].to_numpy(), np.log10(sel["cs2_bottom"] / sel["cs1"]).to_numpy()
+
+    er_cs1, er_y = discriminant(er_events)
+    nr_cs1, nr_y = discriminant(nr_events)
+    edges = np.quantile(nr_cs1, np.linspace(0, 1, 11))
+    edges[0], edges[-1] = cs1_range
+    leaked, total = 0, 0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        nr_bin = nr_y[(nr_cs1 >= lo) & (nr_cs1 < hi)]
+        er_bin = er_y[(er_cs1 >= lo) & (er_cs1 < hi)]
+        if not len(nr_bin):
+            continue
+        cut = np.quantile(nr_bin, acceptance)
+        leaked += np.sum(er_bin < cut)
+        total += len(er_bin)
+    return 1 - leaked / max(total, 1), total
+
+
+def validate_simulation(st, output, n_events=2000):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    preset = getattr(st, "dd_preset", None) or "sr0"
+    st.set_config(dict(sim_n_events=n_events))
+    runs = {"ER": f"er_{preset}_900", "WIMP": f"wimp_{preset}_901"}
+    frames = {}
+    for label, run_id in runs.items():
+        st.make(run_id, ["event_basics", "event_truth", "event_hitpatterns"], progress_bar=True)
+        frames[label] = _events(st, run_id)
+    os.makedirs(output, exist_ok=True)
+
+    print(f"Simulation figures ({n_events} events per class, preset {preset})")
+    for label, run_id in runs.items():
+        figures = simulation_figures(st, frames[label], run_id)
+        print(f"\n{label} run {run_id}")
+        for key, value in figures.items():
+            print(f"  {key:40s} {value:.4g}" if isinstance(value, float) else f"  {key:40s} {value}")
+        instructions = st.get_array(run_id, "instructions", progress_bar=False)
+        eff = detection_efficiency(frames[label], instructions, np.array([0, 1, 2, 3, 5, 8, 12, 20, 40, 100.0]))
+        print("  detection efficiency (S1 and S2 found) vs true energy:")
+        print(eff.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    rejection, n_er = er_rejection_at_nr_acceptance(frames["ER"], frames["WIMP"])
+    print(f"\ncS2_b/cS1 band cut: ER rejection at 50% WIMP acceptance = {rejection:.4f} ({n_er} ER in cS1 3-70 PE)")
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for label, color in (("ER", "tab:blue"), ("WIMP", "tab:red")):
+        df = frames[label]
+        ok = (df["cs1"] > 0) & (df["cs2_bottom"] > 0)
+        ax.scatter(df["cs1"][ok], np.log10(df["cs2_bottom"][ok] / df["cs1"][ok]), s=3, alpha=0.5, color=color, label=label)
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("cS1 [PE]")
+    ax.set_ylabel("log10(cS2_b / cS1)")
+    ax.legend()
+    ax.set_title("Discrimination bands")
+    fig.savefig(os.path.join(output, "bands.png"), dpi=110)
+    plt.close(fig)
+
+    df = frames["ER"]
+    fig, ax = plt.subplots(figsize=(7, 5))
+    ax.scatter(df["drift_time"] / 1e3, df["s2_range_50p_area"], s=3, alpha=0.5)
+    ax.set_xlabel("drift time [us]")
+    ax.set_ylabel("S2 50% area width [ns]")
+    ax.set_title("S2 width vs drift time (diffusion)")
+    fig.savefig(os.path.join(output, "s2_width_vs_drift.png"), dpi=110)
+    plt.close(fig)
+
+    from ddcore.display import save_event_display
+
+    save_event_display(st, runs["WIMP"], 0, os.path.join(output, "wimp_event0.png"))
+    print(f"\nPlots written to {output}/")

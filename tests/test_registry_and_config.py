@@ -1,0 +1,143 @@
+"""Detector registry (pluggy entry points), configs and clear errors for bad input."""
+
+import textwrap
+
+import pytest
+
+import ddcore
+from ddplugins.simulation.run_spec import UnknownRunError
+from tests.conftest import run_python
+
+THIRD_PARTY_PACKAGE = '''
+from pathlib import Path
+from ddcore.hookspecs import hookimpl
+from ddcore.registry import Detector
+from ddplugins.peaks.peak_basics import PeakBasics
+from ddplugins.xenon1t import tpc_plugins
+
+
+class StrictPeakBasics(PeakBasics):
+    """Our TPC never calls a peak with almost all light on the top array an S1."""
+    __version__ = "0.0.1"
+
+    def classify(self, basics):
+        types = super().classify(basics)
+        types[(types == 1) & (basics["area_fraction_top"] > 0.9)] = 0
+        return types
+
+
+@hookimpl
+def ddcore_register_detectors():
+    plugins = tuple(StrictPeakBasics if p is PeakBasics else p for p in tpc_plugins())
+    return [Detector(name="minitpc", plugins=plugins,
+                     config_file=Path(__file__).with_name("minitpc.toml"),
+                     description="a throwaway TPC", default_preset="run1")]
+'''
+
+THIRD_PARTY_CONFIG = '''
+[geometry]
+tpc_radius_cm = 20.0
+tpc_length_cm = 20.0
+top_array_layout = "hex"
+top_array_pitch_cm = 5.0
+top_array_max_radius_cm = 18.0
+bottom_array_pitch_cm = 5.0
+bottom_array_max_radius_cm = 18.0
+
+[processing]
+s1_min_channels = 4
+
+[simulation]
+fiducial_radius_cm = 15.0
+fiducial_z_top_cm = -3.0
+fiducial_z_bottom_cm = -17.0
+sim_event_spacing_us = 500.0
+
+[presets.run1]
+science_run = "run1"
+'''
+
+
+def write_detector_package(root):
+    package = root / "minitpc"
+    package.mkdir()
+    (package / "__init__.py").write_text(THIRD_PARTY_PACKAGE)
+    (package / "minitpc.toml").write_text(THIRD_PARTY_CONFIG)
+    dist_info = root / "minitpc-0.1.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: minitpc\nVersion: 0.1\n")
+    (dist_info / "entry_points.txt").write_text("[ddcore]\nminitpc = minitpc\n")
+
+
+def test_builtin_detectors_listed():
+    assert "xenon1t" in ddcore.detectors()
+
+
+def test_third_party_detector_via_entry_point(tmp_path):
+    write_detector_package(tmp_path)
+    code = textwrap.dedent(
+        f"""
+        import ddcore
+        assert "minitpc" in ddcore.detectors(), ddcore.detectors()
+        st = ddcore.context("minitpc", storage={str(tmp_path / 'store')!r}, sim_n_events=20,
+                            sim_events_per_chunk=20)
+        basics = st.get_array("er_run1_000", "event_basics", progress_bar=False)
+        pb = st.get_single_plugin("er_run1_000", "peak_basics")
+        print("RESULT", type(pb).__name__, pb.s1_min_channels, len(basics), st.get_single_plugin("er_run1_000", "peaks").n_pmts)
+        """
+    )
+    stdout = run_python(code, env_extra={"PYTHONPATH": str(tmp_path)}).stdout
+    out = [line for line in stdout.splitlines() if line.startswith("RESULT")][0].split()[1:]
+    assert out[0] == "StrictPeakBasics" and out[1] == "4"
+    assert int(out[2]) > 10
+    assert int(out[3]) < 248
+
+
+def test_unknown_detector_is_a_clear_error():
+    with pytest.raises(ddcore.UnknownDetectorError, match="'lux'.*xenon1t"):
+        ddcore.context("lux")
+
+
+def test_unknown_run_names_the_run(tmp_path):
+    st = ddcore.context("xenon1t", storage=str(tmp_path))
+    with pytest.raises(UnknownRunError, match="'calibration_7'"):
+        st.get_array("calibration_7", "raw_records")
+    with pytest.raises(UnknownRunError, match="preset 'sr1'.*'sr0'"):
+        st.get_array("er_sr1_000", "instructions")
+
+
+def test_unknown_data_type_names_it(tmp_path):
+    st = ddcore.context("xenon1t", storage=str(tmp_path))
+    with pytest.raises(KeyError, match="event_pictures"):
+        st.get_array("er_sr0_000", "event_pictures")
+
+
+def test_unknown_option_argument_is_refused(tmp_path):
+    with pytest.raises(ddcore.ConfigError, match="electron_lifetime"):
+        ddcore.context("xenon1t", storage=str(tmp_path), electron_lifetime=400)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("[drift]\nelectron_life_us = 400.0\n", "key 'electron_life_us'.*unknown option"),
+        ("[drift]\nelectron_lifetime_us = \"long\"\n", "key 'electron_lifetime_us'.*must be float"),
+        ("[drift\nelectron_lifetime_us = 1\n", "not valid TOML"),
+        ("[presets.sr0]\nsim_n_events = 1.5\n", "preset 'sr0' key 'sim_n_events'.*must be int"),
+    ],
+)
+def test_malformed_config_names_file_and_key(tmp_path, content, message):
+    path = tmp_path / "broken.toml"
+    path.write_text(content)
+    with pytest.raises(ddcore.ConfigError, match=message) as error:
+        ddcore.context("xenon1t", storage=str(tmp_path), config_file=path)
+    assert "broken.toml" in str(error.value)
+
+
+def test_presets_change_options_and_lineage(tmp_path):
+    sr0 = ddcore.context("xenon1t", storage=str(tmp_path))
+    sr1 = ddcore.context("xenon1t", storage=str(tmp_path), preset="sr1")
+    assert sr1.config["electron_lifetime_us"] == 600.0
+    assert sr0.key_for("er_sr0_000", "event_basics").lineage_hash != sr1.key_for(
+        "er_sr1_000", "event_basics"
+    ).lineage_hash

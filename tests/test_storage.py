@@ -1,0 +1,134 @@
+"""Zarr storage through strax: caching, lineage, crash safety, concurrent readers."""
+
+import textwrap
+
+import numpy as np
+import pytest
+import strax
+
+import ddcore
+from ddplugins.events.event_basics import EventBasics
+from tests.conftest import ER_RUN, SMALL_RUN_OPTIONS, array_digest, run_python
+
+
+def test_second_get_df_computes_nothing_and_is_identical(st):
+    first = st.get_df(ER_RUN, "event_basics", progress_bar=False)
+    components = st.get_components(ER_RUN, "event_basics")
+    assert "event_basics" in components.loaders
+    assert not components.plugins, f"would compute {list(components.plugins)}"
+    second = st.get_df(ER_RUN, "event_basics", progress_bar=False)
+    assert first.equals(second)
+
+
+def test_image_fields_round_trip_bit_identical(st):
+    stored = st.get_array(ER_RUN, "event_images", progress_bar=False)
+    in_memory = ddcore.context("xenon1t", storage=[], **SMALL_RUN_OPTIONS)
+    fresh = in_memory.get_array(ER_RUN, "event_images", progress_bar=False)
+    assert stored.dtype.names == fresh.dtype.names
+    assert stored["hitpeak_image"].shape[1:] == (75, 75, 3)
+    for name in stored.dtype.names:
+        assert array_digest(stored[name]) == array_digest(fresh[name]), name
+
+
+def test_layout_is_one_zarr_array_per_field(st, store_dir):
+    key = st.key_for(ER_RUN, "event_images")
+    group = store_dir / ER_RUN / f"event_images-{key.lineage_hash}"
+    assert (group / ".zgroup").exists()
+    assert {p.name for p in group.iterdir() if p.is_dir()} == set(
+        st.get_single_plugin(ER_RUN, "event_images").dtype.names
+    )
+
+
+def test_changed_option_recomputes_only_downstream(st, make_context):
+    changed = make_context(image_s2_full_scale_pe=5000.0)
+    assert changed.key_for(ER_RUN, "event_images").lineage_hash != st.key_for(ER_RUN, "event_images").lineage_hash
+    for upstream in ("raw_records", "peaks", "event_basics", "event_hitpatterns"):
+        assert changed.key_for(ER_RUN, upstream).lineage_hash == st.key_for(ER_RUN, upstream).lineage_hash
+    components = changed.get_components(ER_RUN, "event_images")
+    assert set(components.plugins) == {"event_images"}
+    images = changed.get_array(ER_RUN, "event_images", progress_bar=False)
+    assert not np.array_equal(
+        images["hit_image"], st.get_array(ER_RUN, "event_images", progress_bar=False)["hit_image"]
+    )
+
+
+def test_exception_mid_processing_leaves_nothing_complete(make_context, monkeypatch):
+    st = make_context(electron_lifetime_us=451.0)
+    original = EventBasics.compute
+    calls = []
+
+    def failing_compute(self, events, peaks):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("simulated crash in the second chunk")
+        return original(self, events, peaks)
+
+    monkeypatch.setattr(EventBasics, "compute", failing_compute)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        st.make(ER_RUN, "event_basics", progress_bar=False)
+    assert not st.is_stored(ER_RUN, "event_basics")
+    monkeypatch.setattr(EventBasics, "compute", original)
+    st.make(ER_RUN, "event_basics", progress_bar=False)
+    assert st.is_stored(ER_RUN, "event_basics")
+    assert len(st.get_array(ER_RUN, "event_basics", progress_bar=False)) > 0
+
+
+def test_process_killed_mid_write_leaves_nothing_complete(store_dir, make_context):
+    options = {**SMALL_RUN_OPTIONS, "electron_lifetime_us": 452.0}
+    code = textwrap.dedent(
+        f"""
+        import os, ddcore
+        from ddplugins.events.event_basics import EventBasics
+        original = EventBasics.compute
+        calls = []
+        def dying(self, events, peaks):
+            calls.append(1)
+            if len(calls) == 2:
+                os._exit(3)
+            return original(self, events, peaks)
+        EventBasics.compute = dying
+        st = ddcore.context("xenon1t", storage={str(store_dir)!r}, **{options!r})
+        st.make({ER_RUN!r}, "event_basics", progress_bar=False)
+        """
+    )
+    result = run_python(code, check=False)
+    assert result.returncode == 3, result.stderr[-2000:]
+    st = make_context(electron_lifetime_us=452.0)
+    key = st.key_for(ER_RUN, "event_basics")
+    assert (store_dir / ER_RUN / f"event_basics-{key.lineage_hash}").exists(), "nothing was written"
+    assert not st.is_stored(ER_RUN, "event_basics")
+    st.make(ER_RUN, "event_basics", progress_bar=False)
+    assert st.is_stored(ER_RUN, "event_basics")
+
+
+def test_two_processes_read_the_same_store_at_once(st, store_dir):
+    code = textwrap.dedent(
+        f"""
+        import hashlib, numpy as np, ddcore
+        st = ddcore.context("xenon1t", storage={str(store_dir)!r}, **{SMALL_RUN_OPTIONS!r})
+        assert st.is_stored({ER_RUN!r}, "event_images")
+        images = st.get_array({ER_RUN!r}, "event_images", progress_bar=False)
+        print("RESULT", hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest())
+        """
+    )
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        outputs = [r.stdout for r in pool.map(lambda _: run_python(code), range(2))]
+    digests = [line.split()[1] for out in outputs for line in out.splitlines() if line.startswith("RESULT")]
+    expected = array_digest(st.get_array(ER_RUN, "event_images", progress_bar=False))
+    assert digests == [expected, expected]
+
+
+def test_time_range_and_is_stored(st):
+    basics = st.get_array(ER_RUN, "event_basics", progress_bar=False)
+    start, end = int(basics["time"][5]), int(basics["endtime"][10])
+    part = st.get_array(ER_RUN, "event_basics", time_range=(start, end), progress_bar=False)
+    assert 5 <= len(part) <= 7 and part["time"][0] == basics["time"][5]
+    assert st.is_stored(ER_RUN, "event_basics")
+    assert not st.is_stored("er_sr0_777", "event_basics")
+
+
+def test_unknown_run_id_characters_are_refused(store_dir):
+    with pytest.raises(ValueError, match="cannot be stored"):
+        ddcore.ZarrStore(store_dir).check_run_id("bad-run")
