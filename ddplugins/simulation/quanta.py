@@ -31,10 +31,13 @@ def nest_quanta(recoil_type, energy_kev, drift_field_v_cm, seed, density=LIQUID_
     return photons, electrons, excitons
 
 
-def nest_s1_photon_times(recoil_type, n_photons, excitons, energy_kev, drift_field_v_cm, seed):
-    """Emission delays [ns] of each event's photons from NEST's singlet/triplet model.
+def nest_s1_photon_times(
+    recoil_type, n_photons, produced_photons, excitons, energy_kev, drift_field_v_cm, seed
+):
+    """Emission delays [ns] of each event's detected photons from NEST's singlet/triplet model.
 
-    Returns one flat array, event after event, ``n_photons[i]`` delays per event.
+    Returns one flat array, event after event, ``n_photons[i]`` delays per event. The detected
+    photons keep the exciton share of the produced ones.
     """
     import nestpy
 
@@ -48,8 +51,9 @@ def nest_s1_photon_times(recoil_type, n_photons, excitons, energy_kev, drift_fie
         if n == 0:
             continue
         energy = float(energy_kev[i]) if np.isfinite(energy_kev[i]) else 1.0
+        share = min(max(excitons[i], 0) / max(produced_photons[i], 1), 1.0)
         delays[offset : offset + n] = calc.GetPhotonTimes(
-            species[int(recoil_type[i])], n, max(int(excitons[i]), 0), float(drift_field_v_cm), energy
+            species[int(recoil_type[i])], n, int(round(n * share)), float(drift_field_v_cm), energy
         )
         offset += n
     return delays

@@ -122,6 +122,7 @@ class SimulatedRawRecords(
         return nest_s1_photon_times(
             instructions["recoil_type"],
             detected,
+            instructions["s1_photons"],
             instructions["excitons"],
             instructions["energy"],
             drift_field_v_cm=self.drift_field_v_per_cm,
