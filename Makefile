@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench install clean models
 
 $(STAMP): setup.cfg pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: set PYTHON=/path/to/python3.11"; exit 1; }
@@ -27,3 +27,13 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) dd_data dd_output .pytest_cache
+
+# Reproduce the models shipped in ddplugins/xenon1t/models (about 15 minutes on 2 cores).
+MODELS := ddplugins/xenon1t/models
+models: $(STAMP)
+	$(BIN)/dd train cnn --image-kind hitpeak -o $(MODELS)/xenon1t_cnn_hitpeak.keras
+	$(BIN)/dd train cnn --image-kind hit -o $(MODELS)/xenon1t_cnn_hit.keras
+	$(BIN)/dd train cnn --image-kind peak -o $(MODELS)/xenon1t_cnn_peak.keras
+	$(BIN)/dd train cvae --image-kind hitpeak -o $(MODELS)/xenon1t_cvae_hitpeak.keras
+	$(BIN)/dd train calibrate --cnn $(MODELS)/xenon1t_cnn_hitpeak.keras \
+		--cvae $(MODELS)/xenon1t_cvae_hitpeak.keras -o $(MODELS)/xenon1t_anomaly_calibration.json

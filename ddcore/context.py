@@ -50,6 +50,7 @@ def context(detector="xenon1t", storage=None, preset=None, config_file=None, **o
         values[name] = dd_config.check_option(
             name, value, known_options, f"ddcore.context({detector!r}) argument"
         )
+    dd_config.add_file_hashes(values, known_options, explicit=options)
     context_options = dict(spec.context_options)
     st = strax.Context(
         storage=_storage_frontends(storage),

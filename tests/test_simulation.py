@@ -71,7 +71,7 @@ def test_single_electron_width_does_not_grow_with_depth(tmp_path):
         depth = 5.0 if i % 2 == 0 else 85.0
         rows.append(f"{i},ER,{(i % 7) - 3.0},{(i % 5) - 2.0},{depth},0,1,10000")
     path.write_text("\n".join(rows) + "\n")
-    st = in_memory(**fax_csv.fax_options(path))
+    st = in_memory(fax_instructions_file=str(path))
     instructions = st.get_array("fax_sr0_000", "instructions", progress_bar=False)
     peaks = st.get_array("fax_sr0_000", "peak_basics", progress_bar=False)
     singles = peaks[(peaks["type"] == 2) & (peaks["area"] > 15) & (peaks["area"] < 80)]
@@ -88,7 +88,7 @@ def test_fax_csv_round_trip(tmp_path, st):
     plugin = st.get_single_plugin(WIMP_RUN, "instructions")
     path = tmp_path / "wimps.csv"
     fax_csv.write_fax_csv(path, instructions, plugin.slot_start(instructions["event_number"]))
-    reread = ddcore.context("xenon1t", storage=[], **SMALL_RUN_OPTIONS, **fax_csv.fax_options(path))
+    reread = ddcore.context("xenon1t", storage=[], **SMALL_RUN_OPTIONS, fax_instructions_file=str(path))
     again = reread.get_array("fax_sr0_000", "instructions", progress_bar=False)
     assert len(again) == len(instructions)
     for name in ("time", "recoil_type", "s1_photons", "s2_electrons"):
@@ -118,10 +118,13 @@ def test_malformed_fax_csv_names_the_row(tmp_path, header, row, message):
 def test_fax_file_changed_after_configuring_is_refused(tmp_path):
     path = tmp_path / "events.csv"
     path.write_text("instruction,recoil_type,x,y,depth,s1_photons,s2_electrons,t\n0,ER,0,0,10,50,20,0\n")
-    options = fax_csv.fax_options(path)
+    st = in_memory(fax_instructions_file=str(path))
+    before = st.key_for("fax_sr0_000", "instructions").lineage_hash
     path.write_text("instruction,recoil_type,x,y,depth,s1_photons,s2_electrons,t\n0,ER,0,0,10,60,20,0\n")
-    with pytest.raises(ValueError, match="SHA-256"):
-        in_memory(**options).get_array("fax_sr0_000", "instructions", progress_bar=False)
+    with pytest.raises(ddcore.ConfigError, match="SHA-256.*changed after the context was made"):
+        st.get_array("fax_sr0_000", "instructions", progress_bar=False)
+    after = in_memory(fax_instructions_file=str(path)).key_for("fax_sr0_000", "instructions")
+    assert after.lineage_hash != before
 
 
 def test_pseudo_data_counts_follow_table_one():

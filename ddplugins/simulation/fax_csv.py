@@ -7,7 +7,6 @@ of the event's time slot.
 """
 
 import csv
-import hashlib
 
 import numpy as np
 
@@ -19,19 +18,6 @@ RECOIL_NAMES = {ER: "ER", NR: "NR"}
 
 class FaxCSVError(ValueError):
     pass
-
-
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def fax_options(path):
-    """Context options that select a FaX CSV file (its content hash enters the lineage)."""
-    return dict(fax_instructions_file=str(path), fax_instructions_sha256=file_sha256(path))
 
 
 def read_fax_csv(path):

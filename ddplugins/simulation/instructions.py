@@ -3,6 +3,7 @@
 import numpy as np
 import strax
 
+from ddcore.config import verify_file_hash
 from ddplugins.simulation import fax_csv, run_spec, spectra
 from ddplugins.simulation.quanta import ER, NR, nest_quanta
 from ddplugins.tpc.options import DDPlugin, DriftOptions, GeometryOptions
@@ -78,7 +79,7 @@ class Instructions(GeometryOptions, DriftOptions, DDPlugin):
     fax_instructions_sha256 = strax.Config(
         default="", type=str,
         help="SHA-256 of the FaX CSV (tracked, so a changed file never loads stale data); "
-        "set both with ddplugins.simulation.fax_csv.fax_options(path)",
+        "ddcore.context computes it from fax_instructions_file",
     )
 
     def setup(self):
@@ -124,16 +125,9 @@ class Instructions(GeometryOptions, DriftOptions, DDPlugin):
         path = self.fax_instructions_file
         if not path:
             raise ValueError(
-                f"Run {self.run_id!r} is a 'fax' run: set the fax_instructions_file option "
-                "(ddplugins.simulation.fax_csv.fax_options(path) sets it with its hash)"
+                f"Run {self.run_id!r} is a 'fax' run: set the fax_instructions_file option"
             )
-        digest = fax_csv.file_sha256(path)
-        if digest != self.fax_instructions_sha256:
-            raise ValueError(
-                f"FaX file {path} has SHA-256 {digest[:12]}..., but option "
-                f"fax_instructions_sha256 says {self.fax_instructions_sha256[:12] or '(unset)'}: "
-                "use fax_csv.fax_options(path) so the file's content enters the lineage"
-            )
+        verify_file_hash("fax_instructions_file", path, self.fax_instructions_sha256)
         table = fax_csv.read_fax_csv(path)
         slot_ns = self.sim_event_spacing_us * 1e3
         late = table["t"] + self.drift_time_ns(table["depth"]) + 20_000 > slot_ns

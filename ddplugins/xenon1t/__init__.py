@@ -16,6 +16,9 @@ def tpc_plugins():
     from ddplugins.events.event_truth import EventTruth
     from ddplugins.events.event_waveforms import EventWaveforms
     from ddplugins.events.events import Events
+    from ddplugins.ml.anomaly_scores import AnomalyScores
+    from ddplugins.ml.cnn_scores import CNNScores
+    from ddplugins.ml.cvae_losses import CVAELosses
     from ddplugins.peaks.peak_basics import PeakBasics
     from ddplugins.peaks.peaks import Peaks
     from ddplugins.records.records import Records
@@ -34,6 +37,9 @@ def tpc_plugins():
         EventHitpatterns,
         EventWaveforms,
         EventImages,
+        CNNScores,
+        CVAELosses,
+        AnomalyScores,
     )
 
 

@@ -1,0 +1,68 @@
+"""``anomaly_scores``: CVAE loss, CNN score and their combined semi-supervised anomaly score."""
+
+import numpy as np
+import strax
+
+from ddcore.config import ConfigError, verify_file_hash
+from ddplugins.ml import calibration as cal
+from ddplugins.tpc.options import DDPlugin
+
+
+class AnomalyScores(DDPlugin):
+    """Per event: the CVAE loss, the CNN score, their background tail probabilities, the combined
+    score -log10(p_cvae * p_cnn) and a flag at the threshold that lets through a fraction
+    ``anomaly_background_acceptance`` of background (see ``ddplugins.ml.calibration``)."""
+
+    __version__ = "0.1.0"
+    depends_on = ("cnn_scores", "cvae_losses")
+    provides = "anomaly_scores"
+    data_kind = "events"
+
+    anomaly_calibration_file = strax.Config(
+        default="", type=str, track=False,
+        help="Background calibration (JSON) made by 'dd train calibrate'; its SHA-256 is tracked",
+    )
+    anomaly_calibration_sha256 = strax.Config(
+        default="", type=str, help="SHA-256 of anomaly_calibration_file (computed by the context)"
+    )
+    anomaly_background_acceptance = strax.Config(
+        default=0.01, type=(float, int), help="Fraction of background events flagged anomalous"
+    )
+
+    dtype = strax.time_fields + [
+        (("CVAE loss (mse + beta kl)", "cvae_loss"), np.float32),
+        (("CNN probability of a WIMP", "cnn_score"), np.float32),
+        (("Background probability of a CVAE loss at least this large", "cvae_tail_probability"), np.float32),
+        (("Background probability of a CNN score at least this large", "cnn_tail_probability"), np.float32),
+        (("Combined score -log10(p_cvae * p_cnn)", "anomaly_score"), np.float32),
+        (("Score above the background-acceptance threshold", "is_anomalous"), np.bool_),
+    ]
+
+    def setup(self):
+        verify_file_hash(
+            "anomaly_calibration_file", self.anomaly_calibration_file, self.anomaly_calibration_sha256
+        )
+        self.calibration = cal.read_calibration(self.anomaly_calibration_file)
+        for dep, option in (("cnn_scores", "cnn_model_sha256"), ("cvae_losses", "cvae_model_sha256")):
+            used = self.deps[dep].config[option]
+            if self.calibration[option] != used:
+                raise ConfigError(
+                    f"Calibration {self.anomaly_calibration_file} was made for a {dep} model with "
+                    f"SHA-256 {self.calibration[option][:12]}..., this context uses {used[:12]}...: "
+                    "run 'dd train calibrate' for the current models"
+                )
+        if not 0 < self.anomaly_background_acceptance < 1:
+            raise ConfigError("anomaly_background_acceptance must be between 0 and 1")
+        self.threshold = cal.threshold_for(self.calibration, self.anomaly_background_acceptance)
+
+    def compute(self, events):
+        result = np.zeros(len(events), self.dtype)
+        result["time"], result["endtime"] = events["time"], events["endtime"]
+        result["cvae_loss"] = events["cvae_loss"]
+        result["cnn_score"] = events["cnn_score"]
+        p_cvae, p_cnn, score = cal.combined_score(events["cvae_loss"], events["cnn_score"], self.calibration)
+        result["cvae_tail_probability"] = p_cvae
+        result["cnn_tail_probability"] = p_cnn
+        result["anomaly_score"] = score
+        result["is_anomalous"] = score > self.threshold
+        return result

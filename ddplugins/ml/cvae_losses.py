@@ -1,0 +1,47 @@
+"""``cvae_losses``: how badly the background-trained convolutional VAE reconstructs an event."""
+
+import numpy as np
+import strax
+
+from ddcore.config import verify_file_hash
+from ddplugins.ml.model_files import load_model
+from ddplugins.ml.scoring import cvae_losses
+from ddplugins.tpc.options import DDPlugin
+
+
+class CVAELosses(DDPlugin):
+    """Reconstruction MSE (decoding the latent means), KL divergence of the latent posterior from
+    the unit Gaussian, and the anomaly loss MSE + ``cvae_beta`` * KL."""
+
+    __version__ = "0.1.0"
+    depends_on = "event_images"
+    provides = "cvae_losses"
+    data_kind = "events"
+
+    cvae_model_file = strax.Config(
+        default="", type=str, track=False, help="CVAE model (.keras); its SHA-256 is tracked"
+    )
+    cvae_model_sha256 = strax.Config(
+        default="", type=str, help="SHA-256 of cvae_model_file (ddcore.context computes it)"
+    )
+    cvae_beta = strax.Config(
+        default=1e-4, type=(float, int), help="Weight of the KL term in the CVAE loss"
+    )
+
+    dtype = strax.time_fields + [
+        (("CVAE reconstruction mean squared error per pixel", "cvae_mse"), np.float32),
+        (("CVAE KL divergence of the latent posterior", "cvae_kl"), np.float32),
+        (("CVAE loss: mse + beta * kl", "cvae_loss"), np.float32),
+    ]
+
+    def setup(self):
+        verify_file_hash("cvae_model_file", self.cvae_model_file, self.cvae_model_sha256)
+        self.model = load_model(self.cvae_model_file, "cvae")
+
+    def compute(self, events):
+        result = np.zeros(len(events), self.dtype)
+        result["time"], result["endtime"] = events["time"], events["endtime"]
+        result["cvae_mse"], result["cvae_kl"], result["cvae_loss"] = cvae_losses(
+            self.model, events, self.cvae_beta
+        )
+        return result

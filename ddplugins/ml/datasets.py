@@ -1,0 +1,79 @@
+"""Training, validation, test and calibration sets, built through the context.
+
+Each split uses its own block of run numbers (random seeds), so no two splits share events:
+train 100+, validation 200+, test 300+, background calibration 400+.
+"""
+
+import numpy as np
+
+from ddcore import config as dd_config
+
+SPLIT_FIRST_RUN = {"train": 100, "validation": 200, "test": 300, "calibration": 400}
+ANALYSIS_CS1_PE = (3.0, 70.0)
+ANALYSIS_MIN_CS2_BOTTOM_PE = 50.0
+
+
+def derived_context(st, **options):
+    """A context like ``st`` (same store, plugins, options) with some options changed; file
+    options get their content hashes as in ddcore.context."""
+    plugins = list(st._plugin_class_registry.values())
+    known = dd_config.plugin_options(plugins)
+    values = {**st.config, **options}
+    for name in options:
+        if name.endswith(dd_config.FILE_OPTION_SUFFIX):
+            values.pop(dd_config.hash_option_for(name), None)
+    dd_config.add_file_hashes(values, known, explicit=[k for k in options if k.endswith("_sha256")])
+    new = st.new_context(config=values)
+    new.dd_detector = getattr(st, "dd_detector", None)
+    new.dd_preset = getattr(st, "dd_preset", None)
+    return new
+
+
+def split_runs(st, split, sources=("er", "wimp"), n_runs=1):
+    preset = getattr(st, "dd_preset", None) or "sr0"
+    first = SPLIT_FIRST_RUN[split]
+    return [f"{source}_{preset}_{first + i:03d}" for source in sources for i in range(n_runs)]
+
+
+def analysis_selection(events):
+    """Events inside the analysis space: main S1 and S2 found, cS1 in [3, 70] PE, cS2_b >= 50 PE,
+    and (for simulated runs) a true interaction behind the event."""
+    cs1 = events["cs1"]
+    selected = (
+        np.isfinite(cs1)
+        & (cs1 >= ANALYSIS_CS1_PE[0])
+        & (cs1 <= ANALYSIS_CS1_PE[1])
+        & (events["cs2_bottom"] >= ANALYSIS_MIN_CS2_BOTTOM_PE)
+    )
+    fields = events.columns if hasattr(events, "columns") else events.dtype.names
+    if "label" in fields:
+        selected &= np.asarray(events["label"]) >= 0
+    return np.asarray(selected)
+
+
+def load_events(st, run_ids, targets=("event_basics", "event_truth"), selected=True, progress=True,
+                keep_columns=None):
+    """Concatenated arrays of ``targets`` (one kind: events) for runs, made if missing."""
+    arrays = []
+    for run_id in run_ids:
+        st.make(run_id, list(targets), progress_bar=progress)
+        data = st.get_array(run_id, list(targets), progress_bar=False, keep_columns=keep_columns)
+        if selected:
+            data = data[analysis_selection(data)]
+        arrays.append(data)
+    return np.concatenate(arrays)
+
+
+def image_set(st, run_ids, field, progress=True):
+    """(images, labels, events) of the selected events of runs; labels 1 = WIMP, 0 = ER."""
+    from ddplugins.ml.evaluation import BASIC_FEATURES
+
+    columns = ["time", "endtime", "label", "cs1", "cs2_bottom", field, *BASIC_FEATURES]
+    events = load_events(
+        st, run_ids, ("event_basics", "event_truth", "event_images"), progress=progress,
+        keep_columns=list(dict.fromkeys(columns)),
+    )
+    images = events[field]
+    if images.ndim == 3:
+        images = images[..., None]
+    return images.astype(np.float32), events["label"].astype(np.int8), events

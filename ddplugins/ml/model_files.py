@@ -1,0 +1,84 @@
+"""Model files: native ``.keras`` archives with a JSON manifest beside them.
+
+Loading uses Keras' safe mode (no arbitrary code is deserialised; nothing is unpickled) and
+checks that the model is of the expected kind and reads a known image field. The manifest
+(``<model>.json``) records architecture, options, training runs with their lineage hashes,
+metrics and date, for people; what changes results is all inside the ``.keras`` file, whose
+SHA-256 enters the lineage of every data type computed with it.
+"""
+
+import datetime
+import json
+import os
+from pathlib import Path
+
+from ddcore.config import ConfigError, file_sha256
+
+MODEL_KINDS = ("cnn", "cvae")
+_loaded = {}
+
+
+class ModelFileError(ConfigError):
+    pass
+
+
+def manifest_path(model_path):
+    return Path(model_path).with_suffix(".json")
+
+
+def save_model(model, path, kind, manifest):
+    """Write ``model`` to ``path`` (.keras) and its manifest; return the manifest written."""
+    import keras
+
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ModelFileError(f"Model file {path} must end in .keras")
+    os.makedirs(path.parent, exist_ok=True)
+    model.save(path)
+    manifest = {
+        "kind": kind,
+        "image_field": model.inputs[0].name,
+        "input_shape": list(model.inputs[0].shape[1:]),
+        "parameters": int(model.count_params()),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "keras_version": keras.__version__,
+        "model_sha256": file_sha256(path),
+        **manifest,
+    }
+    manifest_path(path).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+    return manifest
+
+
+def read_manifest(path):
+    try:
+        return json.loads(manifest_path(path).read_text())
+    except FileNotFoundError:
+        return {}
+
+
+def load_model(path, kind):
+    """The Keras model at ``path`` (cached per process), checked to be a ``kind`` model."""
+    import keras
+
+    path = str(path)
+    if not os.path.isfile(path):
+        raise ModelFileError(f"{kind} model file {path} does not exist (train one with dd train {kind})")
+    key = (path, os.path.getmtime(path), kind)
+    if key in _loaded:
+        return _loaded[key]
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as e:
+        raise ModelFileError(f"Cannot load {kind} model {path}: {type(e).__name__}: {e}") from None
+    field = model.inputs[0].name
+    if field not in ("hit_image", "peak_image", "hitpeak_image"):
+        raise ModelFileError(f"Model {path} reads input {field!r}, not an event_images field")
+    n_outputs = len(model.outputs)
+    if (kind == "cnn") != (n_outputs == 1) or (kind == "cvae" and n_outputs != 3):
+        raise ModelFileError(
+            f"Model {path} has {n_outputs} outputs: it is not a {kind} model "
+            f"(a cnn has 1 output, a cvae 3)"
+        )
+    _loaded.clear()
+    _loaded[key] = model
+    return model

@@ -1,0 +1,133 @@
+"""Training workflows behind ``dd train`` and ``dd grid-search``."""
+
+import itertools
+import os
+
+import numpy as np
+
+from ddplugins.ml import architectures, calibration, model_files
+from ddplugins.ml.datasets import derived_context, image_set, split_runs
+from ddplugins.ml.evaluation import classification_metrics
+
+FIELDS = {"hit": "hit_image", "peak": "peak_image", "hitpeak": "hitpeak_image"}
+
+
+def _lineages(st, run_ids, data_type="event_images"):
+    return {run_id: str(st.key_for(run_id, data_type)) for run_id in run_ids}
+
+
+def _sets(st, image_kind, n_train, n_validation):
+    field = FIELDS[image_kind]
+    train_st = derived_context(st, sim_n_events=n_train)
+    validation_st = derived_context(st, sim_n_events=n_validation)
+    train_runs = split_runs(st, "train")
+    validation_runs = split_runs(st, "validation")
+    train = image_set(train_st, train_runs, field)
+    validation = image_set(validation_st, validation_runs, field)
+    return field, train, validation, _lineages(train_st, train_runs), _lineages(validation_st, validation_runs)
+
+
+def train_cnn(st, output, image_kind="hitpeak", n_train=4000, n_validation=1000, epochs=10,
+              batch_size=64, n_conv_layers=2, leaky_alpha=0.05, learning_rate=1e-3, seed=0):
+    """Train the CNN on simulated ER (label 0) and WIMP (label 1) events; save model + manifest."""
+    field, (x, y, _), (x_val, y_val, _), train_lineage, val_lineage = _sets(st, image_kind, n_train, n_validation)
+    model = architectures.build_cnn(field, x.shape[1:], n_conv_layers=n_conv_layers,
+                                    leaky_alpha=leaky_alpha, learning_rate=learning_rate, seed=seed)
+    print(f"Training CNN on {len(x)} {field}s ({np.sum(y == 1)} WIMP), validating on {len(x_val)}")
+    history = model.fit(x, y, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
+                        shuffle=True, verbose=2)
+    scores = model.predict(x_val, batch_size=512, verbose=0)[:, 0]
+    metrics = classification_metrics(y_val, scores)
+    manifest = model_files.save_model(model, output, "cnn", {
+        "architecture": dict(n_conv_layers=n_conv_layers, filters=16, leaky_alpha=leaky_alpha,
+                             conv_l2=0.005, dense_l2=0.001, dropout=(0.25, 0.5)),
+        "training": dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+                         n_train=int(len(x)), n_validation=int(len(x_val))),
+        "training_runs": train_lineage,
+        "validation_runs": val_lineage,
+        "validation_metrics": metrics,
+        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
+    })
+    print(f"Saved {output}: validation {metrics}")
+    return manifest
+
+
+def train_cvae(st, output, image_kind="hitpeak", preset="compact", n_train=4000, n_validation=1000,
+               epochs=30, batch_size=100, beta=1e-4, learning_rate=1e-3, seed=0):
+    """Train the convolutional VAE on background (ER) events only; save the scoring model."""
+    import keras
+
+    field = FIELDS[image_kind]
+    train_st = derived_context(st, sim_n_events=n_train)
+    validation_st = derived_context(st, sim_n_events=n_validation)
+    train_runs = split_runs(st, "train", sources=("er",))
+    validation_runs = split_runs(st, "validation", sources=("er",))
+    x, _, _ = image_set(train_st, train_runs, field)
+    x_val, _, _ = image_set(validation_st, validation_runs, field)
+    encoder, decoder = architectures.build_cvae_parts(field, x.shape[1:], seed=seed,
+                                                      **architectures.CVAE_PRESETS[preset])
+    trainer = architectures.VAETrainer(encoder, decoder, beta, seed=seed)
+    trainer.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    print(f"Training CVAE ({preset}) on {len(x)} background {field}s, validating on {len(x_val)}")
+    history = trainer.fit(x, validation_data=(x_val,), epochs=epochs, batch_size=batch_size,
+                          shuffle=True, verbose=2)
+    model = architectures.cvae_inference_model(encoder, decoder)
+    manifest = model_files.save_model(model, output, "cvae", {
+        "architecture": dict(preset=preset, **architectures.CVAE_PRESETS[preset], stride=3,
+                             leaky_alpha=0.05),
+        "training": dict(epochs=epochs, batch_size=batch_size, beta=beta, learning_rate=learning_rate,
+                         seed=seed, n_train=int(len(x)), n_validation=int(len(x_val)),
+                         background_only=True),
+        "training_runs": _lineages(train_st, train_runs),
+        "validation_runs": _lineages(validation_st, validation_runs),
+        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
+    })
+    print(f"Saved {output} ({manifest['parameters']} parameters)")
+    return manifest
+
+
+def calibrate(st, output, cnn_model, cvae_model, n_events=2000):
+    """Background quantiles of CVAE loss, CNN score and combined score on calibration runs."""
+    cal_st = derived_context(st, sim_n_events=n_events, cnn_model_file=str(cnn_model),
+                             cvae_model_file=str(cvae_model))
+    runs = split_runs(st, "calibration", sources=("er",))
+    from ddplugins.ml.datasets import load_events
+
+    events = load_events(cal_st, runs, ("event_basics", "event_truth", "cnn_scores", "cvae_losses"))
+    cvae_plugin = cal_st.get_single_plugin(runs[0], "cvae_losses")
+    result = calibration.make_calibration(
+        events["cvae_loss"], events["cnn_score"], cal_st.config["cnn_model_sha256"],
+        cvae_plugin.cvae_model_sha256, cvae_plugin.cvae_beta, _lineages(cal_st, runs, "cvae_losses"),
+    )
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    calibration.write_calibration(output, result)
+    print(f"Saved {output}: {result['n_events']} background events")
+    return result
+
+
+def grid_search(st, image_kind="hitpeak", n_events=2000, layers=(1, 2, 3), epochs=(5, 10),
+                batch_sizes=(32, 64), alphas=(0.05,), learning_rates=(1e-3,), folds=3, seed=0):
+    """3-fold stratified cross-validation over the CNN hyper-parameters; one row per point."""
+    from sklearn.model_selection import StratifiedKFold
+
+    field = FIELDS[image_kind]
+    train_st = derived_context(st, sim_n_events=n_events)
+    x, y, _ = image_set(train_st, split_runs(st, "train"), field)
+    rows = []
+    grid = list(itertools.product(layers, epochs, batch_sizes, alphas, learning_rates))
+    for i, (n_layers, n_epochs, batch, alpha, lr) in enumerate(grid, 1):
+        fold_metrics = []
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+        for train_index, test_index in splitter.split(x, y):
+            model = architectures.build_cnn(field, x.shape[1:], n_conv_layers=n_layers,
+                                            leaky_alpha=alpha, learning_rate=lr, seed=seed)
+            model.fit(x[train_index], y[train_index], epochs=n_epochs, batch_size=batch, verbose=0)
+            scores = model.predict(x[test_index], batch_size=512, verbose=0)[:, 0]
+            fold_metrics.append(classification_metrics(y[test_index], scores))
+        row = dict(layers=n_layers, epochs=n_epochs, batch_size=batch, leaky_alpha=alpha, learning_rate=lr)
+        for key in fold_metrics[0]:
+            values = [m[key] for m in fold_metrics]
+            row[key], row[f"{key}_std"] = float(np.mean(values)), float(np.std(values))
+        rows.append(row)
+        print(f"[{i}/{len(grid)}] {row}")
+    return rows

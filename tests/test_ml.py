@@ -1,0 +1,144 @@
+"""CNN, CVAE and anomaly scores with tiny models on small runs."""
+
+import json
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+
+import ddcore
+from ddplugins.ml import architectures, evaluation, model_files, training
+from ddplugins.ml.datasets import derived_context, image_set, split_runs
+from ddplugins.ml.model_files import ModelFileError
+
+TINY_EVENTS = 150
+
+
+@pytest.fixture(scope="session")
+def tiny_models(make_context, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("models")
+    st = make_context()
+    paths = {
+        "cnn": folder / "cnn.keras",
+        "cvae": folder / "cvae.keras",
+        "calibration": folder / "calibration.json",
+    }
+    training.train_cnn(st, paths["cnn"], n_train=TINY_EVENTS, n_validation=60, epochs=4, batch_size=32,
+                       n_conv_layers=1)
+    training.train_cvae(st, paths["cvae"], n_train=TINY_EVENTS, n_validation=60, epochs=2, batch_size=32)
+    training.calibrate(st, paths["calibration"], paths["cnn"], paths["cvae"], n_events=TINY_EVENTS)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def scored_context(make_context, tiny_models):
+    return make_context(
+        cnn_model_file=str(tiny_models["cnn"]),
+        cvae_model_file=str(tiny_models["cvae"]),
+        anomaly_calibration_file=str(tiny_models["calibration"]),
+    )
+
+
+def test_cnn_separates_wimp_from_er_on_held_out_events(scored_context):
+    test_st = derived_context(scored_context, sim_n_events=TINY_EVENTS)
+    runs = split_runs(scored_context, "test")
+    _, labels, _ = image_set(test_st, runs, "hitpeak_image", progress=False)
+    scores = np.concatenate([test_st.get_array(r, "cnn_scores", progress_bar=False)["cnn_score"]
+                             for r in runs])
+    events = np.concatenate([test_st.get_array(r, ["event_basics", "event_truth"], progress_bar=False)
+                             for r in runs])
+    from ddplugins.ml.datasets import analysis_selection
+
+    scores = scores[analysis_selection(events)]
+    metrics = evaluation.classification_metrics(labels, scores)
+    assert metrics["roc_auc"] > 0.65, metrics
+
+
+def test_manifest_records_training(tiny_models):
+    manifest = model_files.read_manifest(tiny_models["cnn"])
+    assert manifest["kind"] == "cnn" and manifest["image_field"] == "hitpeak_image"
+    assert all("event_images-" in key for key in manifest["training_runs"].values())
+    assert set(manifest["validation_metrics"]) >= {"accuracy", "roc_auc"}
+    assert manifest["model_sha256"] == ddcore.config.file_sha256(tiny_models["cnn"])
+
+
+def test_save_load_round_trip_is_bit_identical(tmp_path):
+    model = architectures.build_cnn("hit_image", (50, 100), n_conv_layers=1)
+    images = np.random.default_rng(0).random((8, 50, 100, 1), dtype=np.float32)
+    path = tmp_path / "m.keras"
+    model_files.save_model(model, path, "cnn", {})
+    loaded = model_files.load_model(path, "cnn")
+    for a, b in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(model.predict(images, verbose=0), loaded.predict(images, verbose=0))
+
+
+def test_changed_model_gives_new_lineage(scored_context, make_context, tiny_models, tmp_path):
+    other = tmp_path / "other_cnn.keras"
+    model_files.save_model(architectures.build_cnn("hitpeak_image", (75, 75, 3), n_conv_layers=1, seed=5),
+                           other, "cnn", {})
+    changed = make_context(cnn_model_file=str(other), cvae_model_file=str(tiny_models["cvae"]),
+                           anomaly_calibration_file=str(tiny_models["calibration"]))
+    run = split_runs(scored_context, "test")[0]
+    assert changed.key_for(run, "cnn_scores").lineage_hash != scored_context.key_for(run, "cnn_scores").lineage_hash
+    assert changed.key_for(run, "cvae_losses").lineage_hash == scored_context.key_for(run, "cvae_losses").lineage_hash
+    with pytest.raises(ddcore.ConfigError, match="calibration.*made for a cnn_scores model"):
+        changed.get_array(run, "anomaly_scores", progress_bar=False)
+
+
+def test_anomaly_scores_per_event(scored_context):
+    run = "pseudo_sr0_000"
+    scores = scored_context.get_df(run, "anomaly_scores", progress_bar=False)
+    basics = scored_context.get_array(run, "event_basics", progress_bar=False)
+    assert len(scores) == len(basics) > 0
+    assert scores["cnn_score"].between(0, 1).all()
+    assert (scores["cvae_loss"] > 0).all()
+    expected = -np.log10(scores["cvae_tail_probability"] * scores["cnn_tail_probability"])
+    np.testing.assert_allclose(scores["anomaly_score"], expected, rtol=1e-5)
+
+
+def test_flag_rate_on_background_matches_the_acceptance(scored_context, tiny_models):
+    calibration = json.loads(tiny_models["calibration"].read_text())
+    st = derived_context(scored_context, sim_n_events=TINY_EVENTS, anomaly_background_acceptance=0.2)
+    flags = st.get_array(split_runs(st, "calibration", sources=("er",))[0], "anomaly_scores",
+                         progress_bar=False)["is_anomalous"]
+    assert calibration["n_events"] > 50
+    # the calibration events themselves: a fraction of about the acceptance is flagged
+    assert 0.1 < np.mean(flags) < 0.35
+
+
+def test_untrusted_or_wrong_model_files_are_refused(tmp_path, tiny_models):
+    not_a_model = tmp_path / "model.keras"
+    not_a_model.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(ModelFileError, match="Cannot load cnn model"):
+        model_files.load_model(not_a_model, "cnn")
+    with pytest.raises(ModelFileError, match="does not exist"):
+        model_files.load_model(tmp_path / "missing.keras", "cnn")
+    with pytest.raises(ModelFileError, match="not a cnn model"):
+        model_files.load_model(tiny_models["cvae"], "cnn")
+
+    inputs = keras.Input((50, 100, 1), name="hit_image")
+    outputs = keras.layers.Lambda(lambda x: x * 2)(inputs)
+    lambda_model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(outputs))
+    unsafe = tmp_path / "lambda.keras"
+    lambda_model.save(unsafe)
+    with zipfile.ZipFile(unsafe) as archive:
+        assert "config.json" in archive.namelist()
+    with pytest.raises(ModelFileError, match="Cannot load cnn model"):
+        model_files.load_model(unsafe, "cnn")
+
+
+def test_missing_model_option_is_a_clear_error(make_context):
+    st = make_context(cnn_model_file="/nonexistent/cnn.keras")
+    with pytest.raises(ddcore.ConfigError, match="cnn_model_file.*cannot read"):
+        st.get_array("er_sr0_001", "cnn_scores")
+
+
+def test_dataset_level_significance():
+    assert evaluation.anomaly_fraction_significance(100, 1, 0.01) == 0.0
+    assert evaluation.anomaly_fraction_significance(100, 10, 0.01) > 4
+    z_small = evaluation.expected_anomaly_significance(60, 35, 0.01, 0.3)
+    z_large = evaluation.expected_anomaly_significance(600, 350, 0.01, 0.3)
+    assert z_large == pytest.approx(z_small * np.sqrt(10), rel=0.05)
+    assert evaluation.asimov_significance([10.0], [1.0]) > evaluation.asimov_significance([1.0], [1.0])
