@@ -95,7 +95,7 @@ def test_anomaly_scores_per_event(scored_context):
     assert scores["cnn_score"].between(0, 1).all()
     assert (scores["cvae_loss"] > 0).all()
     expected = -np.log10(scores["cvae_tail_probability"] * scores["cnn_tail_probability"])
-    np.testing.assert_allclose(scores["anomaly_score"], expected, rtol=1e-5)
+    np.testing.assert_allclose(scores["anomaly_score"], expected, rtol=1e-5, atol=1e-5)
 
 
 def test_flag_rate_on_background_matches_the_acceptance(scored_context, tiny_models):

@@ -7,6 +7,7 @@ import strax
 import ddcore
 from ddcore.validation import detection_efficiency
 from ddplugins.events.rasterize import EventRasterizer
+from ddplugins.records.external import processing_plugins, raw_records_source
 from tests.conftest import ER_RUN, WIMP_RUN
 
 
@@ -82,29 +83,14 @@ def test_rasterizer_draws_a_pmt_where_it_is(st):
 
 
 def test_real_strax_raw_records_go_through_the_chain(st):
-    """raw_records from any source with the standard dtype: here, simulated records fed through a
-    plain strax context that only knows the processing plugins."""
+    """raw_records from any source with the standard dtype: here, the simulated records served
+    in arbitrary 0.7 s chunks by a plain strax source plugin, in a context that knows only the
+    processing plugins."""
     raw = st.get_array(ER_RUN, "raw_records", progress_bar=False)
-
-    class ExternalRawRecords(strax.Plugin):
-        depends_on = ()
-        provides = "raw_records"
-        data_kind = "raw_records"
-        dtype = strax.raw_record_dtype(110)
-        __version__ = "0.0.0"
-
-        def is_ready(self, chunk_i):
-            return chunk_i == 0
-
-        def source_finished(self):
-            return True
-
-        def compute(self, chunk_i):
-            return self.chunk(start=int(raw["time"][0]), end=int(strax.endtime(raw).max()) + 1, data=raw)
-
     detector = ddcore.get_detector("xenon1t")
-    processing = [p for p in detector.plugins if p.provides[0] not in ("instructions", "raw_records", "event_truth")]
-    other = strax.Context(storage=[], register=[ExternalRawRecords, *processing])
+    other = strax.Context(
+        storage=[], register=[raw_records_source(raw, chunk_duration_ns=int(0.7e9)), *processing_plugins(detector)]
+    )
     basics = other.get_array("external_000", "event_basics", progress_bar=False)
     ours = st.get_array(ER_RUN, "event_basics", progress_bar=False)
     assert len(basics) == len(ours)

@@ -1,0 +1,53 @@
+"""Feeding raw_records from elsewhere (real data, another simulator) into the processing chain."""
+
+import numpy as np
+import strax
+
+
+def raw_records_source(raw_records, chunk_duration_ns=None):
+    """A strax source plugin class providing ``raw_records`` from an in-memory array.
+
+    Register it in place of the simulator, e.g.
+    ``strax.Context(register=[raw_records_source(rr), *processing_plugins])``. With
+    ``chunk_duration_ns`` the array is served in chunks split where no pulse straddles the cut.
+    """
+    raw_records = strax.sort_by_time(np.asarray(raw_records))
+    start = int(raw_records["time"][0]) if len(raw_records) else 0
+    end = int(strax.endtime(raw_records).max()) + 1 if len(raw_records) else 1
+    if chunk_duration_ns:
+        bounds = list(range(start, end, int(chunk_duration_ns))) + [end]
+    else:
+        bounds = [start, end]
+    edges = []
+    for t in bounds[1:-1]:
+        # never cut through a record: move the boundary past any record that spans it
+        overlapping = raw_records[(raw_records["time"] < t) & (strax.endtime(raw_records) > t)]
+        edges.append(int(strax.endtime(overlapping).max()) if len(overlapping) else t)
+    edges = [start] + sorted(set(e for e in edges if start < e < end)) + [end]
+
+    class ArrayRawRecords(strax.Plugin):
+        __version__ = "0.0.1"
+        depends_on = ()
+        provides = "raw_records"
+        data_kind = "raw_records"
+        dtype = strax.raw_record_dtype(raw_records.dtype["data"].shape[0])
+        rechunk_on_save = False
+
+        def is_ready(self, chunk_i):
+            return chunk_i < len(edges) - 1
+
+        def source_finished(self):
+            return True
+
+        def compute(self, chunk_i):
+            lo, hi = edges[chunk_i], edges[chunk_i + 1]
+            selected = raw_records[(raw_records["time"] >= lo) & (raw_records["time"] < hi)]
+            return self.chunk(start=lo, end=hi, data=selected)
+
+    return ArrayRawRecords
+
+
+def processing_plugins(detector):
+    """The detector's plugins from records onwards (no simulation, no truth)."""
+    return [p for p in detector.plugins
+            if not set(p.provides) & {"instructions", "raw_records", "event_truth"}]
