@@ -28,12 +28,18 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) dd_data dd_output .pytest_cache
 
-# Reproduce the models shipped in ddplugins/xenon1t/models (about 15 minutes on 2 cores).
-MODELS := ddplugins/xenon1t/models
+# Reproduce the models shipped in ddplugins/<detector>/models (xenon1t: ~10 minutes on 2 cores):
+#   make models                       (xenon1t: CNNs for all image kinds, CVAE, calibration)
+#   make models DETECTOR=xenonnt CNN_KINDS=hitpeak MODEL_EVENTS=3000
+DETECTOR ?= xenon1t
+CNN_KINDS ?= hitpeak hit peak
+MODEL_EVENTS ?= 4000
+MODELS = ddplugins/$(DETECTOR)/models/$(DETECTOR)
 models: $(STAMP)
-	$(BIN)/dd train cnn --image-kind hitpeak -o $(MODELS)/xenon1t_cnn_hitpeak.keras
-	$(BIN)/dd train cnn --image-kind hit -o $(MODELS)/xenon1t_cnn_hit.keras
-	$(BIN)/dd train cnn --image-kind peak -o $(MODELS)/xenon1t_cnn_peak.keras
-	$(BIN)/dd train cvae --image-kind hitpeak -o $(MODELS)/xenon1t_cvae_hitpeak.keras
-	$(BIN)/dd train calibrate --cnn $(MODELS)/xenon1t_cnn_hitpeak.keras \
-		--cvae $(MODELS)/xenon1t_cvae_hitpeak.keras -o $(MODELS)/xenon1t_anomaly_calibration.json
+	for kind in $(CNN_KINDS); do \
+		$(BIN)/dd train cnn -d $(DETECTOR) --image-kind $$kind --events $(MODEL_EVENTS) \
+			-o $(MODELS)_cnn_$$kind.keras || exit 1; \
+	done
+	$(BIN)/dd train cvae -d $(DETECTOR) --events $(MODEL_EVENTS) -o $(MODELS)_cvae_hitpeak.keras
+	$(BIN)/dd train calibrate -d $(DETECTOR) --cnn $(MODELS)_cnn_hitpeak.keras \
+		--cvae $(MODELS)_cvae_hitpeak.keras -o $(MODELS)_anomaly_calibration.json

@@ -12,6 +12,8 @@ from ddcore import hookspecs
 
 BUILTIN_DETECTOR_MODULES = (
     "ddplugins.xenon1t",
+    "ddplugins.xenonnt",
+    "ddplugins.newsdm",
 )
 
 

@@ -1,6 +1,9 @@
 """Detector registry (pluggy entry points), configs and clear errors for bad input."""
 
+import shutil
 import textwrap
+import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -8,65 +11,22 @@ import ddcore
 from ddplugins.simulation.run_spec import UnknownRunError
 from tests.conftest import run_python
 
-THIRD_PARTY_PACKAGE = '''
-from pathlib import Path
-from ddcore.hookspecs import hookimpl
-from ddcore.registry import Detector
-from ddplugins.peaks.peak_basics import PeakBasics
-from ddplugins.xenon1t import tpc_plugins
+EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "example_detector"
 
 
-class StrictPeakBasics(PeakBasics):
-    """Our TPC never calls a peak with almost all light on the top array an S1."""
-    __version__ = "0.0.1"
-
-    def classify(self, basics):
-        types = super().classify(basics)
-        types[(types == 1) & (basics["area_fraction_top"] > 0.9)] = 0
-        return types
-
-
-@hookimpl
-def ddcore_register_detectors():
-    plugins = tuple(StrictPeakBasics if p is PeakBasics else p for p in tpc_plugins())
-    return [Detector(name="minitpc", plugins=plugins,
-                     config_file=Path(__file__).with_name("minitpc.toml"),
-                     description="a throwaway TPC", default_preset="run1")]
-'''
-
-THIRD_PARTY_CONFIG = '''
-[geometry]
-tpc_radius_cm = 20.0
-tpc_length_cm = 20.0
-top_array_layout = "hex"
-top_array_pitch_cm = 5.0
-top_array_max_radius_cm = 18.0
-bottom_array_pitch_cm = 5.0
-bottom_array_max_radius_cm = 18.0
-
-[processing]
-s1_min_channels = 4
-
-[simulation]
-fiducial_radius_cm = 15.0
-fiducial_z_top_cm = -3.0
-fiducial_z_bottom_cm = -17.0
-sim_event_spacing_us = 500.0
-
-[presets.run1]
-science_run = "run1"
-'''
-
-
-def write_detector_package(root):
-    package = root / "minitpc"
-    package.mkdir()
-    (package / "__init__.py").write_text(THIRD_PARTY_PACKAGE)
-    (package / "minitpc.toml").write_text(THIRD_PARTY_CONFIG)
-    dist_info = root / "minitpc-0.1.dist-info"
+def install_example_detector(root):
+    """Install docs/example_detector as pip would for a pure-Python package: the package on the
+    path and a dist-info holding the entry points of its pyproject.toml."""
+    project = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())["project"]
+    shutil.copytree(EXAMPLE / "minitpc", root / "minitpc")
+    dist_info = root / f"{project['name']}-{project['version']}.dist-info"
     dist_info.mkdir()
-    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: minitpc\nVersion: 0.1\n")
-    (dist_info / "entry_points.txt").write_text("[ddcore]\nminitpc = minitpc\n")
+    (dist_info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n"
+    )
+    lines = [f"[{group}]" + "".join(f"\n{k} = {v}" for k, v in entries.items())
+             for group, entries in project["entry-points"].items()]
+    (dist_info / "entry_points.txt").write_text("\n".join(lines) + "\n")
 
 
 def test_builtin_detectors_listed():
@@ -74,7 +34,7 @@ def test_builtin_detectors_listed():
 
 
 def test_third_party_detector_via_entry_point(tmp_path):
-    write_detector_package(tmp_path)
+    install_example_detector(tmp_path)
     code = textwrap.dedent(
         f"""
         import ddcore

@@ -14,16 +14,17 @@ def raw_records_source(raw_records, chunk_duration_ns=None):
     raw_records = strax.sort_by_time(np.asarray(raw_records))
     start = int(raw_records["time"][0]) if len(raw_records) else 0
     end = int(strax.endtime(raw_records).max()) + 1 if len(raw_records) else 1
-    if chunk_duration_ns:
-        bounds = list(range(start, end, int(chunk_duration_ns))) + [end]
-    else:
-        bounds = [start, end]
-    edges = []
-    for t in bounds[1:-1]:
-        # never cut through a record: move the boundary past any record that spans it
-        overlapping = raw_records[(raw_records["time"] < t) & (strax.endtime(raw_records) > t)]
-        edges.append(int(strax.endtime(overlapping).max()) if len(overlapping) else t)
-    edges = [start] + sorted(set(e for e in edges if start < e < end)) + [end]
+    edges = [start]
+    if chunk_duration_ns and len(raw_records) > 1:
+        # a chunk may end just before record i only if no earlier record reaches past its start
+        reach = np.maximum.accumulate(strax.endtime(raw_records))
+        clean = np.flatnonzero(reach[:-1] <= raw_records["time"][1:]) + 1
+        clean_times = raw_records["time"][clean]
+        for t in range(start + int(chunk_duration_ns), end, int(chunk_duration_ns)):
+            j = np.searchsorted(clean_times, t)
+            if j < len(clean_times) and clean_times[j] > edges[-1]:
+                edges.append(int(clean_times[j]))
+    edges.append(end)
 
     class ArrayRawRecords(strax.Plugin):
         __version__ = "0.0.1"

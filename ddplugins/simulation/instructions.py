@@ -71,7 +71,11 @@ class Instructions(GeometryOptions, DriftOptions, DDPlugin):
     )
     sim_exposure_live_days = strax.Config(
         default=spectra.TABLE_I_LIVE_DAYS, type=(float, int),
-        help="Live days of a 'pseudo' run (1042 kg fiducial mass, counts scaled from Table I)",
+        help="Live days of a 'pseudo' run (counts scaled from Table I)",
+    )
+    sim_fiducial_mass_kg = strax.Config(
+        default=spectra.TABLE_I_FIDUCIAL_KG, type=(float, int),
+        help="Fiducial mass for the expected counts of 'pseudo' runs [kg]",
     )
     fax_instructions_file = strax.Config(
         default="", type=str, track=False, help="FaX instruction CSV for 'fax' runs"
@@ -103,7 +107,7 @@ class Instructions(GeometryOptions, DriftOptions, DDPlugin):
         elif self.spec.source == "pseudo":
             rng = self._rng("counts")
             counts = spectra.expected_counts(
-                self.sim_exposure_live_days,
+                self.sim_exposure_live_days * self.sim_fiducial_mass_kg / spectra.TABLE_I_FIDUCIAL_KG,
                 self.wimp_mass_gev,
                 self.wimp_cross_section_cm2,
                 self.wimp_interaction,

@@ -7,6 +7,7 @@ import numpy as np
 
 # Expected events in XENON1T SR0 (34.2 live days, 1042 kg fiducial), Table I of arXiv:1911.09210.
 TABLE_I_LIVE_DAYS = 34.2
+TABLE_I_FIDUCIAL_KG = 1042.0
 TABLE_I_EXPECTED = {"er": 61.88, "wimp": 35.03}
 TABLE_I_WIMP = dict(mass_gev=500.0, cross_section_cm2=1e-45)
 
@@ -54,7 +55,8 @@ def sample_er_energies(rng, n, e_max_kev):
 
 
 def expected_counts(live_days, wimp_mass_gev, wimp_cross_section_cm2, interaction="SI"):
-    """Expected ER and WIMP counts for an exposure, scaled from Table I.
+    """Expected ER and WIMP counts for an exposure in live days of the 1042 kg fiducial volume
+    of Table I (scale the days by mass / 1042 kg for another fiducial mass).
 
     The WIMP count is rescaled from Table I's 500 GeV, 1e-45 cm^2 point by the ratio of
     total rates (above 0.05 keV) given by wimprates for the requested mass and cross-section.

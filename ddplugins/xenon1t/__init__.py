@@ -1,11 +1,8 @@
 """The XENON1T detector: simulated SR0/SR1 runs and the generic TPC processing chain."""
 
-from pathlib import Path
-
 from ddcore.hookspecs import hookimpl
 from ddcore.registry import Detector
-
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+from ddplugins import CONFIG_DIR
 
 
 def tpc_plugins():

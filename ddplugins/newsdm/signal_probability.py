@@ -1,0 +1,48 @@
+"""``signal_probability``: 3D-CNN probability that a NEWSdm track candidate is a nuclear recoil."""
+
+import numpy as np
+import strax
+
+from ddcore.config import verify_file_hash
+from ddplugins.newsdm.cnn3d import model_input
+from ddplugins.tpc.options import DDPlugin
+
+
+class SignalProbability(DDPlugin):
+    """Applies the 3D CNN (``newsdm_model_file``) to the polarisation stacks."""
+
+    __version__ = "0.1.0"
+    depends_on = "track_images"
+    provides = "signal_probability"
+    data_kind = "tracks"
+
+    newsdm_model_file = strax.Config(
+        default="", type=str, track=False, help="3D CNN model (.keras); its SHA-256 is tracked"
+    )
+    newsdm_model_sha256 = strax.Config(
+        default="", type=str, help="SHA-256 of newsdm_model_file (ddcore.context computes it)"
+    )
+
+    dtype = strax.time_fields + [
+        (("Probability that the track is a nuclear recoil", "signal_probability"), np.float32),
+    ]
+
+    def setup(self):
+        import keras
+
+        from ddplugins.ml.model_files import ModelFileError
+
+        verify_file_hash("newsdm_model_file", self.newsdm_model_file, self.newsdm_model_sha256)
+        try:
+            self.model = keras.saving.load_model(self.newsdm_model_file, compile=False, safe_mode=True)
+        except Exception as e:
+            raise ModelFileError(f"Cannot load NEWSdm model {self.newsdm_model_file}: {e}") from None
+
+    def compute(self, tracks):
+        result = np.zeros(len(tracks), self.dtype)
+        result["time"], result["endtime"] = tracks["time"], tracks["endtime"]
+        if len(tracks):
+            result["signal_probability"] = self.model.predict(
+                model_input(tracks["polarization_images"]), batch_size=256, verbose=0
+            )[:, 0]
+        return result
