@@ -58,6 +58,22 @@ def cmd_make(args):
         print(f"{run_id}: {args.target} stored as {st.key_for(run_id, args.target)}")
 
 
+def cmd_batch(args):
+    from ddcore.batch import make_runs
+
+    results = make_runs(
+        args.runs, args.target, detector=args.detector, storage=args.data, preset=args.preset,
+        options=dict(args.options), scheduler=args.scheduler, n_workers=args.workers,
+        retries=args.retries,
+    )
+    failed = 0
+    for result in results:
+        detail = result.get("error") or f"{result.get('seconds', '')}s".strip("s") or ""
+        print(f"{result['run_id']:24s} {result['status']:15s} {detail}")
+        failed += result["status"] == "failed"
+    return 1 if failed else 0
+
+
 def cmd_info(args):
     st = _context_from(args)
     store = st.storage[0]
@@ -216,6 +232,21 @@ def build_parser():
     p.add_argument("--no-progress", action="store_true", help="hide strax's progress bar")
     _add_context_arguments(p)
     p.set_defaults(func=cmd_make)
+
+    p = sub.add_parser(
+        "batch", help="make many runs in parallel on a dask cluster",
+        description="dd batch make RUN... TARGET: one task per run on a dask.distributed "
+        "cluster (a LocalCluster unless --scheduler is given), writing to the shared zarr store. "
+        "Failed tasks are retried and reported per run; stored runs are skipped.",
+    )
+    p.add_argument("action", choices=("make",))
+    p.add_argument("runs", nargs="+", metavar="RUN")
+    p.add_argument("target", metavar="TARGET")
+    p.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes")
+    p.add_argument("--scheduler", help="address of a running dask scheduler, e.g. tcp://host:8786")
+    p.add_argument("--retries", type=int, default=2, help="extra attempts per failed run")
+    _add_context_arguments(p)
+    p.set_defaults(func=cmd_batch)
 
     p = sub.add_parser(
         "info", help="what is stored for a run, with lineage hashes",

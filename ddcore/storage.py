@@ -96,6 +96,11 @@ class ZarrStore(strax.StorageFrontend):
                 "(no '-', '/' or leading '.')"
             )
 
+    def prepare_run(self, run_id):
+        """Create the store's root and run groups (call in the main process before workers write)."""
+        self.check_run_id(run_id)
+        zarr.open_group(self.path, mode="a").require_group(str(run_id))
+
     def _find(self, key, write, allow_incomplete, fuzzy_for, fuzzy_for_options):
         self.check_run_id(key.run_id)
         path = self.data_path(key.run_id, key.data_type, key.lineage_hash)
@@ -104,8 +109,7 @@ class ZarrStore(strax.StorageFrontend):
             if exists and not self._can_overwrite(key):
                 raise strax.DataExistsError(at=path)
             # Parent groups are made here, in the main process: workers creating them race.
-            root = zarr.open_group(self.path, mode="a")
-            root.require_group(str(key.run_id))
+            self.prepare_run(key.run_id)
             return self.backend_key(path)
         if exists:
             return self.backend_key(path)
