@@ -6,7 +6,7 @@ import numpy as np
 import strax
 
 import ddcore
-from benchmarks.conftest import BENCH_EVENTS, megabytes
+from benchmarks.conftest import megabytes
 from ddplugins.events.event_images import make_rasterizer
 from ddplugins.records.external import processing_plugins, raw_records_source
 

@@ -2,7 +2,6 @@
 
 import os
 
-import numpy as np
 
 
 def _rasterizer_for(st, run_id):

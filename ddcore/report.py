@@ -254,6 +254,16 @@ def write_report(st, result, output, pseudo_run=None):
         f"<td>{r['likelihood_z']:.2f}</td><td>{r.get('anomaly_fraction_z', float('nan')):.2f}</td></tr>"
         for r in rows)
     images = "".join(f"<h3>{title}</h3><img src='data:image/png;base64,{data}'>" for title, data in figures.items())
+    pseudo = result.get("pseudo_data")
+    pseudo_html = ""
+    if pseudo:
+        pseudo_html = (
+            f"<h2>Pseudo-data</h2><p>Run <code>{pseudo['run_id']}</code>: {pseudo['anomalous']} of "
+            f"{pseudo['events_in_analysis_space']} events in the analysis space are anomalous, a fraction of "
+            f"{pseudo['anomaly_fraction']:.3f} &plusmn; {pseudo['anomaly_fraction_error']:.3f} against "
+            f"{pseudo['background_anomaly_fraction']:.3f} expected from background: an excess of "
+            f"{pseudo['significance']:.2f} &sigma; (truth: {pseudo['true_er']} ER, {pseudo['true_wimp']} WIMP).</p>"
+        )
     lineage = json.dumps({"test_runs": result["test_runs"], "models": result["model_lineages"]}, indent=1)
     html = f"""<!doctype html><html><head><meta charset="utf-8"><title>ddcore report</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td,th{{padding:0.2em 0.8em;text-align:right}}
@@ -267,6 +277,7 @@ held-out events: {result['n_test']['er']} ER, {result['n_test']['wimp']} WIMP (a
 <p>Seed references: CNN (HitPeak) ROC AUC 0.969 and 99.3% ER rejection at 50% acceptance; XENON1T's cS2/cS1 cut ~99.7-99.8%.</p>
 <h2>Dataset level</h2>
 <table><tr><th>live days</th><th>expected ER</th><th>expected WIMP</th><th>likelihood Z</th><th>anomaly fraction Z</th></tr>{sig_table}</table>
+{pseudo_html}
 {images}
 <h2>Lineage</h2><pre>{lineage}</pre>
 </body></html>"""

@@ -4,7 +4,6 @@ import textwrap
 
 import numpy as np
 import pytest
-import strax
 
 import ddcore
 from ddplugins.events.event_basics import EventBasics

@@ -67,9 +67,7 @@ class EventBasics(GeometryOptions, DriftOptions, LightCollectionOptions, DDPlugi
 
     def compute(self, events, peaks):
         index = main_peak_indices(events, peaks)
-        result = np.zeros(len(events), self.dtype)
-        result["time"] = events["time"]
-        result["endtime"] = events["endtime"]
+        result = self.new_result(events)
         result["n_peaks"] = index[:, 4]
         for column, prefix in ((0, "s1"), (1, "s2")):
             for name, _, _ in PEAK_FIELDS:

@@ -24,8 +24,7 @@ class EventHitpatterns(GeometryOptions, DDPlugin):
 
     def compute(self, events, peaks):
         index = main_peak_indices(events, peaks)
-        result = np.zeros(len(events), self.dtype)
-        result["time"], result["endtime"] = events["time"], events["endtime"]
+        result = self.new_result(events)
         result["s1_hitpattern"] = take(peaks["area_per_channel"], index[:, 0], 0)
         result["s2_hitpattern"] = take(peaks["area_per_channel"], index[:, 1], 0)
         return result

@@ -61,8 +61,7 @@ class EventImages(GeometryOptions, DDPlugin):
         self.rasterizer = make_rasterizer(self)
 
     def compute(self, events):
-        result = np.zeros(len(events), self.dtype)
-        result["time"], result["endtime"] = events["time"], events["endtime"]
+        result = self.new_result(events)
         h, w = self.hit_image_shape
         if "hit" in self.image_kinds:
             result["hit_image"] = self.rasterizer.hit_images(events, h, w)

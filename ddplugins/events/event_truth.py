@@ -42,8 +42,7 @@ class EventTruth(DDPlugin):
     ]
 
     def compute(self, events, instructions):
-        result = np.zeros(len(events), self.dtype)
-        result["time"], result["endtime"] = events["time"], events["endtime"]
+        result = self.new_result(events)
         for name in ("true_event_number", "true_recoil_type", "label"):
             result[name] = -1
         for name in ("true_x", "true_y", "true_z", "true_energy"):

@@ -73,8 +73,7 @@ class EventWaveforms(DDPlugin):
 
     def compute(self, events, peaks):
         index = main_peak_indices(events, peaks)
-        result = np.zeros(len(events), self.dtype)
-        result["time"], result["endtime"] = events["time"], events["endtime"]
+        result = self.new_result(events)
         n = self.event_waveform_samples
         for column, name, window in ((0, "s1", self.s1_waveform_window_ns),
                                      (1, "s2", self.s2_waveform_window_ns)):

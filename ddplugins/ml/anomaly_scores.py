@@ -5,6 +5,7 @@ import strax
 
 from ddcore.config import ConfigError, verify_file_hash
 from ddplugins.ml import calibration as cal
+from ddplugins.ml.model_files import model_file_options
 from ddplugins.tpc.options import DDPlugin
 
 
@@ -18,12 +19,8 @@ class AnomalyScores(DDPlugin):
     provides = "anomaly_scores"
     data_kind = "events"
 
-    anomaly_calibration_file = strax.Config(
-        default="", type=str, track=False,
-        help="Background calibration (JSON) made by 'dd train calibrate'; its SHA-256 is tracked",
-    )
-    anomaly_calibration_sha256 = strax.Config(
-        default="", type=str, help="SHA-256 of anomaly_calibration_file (computed by the context)"
+    anomaly_calibration_file, anomaly_calibration_sha256 = model_file_options(
+        "anomaly_calibration", "Background calibration (JSON) made by 'dd train calibrate'"
     )
     anomaly_background_acceptance = strax.Config(
         default=0.01, type=(float, int), help="Fraction of background events flagged anomalous"
@@ -56,8 +53,7 @@ class AnomalyScores(DDPlugin):
         self.threshold = cal.threshold_for(self.calibration, self.anomaly_background_acceptance)
 
     def compute(self, events):
-        result = np.zeros(len(events), self.dtype)
-        result["time"], result["endtime"] = events["time"], events["endtime"]
+        result = self.new_result(events)
         result["cvae_loss"] = events["cvae_loss"]
         result["cnn_score"] = events["cnn_score"]
         p_cvae, p_cnn, score = cal.combined_score(events["cvae_loss"], events["cnn_score"], self.calibration)

@@ -4,7 +4,7 @@ import numpy as np
 import strax
 
 from ddcore.config import verify_file_hash
-from ddplugins.ml.model_files import load_model
+from ddplugins.ml.model_files import load_model, model_file_options
 from ddplugins.ml.scoring import cnn_signal_probability
 from ddplugins.tpc.options import DDPlugin
 
@@ -17,12 +17,7 @@ class CNNScores(DDPlugin):
     provides = "cnn_scores"
     data_kind = "events"
 
-    cnn_model_file = strax.Config(
-        default="", type=str, track=False, help="CNN model (.keras); its SHA-256 is tracked"
-    )
-    cnn_model_sha256 = strax.Config(
-        default="", type=str, help="SHA-256 of cnn_model_file (ddcore.context computes it)"
-    )
+    cnn_model_file, cnn_model_sha256 = model_file_options("cnn_model", "CNN model (.keras)")
 
     dtype = strax.time_fields + [
         (("CNN probability that the event is a WIMP nuclear recoil", "cnn_score"), np.float32),
@@ -33,7 +28,6 @@ class CNNScores(DDPlugin):
         self.model = load_model(self.cnn_model_file, "cnn")
 
     def compute(self, events):
-        result = np.zeros(len(events), self.dtype)
-        result["time"], result["endtime"] = events["time"], events["endtime"]
+        result = self.new_result(events)
         result["cnn_score"] = cnn_signal_probability(self.model, events)
         return result

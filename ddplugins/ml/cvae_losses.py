@@ -4,7 +4,7 @@ import numpy as np
 import strax
 
 from ddcore.config import verify_file_hash
-from ddplugins.ml.model_files import load_model
+from ddplugins.ml.model_files import load_model, model_file_options
 from ddplugins.ml.scoring import cvae_losses
 from ddplugins.tpc.options import DDPlugin
 
@@ -18,12 +18,7 @@ class CVAELosses(DDPlugin):
     provides = "cvae_losses"
     data_kind = "events"
 
-    cvae_model_file = strax.Config(
-        default="", type=str, track=False, help="CVAE model (.keras); its SHA-256 is tracked"
-    )
-    cvae_model_sha256 = strax.Config(
-        default="", type=str, help="SHA-256 of cvae_model_file (ddcore.context computes it)"
-    )
+    cvae_model_file, cvae_model_sha256 = model_file_options("cvae_model", "CVAE model (.keras)")
     cvae_beta = strax.Config(
         default=1e-4, type=(float, int), help="Weight of the KL term in the CVAE loss"
     )
@@ -39,8 +34,7 @@ class CVAELosses(DDPlugin):
         self.model = load_model(self.cvae_model_file, "cvae")
 
     def compute(self, events):
-        result = np.zeros(len(events), self.dtype)
-        result["time"], result["endtime"] = events["time"], events["endtime"]
+        result = self.new_result(events)
         result["cvae_mse"], result["cvae_kl"], result["cvae_loss"] = cvae_losses(
             self.model, events, self.cvae_beta
         )

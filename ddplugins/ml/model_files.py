@@ -12,6 +12,8 @@ import json
 import os
 from pathlib import Path
 
+import strax
+
 from ddcore.config import ConfigError, file_sha256
 
 MODEL_KINDS = ("cnn", "cvae")
@@ -20,6 +22,18 @@ _loaded = {}
 
 class ModelFileError(ConfigError):
     pass
+
+
+def model_file_options(prefix, description):
+    """The (``<prefix>_file``, ``<prefix>_sha256``) option pair of a plugin that uses a model.
+
+    The path is untracked; the content hash is tracked (ddcore.context computes it)."""
+    return (
+        strax.Config(default="", type=str, track=False,
+                     help=f"{description}; its SHA-256 is tracked, not its path"),
+        strax.Config(default="", type=str,
+                     help=f"SHA-256 of {prefix}_file (ddcore.context computes it)"),
+    )
 
 
 def manifest_path(model_path):

@@ -4,6 +4,7 @@ import numpy as np
 import strax
 
 from ddcore.config import verify_file_hash
+from ddplugins.ml.model_files import model_file_options
 from ddplugins.newsdm.cnn3d import model_input
 from ddplugins.tpc.options import DDPlugin
 
@@ -16,12 +17,7 @@ class SignalProbability(DDPlugin):
     provides = "signal_probability"
     data_kind = "tracks"
 
-    newsdm_model_file = strax.Config(
-        default="", type=str, track=False, help="3D CNN model (.keras); its SHA-256 is tracked"
-    )
-    newsdm_model_sha256 = strax.Config(
-        default="", type=str, help="SHA-256 of newsdm_model_file (ddcore.context computes it)"
-    )
+    newsdm_model_file, newsdm_model_sha256 = model_file_options("newsdm_model", "3D CNN model (.keras)")
 
     dtype = strax.time_fields + [
         (("Probability that the track is a nuclear recoil", "signal_probability"), np.float32),
@@ -39,8 +35,7 @@ class SignalProbability(DDPlugin):
             raise ModelFileError(f"Cannot load NEWSdm model {self.newsdm_model_file}: {e}") from None
 
     def compute(self, tracks):
-        result = np.zeros(len(tracks), self.dtype)
-        result["time"], result["endtime"] = tracks["time"], tracks["endtime"]
+        result = self.new_result(tracks)
         if len(tracks):
             result["signal_probability"] = self.model.predict(
                 model_input(tracks["polarization_images"]), batch_size=256, verbose=0

@@ -16,6 +16,13 @@ from ddplugins.tpc import geometry
 class DDPlugin(strax.Plugin):
     """strax.Plugin that also takes the options of its option-group mixins."""
 
+    def new_result(self, things):
+        """Zeroed output rows, one per row of ``things``, with its time and endtime."""
+        result = np.zeros(len(things), self.dtype)
+        result["time"] = things["time"]
+        result["endtime"] = strax.endtime(things)
+        return result
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         merged = {}
