@@ -142,3 +142,19 @@ def test_dataset_level_significance():
     z_large = evaluation.expected_anomaly_significance(600, 350, 0.01, 0.3)
     assert z_large == pytest.approx(z_small * np.sqrt(10), rel=0.05)
     assert evaluation.asimov_significance([10.0], [1.0]) > evaluation.asimov_significance([1.0], [1.0])
+
+
+def test_evaluation_and_report_compare_every_method(scored_context, tmp_path):
+    from ddcore import report
+
+    result = report.evaluate(scored_context, n_test=TINY_EVENTS, n_train=TINY_EVENTS, progress=False)
+    assert set(result["metrics"]) == {
+        "CNN (hitpeak)", "combined anomaly score", "CVAE loss", "boosted trees", "cS2/cS1 band cut"}
+    for name, metrics in result["metrics"].items():
+        assert 0 <= metrics["er_rejection_at_50pct_wimp"] <= 1, name
+    assert result["metrics"]["cS2/cS1 band cut"]["roc_auc"] > 0.8
+    rows = result["significance"]
+    assert rows[-1]["likelihood_z"] > rows[0]["likelihood_z"] > 0
+    path = report.write_report(scored_context, result, str(tmp_path / "report.html"))
+    html = open(path).read()
+    assert "boosted trees" in html and "data:image/png;base64" in html and "Significance vs exposure" in html

@@ -11,6 +11,7 @@ from ddcore import config as dd_config
 SPLIT_FIRST_RUN = {"train": 100, "validation": 200, "test": 300, "calibration": 400}
 ANALYSIS_CS1_PE = (3.0, 70.0)
 ANALYSIS_MIN_CS2_BOTTOM_PE = 50.0
+SELECTION_COLUMNS = ("cs1", "cs2_bottom", "label")
 
 
 def derived_context(st, **options):
@@ -54,6 +55,8 @@ def analysis_selection(events):
 def load_events(st, run_ids, targets=("event_basics", "event_truth"), selected=True, progress=True,
                 keep_columns=None):
     """Concatenated arrays of ``targets`` (one kind: events) for runs, made if missing."""
+    if keep_columns is not None and selected:
+        keep_columns = list(dict.fromkeys([*keep_columns, *SELECTION_COLUMNS]))
     arrays = []
     for run_id in run_ids:
         st.make(run_id, list(targets), progress_bar=progress)
