@@ -213,7 +213,7 @@ def write_report(st, result, output, pseudo_run=None):
     if "CVAE loss" in scores:
         fig, ax = plt.subplots(figsize=(6, 4.5))
         loss = scores["CVAE loss"]
-        bins = np.quantile(loss, np.linspace(0, 1, 41))
+        bins = np.logspace(np.log10(max(loss.min(), 1e-9)), np.log10(loss.max()), 41)
         counts = spectra.TABLE_I_EXPECTED
         for label, name, color in ((0, "background (ER)", "tab:blue"), (1, "signal (WIMP)", "tab:red")):
             sel = loss[labels == label]
