@@ -10,6 +10,7 @@ import numba
 import numpy as np
 
 SPE_TEMPLATE_RESOLUTION_NS = 1
+GAUSSIAN_TABLE_SIZE = 1 << 16
 
 
 def spe_template_cdf(rise_ns=4.0, length_ns=120):
@@ -24,6 +25,54 @@ def spe_template_cdf(rise_ns=4.0, length_ns=120):
     return cdf / cdf[-1]
 
 
+def sample_fractions(template_cdf, dt):
+    """(dt, n) array: the share of a single-PE pulse in each of n samples, for a photoelectron
+    arriving 0 .. dt-1 ns after the start of its first sample."""
+    template_len = len(template_cdf) - 1
+    n = template_len // dt + 2
+    fractions = np.zeros((dt, n))
+    for offset in range(dt):
+        for k in range(n):
+            lo = min(max(k * dt - offset, 0), template_len)
+            hi = min(max((k + 1) * dt - offset, 0), template_len)
+            fractions[offset, k] = template_cdf[hi] - template_cdf[lo]
+    return fractions
+
+
+@numba.njit(cache=True)
+def _gaussian_table(size):
+    """Standard normal values to draw noise from by index: a table lookup costs a fraction of a
+    Box-Muller draw, which dominated digitisation time (millions of samples per chunk)."""
+    return np.random.standard_normal(size)
+
+
+@numba.njit(cache=True, inline="always")
+def _next(state):
+    """xorshift64 step on a one-element uint64 array; cheaper than numba's Mersenne twister,
+    which dominated the per-sample and per-photon loops."""
+    x = state[0]
+    x ^= x << np.uint64(13)
+    x ^= x >> np.uint64(7)
+    x ^= x << np.uint64(17)
+    state[0] = x
+    return x
+
+
+@numba.njit(cache=True, inline="always")
+def _uniform(state):
+    return np.float64(_next(state) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@numba.njit(cache=True, inline="always")
+def _normal(state, table):
+    return table[np.int64(_next(state) >> np.uint64(48))]
+
+
+@numba.njit(cache=True)
+def _rng_state(seed):
+    return np.array([np.uint64(seed) * np.uint64(6364136223846793005) + np.uint64(1442695040888963407)])
+
+
 @numba.njit(cache=True)
 def _grow(array, needed):
     if needed <= len(array):
@@ -34,8 +83,8 @@ def _grow(array, needed):
 
 
 @numba.njit(cache=True)
-def _pick(cumulative, channels):
-    i = np.searchsorted(cumulative, np.random.random() * cumulative[-1], side="right")
+def _pick(cumulative, channels, state):
+    i = np.searchsorted(cumulative, _uniform(state) * cumulative[-1], side="right")
     return channels[min(i, len(channels) - 1)]
 
 
@@ -92,6 +141,8 @@ def simulate_photoelectrons(
 ):
     """Photoelectrons of all events: (channel int16, time int64 [ns], area float32 [PE])."""
     np.random.seed(seed)
+    gaussian = _gaussian_table(GAUSSIAN_TABLE_SIZE)
+    state = _rng_state(seed)
     channel = np.empty(4096, np.int16)
     time = np.empty(4096, np.int64)
     area = np.empty(4096, np.float32)
@@ -122,50 +173,50 @@ def simulate_photoelectrons(
                 k = np.random.poisson(s2_photons_per_electron)
                 base_t = drift_time[ev]
                 if e < n_photons + n_electrons:
-                    base_t += np.random.normal() * sigma + np.random.exponential(surface_delay_ns)
+                    base_t += _normal(state, gaussian) * sigma + -surface_delay_ns * np.log(1.0 - _uniform(state))
                 else:
                     # photoionised electrons come from the liquid between the vertex and the cathode
-                    base_t += np.random.random() * max(photoionization_window_ns - drift_time[ev], 0.0)
+                    base_t += _uniform(state) * max(photoionization_window_ns - drift_time[ev], 0.0)
             channel = _grow(channel, n + 2 * k)
             time = _grow(time, n + 2 * k)
             area = _grow(area, n + 2 * k)
             for _ in range(k):
                 if e < n_photons:
                     t = base_t
-                    if np.random.random() < aft:
-                        ch = _pick(cum_top, top_channels)
+                    if _uniform(state) < aft:
+                        ch = _pick(cum_top, top_channels, state)
                     else:
-                        ch = _pick(cum_bottom, bottom_channels)
+                        ch = _pick(cum_bottom, bottom_channels, state)
                 else:
-                    t = base_t + np.random.random() * luminescence_ns
-                    if np.random.random() < gas_singlet_fraction:
-                        t += np.random.exponential(gas_singlet_ns)
+                    t = base_t + _uniform(state) * luminescence_ns
+                    if _uniform(state) < gas_singlet_fraction:
+                        t += -gas_singlet_ns * np.log(1.0 - _uniform(state))
                     else:
-                        t += np.random.exponential(gas_triplet_ns)
-                    if np.random.random() < s2_aft:
-                        ch = _pick(cum_lrf, top_channels)
+                        t += -gas_triplet_ns * np.log(1.0 - _uniform(state))
+                    if _uniform(state) < s2_aft:
+                        ch = _pick(cum_lrf, top_channels, state)
                     else:
-                        ch = _pick(bottom_uniform, bottom_channels)
-                t += np.random.normal() * transit_spread_ns
-                n_pe = 2 if np.random.random() < p_double_pe else 1
+                        ch = _pick(bottom_uniform, bottom_channels, state)
+                t += _normal(state, gaussian) * transit_spread_ns
+                n_pe = 2 if _uniform(state) < p_double_pe else 1
                 for _pe in range(n_pe):
                     channel[n] = ch
                     # times relative to the event: float64 cannot resolve ns at epoch scale
                     time[n] = event_time[ev] + np.int64(t)
-                    area[n] = max(1.0 + spe_resolution * np.random.normal(), 0.05)
+                    area[n] = max(1.0 + spe_resolution * _normal(state, gaussian), 0.05)
                     n += 1
         if p_afterpulse > 0:
             ev_end = n
             for i in range(ev_start, ev_end):
-                if np.random.random() < p_afterpulse:
+                if _uniform(state) < p_afterpulse:
                     channel = _grow(channel, n + 1)
                     time = _grow(time, n + 1)
                     area = _grow(area, n + 1)
                     channel[n] = channel[i]
                     time[n] = time[i] + np.int64(
-                        afterpulse_min_ns + np.random.random() * (afterpulse_max_ns - afterpulse_min_ns)
+                        afterpulse_min_ns + _uniform(state) * (afterpulse_max_ns - afterpulse_min_ns)
                     )
-                    area[n] = max(1.0 + spe_resolution * np.random.normal(), 0.05)
+                    area[n] = max(1.0 + spe_resolution * _normal(state, gaussian), 0.05)
                     n += 1
     return channel[:n], time[:n], area[:n]
 
@@ -176,7 +227,7 @@ def digitize(
     channel,
     time,
     area,
-    template_cdf,
+    fractions,
     adc_per_pe,
     baseline,
     noise_rms,
@@ -194,8 +245,10 @@ def digitize(
     at least ``max_raw_records(...)`` records.
     """
     np.random.seed(seed)
-    template_len = len(template_cdf) - 1
-    gap = 2 * zle_window * dt + template_len
+    gaussian = _gaussian_table(GAUSSIAN_TABLE_SIZE)
+    state = _rng_state(seed)
+    n_template = fractions.shape[1]
+    gap = 2 * zle_window * dt + n_template * dt
     n_out = 0
     i = 0
     n_pe = len(time)
@@ -204,22 +257,27 @@ def digitize(
         while j < n_pe and channel[j] == channel[i] and time[j] - time[j - 1] <= gap:
             j += 1
         first_sample = time[i] // dt - zle_window
-        last_sample = time[j - 1] // dt + template_len // dt + 2 + zle_window
+        last_sample = time[j - 1] // dt + n_template + zle_window
         length = last_sample - first_sample
         signal = np.zeros(length)
         for p in range(i, j):
             offset = time[p] - first_sample * dt
             s0 = offset // dt
-            for s in range(s0, min(s0 + template_len // dt + 2, length)):
-                lo = min(max(s * dt - offset, 0), template_len)
-                hi = min(max((s + 1) * dt - offset, 0), template_len)
-                signal[s] += area[p] * adc_per_pe * (template_cdf[hi] - template_cdf[lo])
+            shape = fractions[offset - s0 * dt]
+            amplitude = area[p] * adc_per_pe
+            for k in range(min(n_template, length - s0)):
+                signal[s0 + k] += amplitude * shape[k]
         counts = np.empty(length, np.int64)
         keep = np.zeros(length, np.bool_)
+        kept_until = 0
         for s in range(length):
-            counts[s] = np.int64(np.round(signal[s] + noise_rms * np.random.normal()))
+            noise = _normal(state, gaussian)
+            counts[s] = np.int64(np.floor(signal[s] + noise_rms * noise + 0.5))
             if counts[s] > zle_threshold:
-                keep[max(0, s - zle_window) : min(length, s + zle_window + 1)] = True
+                lo = max(kept_until, s - zle_window, 0)
+                hi = min(length, s + zle_window + 1)
+                keep[lo:hi] = True
+                kept_until = max(kept_until, hi)
         s = 0
         while s < length:
             if not keep[s]:

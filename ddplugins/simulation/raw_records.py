@@ -22,7 +22,7 @@ class SimulatedRawRecords(
 ):
     """Detector response to the instructions, down to strax raw_records (110 samples, 10 ns)."""
 
-    __version__ = "0.1.0"
+    __version__ = "0.2.0"
     depends_on = "instructions"
     provides = "raw_records"
     data_kind = "raw_records"
@@ -105,6 +105,7 @@ class SimulatedRawRecords(
             np.int64
         )
         self.template_cdf = pmt_response.spe_template_cdf()
+        self.pulse_fractions = pmt_response.sample_fractions(self.template_cdf, self.sample_duration_ns)
         self.run_seed = run_spec.parse_run_id(self.run_id).seed
         self.max_drift_ns = float(self.drift_time_ns(self.tpc_length_cm))
 
@@ -187,13 +188,13 @@ class SimulatedRawRecords(
         order = np.lexsort((time, channel))
         channel, time, area = channel[order], time[order], area[order]
         dt = self.sample_duration_ns
-        template_len = len(self.template_cdf) - 1
+        template_len = self.pulse_fractions.shape[1] * dt
         capacity = pmt_response.max_raw_records(
             channel, time, template_len, self.zle_window_samples, SAMPLES_PER_RECORD, dt
         )
         records = np.zeros(capacity, self.dtype)
         n = pmt_response.digitize(
-            seed, channel, time, area, self.template_cdf,
+            seed, channel, time, area, self.pulse_fractions,
             float(self.adc_per_pe), self.digitizer_baseline, float(self.noise_rms_adc),
             self.zle_threshold_adc, self.zle_window_samples, SAMPLES_PER_RECORD, dt, records,
         )
