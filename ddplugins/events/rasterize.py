@@ -44,11 +44,28 @@ def pmt_lookup(x, y, pitch, height, width):
     )
 
 
+def pmt_brightness(areas, full_scale_pe):
+    """Per-PMT brightness in [0, 1] with a zero appended for pixels that show no PMT."""
+    scaled = np.log10(1 + np.clip(areas, 0, None)) / np.log10(1 + full_scale_pe)
+    return np.concatenate(
+        [np.clip(scaled, 0, 1), np.zeros((len(areas), 1))], axis=1
+    ).astype(np.float32)
+
+
 def array_images(areas, lookup, full_scale_pe):
     """Images (n, h, w) of per-PMT areas (n, n_pmts) of one array, through a lookup table."""
-    scaled = np.log10(1 + np.clip(areas, 0, None)) / np.log10(1 + full_scale_pe)
-    padded = np.concatenate([np.clip(scaled, 0, 1), np.zeros((len(areas), 1))], axis=1)
-    return padded[:, lookup].astype(np.float32)
+    return pmt_brightness(areas, full_scale_pe)[:, lookup]
+
+
+@numba.njit(cache=True)
+def _fill_planes(top_brightness, top_lookup, bottom_brightness, bottom_lookup, peak_images, out):
+    """out[ev, y, x] = (top PMT, bottom PMT, peak image) pixel, written in memory order."""
+    for ev in range(out.shape[0]):
+        for y in range(out.shape[1]):
+            for x in range(out.shape[2]):
+                out[ev, y, x, 0] = top_brightness[ev, top_lookup[y, x]]
+                out[ev, y, x, 1] = bottom_brightness[ev, bottom_lookup[y, x]]
+                out[ev, y, x, 2] = peak_images[ev, y, x]
 
 
 @numba.njit(cache=True)
@@ -90,11 +107,15 @@ class EventRasterizer:
         self.s2_full_scale_pe = s2_full_scale_pe
         self.amplitude_range = tuple(float(a) for a in amplitude_range)
 
-    def _array(self, areas, which, full_scale, height, width):
+    def _lookup(self, which, height, width):
         channels = self.top if which == "top" else self.bottom
         lookup = pmt_lookup(
             self.pmts["x"][channels], self.pmts["y"][channels], self.pitch[which], height, width
         )
+        return channels, lookup
+
+    def _array(self, areas, which, full_scale, height, width):
+        channels, lookup = self._lookup(which, height, width)
         return array_images(areas[:, channels], lookup, full_scale)
 
     def _waveforms(self, waveforms, widths, height, width):
@@ -129,11 +150,15 @@ class EventRasterizer:
 
     def hitpeak_images(self, hitpatterns, waveforms, size=75):
         """Three colour planes: S2 top pattern, S1 bottom pattern, Peak image."""
-        return np.stack(
-            [
-                self._array(hitpatterns["s2_hitpattern"], "top", self.s2_full_scale_pe, size, size),
-                self._array(hitpatterns["s1_hitpattern"], "bottom", self.s1_full_scale_pe, size, size),
-                self.peak_images(waveforms, size, size),
-            ],
-            axis=-1,
+        top, top_lookup = self._lookup("top", size, size)
+        bottom, bottom_lookup = self._lookup("bottom", size, size)
+        out = np.empty((len(hitpatterns), size, size, 3), np.float32)
+        _fill_planes(
+            pmt_brightness(hitpatterns["s2_hitpattern"][:, top], self.s2_full_scale_pe),
+            top_lookup,
+            pmt_brightness(hitpatterns["s1_hitpattern"][:, bottom], self.s1_full_scale_pe),
+            bottom_lookup,
+            self.peak_images(waveforms, size, size),
+            out,
         )
+        return out
