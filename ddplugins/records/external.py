@@ -42,8 +42,8 @@ def raw_records_source(raw_records, chunk_duration_ns=None):
 
         def compute(self, chunk_i):
             lo, hi = edges[chunk_i], edges[chunk_i + 1]
-            selected = raw_records[(raw_records["time"] >= lo) & (raw_records["time"] < hi)]
-            return self.chunk(start=lo, end=hi, data=selected)
+            first, last = np.searchsorted(raw_records["time"], [lo, hi])
+            return self.chunk(start=lo, end=hi, data=raw_records[first:last])
 
     return ArrayRawRecords
 

@@ -25,8 +25,8 @@ class Records(DigitizerOptions, DDPlugin):
         return strax.record_dtype(record_length)
 
     def compute(self, raw_records):
+        # strax data are sorted by time; raw_to_records keeps the order
         records = strax.raw_to_records(raw_records)
-        records = strax.sort_by_time(records)
         strax.zero_out_of_bounds(records)
         strax.baseline(
             records,
