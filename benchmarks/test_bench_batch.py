@@ -6,7 +6,7 @@ import pytest
 
 from ddcore.batch import make_runs
 
-OPTIONS = dict(sim_n_events=400, sim_events_per_chunk=200)
+OPTIONS = dict(sim_n_events=1000, sim_events_per_chunk=250)
 N_RUNS = 4
 _seeds = itertools.count(500, N_RUNS)
 

@@ -158,3 +158,18 @@ def test_evaluation_and_report_compare_every_method(scored_context, tmp_path):
     path = report.write_report(scored_context, result, str(tmp_path / "report.html"))
     html = open(path).read()
     assert "boosted trees" in html and "data:image/png;base64" in html and "Significance vs exposure" in html
+
+
+def test_grid_search_cross_validates_each_point(make_context):
+    rows = training.grid_search(make_context(), n_events=TINY_EVENTS, layers=(1, 2), epochs=(1,),
+                                batch_sizes=(32,), folds=3)
+    assert [(r["layers"], r["epochs"], r["batch_size"]) for r in rows] == [(1, 1, 32), (2, 1, 32)]
+    for row in rows:
+        assert 0 <= row["roc_auc"] <= 1 and row["roc_auc_std"] >= 0
+
+
+def test_paper_cvae_preset_has_the_slides_size():
+    encoder, decoder = architectures.build_cvae_parts(
+        "hitpeak_image", (75, 75, 3), **architectures.CVAE_PRESETS["paper"])
+    assert encoder.get_layer("z_mean").units == 256
+    assert 60e6 < encoder.count_params() + decoder.count_params() < 63e6

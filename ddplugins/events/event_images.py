@@ -19,6 +19,8 @@ class EventImages(GeometryOptions, DDPlugin):
     provides = "event_images"
     data_kind = "events"
     compressor = "zstd"
+    # ~107 kB per event: smaller saved chunks keep the saver's buffer, and memory, small
+    chunk_target_size_mb = 50
 
     image_kinds = strax.Config(
         default=IMAGE_KINDS, type=(tuple, list), help="Which of 'hit', 'peak', 'hitpeak' to make"

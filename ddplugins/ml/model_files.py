@@ -17,6 +17,7 @@ import strax
 from ddcore.config import ConfigError, file_sha256
 
 MODEL_KINDS = ("cnn", "cvae")
+MODELS_KEPT = 4
 _loaded = {}
 
 
@@ -93,6 +94,7 @@ def load_model(path, kind):
             f"Model {path} has {n_outputs} outputs: it is not a {kind} model "
             f"(a cnn has 1 output, a cvae 3)"
         )
-    _loaded.clear()
+    if len(_loaded) >= MODELS_KEPT:
+        _loaded.pop(next(iter(_loaded)))
     _loaded[key] = model
     return model

@@ -19,6 +19,7 @@ class Peaks(GeometryOptions, DigitizerOptions, DDPlugin):
     provides = "peaks"
     data_kind = "peaks"
     compressor = "zstd"
+    chunk_target_size_mb = 50
 
     hit_min_amplitude_adc = strax.Config(
         default=15, type=int, help="Hit threshold above the baseline [ADC]"
