@@ -60,26 +60,18 @@ def detection_efficiency(events, instructions, bins):
     )
 
 
-def er_rejection_at_nr_acceptance(er_events, nr_events, acceptance=0.5, cs1_range=(3, 70)):
-    """Classical band cut: fraction of ER below the NR quantile of log10(cS2_b/cS1) per cS1 bin."""
-    def discriminant(df):
-        sel = df[(df["cs1"] > cs1_range[0]) & (df["cs1"] < cs1_range[1]) & (df["cs2_bottom"] > 0)]
-        return sel["cs1"].to_numpy(), np.log10(sel["cs2_bottom"] / sel["cs1"]).to_numpy()
+def er_rejection_at_nr_acceptance(er_events, nr_events, acceptance=0.5):
+    """Classical band cut in the analysis space: ER rejection at the NR acceptance, with the NR
+    band median of log10(cS2_b/cS1) in cS1 bins fitted on the NR events themselves."""
+    from ddplugins.ml.datasets import analysis_selection
+    from ddplugins.ml.evaluation import band_cut_score, rejection_at_acceptance
 
-    er_cs1, er_y = discriminant(er_events)
-    nr_cs1, nr_y = discriminant(nr_events)
-    edges = np.quantile(nr_cs1, np.linspace(0, 1, 11))
-    edges[0], edges[-1] = cs1_range
-    leaked, total = 0, 0
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        nr_bin = nr_y[(nr_cs1 >= lo) & (nr_cs1 < hi)]
-        er_bin = er_y[(er_cs1 >= lo) & (er_cs1 < hi)]
-        if not len(nr_bin):
-            continue
-        cut = np.quantile(nr_bin, acceptance)
-        leaked += np.sum(er_bin < cut)
-        total += len(er_bin)
-    return 1 - leaked / max(total, 1), total
+    er = er_events[analysis_selection(er_events)]
+    nr = nr_events[analysis_selection(nr_events)]
+    labels = np.ones(len(nr), int)
+    return rejection_at_acceptance(
+        band_cut_score(nr, labels, er), band_cut_score(nr, labels, nr), acceptance
+    ), len(er)
 
 
 def validate_simulation(st, output, n_events=2000):
