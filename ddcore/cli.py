@@ -352,7 +352,8 @@ def build_parser():
         description="Simulate background, signal and pseudo-data runs, process them to event "
         "images and scores, and write a report.",
     )
-    p.add_argument("--events", type=int, default=1000, help="events per training class (default 1000)")
+    p.add_argument("--events", type=int, default=2000,
+                   help="simulated events per class for the train and the test split (default 2000)")
     p.add_argument("--output", "-o", default="dd_output/demo", help="report folder")
     _add_context_arguments(p)
     p.set_defaults(func=cmd_demo)

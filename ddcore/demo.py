@@ -34,7 +34,7 @@ def pseudo_data_summary(st, run_id, background_fraction):
     }
 
 
-def run_demo(st, output, n_events=1000):
+def run_demo(st, output, n_events=2000):
     started = time.time()
     preset = getattr(st, "dd_preset", None) or "sr0"
     pseudo_run = f"pseudo_{preset}_000"
