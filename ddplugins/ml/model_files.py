@@ -16,7 +16,9 @@ import strax
 
 from ddcore.config import ConfigError, file_sha256
 
-MODEL_KINDS = ("cnn", "cvae")
+# kind -> number of outputs
+MODEL_OUTPUTS = {"cnn": 1, "cvae": 3, "newsdm_cnn3d": 1}
+EVENT_IMAGE_FIELDS = ("hit_image", "peak_image", "hitpeak_image")
 MODELS_KEPT = 4
 _loaded = {}
 
@@ -71,8 +73,9 @@ def read_manifest(path):
         return {}
 
 
-def load_model(path, kind):
-    """The Keras model at ``path`` (cached per process), checked to be a ``kind`` model."""
+def load_model(path, kind, input_names=EVENT_IMAGE_FIELDS):
+    """The Keras model at ``path`` (cached per process), checked to be a ``kind`` model reading
+    one of ``input_names``."""
     import keras
 
     path = str(path)
@@ -86,13 +89,13 @@ def load_model(path, kind):
     except Exception as e:
         raise ModelFileError(f"Cannot load {kind} model {path}: {type(e).__name__}: {e}") from None
     field = model.inputs[0].name
-    if field not in ("hit_image", "peak_image", "hitpeak_image"):
-        raise ModelFileError(f"Model {path} reads input {field!r}, not an event_images field")
+    if field not in input_names:
+        raise ModelFileError(f"Model {path} reads input {field!r}, not one of {input_names}")
     n_outputs = len(model.outputs)
-    if (kind == "cnn") != (n_outputs == 1) or (kind == "cvae" and n_outputs != 3):
+    if n_outputs != MODEL_OUTPUTS[kind]:
         raise ModelFileError(
             f"Model {path} has {n_outputs} outputs: it is not a {kind} model "
-            f"(a cnn has 1 output, a cvae 3)"
+            f"(which has {MODEL_OUTPUTS[kind]})"
         )
     if len(_loaded) >= MODELS_KEPT:
         _loaded.pop(next(iter(_loaded)))

@@ -4,7 +4,7 @@ import numpy as np
 import strax
 
 from ddcore.config import verify_file_hash
-from ddplugins.ml.model_files import model_file_options
+from ddplugins.ml.model_files import load_model, model_file_options
 from ddplugins.newsdm.cnn3d import model_input
 from ddplugins.tpc.options import DDPlugin
 
@@ -24,15 +24,8 @@ class SignalProbability(DDPlugin):
     ]
 
     def setup(self):
-        import keras
-
-        from ddplugins.ml.model_files import ModelFileError
-
         verify_file_hash("newsdm_model_file", self.newsdm_model_file, self.newsdm_model_sha256)
-        try:
-            self.model = keras.saving.load_model(self.newsdm_model_file, compile=False, safe_mode=True)
-        except Exception as e:
-            raise ModelFileError(f"Cannot load NEWSdm model {self.newsdm_model_file}: {e}") from None
+        self.model = load_model(self.newsdm_model_file, "newsdm_cnn3d", input_names=("polarization_stack",))
 
     def compute(self, tracks):
         result = self.new_result(tracks)
