@@ -8,8 +8,25 @@ from ddplugins.peaks.peak_basics import S1, S2
 
 
 @numba.njit(cache=True)
+def _two_largest(first, last, wanted_type, before, peak_time, peak_type, peak_area):
+    """Indices of the largest and second largest peaks of a type in [first, last) that start
+    before ``before`` (-1 where there is none)."""
+    largest, second = -1, -1
+    for p in range(first, last):
+        if peak_type[p] != wanted_type or peak_time[p] >= before:
+            continue
+        if largest == -1 or peak_area[p] > peak_area[largest]:
+            second = largest
+            largest = p
+        elif second == -1 or peak_area[p] > peak_area[second]:
+            second = p
+    return largest, second
+
+
+@numba.njit(cache=True)
 def _main_peaks(event_time, event_endtime, peak_time, peak_type, peak_area, result):
-    """result[:, 0..3] = peak index of main S1, main S2, alternate S1, alternate S2 (-1: none).
+    """result[:, 0..4] = peak index of main S1, main S2, alternate S1, alternate S2 (-1: none),
+    number of peaks in the event.
 
     The main S2 is the largest S2 in the event; the main S1 the largest S1 before the main S2;
     the alternates are the second largest of each.
@@ -22,24 +39,9 @@ def _main_peaks(event_time, event_endtime, peak_time, peak_type, peak_area, resu
         last = first
         while last < n_peaks and peak_time[last] < event_endtime[ev]:
             last += 1
-        main_s2, alt_s2 = -1, -1
-        for p in range(first, last):
-            if peak_type[p] != S2:
-                continue
-            if main_s2 == -1 or peak_area[p] > peak_area[main_s2]:
-                alt_s2 = main_s2
-                main_s2 = p
-            elif alt_s2 == -1 or peak_area[p] > peak_area[alt_s2]:
-                alt_s2 = p
-        main_s1, alt_s1 = -1, -1
-        for p in range(first, last):
-            if peak_type[p] != S1 or (main_s2 != -1 and peak_time[p] >= peak_time[main_s2]):
-                continue
-            if main_s1 == -1 or peak_area[p] > peak_area[main_s1]:
-                alt_s1 = main_s1
-                main_s1 = p
-            elif alt_s1 == -1 or peak_area[p] > peak_area[alt_s1]:
-                alt_s1 = p
+        main_s2, alt_s2 = _two_largest(first, last, S2, event_endtime[ev], peak_time, peak_type, peak_area)
+        s1_before = peak_time[main_s2] if main_s2 != -1 else event_endtime[ev]
+        main_s1, alt_s1 = _two_largest(first, last, S1, s1_before, peak_time, peak_type, peak_area)
         result[ev, 0] = main_s1
         result[ev, 1] = main_s2
         result[ev, 2] = alt_s1

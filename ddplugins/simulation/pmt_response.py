@@ -9,7 +9,6 @@ pure function of the inputs and the seed.
 import numba
 import numpy as np
 
-SPE_TEMPLATE_RESOLUTION_NS = 1
 GAUSSIAN_TABLE_SIZE = 1 << 16
 
 
