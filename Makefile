@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test bench install clean models
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: set PYTHON=/path/to/python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
@@ -16,7 +16,7 @@ $(STAMP): setup.cfg pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/dd demo
+	$(BIN)/ddcore demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -37,11 +37,11 @@ OTHER_CNN_KINDS ?= hit peak
 MODEL_EVENTS ?= 4000
 MODELS = ddplugins/$(DETECTOR)/models/$(DETECTOR)
 models: $(STAMP)
-	$(BIN)/dd train cnn -d $(DETECTOR) --image-kind hitpeak $(HITPEAK_OPTIONS) -o $(MODELS)_cnn_hitpeak.keras
+	$(BIN)/ddcore train cnn -d $(DETECTOR) --image-kind hitpeak $(HITPEAK_OPTIONS) -o $(MODELS)_cnn_hitpeak.keras
 	for kind in $(OTHER_CNN_KINDS); do \
-		$(BIN)/dd train cnn -d $(DETECTOR) --image-kind $$kind --events $(MODEL_EVENTS) \
+		$(BIN)/ddcore train cnn -d $(DETECTOR) --image-kind $$kind --events $(MODEL_EVENTS) \
 			-o $(MODELS)_cnn_$$kind.keras || exit 1; \
 	done
-	$(BIN)/dd train cvae -d $(DETECTOR) --events $(MODEL_EVENTS) -o $(MODELS)_cvae_hitpeak.keras
-	$(BIN)/dd train calibrate -d $(DETECTOR) --cnn $(MODELS)_cnn_hitpeak.keras \
+	$(BIN)/ddcore train cvae -d $(DETECTOR) --events $(MODEL_EVENTS) -o $(MODELS)_cvae_hitpeak.keras
+	$(BIN)/ddcore train calibrate -d $(DETECTOR) --cnn $(MODELS)_cnn_hitpeak.keras \
 		--cvae $(MODELS)_cvae_hitpeak.keras -o $(MODELS)_anomaly_calibration.json

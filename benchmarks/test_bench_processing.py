@@ -9,6 +9,7 @@ import ddcore
 from benchmarks.conftest import megabytes
 from ddplugins.events.event_images import make_rasterizer
 from ddplugins.records.external import processing_plugins, raw_records_source
+from ddplugins.tpc._options import pmt_table
 
 
 def test_raw_records_to_event_images(benchmark, raw_records):
@@ -65,7 +66,7 @@ def test_matplotlib_route_for_comparison(benchmark, bench_context, event_arrays)
     hitpatterns = event_arrays["event_hitpatterns"][:5]
 
     def render_five():
-        return [render_with_matplotlib(h, plugin.n_top_pmts, plugin.pmts) for h in hitpatterns]
+        return [render_with_matplotlib(h, int(np.sum(pmt_table(plugin.config)["array"] == 0)), pmt_table(plugin.config)) for h in hitpatterns]
 
     benchmark.pedantic(render_five, rounds=2, iterations=1)
     benchmark.extra_info["images_per_s"] = 5 / benchmark.stats.stats.median

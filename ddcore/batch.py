@@ -68,7 +68,7 @@ def make_runs(run_ids, targets, detector="xenon1t", storage=None, preset=None, o
         if progress:
             from tqdm import tqdm
 
-            iterator = tqdm(iterator, total=len(futures), desc=f"dd batch make {','.join(targets)}")
+            iterator = tqdm(iterator, total=len(futures), desc=f"ddcore batch make {','.join(targets)}")
         for future in iterator:
             run_id = futures[future]
             try:

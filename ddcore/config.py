@@ -14,8 +14,6 @@ Every key must be an option of one of the detector's plugins and have the option
 values reach the plugins as strax options and enter the lineage.
 """
 
-import hashlib
-import importlib.resources
 import numbers
 import os
 import tomllib
@@ -24,9 +22,6 @@ from pathlib import Path
 import strax
 
 PRESETS_TABLE = "presets"
-PACKAGE_PATH_PREFIX = "package:"
-FILE_OPTION_SUFFIX = "_file"
-HASH_OPTION_SUFFIX = "_sha256"
 
 
 class ConfigError(ValueError):
@@ -114,6 +109,8 @@ def read_toml(path):
         raise ConfigError(f"Config file {path} does not exist") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML ({e})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start})") from None
 
 
 def load_detector_config(path, plugins, preset=None):
@@ -137,64 +134,3 @@ def load_detector_config(path, plugins, preset=None):
 
 def preset_names(path):
     return sorted(read_toml(path).get(PRESETS_TABLE, {}))
-
-
-def resolve_path(value):
-    """A path option's value as a filesystem path; ``package:pkg.name/rel/path`` points into an
-    installed package (how detectors ship models)."""
-    if isinstance(value, str) and value.startswith(PACKAGE_PATH_PREFIX):
-        package, _, relative = value[len(PACKAGE_PATH_PREFIX) :].partition("/")
-        return str(importlib.resources.files(package).joinpath(relative))
-    return value
-
-
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def hash_option_for(file_option):
-    return file_option[: -len(FILE_OPTION_SUFFIX)] + HASH_OPTION_SUFFIX
-
-
-def add_file_hashes(values, options, explicit=()):
-    """For every ``X_file`` option with an ``X_sha256`` partner, resolve the path and set the hash.
-
-    File options are untracked (a path says nothing about content); their hashes are tracked, so
-    the content of a model or instruction file enters the lineage. Hashes given explicitly win.
-    """
-    for name, option in options.items():
-        if not name.endswith(FILE_OPTION_SUFFIX) or hash_option_for(name) not in options:
-            continue
-        path = resolve_path(values.get(name, option.default))
-        if not path:
-            continue
-        values[name] = path
-        if hash_option_for(name) in explicit:
-            continue
-        try:
-            values[hash_option_for(name)] = file_sha256(path)
-        except OSError:
-            # Not fatal here: the plugin that needs the file says so when it is used.
-            values[hash_option_for(name)] = ""
-    return values
-
-
-def verify_file_hash(option_name, path, expected_sha256):
-    """Raise if the file behind an ``X_file`` option is not the one its hash option names."""
-    if not path:
-        raise ConfigError(f"Option {option_name!r} is not set")
-    try:
-        actual = file_sha256(path)
-    except OSError as e:
-        raise ConfigError(f"Option {option_name!r}: cannot read {path}: {e.strerror}") from None
-    if actual != expected_sha256:
-        raise ConfigError(
-            f"{path} (option {option_name!r}) has SHA-256 {actual[:12]}..., but option "
-            f"{hash_option_for(option_name)!r} says {expected_sha256[:12] or '(unset)'}: the file "
-            "changed after the context was made; make a new context (ddcore.context) so its "
-            "content enters the lineage"
-        )

@@ -1,4 +1,6 @@
-"""Detector registry: collects detectors from built-in modules and ``ddcore`` entry points."""
+"""Registry of detectors and commands, collected from the ``ddcore`` entry-point group only."""
+
+from __future__ import annotations
 
 import dataclasses
 import functools
@@ -9,12 +11,6 @@ import pluggy
 import strax
 
 from ddcore import hookspecs
-
-BUILTIN_DETECTOR_MODULES = (
-    "ddplugins.xenon1t",
-    "ddplugins.xenonnt",
-    "ddplugins.newsdm",
-)
 
 
 class UnknownDetectorError(KeyError):
@@ -28,9 +24,10 @@ class Detector:
 
     :param name: short lowercase name used in ``ddcore.context(name)``
     :param plugins: strax plugin classes providing the detector's data types
-    :param config_file: TOML file with the detector's default option values (may be None)
-    :param description: one line shown by ``dd detectors``
-    :param presets: names of the option presets (e.g. science runs) found in the config file
+    :param config_file: TOML file with the detector's default option values and presets
+    :param description: one line shown by ``ddcore detectors``
+    :param default_preset: preset used when a context is made without one (None: base values)
+    :param context_options: extra ``strax.Context`` settings (e.g. ``allow_multiprocess``)
     """
 
     name: str
@@ -48,23 +45,23 @@ class Detector:
                 )
 
     @property
-    def provides(self):
+    def provides(self) -> list[str]:
         return sorted(dt for p in self.plugins for dt in strax.to_str_tuple(p.provides))
 
 
-def _plugin_manager():
+@functools.lru_cache(maxsize=1)
+def plugin_manager() -> pluggy.PluginManager:
+    """The pluggy manager holding every module of the ``ddcore`` entry-point group."""
     pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
-    for module_name in BUILTIN_DETECTOR_MODULES:
-        pm.register(__import__(module_name, fromlist=["_"]), name=module_name)
     pm.load_setuptools_entrypoints(hookspecs.ENTRY_POINT_GROUP)
     return pm
 
 
 @functools.lru_cache(maxsize=1)
-def _registered():
+def _registered() -> dict[str, Detector]:
     detectors = {}
-    for batch in _plugin_manager().hook.ddcore_register_detectors():
+    for batch in plugin_manager().hook.ddcore_register_detectors():
         for det in batch:
             if det.name in detectors:
                 raise ValueError(f"Detector {det.name!r} is registered twice")
@@ -72,22 +69,26 @@ def _registered():
     return detectors
 
 
-def detectors():
+def detectors() -> list[str]:
     """Names of all registered detectors, sorted."""
     return sorted(_registered())
 
 
-def get_detector(name) -> Detector:
+def get_detector(name: str) -> Detector:
     try:
         return _registered()[name]
     except KeyError:
+        known = ", ".join(detectors()) or (
+            "none (is the ddcore distribution installed? 'pip install -e .' registers the "
+            "built-in detectors as entry points)"
+        )
         raise UnknownDetectorError(
-            f"Unknown detector {name!r}; registered detectors: {', '.join(detectors())}. "
-            f"Third-party detectors register through the {hookspecs.ENTRY_POINT_GROUP!r} "
-            "entry-point group."
+            f"Unknown detector {name!r}; registered detectors: {known}. Detectors register "
+            f"through the {hookspecs.ENTRY_POINT_GROUP!r} entry-point group."
         ) from None
 
 
-def refresh():
+def refresh() -> None:
     """Forget cached registrations (after installing a detector package at run time)."""
     _registered.cache_clear()
+    plugin_manager.cache_clear()

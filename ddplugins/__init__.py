@@ -1,5 +1,5 @@
-"""Detector and analysis plugins for ddcore (strax plugins, one data type per module)."""
+"""Detectors, analyses and commands for ddcore (strax plugins, one data type per module).
 
-from pathlib import Path
-
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+Everything here reaches ddcore through the ``ddcore`` entry points of this distribution; see
+README.md in this folder for the layout rules.
+"""

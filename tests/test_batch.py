@@ -6,7 +6,7 @@ import pytest
 
 import ddcore
 from ddcore.batch import make_runs
-from tests.conftest import array_digest
+from tests.helpers import array_digest
 
 OPTIONS = dict(sim_n_events=30, sim_events_per_chunk=15)
 RUNS = ["er_sr0_060", "wimp_sr0_061", "er_sr0_062"]

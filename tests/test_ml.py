@@ -1,6 +1,7 @@
 """CNN, CVAE and anomaly scores with tiny models on small runs."""
 
 import json
+import os
 import zipfile
 
 import keras
@@ -8,11 +9,18 @@ import numpy as np
 import pytest
 
 import ddcore
-from ddplugins.ml import architectures, evaluation, model_files, training
-from ddplugins.ml.datasets import derived_context, image_set, split_runs
-from ddplugins.ml.model_files import ModelFileError
+from ddcore import models
+from ddcore.files import file_sha256
+from ddcore.models import ModelFileError
+from ddplugins.events.event_images import IMAGE_FIELDS
+from ddplugins.ml import architectures, evaluation, training
+from ddplugins.ml.datasets import image_set, split_runs
 
 TINY_EVENTS = 150
+
+
+def load_cnn(path):
+    return models.load_model(path, "cnn", tuple(IMAGE_FIELDS.values()), 1)
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +49,7 @@ def scored_context(make_context, tiny_models):
 
 
 def test_cnn_separates_wimp_from_er_on_held_out_events(scored_context):
-    test_st = derived_context(scored_context, sim_n_events=TINY_EVENTS)
+    test_st = ddcore.derive(scored_context, sim_n_events=TINY_EVENTS)
     runs = split_runs(scored_context, "test")
     _, labels, _ = image_set(test_st, runs, "hitpeak_image", progress=False)
     scores = np.concatenate([test_st.get_array(r, "cnn_scores", progress_bar=False)["cnn_score"]
@@ -56,19 +64,19 @@ def test_cnn_separates_wimp_from_er_on_held_out_events(scored_context):
 
 
 def test_manifest_records_training(tiny_models):
-    manifest = model_files.read_manifest(tiny_models["cnn"])
-    assert manifest["kind"] == "cnn" and manifest["image_field"] == "hitpeak_image"
+    manifest = models.read_manifest(tiny_models["cnn"])
+    assert manifest["kind"] == "cnn" and manifest["input_name"] == "hitpeak_image"
     assert all("event_images-" in key for key in manifest["training_runs"].values())
     assert set(manifest["validation_metrics"]) >= {"accuracy", "roc_auc"}
-    assert manifest["model_sha256"] == ddcore.config.file_sha256(tiny_models["cnn"])
+    assert manifest["model_sha256"] == file_sha256(tiny_models["cnn"])
 
 
 def test_save_load_round_trip_is_bit_identical(tmp_path):
     model = architectures.build_cnn("hit_image", (50, 100), n_conv_layers=1)
     images = np.random.default_rng(0).random((8, 50, 100, 1), dtype=np.float32)
     path = tmp_path / "m.keras"
-    model_files.save_model(model, path, "cnn", {})
-    loaded = model_files.load_model(path, "cnn")
+    models.save_model(model, path, "cnn", {})
+    loaded = load_cnn(path)
     for a, b in zip(model.get_weights(), loaded.get_weights()):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(model.predict(images, verbose=0), loaded.predict(images, verbose=0))
@@ -76,7 +84,7 @@ def test_save_load_round_trip_is_bit_identical(tmp_path):
 
 def test_changed_model_gives_new_lineage(scored_context, make_context, tiny_models, tmp_path):
     other = tmp_path / "other_cnn.keras"
-    model_files.save_model(architectures.build_cnn("hitpeak_image", (75, 75, 3), n_conv_layers=1, seed=5),
+    models.save_model(architectures.build_cnn("hitpeak_image", (75, 75, 3), n_conv_layers=1, seed=5),
                            other, "cnn", {})
     changed = make_context(cnn_model_file=str(other), cvae_model_file=str(tiny_models["cvae"]),
                            anomaly_calibration_file=str(tiny_models["calibration"]))
@@ -85,6 +93,31 @@ def test_changed_model_gives_new_lineage(scored_context, make_context, tiny_mode
     assert changed.key_for(run, "cvae_losses").lineage_hash == scored_context.key_for(run, "cvae_losses").lineage_hash
     with pytest.raises(ddcore.ConfigError, match="calibration.*made for a cnn_scores model"):
         changed.get_array(run, "anomaly_scores", progress_bar=False)
+
+
+def test_changed_model_file_recomputes_however_the_option_is_set(scored_context, tiny_models, tmp_path):
+    run = split_runs(scored_context, "test")[0]
+    before = scored_context.key_for(run, "cnn_scores").lineage_hash
+    replaced = tmp_path / "cnn.keras"
+    models.save_model(architectures.build_cnn("hitpeak_image", (75, 75, 3), n_conv_layers=1, seed=9),
+                      replaced, "cnn", {})
+    derived = scored_context.new_context(config=dict(cnn_model_file=str(replaced)))
+    assert derived.key_for(run, "cnn_scores").lineage_hash != before
+    changed = scored_context.new_context()
+    changed.set_config(dict(cnn_model_file=str(replaced)))
+    assert changed.key_for(run, "cnn_scores").lineage_hash != before
+    # same path, same modification time, other content: still a new lineage
+    same_path = tmp_path / "same.keras"
+    same_path.write_bytes(tiny_models["cnn"].read_bytes())
+    st = scored_context.new_context(config=dict(cnn_model_file=str(same_path)))
+    assert st.key_for(run, "cnn_scores").lineage_hash == before
+    stat = same_path.stat()
+    same_path.write_bytes(replaced.read_bytes())
+    os.utime(same_path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert st.new_context().key_for(run, "cnn_scores").lineage_hash != before
+    # the context that computed the old lineage refuses to compute with the new file
+    with pytest.raises(ddcore.ConfigError, match="changed after the context configured"):
+        st.get_array("er_sr0_987", "cnn_scores", progress_bar=False)
 
 
 def test_anomaly_scores_per_event(scored_context):
@@ -100,7 +133,7 @@ def test_anomaly_scores_per_event(scored_context):
 
 def test_flag_rate_on_background_matches_the_acceptance(scored_context, tiny_models):
     calibration = json.loads(tiny_models["calibration"].read_text())
-    st = derived_context(scored_context, sim_n_events=TINY_EVENTS, anomaly_background_acceptance=0.2)
+    st = ddcore.derive(scored_context, sim_n_events=TINY_EVENTS, anomaly_background_acceptance=0.2)
     flags = st.get_array(split_runs(st, "calibration", sources=("er",))[0], "anomaly_scores",
                          progress_bar=False)["is_anomalous"]
     assert calibration["n_events"] > 50
@@ -112,11 +145,11 @@ def test_untrusted_or_wrong_model_files_are_refused(tmp_path, tiny_models):
     not_a_model = tmp_path / "model.keras"
     not_a_model.write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(ModelFileError, match="Cannot load cnn model"):
-        model_files.load_model(not_a_model, "cnn")
+        load_cnn(not_a_model)
     with pytest.raises(ModelFileError, match="does not exist"):
-        model_files.load_model(tmp_path / "missing.keras", "cnn")
+        load_cnn(tmp_path / "missing.keras")
     with pytest.raises(ModelFileError, match="not a cnn model"):
-        model_files.load_model(tiny_models["cvae"], "cnn")
+        load_cnn(tiny_models["cvae"])
 
     inputs = keras.Input((50, 100, 1), name="hit_image")
     outputs = keras.layers.Lambda(lambda x: x * 2)(inputs)
@@ -126,7 +159,7 @@ def test_untrusted_or_wrong_model_files_are_refused(tmp_path, tiny_models):
     with zipfile.ZipFile(unsafe) as archive:
         assert "config.json" in archive.namelist()
     with pytest.raises(ModelFileError, match="Cannot load cnn model"):
-        model_files.load_model(unsafe, "cnn")
+        load_cnn(unsafe)
 
 
 def test_missing_model_option_is_a_clear_error(make_context):
@@ -145,7 +178,7 @@ def test_dataset_level_significance():
 
 
 def test_evaluation_and_report_compare_every_method(scored_context, tmp_path):
-    from ddcore import report
+    from ddplugins.ml import report
 
     result = report.evaluate(scored_context, n_test=TINY_EVENTS, n_train=TINY_EVENTS, progress=False)
     assert set(result["metrics"]) == {

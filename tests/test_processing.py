@@ -5,10 +5,11 @@ import pytest
 import strax
 
 import ddcore
-from ddcore.validation import detection_efficiency
+from ddplugins.analyses.validation import detection_efficiency
 from ddplugins.events.rasterize import EventRasterizer
 from ddplugins.records.external import processing_plugins, raw_records_source
-from tests.conftest import ER_RUN, WIMP_RUN
+from tests.helpers import ER_RUN, WIMP_RUN
+from ddplugins.tpc._options import pmt_table
 
 
 def test_every_event_with_s1_and_s2_is_found(st, er_events):
@@ -73,7 +74,7 @@ def test_image_kind_and_size_options(make_context):
 
 
 def test_rasterizer_draws_a_pmt_where_it_is(st):
-    pmts = st.get_single_plugin(ER_RUN, "event_images").pmts
+    pmts = pmt_table(st.get_single_plugin(ER_RUN, "event_images").config)
     rasterizer = EventRasterizer(pmts, 7.95, 8.0, 100.0, 1e4, (1e-3, 1e3))
     patterns = np.zeros(1, [("s1_hitpattern", np.float32, len(pmts)), ("s2_hitpattern", np.float32, len(pmts))])
     patterns["s2_hitpattern"][0, 0] = 1e4  # the central top PMT at full scale

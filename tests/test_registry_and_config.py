@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import ddcore
-from ddplugins.simulation.run_spec import UnknownRunError
-from tests.conftest import run_python
+from ddcore.plugins import UnknownRunError
+from tests.helpers import run_python
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "example_detector"
 

@@ -5,10 +5,11 @@ import pandas as pd
 import pytest
 
 import ddcore
-from ddcore.validation import simulation_figures
+from ddplugins.analyses.validation import simulation_figures
 from ddplugins.simulation import fax_csv
 from ddplugins.simulation.instructions import Instructions
-from tests.conftest import ER_RUN, SHARED_DATA, SMALL_RUN_OPTIONS, WIMP_RUN, array_digest
+from tests.helpers import ER_RUN, SHARED_DATA, SMALL_RUN_OPTIONS, WIMP_RUN, array_digest
+from ddplugins.tpc._options import pmt_table
 
 TINY = dict(sim_n_events=30, sim_events_per_chunk=15)
 
@@ -40,7 +41,7 @@ def test_raw_records_follow_the_strax_format():
 @pytest.mark.parametrize("detector_file", ["xenon1t"])
 def test_pmt_layout_matches_reference(st, detector_file):
     reference = pd.read_csv(SHARED_DATA / detector_file / "pmt_positions.csv", comment="#")
-    pmts = st.get_single_plugin(ER_RUN, "peaks").pmts
+    pmts = pmt_table(st.get_single_plugin(ER_RUN, "peaks").config)
     for array_code, array_name in ((0, "top"), (1, "bottom")):
         ours = pmts[pmts["array"] == array_code]
         theirs = reference[reference["array"] == array_name]
@@ -121,7 +122,7 @@ def test_fax_file_changed_after_configuring_is_refused(tmp_path):
     st = in_memory(fax_instructions_file=str(path))
     before = st.key_for("fax_sr0_000", "instructions").lineage_hash
     path.write_text("instruction,recoil_type,x,y,depth,s1_photons,s2_electrons,t\n0,ER,0,0,10,60,20,0\n")
-    with pytest.raises(ddcore.ConfigError, match="SHA-256.*changed after the context was made"):
+    with pytest.raises(ddcore.ConfigError, match="SHA-256.*changed after the context configured"):
         st.get_array("fax_sr0_000", "instructions", progress_bar=False)
     after = in_memory(fax_instructions_file=str(path)).key_for("fax_sr0_000", "instructions")
     assert after.lineage_hash != before

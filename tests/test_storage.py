@@ -7,7 +7,7 @@ import pytest
 
 import ddcore
 from ddplugins.events.event_basics import EventBasics
-from tests.conftest import ER_RUN, SMALL_RUN_OPTIONS, array_digest, run_python
+from tests.helpers import ER_RUN, SMALL_RUN_OPTIONS, array_digest, run_python
 
 
 def test_second_get_df_computes_nothing_and_is_identical(st):

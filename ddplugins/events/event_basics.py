@@ -5,12 +5,14 @@ import strax
 
 from ddplugins.events.main_peaks import main_peak_indices, take
 from ddplugins.events.position import fit_positions
-from ddplugins.tpc import geometry
-from ddplugins.tpc.options import (
-    DDPlugin,
-    DriftOptions,
-    GeometryOptions,
-    LightCollectionOptions,
+from ddcore.plugins import DDPlugin
+from ddplugins.tpc._geometry import TOP
+from ddplugins.tpc._options import (
+    depth_cm,
+    pmt_layout_options,
+    pmt_table,
+    relative_s1_light_yield,
+    tpc_options,
 )
 
 W_KEV = 13.7e-3  # keV per quantum in liquid xenon
@@ -29,7 +31,7 @@ def _peak_field_dtype(prefix, label):
     return [((f"{label} {help_text}", f"{prefix}_{name}"), dtype) for name, dtype, help_text in PEAK_FIELDS]
 
 
-class EventBasics(GeometryOptions, DriftOptions, LightCollectionOptions, DDPlugin):
+class EventBasics(DDPlugin):
     """Per event: the main S1 (largest S1 before the main S2) and the main S2 (largest S2), their
     alternates, drift time and depth, (x, y) from a light-response fit of the S2 top pattern, and
     cS1 / cS2 corrected for S1 light collection and electron lifetime."""
@@ -39,6 +41,15 @@ class EventBasics(GeometryOptions, DriftOptions, LightCollectionOptions, DDPlugi
     depends_on = ("events", "peaks", "peak_basics")
     provides = "event_basics"
     data_kind = "events"
+
+    (top_array_layout, top_array_pitch_cm, top_array_rings, top_array_max_radius_cm,
+     bottom_array_pitch_cm, bottom_array_max_radius_cm, dead_channels) = pmt_layout_options()
+    (tpc_radius_cm, tpc_length_cm, drift_velocity_um_per_ns, drift_time_gate_us, electron_lifetime_us,
+     g1_pe_per_photon, g2_bottom_pe_per_electron, s2_area_fraction_top, s2_lrf_height_cm,
+     s1_light_yield_depth_gradient, s1_light_yield_radial_gradient) = tpc_options(
+        "tpc_radius_cm", "tpc_length_cm", "drift_velocity_um_per_ns", "drift_time_gate_us",
+        "electron_lifetime_us", "g1_pe_per_photon", "g2_bottom_pe_per_electron", "s2_area_fraction_top",
+        "s2_lrf_height_cm", "s1_light_yield_depth_gradient", "s1_light_yield_radial_gradient")
 
     def infer_dtype(self):
         return (
@@ -62,8 +73,8 @@ class EventBasics(GeometryOptions, DriftOptions, LightCollectionOptions, DDPlugi
         )
 
     def setup(self):
-        pmts = self.pmts
-        self.top_live = np.flatnonzero((pmts["array"] == geometry.TOP) & pmts["alive"])
+        self.pmts = pmt_table(self.config)
+        self.top_live = np.flatnonzero((self.pmts["array"] == TOP) & self.pmts["alive"])
 
     def compute(self, events, peaks):
         index = main_peak_indices(events, peaks)
@@ -79,7 +90,7 @@ class EventBasics(GeometryOptions, DriftOptions, LightCollectionOptions, DDPlugi
         has_both = (index[:, 0] >= 0) & (index[:, 1] >= 0)
         drift = np.where(has_both, result["s2_center_time"] - result["s1_center_time"], np.nan)
         result["drift_time"] = drift
-        depth = self.depth_cm(drift)
+        depth = depth_cm(drift, self.config)
         result["z"] = -depth
 
         top_areas = take(peaks["area_per_channel"], index[:, 1], 0)[:, self.top_live]
@@ -95,7 +106,7 @@ class EventBasics(GeometryOptions, DriftOptions, LightCollectionOptions, DDPlugi
         result["x"], result["y"] = xy[:, 0], xy[:, 1]
         result["r"] = np.hypot(xy[:, 0], xy[:, 1])
 
-        light_yield = self.relative_s1_light_yield(xy[:, 0], xy[:, 1], depth)
+        light_yield = relative_s1_light_yield(xy[:, 0], xy[:, 1], depth, self.config)
         result["cs1"] = result["s1_area"] / light_yield
         lifetime_correction = np.exp(drift / (self.electron_lifetime_us * 1e3))
         result["cs2"] = result["s2_area"] * lifetime_correction

@@ -4,10 +4,10 @@ import numpy as np
 import strax
 
 from ddplugins.events.main_peaks import main_peak_indices, take
-from ddplugins.tpc.options import DDPlugin, GeometryOptions
+from ddcore.plugins import DDPlugin
 
 
-class EventHitpatterns(GeometryOptions, DDPlugin):
+class EventHitpatterns(DDPlugin):
     """Area per channel [PE] of the main S1 and main S2 (zeros where the event has none);
     channels 0..n_top-1 are the top array, the rest the bottom array."""
 
@@ -17,9 +17,10 @@ class EventHitpatterns(GeometryOptions, DDPlugin):
     data_kind = "events"
 
     def infer_dtype(self):
+        n_pmts = self.deps["peaks"].dtype_for("peaks")["area_per_channel"].shape[0]
         return strax.time_fields + [
-            (("Main S1 area per channel [PE]", "s1_hitpattern"), np.float32, self.n_pmts),
-            (("Main S2 area per channel [PE]", "s2_hitpattern"), np.float32, self.n_pmts),
+            (("Main S1 area per channel [PE]", "s1_hitpattern"), np.float32, n_pmts),
+            (("Main S2 area per channel [PE]", "s2_hitpattern"), np.float32, n_pmts),
         ]
 
     def compute(self, events, peaks):

@@ -3,13 +3,16 @@
 import numpy as np
 import strax
 
+from ddcore.plugins import DDPlugin
 from ddplugins.events.rasterize import EventRasterizer
-from ddplugins.tpc.options import DDPlugin, GeometryOptions
+from ddplugins.tpc._options import pmt_layout_options, pmt_table
 
 IMAGE_KINDS = ("hit", "peak", "hitpeak")
+IMAGE_FIELDS = {kind: f"{kind}_image" for kind in IMAGE_KINDS}
+"""The image vocabulary: kind (as in options and commands) -> field of event_images."""
 
 
-class EventImages(GeometryOptions, DDPlugin):
+class EventImages(DDPlugin):
     """Images of seed arXiv:1911.09210: ``hit_image`` (S1 on the bottom array | S2 on the top
     array), ``peak_image`` (S1 | S2 waveforms, log amplitude) and ``hitpeak_image`` (three colour
     planes: S2 top pattern, S1 bottom pattern, peak image). See ``ddplugins.events.rasterize``."""
@@ -22,6 +25,8 @@ class EventImages(GeometryOptions, DDPlugin):
     # ~107 kB per event: smaller saved chunks keep the saver's buffer, and memory, small
     chunk_target_size_mb = 50
 
+    (top_array_layout, top_array_pitch_cm, top_array_rings, top_array_max_radius_cm,
+     bottom_array_pitch_cm, bottom_array_max_radius_cm, dead_channels) = pmt_layout_options()
     image_kinds = strax.Config(
         default=IMAGE_KINDS, type=(tuple, list), help="Which of 'hit', 'peak', 'hitpeak' to make"
     )
@@ -48,16 +53,15 @@ class EventImages(GeometryOptions, DDPlugin):
             )
         h, w = self.hit_image_shape
         size = self.hitpeak_image_size
-        fields = {
-            "hit": (("Hit image: S1 bottom | S2 top hitpattern", "hit_image"), np.float32, (h, w)),
-            "peak": (("Peak image: S1 | S2 waveform, log amplitude", "peak_image"), np.float32, (h, w)),
-            "hitpeak": (
-                ("HitPeak image: S2 top, S1 bottom, peak planes", "hitpeak_image"),
-                np.float32,
-                (size, size, 3),
-            ),
+        titles_and_shapes = {
+            "hit": ("Hit image: S1 bottom | S2 top hitpattern", (h, w)),
+            "peak": ("Peak image: S1 | S2 waveform, log amplitude", (h, w)),
+            "hitpeak": ("HitPeak image: S2 top, S1 bottom, peak planes", (size, size, 3)),
         }
-        return strax.time_fields + [fields[k] for k in IMAGE_KINDS if k in self.image_kinds]
+        return strax.time_fields + [
+            ((titles_and_shapes[k][0], IMAGE_FIELDS[k]), np.float32, titles_and_shapes[k][1])
+            for k in IMAGE_KINDS if k in self.image_kinds
+        ]
 
     def setup(self):
         self.rasterizer = make_rasterizer(self)
@@ -66,18 +70,18 @@ class EventImages(GeometryOptions, DDPlugin):
         result = self.new_result(events)
         h, w = self.hit_image_shape
         if "hit" in self.image_kinds:
-            result["hit_image"] = self.rasterizer.hit_images(events, h, w)
+            result[IMAGE_FIELDS["hit"]] = self.rasterizer.hit_images(events, h, w)
         if "peak" in self.image_kinds:
-            result["peak_image"] = self.rasterizer.peak_images(events, h, w)
+            result[IMAGE_FIELDS["peak"]] = self.rasterizer.peak_images(events, h, w)
         if "hitpeak" in self.image_kinds:
-            result["hitpeak_image"] = self.rasterizer.hitpeak_images(events, events, self.hitpeak_image_size)
+            result[IMAGE_FIELDS["hitpeak"]] = self.rasterizer.hitpeak_images(events, events, self.hitpeak_image_size)
         return result
 
 
 def make_rasterizer(plugin):
     """An EventRasterizer with the plugin's geometry and image options."""
     return EventRasterizer(
-        plugin.pmts,
+        pmt_table(plugin.config),
         top_pitch_cm=plugin.top_array_pitch_cm,
         bottom_pitch_cm=plugin.bottom_array_pitch_cm,
         s1_full_scale_pe=plugin.image_s1_full_scale_pe,

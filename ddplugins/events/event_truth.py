@@ -3,7 +3,7 @@
 import numpy as np
 import strax
 
-from ddplugins.tpc.options import DDPlugin
+from ddcore.plugins import DDPlugin
 
 # event_truth field <- instructions field
 TRUTH_COLUMNS = {

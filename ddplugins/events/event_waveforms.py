@@ -5,7 +5,7 @@ import numpy as np
 import strax
 
 from ddplugins.events.main_peaks import main_peak_indices
-from ddplugins.tpc.options import DDPlugin
+from ddcore.plugins import DDPlugin
 
 
 @numba.njit(cache=True)

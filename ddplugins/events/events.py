@@ -4,10 +4,11 @@ import numpy as np
 import strax
 
 from ddplugins.peaks.peak_basics import S2
-from ddplugins.tpc.options import DDPlugin, DriftOptions, GeometryOptions
+from ddcore.plugins import DDPlugin
+from ddplugins.tpc._options import drift_time_ns, tpc_options
 
 
-class Events(GeometryOptions, DriftOptions, strax.OverlapWindowPlugin, DDPlugin):
+class Events(strax.OverlapWindowPlugin, DDPlugin):
     """An event opens ``max drift time + event_left_margin_us`` before a triggering S2 and closes
     ``event_right_extension_us`` after it; overlapping windows merge, as in straxen."""
 
@@ -17,6 +18,8 @@ class Events(GeometryOptions, DriftOptions, strax.OverlapWindowPlugin, DDPlugin)
     data_kind = "events"
     dtype = strax.time_fields
 
+    tpc_length_cm, drift_velocity_um_per_ns, drift_time_gate_us = tpc_options(
+        "tpc_length_cm", "drift_velocity_um_per_ns", "drift_time_gate_us")
     trigger_min_area_pe = strax.Config(
         default=100.0, type=(float, int), help="Smallest S2 area that opens an event [PE]"
     )
@@ -28,7 +31,7 @@ class Events(GeometryOptions, DriftOptions, strax.OverlapWindowPlugin, DDPlugin)
     )
 
     def setup(self):
-        self.left_ns = int(self.drift_time_ns(self.tpc_length_cm) + self.event_left_margin_us * 1e3)
+        self.left_ns = int(drift_time_ns(self.tpc_length_cm, self.config) + self.event_left_margin_us * 1e3)
         self.right_ns = int(self.event_right_extension_us * 1e3)
 
     def get_window_size(self):

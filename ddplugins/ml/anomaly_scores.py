@@ -3,10 +3,10 @@
 import numpy as np
 import strax
 
-from ddcore.config import ConfigError, verify_file_hash
+from ddcore.config import ConfigError
+from ddcore.files import file_options
+from ddcore.plugins import DDPlugin
 from ddplugins.ml import calibration as cal
-from ddplugins.ml.model_files import model_file_options
-from ddplugins.tpc.options import DDPlugin
 
 
 class AnomalyScores(DDPlugin):
@@ -19,8 +19,8 @@ class AnomalyScores(DDPlugin):
     provides = "anomaly_scores"
     data_kind = "events"
 
-    anomaly_calibration_file, anomaly_calibration_sha256 = model_file_options(
-        "anomaly_calibration", "Background calibration (JSON) made by 'dd train calibrate'"
+    anomaly_calibration_file, anomaly_calibration_sha256 = file_options(
+        "anomaly_calibration", "Background calibration (JSON) made by 'ddcore train calibrate'"
     )
     anomaly_background_acceptance = strax.Config(
         default=0.01, type=(float, int), help="Fraction of background events flagged anomalous"
@@ -36,17 +36,15 @@ class AnomalyScores(DDPlugin):
     ]
 
     def setup(self):
-        verify_file_hash(
-            "anomaly_calibration_file", self.anomaly_calibration_file, self.anomaly_calibration_sha256
-        )
-        self.calibration = cal.read_calibration(self.anomaly_calibration_file)
+        path = self.verified_file("anomaly_calibration_file")
+        self.calibration = cal.read_calibration(path)
         for dep, option in (("cnn_scores", "cnn_model_sha256"), ("cvae_losses", "cvae_model_sha256")):
             used = self.deps[dep].config[option]
             if self.calibration[option] != used:
                 raise ConfigError(
                     f"Calibration {self.anomaly_calibration_file} was made for a {dep} model with "
                     f"SHA-256 {self.calibration[option][:12]}..., this context uses {used[:12]}...: "
-                    "run 'dd train calibrate' for the current models"
+                    "run 'ddcore train calibrate' for the current models"
                 )
         if not 0 < self.anomaly_background_acceptance < 1:
             raise ConfigError("anomaly_background_acceptance must be between 0 and 1")

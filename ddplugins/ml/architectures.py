@@ -4,8 +4,10 @@ Both are functional models whose input layer is named after the ``event_images``
 (``hit_image``, ``peak_image`` or ``hitpeak_image``), so a saved model says what it expects.
 """
 
-import keras
-from keras import layers, regularizers
+from ddcore.log import import_keras
+
+keras = import_keras()
+layers, regularizers = keras.layers, keras.regularizers
 
 CVAE_PRESETS = {
     # a few seconds per epoch on 2 CPU cores

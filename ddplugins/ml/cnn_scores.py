@@ -3,13 +3,13 @@
 import numpy as np
 import strax
 
-from ddcore.config import verify_file_hash
-from ddplugins.ml.model_files import load_model, model_file_options
+from ddcore.files import file_options
+from ddcore.plugins import ModelPlugin
+from ddplugins.events.event_images import IMAGE_FIELDS
 from ddplugins.ml.scoring import cnn_signal_probability
-from ddplugins.tpc.options import DDPlugin
 
 
-class CNNScores(DDPlugin):
+class CNNScores(ModelPlugin):
     """Runs the CNN (``cnn_model_file``) on the image field its input layer names."""
 
     __version__ = "0.1.0"
@@ -17,15 +17,12 @@ class CNNScores(DDPlugin):
     provides = "cnn_scores"
     data_kind = "events"
 
-    cnn_model_file, cnn_model_sha256 = model_file_options("cnn_model", "CNN model (.keras)")
+    model_option, model_kind, model_inputs, model_outputs = "cnn_model", "cnn", tuple(IMAGE_FIELDS.values()), 1
+    cnn_model_file, cnn_model_sha256 = file_options("cnn_model", "CNN model (.keras)")
 
     dtype = strax.time_fields + [
         (("CNN probability that the event is a WIMP nuclear recoil", "cnn_score"), np.float32),
     ]
-
-    def setup(self):
-        verify_file_hash("cnn_model_file", self.cnn_model_file, self.cnn_model_sha256)
-        self.model = load_model(self.cnn_model_file, "cnn")
 
     def compute(self, events):
         result = self.new_result(events)

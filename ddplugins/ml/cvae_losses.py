@@ -3,13 +3,13 @@
 import numpy as np
 import strax
 
-from ddcore.config import verify_file_hash
-from ddplugins.ml.model_files import load_model, model_file_options
+from ddcore.files import file_options
+from ddcore.plugins import ModelPlugin
+from ddplugins.events.event_images import IMAGE_FIELDS
 from ddplugins.ml.scoring import cvae_losses
-from ddplugins.tpc.options import DDPlugin
 
 
-class CVAELosses(DDPlugin):
+class CVAELosses(ModelPlugin):
     """Reconstruction MSE (decoding the latent means), KL divergence of the latent posterior from
     the unit Gaussian, and the anomaly loss MSE + ``cvae_beta`` * KL."""
 
@@ -18,7 +18,9 @@ class CVAELosses(DDPlugin):
     provides = "cvae_losses"
     data_kind = "events"
 
-    cvae_model_file, cvae_model_sha256 = model_file_options("cvae_model", "CVAE model (.keras)")
+    # outputs: latent means, latent log-variances, reconstruction
+    model_option, model_kind, model_inputs, model_outputs = "cvae_model", "cvae", tuple(IMAGE_FIELDS.values()), 3
+    cvae_model_file, cvae_model_sha256 = file_options("cvae_model", "CVAE model (.keras)")
     cvae_beta = strax.Config(
         default=1e-4, type=(float, int), help="Weight of the KL term in the CVAE loss"
     )
@@ -28,10 +30,6 @@ class CVAELosses(DDPlugin):
         (("CVAE KL divergence of the latent posterior", "cvae_kl"), np.float32),
         (("CVAE loss: mse + beta * kl", "cvae_loss"), np.float32),
     ]
-
-    def setup(self):
-        verify_file_hash("cvae_model_file", self.cvae_model_file, self.cvae_model_sha256)
-        self.model = load_model(self.cvae_model_file, "cvae")
 
     def compute(self, events):
         result = self.new_result(events)

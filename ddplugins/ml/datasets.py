@@ -6,32 +6,19 @@ train 100+, validation 200+, test 300+, background calibration 400+.
 
 import numpy as np
 
-from ddcore import config as dd_config
-
 SPLIT_FIRST_RUN = {"train": 100, "validation": 200, "test": 300, "calibration": 400}
 ANALYSIS_CS1_PE = (3.0, 70.0)
 ANALYSIS_MIN_CS2_BOTTOM_PE = 50.0
 SELECTION_COLUMNS = ("cs1", "cs2_bottom", "label")
 
 
-def derived_context(st, **options):
-    """A context like ``st`` (same store, plugins, options) with some options changed; file
-    options get their content hashes as in ddcore.context."""
-    plugins = list(st._plugin_class_registry.values())
-    known = dd_config.plugin_options(plugins)
-    values = {**st.config, **options}
-    for name in options:
-        if name.endswith(dd_config.FILE_OPTION_SUFFIX):
-            values.pop(dd_config.hash_option_for(name), None)
-    dd_config.add_file_hashes(values, known, explicit=[k for k in options if k.endswith("_sha256")])
-    new = st.new_context(config=values)
-    new.dd_detector = getattr(st, "dd_detector", None)
-    new.dd_preset = getattr(st, "dd_preset", None)
-    return new
+def run_preset(st):
+    """The preset (science run) that simulated run ids of this context must carry."""
+    return st.config.get("science_run", "sr0")
 
 
 def split_runs(st, split, sources=("er", "wimp"), n_runs=1):
-    preset = getattr(st, "dd_preset", None) or "sr0"
+    preset = run_preset(st)
     first = SPLIT_FIRST_RUN[split]
     return [f"{source}_{preset}_{first + i:03d}" for source in sources for i in range(n_runs)]
 

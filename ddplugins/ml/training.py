@@ -1,15 +1,21 @@
-"""Training workflows behind ``dd train`` and ``dd grid-search``."""
+"""Training workflows behind ``ddcore train`` and ``ddcore grid-search``."""
 
 import itertools
+import logging
 import os
 
 import numpy as np
 
-from ddplugins.ml import architectures, calibration, model_files
-from ddplugins.ml.datasets import derived_context, image_set, split_runs
+from ddcore import models
+from ddcore.log import import_keras
+from ddcore.context import derive
+from ddplugins.events.event_images import IMAGE_FIELDS
+from ddplugins.ml import architectures, calibration
+from ddplugins.ml.datasets import image_set, split_runs
 from ddplugins.ml.evaluation import classification_metrics
 
-FIELDS = {"hit": "hit_image", "peak": "peak_image", "hitpeak": "hitpeak_image"}
+log = logging.getLogger(__name__)
+
 
 
 def _lineages(st, run_ids, data_type="event_images"):
@@ -17,9 +23,9 @@ def _lineages(st, run_ids, data_type="event_images"):
 
 
 def _sets(st, image_kind, n_train, n_validation):
-    field = FIELDS[image_kind]
-    train_st = derived_context(st, sim_n_events=n_train)
-    validation_st = derived_context(st, sim_n_events=n_validation)
+    field = IMAGE_FIELDS[image_kind]
+    train_st = derive(st, sim_n_events=n_train)
+    validation_st = derive(st, sim_n_events=n_validation)
     train_runs = split_runs(st, "train")
     validation_runs = split_runs(st, "validation")
     train = image_set(train_st, train_runs, field)
@@ -33,12 +39,13 @@ def train_cnn(st, output, image_kind="hitpeak", n_train=4000, n_validation=1000,
     field, (x, y, _), (x_val, y_val, _), train_lineage, val_lineage = _sets(st, image_kind, n_train, n_validation)
     model = architectures.build_cnn(field, x.shape[1:], n_conv_layers=n_conv_layers,
                                     leaky_alpha=leaky_alpha, learning_rate=learning_rate, seed=seed)
-    print(f"Training CNN on {len(x)} {field}s ({np.sum(y == 1)} WIMP), validating on {len(x_val)}")
+    log.info(f"Training CNN on {len(x)} {field}s ({np.sum(y == 1)} WIMP), validating on {len(x_val)}")
     history = model.fit(x, y, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
                         shuffle=True, verbose=2)
     scores = model.predict(x_val, batch_size=512, verbose=0)[:, 0]
     metrics = classification_metrics(y_val, scores)
-    manifest = model_files.save_model(model, output, "cnn", {
+    manifest = models.save_model(model, output, "cnn", {
+        "detector": st.detector,
         "architecture": dict(n_conv_layers=n_conv_layers, filters=16, leaky_alpha=leaky_alpha,
                              conv_l2=0.005, dense_l2=0.001, dropout=(0.25, 0.5)),
         "training": dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
@@ -48,18 +55,18 @@ def train_cnn(st, output, image_kind="hitpeak", n_train=4000, n_validation=1000,
         "validation_metrics": metrics,
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
     })
-    print(f"Saved {output}: validation {metrics}")
+    log.info(f"Saved {output}: validation {metrics}")
     return manifest
 
 
 def train_cvae(st, output, image_kind="hitpeak", preset="compact", n_train=4000, n_validation=1000,
                epochs=30, batch_size=100, beta=1e-4, learning_rate=1e-3, seed=0):
     """Train the convolutional VAE on background (ER) events only; save the scoring model."""
-    import keras
+    keras = import_keras()
 
-    field = FIELDS[image_kind]
-    train_st = derived_context(st, sim_n_events=n_train)
-    validation_st = derived_context(st, sim_n_events=n_validation)
+    field = IMAGE_FIELDS[image_kind]
+    train_st = derive(st, sim_n_events=n_train)
+    validation_st = derive(st, sim_n_events=n_validation)
     train_runs = split_runs(st, "train", sources=("er",))
     validation_runs = split_runs(st, "validation", sources=("er",))
     x, _, _ = image_set(train_st, train_runs, field)
@@ -68,11 +75,12 @@ def train_cvae(st, output, image_kind="hitpeak", preset="compact", n_train=4000,
                                                       **architectures.CVAE_PRESETS[preset])
     trainer = architectures.VAETrainer(encoder, decoder, beta, seed=seed)
     trainer.compile(optimizer=keras.optimizers.Adam(learning_rate))
-    print(f"Training CVAE ({preset}) on {len(x)} background {field}s, validating on {len(x_val)}")
+    log.info(f"Training CVAE ({preset}) on {len(x)} background {field}s, validating on {len(x_val)}")
     history = trainer.fit(x, validation_data=(x_val,), epochs=epochs, batch_size=batch_size,
                           shuffle=True, verbose=2)
     model = architectures.cvae_inference_model(encoder, decoder)
-    manifest = model_files.save_model(model, output, "cvae", {
+    manifest = models.save_model(model, output, "cvae", {
+        "detector": st.detector,
         "architecture": dict(preset=preset, **architectures.CVAE_PRESETS[preset], stride=3,
                              leaky_alpha=0.05),
         "training": dict(epochs=epochs, batch_size=batch_size, beta=beta, learning_rate=learning_rate,
@@ -82,26 +90,27 @@ def train_cvae(st, output, image_kind="hitpeak", preset="compact", n_train=4000,
         "validation_runs": _lineages(validation_st, validation_runs),
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
     })
-    print(f"Saved {output} ({manifest['parameters']} parameters)")
+    log.info(f"Saved {output} ({manifest['parameters']} parameters)")
     return manifest
 
 
 def calibrate(st, output, cnn_model, cvae_model, n_events=2000):
     """Background quantiles of CVAE loss, CNN score and combined score on calibration runs."""
-    cal_st = derived_context(st, sim_n_events=n_events, cnn_model_file=str(cnn_model),
-                             cvae_model_file=str(cvae_model))
+    cal_st = derive(st, sim_n_events=n_events, cnn_model_file=str(cnn_model),
+                    cvae_model_file=str(cvae_model))
     runs = split_runs(st, "calibration", sources=("er",))
     from ddplugins.ml.datasets import load_events
 
     events = load_events(cal_st, runs, ("event_basics", "event_truth", "cnn_scores", "cvae_losses"))
     cvae_plugin = cal_st.get_single_plugin(runs[0], "cvae_losses")
+    cnn_plugin = cal_st.get_single_plugin(runs[0], "cnn_scores")
     result = calibration.make_calibration(
-        events["cvae_loss"], events["cnn_score"], cal_st.config["cnn_model_sha256"],
+        events["cvae_loss"], events["cnn_score"], cnn_plugin.cnn_model_sha256,
         cvae_plugin.cvae_model_sha256, cvae_plugin.cvae_beta, _lineages(cal_st, runs, "cvae_losses"),
     )
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     calibration.write_calibration(output, result)
-    print(f"Saved {output}: {result['n_events']} background events")
+    log.info(f"Saved {output}: {result['n_events']} background events")
     return result
 
 
@@ -110,8 +119,8 @@ def grid_search(st, image_kind="hitpeak", n_events=2000, layers=(1, 2, 3), epoch
     """3-fold stratified cross-validation over the CNN hyper-parameters; one row per point."""
     from sklearn.model_selection import StratifiedKFold
 
-    field = FIELDS[image_kind]
-    train_st = derived_context(st, sim_n_events=n_events)
+    field = IMAGE_FIELDS[image_kind]
+    train_st = derive(st, sim_n_events=n_events)
     x, y, _ = image_set(train_st, split_runs(st, "train"), field)
     rows = []
     grid = list(itertools.product(layers, epochs, batch_sizes, alphas, learning_rates))
@@ -129,5 +138,5 @@ def grid_search(st, image_kind="hitpeak", n_events=2000, layers=(1, 2, 3), epoch
             values = [m[key] for m in fold_metrics]
             row[key], row[f"{key}_std"] = float(np.mean(values)), float(np.std(values))
         rows.append(row)
-        print(f"[{i}/{len(grid)}] {row}")
+        log.info(f"[{i}/{len(grid)}] {row}")
     return rows

@@ -3,17 +3,21 @@ random rotations of whole stacks, and the background-rejection vs efficiency eva
 
 import numpy as np
 
+from ddcore.log import import_keras
+
 from ddplugins.newsdm import simulation
+
+INPUT_NAME = "polarization_stack"
 
 
 def build_cnn3d(image_size, filters=(16, 32), learning_rate=1e-3, seed=0):
     """Input (9, size, size, 1): 8 polarisations + the first again. Conv3D 3x3x3 blocks (valid in
     polarisation, same in space), 2x2 spatial pooling, global pooling, dense 32, sigmoid."""
-    import keras
-    from keras import layers
+    keras = import_keras()
+    layers = keras.layers
 
     keras.utils.set_random_seed(seed)
-    inputs = keras.Input((simulation.N_POLARISATIONS + 1, image_size, image_size, 1), name="polarization_stack")
+    inputs = keras.Input((simulation.N_POLARISATIONS + 1, image_size, image_size, 1), name=INPUT_NAME)
     x = inputs
     for n in filters:
         x = layers.Conv3D(n, (3, 3, 3), padding="same", activation="relu")(x)
@@ -36,7 +40,7 @@ def model_input(stacks):
 
 def train(x_stacks, labels, x_val, y_val, epochs=10, batch_size=64, rotations=True, seed=0):
     """Train the 3D CNN; with ``rotations`` each epoch sees every stack at a new random angle."""
-    import keras
+    keras = import_keras()
 
     model = build_cnn3d(x_stacks.shape[-1], seed=seed)
     rng = np.random.default_rng(seed)

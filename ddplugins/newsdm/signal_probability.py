@@ -3,13 +3,12 @@
 import numpy as np
 import strax
 
-from ddcore.config import verify_file_hash
-from ddplugins.ml.model_files import load_model, model_file_options
-from ddplugins.newsdm.cnn3d import model_input
-from ddplugins.tpc.options import DDPlugin
+from ddcore.files import file_options
+from ddcore.plugins import ModelPlugin
+from ddplugins.newsdm.cnn3d import INPUT_NAME, model_input
 
 
-class SignalProbability(DDPlugin):
+class SignalProbability(ModelPlugin):
     """Applies the 3D CNN (``newsdm_model_file``) to the polarisation stacks."""
 
     __version__ = "0.1.0"
@@ -17,15 +16,12 @@ class SignalProbability(DDPlugin):
     provides = "signal_probability"
     data_kind = "tracks"
 
-    newsdm_model_file, newsdm_model_sha256 = model_file_options("newsdm_model", "3D CNN model (.keras)")
+    model_option, model_kind, model_inputs, model_outputs = "newsdm_model", "newsdm_cnn3d", (INPUT_NAME,), 1
+    newsdm_model_file, newsdm_model_sha256 = file_options("newsdm_model", "3D CNN model (.keras)")
 
     dtype = strax.time_fields + [
         (("Probability that the track is a nuclear recoil", "signal_probability"), np.float32),
     ]
-
-    def setup(self):
-        verify_file_hash("newsdm_model_file", self.newsdm_model_file, self.newsdm_model_sha256)
-        self.model = load_model(self.newsdm_model_file, "newsdm_cnn3d", input_names=("polarization_stack",))
 
     def compute(self, tracks):
         result = self.new_result(tracks)

@@ -1,30 +1,27 @@
 """``track_images``: simulated NEWSdm track candidates, 8 polarisation images each."""
 
-import re
-
 import numpy as np
 import strax
 
+from ddcore.plugins import SimulatedSource
 from ddplugins.newsdm import simulation
-from ddplugins.simulation.run_spec import UnknownRunError
-from ddplugins.tpc.options import DDPlugin
 
-RUN_PATTERN = re.compile(r"^(?P<source>carbon30|carbon60|carbon100|fog|gamma|mixed)_(?P<preset>[a-z0-9]+)_(?P<number>\d+)$")
+SOURCES = ("carbon30", "carbon60", "carbon100", "fog", "gamma", "mixed")
 CARBON_ENERGIES_KEV = (30.0, 60.0, 100.0)
 SCAN_STEP_NS = 1000  # tracks get consecutive pseudo-times so strax can chunk them
 
 
-class TrackImages(DDPlugin):
+class TrackImages(SimulatedSource):
     """Track candidates of the run named ``<source>_<preset>_<number>``: source ``carbon30``,
     ``carbon60``, ``carbon100`` (signal), ``fog``, ``gamma`` or ``mixed`` (equal thirds of carbon
     at all three energies, fog and gamma); the number is the seed."""
 
     __version__ = "0.1.0"
-    depends_on = ()
     provides = "track_images"
     data_kind = "tracks"
-    rechunk_on_save = False
     compressor = "zstd"
+    sources = SOURCES
+    preset_option = "newsdm_run_preset"
 
     newsdm_run_preset = strax.Config(default="run1", type=str, help="Preset that run ids must carry")
     newsdm_n_tracks = strax.Config(default=1000, type=int, help="Track candidates per run")
@@ -62,25 +59,9 @@ class TrackImages(DDPlugin):
              np.float32, (simulation.N_POLARISATIONS, size, size)),
         ]
 
-    def setup(self):
-        match = RUN_PATTERN.match(str(self.run_id))
-        if not match:
-            raise UnknownRunError(
-                f"Unknown NEWSdm run {self.run_id!r}: use <source>_<preset>_<number> with source "
-                "carbon30, carbon60, carbon100, fog, gamma or mixed, e.g. 'mixed_run1_000'"
-            )
-        if match["preset"] != self.newsdm_run_preset:
-            raise UnknownRunError(
-                f"Run {self.run_id!r} names preset {match['preset']!r}, the context uses {self.newsdm_run_preset!r}"
-            )
-        self.source, self.seed = match["source"], int(match["number"])
-        self.n_chunks = max(1, -(-self.newsdm_n_tracks // self.newsdm_tracks_per_chunk))
-
-    def is_ready(self, chunk_i):
-        return chunk_i < self.n_chunks
-
-    def source_finished(self):
-        return True
+    def setup_run(self):
+        self.source, self.seed = self.spec.source, self.spec.seed
+        return -(-self.newsdm_n_tracks // self.newsdm_tracks_per_chunk)
 
     def _classes(self, rng, n):
         if self.source.startswith("carbon"):

@@ -1,12 +1,14 @@
-"""``dd newsdm train`` and ``dd newsdm evaluate``: the 3D CNN through the context."""
+"""``ddcore newsdm train`` and ``ddcore newsdm evaluate``: the 3D CNN through the context."""
 
-import json
-import os
+import logging
 
 import numpy as np
 
-from ddplugins.ml.datasets import derived_context
+from ddcore.context import derive
+from ddcore import models
 from ddplugins.newsdm import cnn3d
+
+log = logging.getLogger(__name__)
 
 TRAIN_RUN, VALIDATION_RUN, TEST_SEED = "mixed_run1_100", "mixed_run1_200", 300
 SIGNAL_SOURCES = ("carbon30", "carbon60", "carbon100")
@@ -14,31 +16,29 @@ BACKGROUND_SOURCES = ("fog", "gamma")
 
 
 def _tracks(st, run_id, n_tracks, fields=("label", "polarization_images")):
-    sized = derived_context(st, newsdm_n_tracks=n_tracks)
+    sized = derive(st, newsdm_n_tracks=n_tracks)
     return sized.get_array(run_id, "track_images", progress_bar=False, keep_columns=list(fields))
 
 
 def train_model(st, output, n_tracks=6000, epochs=12, rotations=True, seed=0):
     train = _tracks(st, TRAIN_RUN, n_tracks)
     validation = _tracks(st, VALIDATION_RUN, max(n_tracks // 4, 200))
-    print(f"Training the NEWSdm 3D CNN on {len(train)} tracks ({int(train['label'].sum())} carbon), "
+    log.info(f"Training the NEWSdm 3D CNN on {len(train)} tracks ({int(train['label'].sum())} carbon), "
           f"rotations {'on' if rotations else 'off'}")
     model, history = cnn3d.train(train["polarization_images"], train["label"].astype(np.float32),
                                  validation["polarization_images"], validation["label"].astype(np.float32),
                                  epochs=epochs, rotations=rotations, seed=seed)
-    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-    model.save(output)
-    manifest = {"kind": "newsdm_cnn3d", "rotations": rotations, "epochs": epochs, "n_tracks": len(train),
-                "training_run": TRAIN_RUN, "history": {k: [float(v) for v in vs] for k, vs in history.history.items()}}
-    with open(os.path.splitext(output)[0] + ".json", "w") as f:
-        json.dump(manifest, f, indent=1)
-    print(f"Saved {output}")
+    models.save_model(model, output, "newsdm_cnn3d", {
+        "detector": getattr(st, "detector", None), "rotations": rotations, "epochs": epochs,
+        "n_tracks": len(train), "training_runs": {TRAIN_RUN: str(st.key_for(TRAIN_RUN, "track_images"))},
+        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
+    })
     return output
 
 
 def evaluate(st, model_file, n_signal=3000, n_background=20000):
     """Rejection vs efficiency per background type, efficiency at 1e4 rejection."""
-    scored = derived_context(st, newsdm_model_file=str(model_file))
+    scored = derive(st, newsdm_model_file=str(model_file))
     signal = np.concatenate([
         _probabilities(scored, f"{source}_run1_{TEST_SEED}", n_signal) for source in SIGNAL_SOURCES])
     result = {"model": str(model_file), "n_signal": int(len(signal)), "backgrounds": {}}
@@ -59,16 +59,17 @@ def evaluate(st, model_file, n_signal=3000, n_background=20000):
 
 
 def _probabilities(st, run_id, n):
-    sized = derived_context(st, newsdm_n_tracks=n)
+    sized = derive(st, newsdm_n_tracks=n)
     return sized.get_array(run_id, "signal_probability", progress_bar=False)["signal_probability"]
 
 
-def print_evaluation(result, label=""):
-    print(f"\n{label}model {result['model']}: {result['n_signal']} carbon tracks (30/60/100 keV)")
+def format_evaluation(result, label=""):
+    """The evaluation as a text table."""
+    lines = [f"\n{label}model {result['model']}: {result['n_signal']} carbon tracks (30/60/100 keV)"]
     for source, figures in result["backgrounds"].items():
         flag = "" if figures["1e4_measurable"] else f" (only {figures['n_background']} background: not measurable)"
-        print(f"  {source:6s} ROC AUC {figures['roc_auc']:.4f}; efficiency at 1e4 rejection "
-              f"{figures['efficiency_at_1e4_rejection']:.3f}{flag}")
-        print("    efficiency  rejection")
-        for eff, rejection, _ in figures["rejection_curve"][::3]:
-            print(f"    {eff:10.2f}  {rejection:9.4g}")
+        lines.append(f"  {source:6s} ROC AUC {figures['roc_auc']:.4f}; efficiency at 1e4 rejection "
+                     f"{figures['efficiency_at_1e4_rejection']:.3f}{flag}")
+        lines.append("    efficiency  rejection")
+        lines.extend(f"    {eff:10.2f}  {rejection:9.4g}" for eff, rejection, _ in figures["rejection_curve"][::3])
+    return "\n".join(lines)

@@ -3,7 +3,7 @@
 import numpy as np
 import strax
 
-from ddplugins.tpc.options import DDPlugin
+from ddcore.plugins import DDPlugin
 
 UNKNOWN, S1, S2 = 0, 1, 2
 

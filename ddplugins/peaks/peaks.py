@@ -4,10 +4,12 @@ import numpy as np
 import strax
 
 from ddplugins.records.records import to_pe_per_channel
-from ddplugins.tpc.options import DDPlugin, DigitizerOptions, GeometryOptions
+from ddcore.plugins import DDPlugin
+from ddplugins.tpc._geometry import TOP
+from ddplugins.tpc._options import pmt_layout_options, pmt_table, tpc_options
 
 
-class Peaks(GeometryOptions, DigitizerOptions, DDPlugin):
+class Peaks(DDPlugin):
     """strax find_hits -> find_peaks -> sum_waveform -> compute_properties.
 
     Hits are extended left and right for integration (``hit_extension_ns``) so the tails of
@@ -21,6 +23,9 @@ class Peaks(GeometryOptions, DigitizerOptions, DDPlugin):
     compressor = "zstd"
     chunk_target_size_mb = 50
 
+    (top_array_layout, top_array_pitch_cm, top_array_rings, top_array_max_radius_cm,
+     bottom_array_pitch_cm, bottom_array_max_radius_cm, dead_channels) = pmt_layout_options()
+    adc_per_pe = tpc_options("adc_per_pe")
     hit_min_amplitude_adc = strax.Config(
         default=15, type=int, help="Hit threshold above the baseline [ADC]"
     )
@@ -44,14 +49,17 @@ class Peaks(GeometryOptions, DigitizerOptions, DDPlugin):
 
     def infer_dtype(self):
         return strax.peak_dtype(
-            n_channels=self.n_pmts,
+            n_channels=len(pmt_table(self.config)),
             n_sum_wv_samples=self.peak_waveform_samples,
             store_data_top=True,
             store_data_start=True,  # sum_waveform needs the field to compile
         )
 
     def setup(self):
-        self.to_pe = to_pe_per_channel(self.pmts, self.adc_per_pe)
+        pmts = pmt_table(self.config)
+        self.n_pmts = len(pmts)
+        self.n_top_pmts = int(np.sum(pmts["array"] == TOP))
+        self.to_pe = to_pe_per_channel(pmts, self.adc_per_pe)
 
     def compute(self, records, start, end):
         if not len(records):
@@ -82,7 +90,7 @@ class Peaks(GeometryOptions, DigitizerOptions, DDPlugin):
             np.zeros(0, dtype=strax.time_dt_fields),
             records,
             save_outside_hits=tuple(self.hit_extension_ns),
-            n_channels=self.n_pmts,
+            n_channels=len(pmt_table(self.config)),
             allow_bounds_beyond_records=True,
         )
         extended = hits.copy()

@@ -3,10 +3,11 @@
 import numpy as np
 import strax
 
-from ddplugins.tpc.options import DDPlugin, DigitizerOptions
+from ddcore.plugins import DDPlugin
+from ddplugins.tpc._options import tpc_options
 
 
-class Records(DigitizerOptions, DDPlugin):
+class Records(DDPlugin):
     """strax pulse processing: raw_to_records, baseline, integrate, zero_out_of_bounds."""
 
     __version__ = "0.1.0"
@@ -16,6 +17,7 @@ class Records(DigitizerOptions, DDPlugin):
     compressor = "zstd"
     save_when = strax.SaveWhen.TARGET
 
+    digitizer_baseline = tpc_options("digitizer_baseline")
     baseline_samples = strax.Config(
         default=40, type=int, help="Samples at the start of a pulse used for its baseline"
     )

@@ -3,10 +3,11 @@
 import numpy as np
 import strax
 
-from ddcore.config import verify_file_hash
+from ddcore.files import file_options
+from ddcore.plugins import SimulatedSource
 from ddplugins.simulation import fax_csv, run_spec, spectra
 from ddplugins.simulation.quanta import ER, NR, nest_quanta
-from ddplugins.tpc.options import DDPlugin, DriftOptions, GeometryOptions
+from ddplugins.tpc._options import drift_time_ns, tpc_options
 
 RUN_START_NS = 1_483_228_800 * 10**9  # 2017-01-01, XENON1T SR0 era
 SOURCE_CODES = {source: i for i, source in enumerate(run_spec.SOURCES)}
@@ -25,15 +26,18 @@ instructions_dtype = strax.time_fields + [
 ]
 
 
-class Instructions(GeometryOptions, DriftOptions, DDPlugin):
+class Instructions(SimulatedSource):
     """Draw events for the run named by the run id (see ``ddplugins.simulation.run_spec``)."""
 
     __version__ = "0.1.0"
-    depends_on = ()
     provides = "instructions"
     data_kind = "instructions"
     dtype = instructions_dtype
-    rechunk_on_save = False
+    sources = run_spec.SOURCES
+
+    (tpc_radius_cm, tpc_length_cm, drift_field_v_per_cm, drift_velocity_um_per_ns,
+     drift_time_gate_us) = tpc_options("tpc_radius_cm", "tpc_length_cm", "drift_field_v_per_cm",
+                                       "drift_velocity_um_per_ns", "drift_time_gate_us")
 
     science_run = strax.Config(
         default="sr0", type=str, help="Preset (science run) name that run ids must carry"
@@ -77,23 +81,17 @@ class Instructions(GeometryOptions, DriftOptions, DDPlugin):
         default=spectra.TABLE_I_FIDUCIAL_KG, type=(float, int),
         help="Fiducial mass for the expected counts of 'pseudo' runs [kg]",
     )
-    fax_instructions_file = strax.Config(
-        default="", type=str, track=False, help="FaX instruction CSV for 'fax' runs"
-    )
-    fax_instructions_sha256 = strax.Config(
-        default="", type=str,
-        help="SHA-256 of the FaX CSV (tracked, so a changed file never loads stale data); "
-        "ddcore.context computes it from fax_instructions_file",
+    fax_instructions_file, fax_instructions_sha256 = file_options(
+        "fax_instructions", "FaX instruction CSV for 'fax' runs"
     )
 
-    def setup(self):
-        self.spec = run_spec.parse_run_id(self.run_id, expected_preset=self.science_run)
+    def setup_run(self):
         if self.sim_vertex_volume not in ("fiducial", "tpc"):
             raise ValueError(
                 f"sim_vertex_volume must be 'fiducial' or 'tpc', not {self.sim_vertex_volume!r}"
             )
         spacing_ns = self.sim_event_spacing_us * 1e3
-        needed = 2 * self.drift_time_ns(self.tpc_length_cm) + self.sim_interaction_delay_us * 1e3
+        needed = 2 * drift_time_ns(self.tpc_length_cm, self.config) + self.sim_interaction_delay_us * 1e3
         if needed + 100_000 > spacing_ns:
             raise ValueError(
                 f"sim_event_spacing_us={self.sim_event_spacing_us} is shorter than twice the "
@@ -117,7 +115,7 @@ class Instructions(GeometryOptions, DriftOptions, DDPlugin):
         else:
             label = 1 if self.spec.source == "wimp" else 0
             self.labels = np.full(self.sim_n_events, label, np.int8)
-        self.n_chunks = max(1, int(np.ceil(len(self.labels) / self.sim_events_per_chunk)))
+        return int(np.ceil(len(self.labels) / self.sim_events_per_chunk))
 
     def _rng(self, purpose, chunk_i=0):
         purposes = {"counts": 0, "events": 1}
@@ -131,10 +129,10 @@ class Instructions(GeometryOptions, DriftOptions, DDPlugin):
             raise ValueError(
                 f"Run {self.run_id!r} is a 'fax' run: set the fax_instructions_file option"
             )
-        verify_file_hash("fax_instructions_file", path, self.fax_instructions_sha256)
+        path = self.verified_file("fax_instructions_file")
         table = fax_csv.read_fax_csv(path)
         slot_ns = self.sim_event_spacing_us * 1e3
-        late = table["t"] + self.drift_time_ns(table["depth"]) + 20_000 > slot_ns
+        late = table["t"] + drift_time_ns(table["depth"], self.config) + 20_000 > slot_ns
         if np.any(late):
             row = int(np.argmax(late)) + 2
             raise fax_csv.FaxCSVError(
@@ -145,12 +143,6 @@ class Instructions(GeometryOptions, DriftOptions, DDPlugin):
 
     def slot_start(self, event_number):
         return RUN_START_NS + np.asarray(event_number, np.int64) * int(self.sim_event_spacing_us * 1e3)
-
-    def is_ready(self, chunk_i):
-        return chunk_i < self.n_chunks
-
-    def source_finished(self):
-        return True
 
     def compute(self, chunk_i):
         first = chunk_i * self.sim_events_per_chunk
@@ -165,7 +157,7 @@ class Instructions(GeometryOptions, DriftOptions, DDPlugin):
             self._fill_from_physics(result, self._rng("events", chunk_i))
         result["time"] = self.slot_start(events) + self._interaction_delays(events)
         depth = -result["z"].astype(np.float64)
-        result["endtime"] = result["time"] + self.drift_time_ns(depth).astype(np.int64) + 10_000
+        result["endtime"] = result["time"] + drift_time_ns(depth, self.config).astype(np.int64) + 10_000
         start = int(self.slot_start(first))
         end = int(self.slot_start(first + self.sim_events_per_chunk))
         if chunk_i == self.n_chunks - 1:

@@ -100,45 +100,59 @@ def _solid_angle_cumulative(channels, pmt_x, pmt_y, x, y, height):
     return cum
 
 
+EVENT_DTYPE = np.dtype([
+    ("time", np.int64),            # interaction time [ns]
+    ("x", np.float64),             # [cm]
+    ("y", np.float64),             # [cm]
+    ("depth", np.float64),         # below the gate [cm]
+    ("s1_detected", np.int64),     # detected S1 photons
+    ("s2_electrons", np.int64),    # electrons reaching the gas
+    ("drift_time", np.float64),    # [ns]
+])
+"""Per-event input of :func:`simulate_photoelectrons`."""
+
+RESPONSE_DTYPE = np.dtype([
+    ("s1_aft_top", np.float64),               # S1 area fraction top at the gate
+    ("s1_aft_bottom", np.float64),            # ... and at the cathode
+    ("tpc_length", np.float64),               # [cm]
+    ("top_array_height", np.float64),         # top PMT plane above the gate [cm]
+    ("bottom_array_depth", np.float64),       # bottom PMT plane below the cathode [cm]
+    ("s2_aft", np.float64),
+    ("s2_lrf_height", np.float64),            # [cm]
+    ("s2_photons_per_electron", np.float64),  # mean detected photons per extracted electron
+    ("diffusion_sigma_per_sqrt_ns", np.float64),  # longitudinal diffusion [ns / sqrt(ns)]
+    ("surface_delay_ns", np.float64),
+    ("luminescence_ns", np.float64),
+    ("gas_singlet_fraction", np.float64),
+    ("gas_singlet_ns", np.float64),
+    ("gas_triplet_ns", np.float64),
+    ("transit_spread_ns", np.float64),
+    ("p_double_pe", np.float64),
+    ("spe_resolution", np.float64),
+    ("p_afterpulse", np.float64),
+    ("afterpulse_min_ns", np.float64),
+    ("afterpulse_max_ns", np.float64),
+    ("p_photoionization", np.float64),
+    ("photoionization_window_ns", np.float64),  # longest drift time [ns]
+])
+"""Detector-response parameters of :func:`simulate_photoelectrons` (one record)."""
+
+
 @numba.njit(cache=True)
-def simulate_photoelectrons(
-    seed,
-    event_time,
-    event_x,
-    event_y,
-    event_depth,
-    s1_detected,
-    s1_delays,
-    s2_electrons,
-    drift_time,
-    top_channels,
-    bottom_channels,
-    pmt_x,
-    pmt_y,
-    s1_aft_top,
-    s1_aft_bottom,
-    tpc_length,
-    top_array_height,
-    bottom_array_depth,
-    s2_aft,
-    s2_lrf_height,
-    s2_photons_per_electron,
-    diffusion_sigma_per_sqrt_ns,
-    surface_delay_ns,
-    luminescence_ns,
-    gas_singlet_fraction,
-    gas_singlet_ns,
-    gas_triplet_ns,
-    transit_spread_ns,
-    p_double_pe,
-    spe_resolution,
-    p_afterpulse,
-    afterpulse_min_ns,
-    afterpulse_max_ns,
-    p_photoionization,
-    photoionization_window_ns,
-):
+def simulate_photoelectrons(seed, events, s1_delays, top_channels, bottom_channels, pmt_x, pmt_y, response):
     """Photoelectrons of all events: (channel int16, time int64 [ns], area float32 [PE])."""
+    p = response[0]
+    s1_aft_top, s1_aft_bottom, tpc_length = p.s1_aft_top, p.s1_aft_bottom, p.tpc_length
+    top_array_height, bottom_array_depth = p.top_array_height, p.bottom_array_depth
+    s2_aft, s2_lrf_height, s2_photons_per_electron = p.s2_aft, p.s2_lrf_height, p.s2_photons_per_electron
+    diffusion_sigma_per_sqrt_ns, surface_delay_ns = p.diffusion_sigma_per_sqrt_ns, p.surface_delay_ns
+    luminescence_ns, gas_singlet_fraction = p.luminescence_ns, p.gas_singlet_fraction
+    gas_singlet_ns, gas_triplet_ns, transit_spread_ns = p.gas_singlet_ns, p.gas_triplet_ns, p.transit_spread_ns
+    p_double_pe, spe_resolution, p_afterpulse = p.p_double_pe, p.spe_resolution, p.p_afterpulse
+    afterpulse_min_ns, afterpulse_max_ns = p.afterpulse_min_ns, p.afterpulse_max_ns
+    p_photoionization, photoionization_window_ns = p.p_photoionization, p.photoionization_window_ns
+    event_time, drift_time = events["time"], events["drift_time"]
+    s1_detected, s2_electrons = events["s1_detected"], events["s2_electrons"]
     np.random.seed(seed)
     gaussian = _gaussian_table(GAUSSIAN_TABLE_SIZE)
     state = _rng_state(seed)
@@ -150,7 +164,7 @@ def simulate_photoelectrons(
     bottom_uniform = np.arange(1, len(bottom_channels) + 1).astype(np.float64)
     for ev in range(len(event_time)):
         ev_start = n
-        x, y, depth = event_x[ev], event_y[ev], event_depth[ev]
+        x, y, depth = events[ev]["x"], events[ev]["y"], events[ev]["depth"]
         # S1: share between arrays by a depth-dependent AFT, within an array by solid angle
         aft = s1_aft_top + (s1_aft_bottom - s1_aft_top) * depth / tpc_length
         cum_top = _solid_angle_cumulative(top_channels, pmt_x, pmt_y, x, y, depth + top_array_height)

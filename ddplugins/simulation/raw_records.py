@@ -3,23 +3,22 @@
 import numpy as np
 import strax
 
+from ddcore.plugins import DDPlugin, parse_run_id
 from ddplugins.simulation import pmt_response, run_spec
 from ddplugins.simulation.quanta import nest_s1_photon_times
-from ddplugins.tpc import geometry
-from ddplugins.tpc.options import (
-    DDPlugin,
-    DigitizerOptions,
-    DriftOptions,
-    GeometryOptions,
-    LightCollectionOptions,
+from ddplugins.tpc._geometry import BOTTOM, TOP
+from ddplugins.tpc._options import (
+    drift_time_ns,
+    pmt_layout_options,
+    pmt_table,
+    relative_s1_light_yield,
+    tpc_options,
 )
 
 SAMPLES_PER_RECORD = strax.DEFAULT_RECORD_LENGTH
 
 
-class SimulatedRawRecords(
-    GeometryOptions, DriftOptions, LightCollectionOptions, DigitizerOptions, DDPlugin
-):
+class SimulatedRawRecords(DDPlugin):
     """Detector response to the instructions, down to strax raw_records (110 samples, 10 ns)."""
 
     __version__ = "0.2.0"
@@ -30,6 +29,19 @@ class SimulatedRawRecords(
     compressor = "zstd"
     rechunk_on_save = False
 
+    (top_array_layout, top_array_pitch_cm, top_array_rings, top_array_max_radius_cm,
+     bottom_array_pitch_cm, bottom_array_max_radius_cm, dead_channels) = pmt_layout_options()
+    (tpc_radius_cm, tpc_length_cm, sample_duration_ns, digitizer_baseline, adc_per_pe,
+     drift_field_v_per_cm, drift_velocity_um_per_ns, drift_time_gate_us, electron_lifetime_us,
+     g1_pe_per_photon, g2_bottom_pe_per_electron, s2_area_fraction_top, s2_lrf_height_cm,
+     s1_light_yield_depth_gradient, s1_light_yield_radial_gradient) = tpc_options(
+        "tpc_radius_cm", "tpc_length_cm", "sample_duration_ns", "digitizer_baseline", "adc_per_pe",
+        "drift_field_v_per_cm", "drift_velocity_um_per_ns", "drift_time_gate_us", "electron_lifetime_us",
+        "g1_pe_per_photon", "g2_bottom_pe_per_electron", "s2_area_fraction_top", "s2_lrf_height_cm",
+        "s1_light_yield_depth_gradient", "s1_light_yield_radial_gradient")
+    extraction_efficiency = strax.Config(
+        default=0.96, type=(float, int), help="Probability an electron is extracted into the gas"
+    )
     s1_timing_model = strax.Config(
         default="exponential", type=str,
         help="S1 pulse shape: 'exponential' (pax default, one time constant for ER and NR) or "
@@ -98,16 +110,32 @@ class SimulatedRawRecords(
             raise ValueError(
                 f"s1_timing_model must be 'exponential' or 'nest', not {self.s1_timing_model!r}"
             )
-        pmts = self.pmts
+        self.pmts = pmts = pmt_table(self.config)
         live = pmts["alive"]
-        self.top_channels = pmts["channel"][live & (pmts["array"] == geometry.TOP)].astype(np.int64)
-        self.bottom_channels = pmts["channel"][live & (pmts["array"] == geometry.BOTTOM)].astype(
-            np.int64
-        )
+        self.top_channels = pmts["channel"][live & (pmts["array"] == TOP)].astype(np.int64)
+        self.bottom_channels = pmts["channel"][live & (pmts["array"] == BOTTOM)].astype(np.int64)
         self.template_cdf = pmt_response.spe_template_cdf()
         self.pulse_fractions = pmt_response.sample_fractions(self.template_cdf, self.sample_duration_ns)
-        self.run_seed = run_spec.parse_run_id(self.run_id).seed
-        self.max_drift_ns = float(self.drift_time_ns(self.tpc_length_cm))
+        self.run_seed = parse_run_id(self.run_id, run_spec.SOURCES).seed
+        self.response = self._response_parameters()
+
+    def _response_parameters(self):
+        """The detector-response record the photoelectron kernel reads."""
+        diffusion_cm2_per_ns = self.diffusion_longitudinal_cm2_per_s * 1e-9
+        velocity_cm_per_ns = self.drift_velocity_um_per_ns * 1e-4
+        response = np.zeros(1, pmt_response.RESPONSE_DTYPE)
+        response[0] = (
+            self.s1_aft_at_gate, self.s1_aft_at_cathode, self.tpc_length_cm,
+            self.top_array_height_cm, self.bottom_array_depth_cm, self.s2_area_fraction_top,
+            self.s2_lrf_height_cm, self.s2_photons_per_electron,
+            np.sqrt(2 * diffusion_cm2_per_ns) / velocity_cm_per_ns, self.electron_surface_delay_ns,
+            self.s2_luminescence_duration_ns, self.gas_singlet_fraction, self.gas_singlet_tau_ns,
+            self.gas_triplet_tau_ns, self.pmt_transit_time_spread_ns, self.p_double_pe_emission,
+            self.spe_resolution, self.afterpulse_probability, self.afterpulse_delay_range_ns[0],
+            self.afterpulse_delay_range_ns[1], self.photoionization_probability,
+            drift_time_ns(self.tpc_length_cm, self.config),
+        )
+        return response
 
     @property
     def s2_photons_per_electron(self):
@@ -134,53 +162,28 @@ class SimulatedRawRecords(
         if not len(instructions):
             return np.zeros(0, self.dtype)
         rng = np.random.default_rng([self.run_seed, int(instructions["event_number"][0]), 2])
-        x = instructions["x"].astype(np.float64)
-        y = instructions["y"].astype(np.float64)
-        depth = -instructions["z"].astype(np.float64)
-        drift = self.drift_time_ns(depth)
+        events = np.zeros(len(instructions), pmt_response.EVENT_DTYPE)
+        events["time"] = instructions["time"]
+        events["x"], events["y"] = instructions["x"], instructions["y"]
+        events["depth"] = -instructions["z"].astype(np.float64)
+        x, y, depth = events["x"], events["y"], events["depth"]
+        drift = events["drift_time"] = drift_time_ns(depth, self.config)
 
-        p_detect = self.g1_pe_per_photon * self.relative_s1_light_yield(x, y, depth)
+        p_detect = self.g1_pe_per_photon * relative_s1_light_yield(x, y, depth, self.config)
         p_detect = np.clip(p_detect / (1 + self.p_double_pe_emission), 0, 1)
-        s1_detected = rng.binomial(instructions["s1_photons"], p_detect).astype(np.int64)
+        events["s1_detected"] = rng.binomial(instructions["s1_photons"], p_detect)
         survival = np.exp(-drift / (self.electron_lifetime_us * 1e3)) * self.extraction_efficiency
-        s2_electrons = rng.binomial(instructions["s2_electrons"], survival).astype(np.int64)
+        events["s2_electrons"] = rng.binomial(instructions["s2_electrons"], survival)
 
-        diffusion_cm2_per_ns = self.diffusion_longitudinal_cm2_per_s * 1e-9
-        velocity_cm_per_ns = self.drift_velocity_um_per_ns * 1e-4
         channel, time, area = pmt_response.simulate_photoelectrons(
             int(rng.integers(2**31)),
-            instructions["time"].astype(np.int64),
-            x, y, depth,
-            s1_detected,
-            self._s1_delays(instructions, s1_detected, rng),
-            s2_electrons,
-            drift,
+            events,
+            self._s1_delays(instructions, events["s1_detected"], rng),
             self.top_channels,
             self.bottom_channels,
-            self.pmts["x"],
-            self.pmts["y"],
-            self.s1_aft_at_gate,
-            self.s1_aft_at_cathode,
-            self.tpc_length_cm,
-            self.top_array_height_cm,
-            self.bottom_array_depth_cm,
-            self.s2_area_fraction_top,
-            self.s2_lrf_height_cm,
-            self.s2_photons_per_electron,
-            np.sqrt(2 * diffusion_cm2_per_ns) / velocity_cm_per_ns,
-            self.electron_surface_delay_ns,
-            self.s2_luminescence_duration_ns,
-            self.gas_singlet_fraction,
-            self.gas_singlet_tau_ns,
-            self.gas_triplet_tau_ns,
-            self.pmt_transit_time_spread_ns,
-            self.p_double_pe_emission,
-            self.spe_resolution,
-            self.afterpulse_probability,
-            float(self.afterpulse_delay_range_ns[0]),
-            float(self.afterpulse_delay_range_ns[1]),
-            self.photoionization_probability,
-            self.max_drift_ns,
+            np.ascontiguousarray(self.pmts["x"]),
+            np.ascontiguousarray(self.pmts["y"]),
+            self.response,
         )
         return self.digitize(channel, time, area, seed=int(rng.integers(2**31)))
 

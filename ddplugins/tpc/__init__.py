@@ -1,1 +1,2 @@
-"""Pieces shared by every two-phase TPC: option groups, PMT layouts, detector response model."""
+"""Pieces shared by every two-phase TPC: the plugin chain (``chain``), shared options and
+physics helpers (``_options``), PMT layouts (``_geometry``)."""

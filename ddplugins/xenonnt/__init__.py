@@ -1,19 +1,21 @@
-"""XENONnT: the second TPC. Same simulator, processing and ML plugins as XENON1T, its own
-geometry, physics configuration (configs/xenonnt.toml) and models."""
+"""XENONnT: the second TPC. The generic TPC chain with its own geometry, physics (xenonnt.toml)
+and models (models/). Registered as the ``xenonnt`` entry point."""
+
+from pathlib import Path
 
 from ddcore.hookspecs import hookimpl
 from ddcore.registry import Detector
-from ddplugins import CONFIG_DIR
-from ddplugins.xenon1t import tpc_plugins
 
 
 @hookimpl
 def ddcore_register_detectors():
+    from ddplugins.tpc.chain import tpc_plugins
+
     return [
         Detector(
             name="xenonnt",
             plugins=tpc_plugins(),
-            config_file=CONFIG_DIR / "xenonnt.toml",
+            config_file=Path(__file__).with_name("xenonnt.toml"),
             description="XENONnT two-phase xenon TPC, 494 PMTs (253 top); simulated SR0",
             default_preset="sr0",
         )

@@ -1,4 +1,4 @@
-"""``dd evaluate`` and ``dd report``: every method on the same held-out events.
+"""``ddcore evaluate`` and ``ddcore report``: every method on the same held-out events.
 
 Methods: the CNN for each image kind with a model available, the combined anomaly score, the
 CVAE loss alone, gradient-boosted trees on event_basics features and the classical cS2/cS1 band
@@ -16,9 +16,12 @@ import sys
 
 import numpy as np
 
+from ddcore import models
+from ddcore.context import derive
+from ddcore.files import resolve_path
+from ddplugins.events.event_images import IMAGE_FIELDS
 from ddplugins.ml import evaluation as ev
-from ddplugins.ml.datasets import derived_context, load_events, split_runs
-from ddplugins.ml.training import FIELDS
+from ddplugins.ml.datasets import load_events, split_runs
 from ddplugins.simulation import spectra
 
 EXPOSURES_LIVE_DAYS = (5, 10, 20, 34.2, 60, 100, 200)
@@ -26,27 +29,24 @@ EXPOSURES_LIVE_DAYS = (5, 10, 20, 34.2, 60, 100, 200)
 
 def _cnn_models(st, models_dir):
     """{image kind: model path} for the CNNs to evaluate."""
-    detector = getattr(st, "dd_detector", "xenon1t")
     found = {}
-    for kind in FIELDS:
+    for kind in IMAGE_FIELDS:
         if models_dir:
-            path = os.path.join(models_dir, f"{detector}_cnn_{kind}.keras")
+            path = os.path.join(models_dir, f"{st.detector}_cnn_{kind}.keras")
             if os.path.exists(path):
                 found[kind] = path
-    configured = st.config.get("cnn_model_file")
+    configured = resolve_path(st.config.get("cnn_model_file"))
     if configured:
-        from ddplugins.ml.model_files import load_model
-
-        field = load_model(configured, "cnn").inputs[0].name
-        kind = {v: k for k, v in FIELDS.items()}[field]
+        model = models.load_model(configured, "cnn", tuple(IMAGE_FIELDS.values()), 1)
+        kind = {v: k for k, v in IMAGE_FIELDS.items()}[model.inputs[0].name]
         found.setdefault(kind, configured)
     return found
 
 
 def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True):
     """Scores and figures of merit for every method; returns a dict (arrays under 'scores')."""
-    test_st = derived_context(st, sim_n_events=n_test)
-    train_st = derived_context(st, sim_n_events=n_train)
+    test_st = derive(st, sim_n_events=n_test)
+    train_st = derive(st, sim_n_events=n_train)
     test_runs = split_runs(st, "test")
     columns = ["label", "cs1", "cs2_bottom", *ev.BASIC_FEATURES]
     test = load_events(test_st, test_runs, progress=progress, keep_columns=columns)
@@ -55,7 +55,7 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True):
     scores, lineages = {}, {}
 
     for kind, path in _cnn_models(st, models_dir).items():
-        model_st = derived_context(test_st, cnn_model_file=path)
+        model_st = derive(test_st, cnn_model_file=path)
         cnn = load_events(model_st, test_runs, ("event_basics", "event_truth", "cnn_scores"),
                           progress=progress, keep_columns=["cnn_score"])
         scores[f"CNN ({kind})"] = cnn["cnn_score"]
@@ -87,10 +87,10 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True):
             metrics[name] = ev.classification_metrics(labels, values)
 
     result = {
-        "command": " ".join(shlex.quote(a) for a in ["dd", *sys.argv[1:]]) if sys.argv[0].endswith("dd") else None,
+        "command": " ".join(shlex.quote(a) for a in ["ddcore", *sys.argv[1:]]) if sys.argv[0].endswith("ddcore") else None,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "detector": getattr(st, "dd_detector", None),
-        "preset": getattr(st, "dd_preset", None),
+        "detector": st.detector,
+        "preset": st.preset,
         "n_test": {"er": int(np.sum(labels == 0)), "wimp": int(np.sum(labels == 1))},
         "test_runs": {r: str(test_st.key_for(r, "event_basics")) for r in test_runs},
         "model_lineages": lineages,
@@ -134,17 +134,20 @@ def _significance(st, test, labels, flags, n_simulated):
     return rows
 
 
-def print_evaluation(result):
-    print(f"Held-out test events: {result['n_test']['er']} ER, {result['n_test']['wimp']} WIMP "
-          f"(analysis space: cS1 3-70 PE, cS2_b >= 50 PE)")
+def format_evaluation(result):
+    """The figures of merit and significances as a text table."""
+    lines = [f"Held-out test events: {result['n_test']['er']} ER, {result['n_test']['wimp']} WIMP "
+             f"(analysis space: cS1 3-70 PE, cS2_b >= 50 PE)"]
     keys = ("accuracy", "recall", "precision", "roc_auc", "er_rejection_at_50pct_wimp")
-    print(f"{'method':26s} " + " ".join(f"{k:>12s}" for k in ("accuracy", "recall", "precision", "ROC AUC", "ER rej@50%")))
+    lines.append(f"{'method':26s} " + " ".join(
+        f"{k:>12s}" for k in ("accuracy", "recall", "precision", "ROC AUC", "ER rej@50%")))
     for name, m in result["metrics"].items():
-        print(f"{name:26s} " + " ".join(f"{m[k]:12.4f}" if k in m else f"{'-':>12s}" for k in keys))
-    print("\nExpected discovery significance (Asimov) vs exposure, 500 GeV 1e-45 cm^2 WIMP:")
+        lines.append(f"{name:26s} " + " ".join(f"{m[k]:12.4f}" if k in m else f"{'-':>12s}" for k in keys))
+    lines.append("\nExpected discovery significance (Asimov) vs exposure, 500 GeV 1e-45 cm^2 WIMP:")
     for row in result["significance"]:
         extra = f", anomaly fraction Z = {row['anomaly_fraction_z']:.2f}" if "anomaly_fraction_z" in row else ""
-        print(f"  {row['live_days']:6.1f} live days: likelihood Z = {row['likelihood_z']:.2f}{extra}")
+        lines.append(f"  {row['live_days']:6.1f} live days: likelihood Z = {row['likelihood_z']:.2f}{extra}")
+    return "\n".join(lines)
 
 
 def save_json(result, path):
@@ -271,7 +274,7 @@ td:first-child{{text-align:left}}pre{{background:#f4f4f4;padding:1em;overflow:au
 <h1>ddcore evaluation report</h1>
 <p>{result['date']}; detector {result['detector']}, preset {result['preset']};
 held-out events: {result['n_test']['er']} ER, {result['n_test']['wimp']} WIMP (analysis space cS1 3-70 PE, cS2_b &ge; 50 PE).</p>
-<p>Reproduce with: <code>{result.get('command') or 'dd report'}</code></p>
+<p>Reproduce with: <code>{result.get('command') or 'ddcore report'}</code></p>
 <h2>Event level</h2>
 <table><tr><th>method</th><th>accuracy</th><th>recall</th><th>precision</th><th>ROC AUC</th><th>ER rejection at 50% WIMP acceptance</th></tr>{table}</table>
 <p>Seed references: CNN (HitPeak) ROC AUC 0.969 and 99.3% ER rejection at 50% acceptance; XENON1T's cS2/cS1 cut ~99.7-99.8%.</p>

@@ -1,18 +1,22 @@
-"""``dd demo``: the main job on the embedded default detector.
+"""``ddcore demo``: the main job on the embedded default detector.
 
 Simulates background (ER), signal (WIMP) and pseudo-data runs, processes them to event images,
 scores them with the shipped models, compares every method with the classical analysis and
 writes an HTML report.
 """
 
+import logging
 import os
 import time
 
 import numpy as np
 
-from ddcore import report
+from ddplugins.analyses.event_display import save_event_display
 from ddplugins.ml import evaluation as ev
-from ddplugins.ml.datasets import analysis_selection
+from ddplugins.ml import report
+from ddplugins.ml.datasets import analysis_selection, run_preset
+
+log = logging.getLogger(__name__)
 
 
 def pseudo_data_summary(st, run_id, background_fraction):
@@ -35,29 +39,28 @@ def pseudo_data_summary(st, run_id, background_fraction):
 
 
 def run_demo(st, output, n_events=2000):
+    """Evaluate every method, score the pseudo-data run, write the report; return
+    (report path, text summary)."""
     started = time.time()
-    preset = getattr(st, "dd_preset", None) or "sr0"
-    pseudo_run = f"pseudo_{preset}_000"
-    print(f"== Evaluating on {n_events} simulated ER and WIMP events each (train and test splits)")
+    pseudo_run = f"pseudo_{run_preset(st)}_000"
+    log.info("Evaluating on %d simulated ER and WIMP events each (train and test splits)", n_events)
     result = report.evaluate(st, n_test=n_events, n_train=n_events)
-    print(f"== Pseudo-data run {pseudo_run} (Table I counts, 34.2 live days)")
+    log.info("Pseudo-data run %s (Table I counts, 34.2 live days)", pseudo_run)
     st.make(pseudo_run, ["event_basics", "event_truth", "anomaly_scores"], progress_bar=True)
     # the background anomaly fraction measured on the held-out ER events of the evaluation
     background_fraction = result["significance"][0]["anomaly_fraction_background"]
-    result["pseudo_data"] = pseudo_data_summary(st, pseudo_run, background_fraction)
+    result["pseudo_data"] = pseudo = pseudo_data_summary(st, pseudo_run, background_fraction)
 
     os.makedirs(output, exist_ok=True)
-    report.print_evaluation(result)
-    pseudo = result["pseudo_data"]
-    print(f"\nPseudo-data {pseudo_run}: {pseudo['anomalous']} of {pseudo['events_in_analysis_space']} "
-          f"events anomalous ({pseudo['anomaly_fraction']:.3f} +- {pseudo['anomaly_fraction_error']:.3f}; "
-          f"background {pseudo['background_anomaly_fraction']:.3f}); excess significance "
-          f"{pseudo['significance']:.2f} sigma. Truth: {pseudo['true_er']} ER, {pseudo['true_wimp']} WIMP.")
-
-    from ddcore.display import save_event_display
-
     save_event_display(st, pseudo_run, 0, os.path.join(output, "pseudo_event0.png"))
     report.save_json(result, os.path.join(output, "evaluation.json"))
     path = report.write_report(st, result, os.path.join(output, "report.html"), pseudo_run=pseudo_run)
-    print(f"\nReport: {path} ({time.time() - started:.0f} s)")
-    return path
+    summary = (
+        f"{report.format_evaluation(result)}\n\n"
+        f"Pseudo-data {pseudo_run}: {pseudo['anomalous']} of {pseudo['events_in_analysis_space']} "
+        f"events anomalous ({pseudo['anomaly_fraction']:.3f} +- {pseudo['anomaly_fraction_error']:.3f}; "
+        f"background {pseudo['background_anomaly_fraction']:.3f}); excess significance "
+        f"{pseudo['significance']:.2f} sigma. Truth: {pseudo['true_er']} ER, {pseudo['true_wimp']} WIMP.\n"
+        f"\nReport: {path} ({time.time() - started:.0f} s)"
+    )
+    return path, summary

@@ -1,13 +1,18 @@
 """Simulator validation: measured detector figures against the configured parameters.
 
 ``simulation_figures`` computes the numbers from event_basics + event_truth of simulated runs;
-``validate_simulation`` (``dd validate-sim``) makes the runs, prints the table and saves plots.
+``validate_simulation`` (``ddcore validate-sim``) makes the runs, prints the table and saves plots.
 """
 
 import os
 
 import numpy as np
 import pandas as pd
+
+from ddcore.context import derive
+from ddplugins.analyses.event_display import save_event_display
+from ddplugins.ml.datasets import analysis_selection, run_preset
+from ddplugins.ml.evaluation import band_cut_score, rejection_at_acceptance
 
 GAUSSIAN_50P_WIDTH_PER_SIGMA = 1.349
 
@@ -63,9 +68,6 @@ def detection_efficiency(events, instructions, bins):
 def er_rejection_at_nr_acceptance(er_events, nr_events, acceptance=0.5):
     """Classical band cut in the analysis space: ER rejection at the NR acceptance, with the NR
     band median of log10(cS2_b/cS1) in cS1 bins fitted on the NR events themselves."""
-    from ddplugins.ml.datasets import analysis_selection
-    from ddplugins.ml.evaluation import band_cut_score, rejection_at_acceptance
-
     er = er_events[analysis_selection(er_events)]
     nr = nr_events[analysis_selection(nr_events)]
     labels = np.ones(len(nr), int)
@@ -80,8 +82,8 @@ def validate_simulation(st, output, n_events=2000):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    preset = getattr(st, "dd_preset", None) or "sr0"
-    st.set_config(dict(sim_n_events=n_events))
+    preset = run_preset(st)
+    st = derive(st, sim_n_events=n_events)
     runs = {"ER": f"er_{preset}_900", "WIMP": f"wimp_{preset}_901"}
     frames = {}
     for label, run_id in runs.items():
@@ -89,18 +91,19 @@ def validate_simulation(st, output, n_events=2000):
         frames[label] = _events(st, run_id)
     os.makedirs(output, exist_ok=True)
 
-    print(f"Simulation figures ({n_events} events per class, preset {preset})")
+    lines = [f"Simulation figures ({n_events} events per class, preset {preset})"]
     for label, run_id in runs.items():
         figures = simulation_figures(st, frames[label], run_id)
-        print(f"\n{label} run {run_id}")
+        lines.append(f"\n{label} run {run_id}")
         for key, value in figures.items():
-            print(f"  {key:40s} {value:.4g}" if isinstance(value, float) else f"  {key:40s} {value}")
+            lines.append(f"  {key:40s} {value:.4g}" if isinstance(value, float) else f"  {key:40s} {value}")
         instructions = st.get_array(run_id, "instructions", progress_bar=False)
         eff = detection_efficiency(frames[label], instructions, np.array([0, 1, 2, 3, 5, 8, 12, 20, 40, 100.0]))
-        print("  detection efficiency (S1 and S2 found) vs true energy:")
-        print(eff.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        lines.append("  detection efficiency (S1 and S2 found) vs true energy:")
+        lines.append(eff.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     rejection, n_er = er_rejection_at_nr_acceptance(frames["ER"], frames["WIMP"])
-    print(f"\ncS2_b/cS1 band cut: ER rejection at 50% WIMP acceptance = {rejection:.4f} ({n_er} ER in cS1 3-70 PE)")
+    lines.append(f"\ncS2_b/cS1 band cut: ER rejection at 50% WIMP acceptance = {rejection:.4f} "
+                 f"({n_er} ER in cS1 3-70 PE)")
 
     fig, ax = plt.subplots(figsize=(7, 5))
     for label, color in (("ER", "tab:blue"), ("WIMP", "tab:red")):
@@ -124,7 +127,6 @@ def validate_simulation(st, output, n_events=2000):
     fig.savefig(os.path.join(output, "s2_width_vs_drift.png"), dpi=110)
     plt.close(fig)
 
-    from ddcore.display import save_event_display
-
     save_event_display(st, runs["WIMP"], 0, os.path.join(output, "wimp_event0.png"))
-    print(f"\nPlots written to {output}/")
+    lines.append(f"\nPlots written to {output}/")
+    return "\n".join(lines)

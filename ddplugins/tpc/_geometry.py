@@ -1,4 +1,4 @@
-"""PMT array layouts generated from a few geometry parameters."""
+"""PMT array layouts generated from a few geometry parameters (helpers of the TPC plugins)."""
 
 import numpy as np
 

@@ -1,4 +1,4 @@
-"""Event displays: the rasteriser's images at a size people can look at."""
+"""Event displays: the rasteriser's images at a size people can look at (``ddcore show``)."""
 
 import os
 

@@ -1,0 +1,104 @@
+"""Model files: native ``.keras`` archives with a JSON manifest beside them, for every model family.
+
+Loading uses Keras' safe mode (no arbitrary code is deserialised; nothing is unpickled) and
+checks the model against what the plugin applying it expects (its input name and number of
+outputs). The manifest (``<model>.json``) records kind, detector, architecture, training runs
+with their lineage hashes, metrics and date, for people; what changes results is all inside the
+``.keras`` file, whose SHA-256 enters the lineage of every data type computed with it. Loaded
+models are cached per process on that content hash, never on path or modification time.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime
+import json
+import logging
+import os
+from pathlib import Path
+
+from ddcore.config import ConfigError
+from ddcore.files import file_sha256
+from ddcore.log import import_keras
+
+log = logging.getLogger(__name__)
+
+MODELS_KEPT = 4
+_loaded: collections.OrderedDict = collections.OrderedDict()
+
+
+class ModelFileError(ConfigError):
+    """A model file that is missing, unsafe, or not the model a plugin expects."""
+
+
+def manifest_path(model_path) -> Path:
+    return Path(model_path).with_suffix(".json")
+
+
+def save_model(model, path, kind: str, manifest: dict) -> dict:
+    """Write ``model`` to ``path`` (.keras) and its manifest; return the manifest written.
+
+    :param kind: model family, e.g. ``"cnn"``; loading checks it against the manifest
+    :param manifest: what else to record (detector, training runs, metrics ...)
+    """
+    keras = import_keras()
+
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ModelFileError(f"Model file {path} must end in .keras")
+    os.makedirs(path.parent, exist_ok=True)
+    model.save(path)
+    manifest = {
+        "kind": kind,
+        "input_name": model.inputs[0].name,
+        "input_shape": list(model.inputs[0].shape[1:]),
+        "parameters": int(model.count_params()),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "keras_version": keras.__version__,
+        "model_sha256": file_sha256(path),
+        **manifest,
+    }
+    manifest_path(path).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+    log.info("Saved %s model %s (%d parameters)", kind, path, manifest["parameters"])
+    return manifest
+
+
+def read_manifest(path) -> dict:
+    """The manifest beside a model file, or {} if there is none."""
+    try:
+        return json.loads(manifest_path(path).read_text())
+    except FileNotFoundError:
+        return {}
+    except json.JSONDecodeError as e:
+        raise ModelFileError(f"{manifest_path(path)}: not valid JSON ({e})") from None
+
+
+def load_model(path, kind: str, input_names: tuple[str, ...], n_outputs: int, sha256: str | None = None):
+    """The Keras model at ``path``, checked to read one of ``input_names`` and to have
+    ``n_outputs`` outputs. Cached per process on the file's content hash."""
+    keras = import_keras()
+
+    path = str(path)
+    if not os.path.isfile(path):
+        raise ModelFileError(f"{kind} model file {path} does not exist")
+    key = (sha256 or file_sha256(path), kind)
+    if key in _loaded:
+        _loaded.move_to_end(key)
+        return _loaded[key]
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as e:
+        raise ModelFileError(f"Cannot load {kind} model {path}: {type(e).__name__}: {e}") from None
+    field = model.inputs[0].name
+    if field not in input_names:
+        raise ModelFileError(f"Model {path} reads input {field!r}, not one of {input_names}")
+    if len(model.outputs) != n_outputs:
+        raise ModelFileError(
+            f"Model {path} has {len(model.outputs)} outputs: it is not a {kind} model "
+            f"(which has {n_outputs})"
+        )
+    if len(_loaded) >= MODELS_KEPT:
+        _loaded.popitem(last=False)
+    _loaded[key] = model
+    log.debug("Loaded %s model %s", kind, path)
+    return model

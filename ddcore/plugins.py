@@ -1,0 +1,128 @@
+"""Base plugin classes detector packages build on.
+
+- :class:`DDPlugin`: a ``strax.Plugin`` with :meth:`~DDPlugin.new_result`.
+- :class:`ModelPlugin`: applies a model file (safe Keras loading, content hash in the lineage).
+- :class:`SimulatedSource`: a plugin without inputs that simulates the run its run id names,
+  ``<source>_<preset>_<number>`` with the number as random seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import typing as ty
+
+import numpy as np
+import strax
+
+from ddcore import models
+from ddcore.files import hash_option_for, verify_file_hash
+
+RUN_ID_PATTERN = re.compile(r"^(?P<source>[a-z][a-z0-9]*)_(?P<preset>[a-z0-9]+)_(?P<number>\d+)$")
+
+
+class DDPlugin(strax.Plugin):
+    """strax.Plugin with the helpers every ddplugins plugin uses."""
+
+    def new_result(self, things: np.ndarray) -> np.ndarray:
+        """Zeroed output rows, one per row of ``things``, with its time and endtime."""
+        result = np.zeros(len(things), self.dtype)
+        result["time"] = things["time"]
+        result["endtime"] = strax.endtime(things)
+        return result
+
+    def verified_file(self, file_option: str) -> str:
+        """Resolved path of a :func:`ddcore.files.file_options` file, checked to be the file
+        whose content hash is in this plugin's lineage (strax may reuse a lineage computed
+        before the file changed)."""
+        hash_option = hash_option_for(file_option)
+        provides = strax.to_str_tuple(self.provides)[0]
+        lineage = getattr(self, "lineage", None) or {}
+        expected = lineage.get(provides, (None, None, {}))[2].get(hash_option, self.config[hash_option])
+        return verify_file_hash(file_option, self.config[file_option], expected,
+                                where=f" of {provides!r} for run {self.run_id!r}")
+
+
+class ModelPlugin(DDPlugin):
+    """A plugin that applies a model file to its input.
+
+    Subclasses declare the option pair with :func:`ddcore.files.file_options` (its name prefix
+    is ``model_option``) and set ``model_kind``, ``model_inputs`` (input names a model may read) and
+    ``model_outputs``; ``setup`` loads the model as ``self.model`` after checking the file is the
+    one whose hash entered the lineage.
+    """
+
+    model_option: str = ""
+    model_kind: str = ""
+    model_inputs: tuple[str, ...] = ()
+    model_outputs: int = 1
+
+    def setup(self):
+        path = self.verified_file(f"{self.model_option}_file")
+        self.model = models.load_model(path, self.model_kind, self.model_inputs, self.model_outputs)
+
+
+class UnknownRunError(ValueError):
+    """A run id that no source of the detector can make."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    run_id: str
+    source: str
+    preset: str
+    seed: int
+
+
+def parse_run_id(run_id, sources: ty.Sequence[str], expected_preset: str | None = None,
+                 preset_option: str = "science_run") -> RunSpec:
+    """Split ``<source>_<preset>_<number>``; raise UnknownRunError naming the run otherwise."""
+    match = RUN_ID_PATTERN.match(str(run_id))
+    if not match or match["source"] not in sources:
+        raise UnknownRunError(
+            f"Unknown run {run_id!r}: simulated runs are named <source>_<preset>_<number> with "
+            f"source one of {', '.join(sources)}, e.g. '{sources[0]}_{expected_preset or 'sr0'}_000'"
+        )
+    if expected_preset is not None and match["preset"] != expected_preset:
+        raise UnknownRunError(
+            f"Run {run_id!r} names preset {match['preset']!r}, but this context's "
+            f"{preset_option!r} option is {expected_preset!r}: name the run "
+            f"'{match['source']}_{expected_preset}_{match['number']}', or make a context whose "
+            f"{preset_option!r} is {match['preset']!r} (ddcore.context(..., preset=...) where the "
+            "detector defines such a preset)"
+        )
+    return RunSpec(str(run_id), match["source"], match["preset"], int(match["number"]))
+
+
+class SimulatedSource(DDPlugin):
+    """A plugin with no inputs that simulates the run named by the run id.
+
+    Subclasses list the run-id ``sources`` they make, name the option holding the preset the run
+    ids must carry (``preset_option``), and implement :meth:`setup_run` (return the number of
+    chunks) and ``compute(self, chunk_i)``. ``self.spec`` holds the parsed run id.
+    """
+
+    depends_on = ()
+    rechunk_on_save = False
+    sources: tuple[str, ...] = ()
+    preset_option: str = "science_run"
+
+    def setup(self):
+        self.spec = parse_run_id(
+            self.run_id, self.sources, self.config[self.preset_option], self.preset_option
+        )
+        self.n_chunks = max(1, int(self.setup_run()))
+        # strax iterates exactly these chunks (rather than polling is_ready until the source
+        # reports it is finished, which prints "Source finished!")
+        if not self.chunk_number:
+            self.chunk_number = list(range(self.n_chunks))
+
+    def setup_run(self) -> int:
+        """Prepare the run described by ``self.spec``; return its number of chunks."""
+        raise NotImplementedError
+
+    def is_ready(self, chunk_i):
+        return chunk_i < self.n_chunks
+
+    def source_finished(self):
+        return True

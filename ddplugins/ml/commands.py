@@ -1,0 +1,140 @@
+"""Commands of the machine-learning package: ``train``, ``grid-search``, ``evaluate``,
+``report`` and ``demo`` (registered through the ``ddcore_register_commands`` hook)."""
+
+import logging
+import os
+
+from ddcore.cli import CommandLine, comma_list
+from ddcore.files import resolve_path
+from ddcore.hookspecs import hookimpl
+from ddplugins.events.event_images import IMAGE_KINDS
+
+log = logging.getLogger(__name__)
+
+
+def _model_path(args, kind, suffix=".keras"):
+    image = f"_{args.image_kind}" if kind in ("cnn", "cvae") else ""
+    return args.output or os.path.join("dd_output", "models", f"{args.detector}_{kind}{image}{suffix}")
+
+
+def cmd_train(args):
+    from ddplugins.ml import training
+
+    st = CommandLine.context_from(args)
+    if args.model == "cnn":
+        training.train_cnn(st, _model_path(args, "cnn"), image_kind=args.image_kind, n_train=args.events,
+                           n_validation=args.validation_events, epochs=args.epochs or 15,
+                           batch_size=args.batch_size or 64, n_conv_layers=args.layers,
+                           leaky_alpha=args.alpha, learning_rate=args.learning_rate, seed=args.seed)
+    elif args.model == "cvae":
+        training.train_cvae(st, _model_path(args, "cvae"), image_kind=args.image_kind,
+                            preset=args.cvae_preset, n_train=args.events,
+                            n_validation=args.validation_events, epochs=args.epochs or 30,
+                            batch_size=args.batch_size or 100, beta=args.beta,
+                            learning_rate=args.learning_rate, seed=args.seed)
+    else:
+        cnn = args.cnn or resolve_path(st.config.get("cnn_model_file"))
+        cvae = args.cvae or resolve_path(st.config.get("cvae_model_file"))
+        if not cnn or not cvae:
+            raise ValueError("ddcore train calibrate needs --cnn and --cvae model files")
+        training.calibrate(st, _model_path(args, "anomaly_calibration", ".json"), cnn, cvae,
+                           n_events=args.events)
+
+
+def cmd_grid_search(args):
+    import pandas as pd
+
+    from ddplugins.ml import training
+
+    st = CommandLine.context_from(args)
+    rows = training.grid_search(
+        st, args.image_kind, n_events=args.events, layers=args.layers, epochs=args.epochs,
+        batch_sizes=args.batch_sizes, alphas=args.alphas, learning_rates=args.learning_rates,
+    )
+    table = pd.DataFrame(rows).sort_values("roc_auc", ascending=False)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    table.to_csv(args.output, index=False)
+    log.info("Saved %s", args.output)
+
+
+def cmd_evaluate(args):
+    from ddplugins.ml import report
+
+    st = CommandLine.context_from(args)
+    result = report.evaluate(st, n_test=args.events, n_train=args.train_events, models_dir=args.models)
+    print(report.format_evaluation(result))
+    report.save_json(result, os.path.join(args.output, "evaluation.json"))
+    if args.command == "report":
+        path = report.write_report(st, result, os.path.join(args.output, "report.html"))
+        print(f"Report: {path}")
+
+
+def cmd_demo(args):
+    from ddplugins.ml.demo import run_demo
+
+    st = CommandLine.context_from(args)
+    _, summary = run_demo(st, args.output, n_events=args.events)
+    print(summary)
+
+
+@hookimpl
+def ddcore_register_commands(cli: CommandLine) -> None:
+    p = cli.add_command(
+        "train", cmd_train, help="train a CNN or CVAE, or calibrate the anomaly score",
+        description="Train on simulated runs made through the context (disjoint seeds: train "
+        "100+, validation 200+, test 300+, calibration 400+) and save a .keras model with a JSON "
+        "manifest. 'calibrate' measures background quantiles of both models' outputs.",
+    )
+    p.add_argument("model", choices=("cnn", "cvae", "calibrate"))
+    p.add_argument("--image-kind", default="hitpeak", choices=IMAGE_KINDS)
+    p.add_argument("--events", type=int, default=4000, help="simulated events per class and run")
+    p.add_argument("--validation-events", type=int, default=1000)
+    p.add_argument("--epochs", type=int, help="default 15 (cnn), 30 (cvae)")
+    p.add_argument("--batch-size", type=int, help="default 64 (cnn), 100 (cvae)")
+    p.add_argument("--layers", type=int, default=2, help="CNN convolution layers (1-3)")
+    p.add_argument("--alpha", type=float, default=0.05, help="LeakyReLU negative slope")
+    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--cvae-preset", default="compact", choices=("compact", "paper"))
+    p.add_argument("--beta", type=float, default=1e-4, help="KL weight of the CVAE loss")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cnn", help="calibrate: CNN model file (default: the context's)")
+    p.add_argument("--cvae", help="calibrate: CVAE model file (default: the context's)")
+    p.add_argument("--output", "-o",
+                   help="model path (default dd_output/models/<detector>_<model>_<kind>.keras)")
+    cli.add_context_arguments(p)
+
+    p = cli.add_command("grid-search", cmd_grid_search,
+                        help="3-fold stratified cross-validation over CNN hyper-parameters")
+    p.add_argument("--image-kind", default="hitpeak", choices=IMAGE_KINDS)
+    p.add_argument("--events", type=int, default=2000, help="simulated events per class")
+    p.add_argument("--layers", type=comma_list(int), default=[1, 2, 3])
+    p.add_argument("--epochs", type=comma_list(int), default=[5, 10])
+    p.add_argument("--batch-sizes", type=comma_list(int), default=[32, 64])
+    p.add_argument("--alphas", type=comma_list(float), default=[0.05])
+    p.add_argument("--learning-rates", type=comma_list(float), default=[1e-3])
+    p.add_argument("--output", "-o", default="dd_output/grid_search.csv")
+    cli.add_context_arguments(p)
+
+    for name, text in (("evaluate", "figures of merit of every method on held-out events"),
+                       ("report", "evaluate, then write a self-contained HTML report")):
+        p = cli.add_command(name, cmd_evaluate, help=text, description=(
+            f"{text[0].upper()}{text[1:]}: CNN per image kind, combined anomaly score, CVAE loss, "
+            "boosted trees, cS2/cS1 cut; significance vs exposure for the anomaly fraction and a "
+            "likelihood."))
+        p.add_argument("--events", type=int, default=5000, help="held-out events per class")
+        p.add_argument("--train-events", type=int, default=4000,
+                       help="events per class for the boosted trees and the cut (train split)")
+        p.add_argument("--models", help="folder with <detector>_cnn_<kind>.keras models to compare")
+        p.add_argument("--output", "-o", default="dd_output/evaluation")
+        cli.add_context_arguments(p)
+
+    p = cli.add_command(
+        "demo", cmd_demo, help="the main job on the default detector",
+        description="Simulate background, signal and pseudo-data runs, process them to event "
+        "images and scores with the shipped models, and write an HTML report.",
+    )
+    p.add_argument("--events", type=int, default=2000,
+                   help="simulated events per class for the train and the test split (default 2000)")
+    p.add_argument("--output", "-o", default="dd_output/demo", help="report folder")
+    cli.add_context_arguments(p)

@@ -1,0 +1,123 @@
+"""Options shared by several TPC plugins, declared once here and taken by each plugin in its
+own class body::
+
+    class Events(DDPlugin):
+        tpc_length_cm, drift_velocity_um_per_ns, drift_time_gate_us = tpc_options(
+            "tpc_length_cm", "drift_velocity_um_per_ns", "drift_time_gate_us")
+
+so a plugin's options (and its lineage) are exactly the ones it reads, while help text, type and
+default are written once. The physics helpers below are plain functions of a plugin's config.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import strax
+
+from ddplugins.tpc import _geometry
+
+_NUMBER = (float, int)
+
+SHARED_OPTIONS = {
+    # geometry
+    "tpc_radius_cm": dict(default=47.9, type=_NUMBER, help="TPC radius [cm]"),
+    "tpc_length_cm": dict(default=96.9, type=_NUMBER, help="Drift length from gate to cathode [cm]"),
+    "top_array_layout": dict(
+        default="rings", type=str,
+        help="Top PMT array layout: 'rings' (ring k holds 6k PMTs) or 'hex' (hexagonal grid)"),
+    "top_array_pitch_cm": dict(default=7.95, type=_NUMBER, help="Top array ring spacing or hex pitch [cm]"),
+    "top_array_rings": dict(default=7, type=int, help="Number of rings (including the central PMT) for 'rings'"),
+    "top_array_max_radius_cm": dict(
+        default=47.8, type=_NUMBER, help="Largest PMT centre radius for a 'hex' top array [cm]"),
+    "bottom_array_pitch_cm": dict(default=8.0, type=_NUMBER, help="Bottom array hexagonal pitch [cm]"),
+    "bottom_array_max_radius_cm": dict(
+        default=44.6, type=_NUMBER, help="Largest PMT centre radius on the bottom array [cm]"),
+    "dead_channels": dict(default=(), type=(tuple, list), help="Channels with zero gain (no signal, excluded)"),
+    # digitizer
+    "sample_duration_ns": dict(default=10, type=int, help="Digitizer sample width [ns]"),
+    "digitizer_baseline": dict(default=16000, type=int, help="Baseline [ADC counts]"),
+    "adc_per_pe": dict(
+        default=116.7, type=_NUMBER,
+        help="Integral of a single photoelectron pulse at nominal gain [ADC x samples]"),
+    # drift
+    "drift_field_v_per_cm": dict(default=120.0, type=_NUMBER, help="Drift field (NEST yields and pulse shapes) [V/cm]"),
+    "drift_velocity_um_per_ns": dict(default=1.44, type=_NUMBER, help="Electron drift velocity in the liquid [um/ns]"),
+    "drift_time_gate_us": dict(default=1.7, type=_NUMBER, help="Drift time of electrons created at the gate [us]"),
+    "electron_lifetime_us": dict(default=450.0, type=_NUMBER, help="Electron lifetime in the liquid [us]"),
+    # light collection
+    "g1_pe_per_photon": dict(default=0.144, type=_NUMBER, help="Photon detection efficiency, volume averaged (PE per S1 photon)"),
+    "g2_bottom_pe_per_electron": dict(
+        default=11.5, type=_NUMBER, help="Bottom-array S2 PE per electron leaving the interaction (after extraction)"),
+    "s2_area_fraction_top": dict(default=0.68, type=_NUMBER, help="Fraction of S2 light seen by the top array"),
+    "s2_lrf_height_cm": dict(
+        default=6.0, type=_NUMBER,
+        help="Light response function scale: S2 light on the top array falls off as "
+        "h / (d^2 + h^2)^1.5 with the horizontal distance d [cm]"),
+    "s1_light_yield_depth_gradient": dict(
+        default=0.3, type=_NUMBER,
+        help="Relative S1 light yield change from top (depth 0) to cathode; relative LY = "
+        "1 + gradient * (depth / length - 0.5) + radial * ((r / R)^2 - 0.5)"),
+    "s1_light_yield_radial_gradient": dict(default=-0.1, type=_NUMBER, help="Radial term of the relative S1 light yield"),
+}
+
+PMT_LAYOUT_OPTIONS = (
+    "top_array_layout", "top_array_pitch_cm", "top_array_rings", "top_array_max_radius_cm",
+    "bottom_array_pitch_cm", "bottom_array_max_radius_cm", "dead_channels",
+)
+DRIFT_TIME_OPTIONS = ("drift_velocity_um_per_ns", "drift_time_gate_us")
+S1_LIGHT_YIELD_OPTIONS = (
+    "tpc_radius_cm", "tpc_length_cm", "s1_light_yield_depth_gradient", "s1_light_yield_radial_gradient",
+)
+
+
+def tpc_options(*names: str):
+    """Fresh ``strax.Config`` objects for shared options (one per name; a tuple if several)."""
+    options = tuple(strax.Config(**SHARED_OPTIONS[name]) for name in names)
+    return options[0] if len(options) == 1 else options
+
+
+def pmt_layout_options():
+    """The options of :data:`PMT_LAYOUT_OPTIONS`, for a plugin that needs the PMT table."""
+    return tpc_options(*PMT_LAYOUT_OPTIONS)
+
+
+@functools.lru_cache(maxsize=16)
+def _pmt_table(layout_values: tuple) -> np.ndarray:
+    (layout, top_pitch, rings, top_max_radius, bottom_pitch, bottom_max_radius, dead) = layout_values
+    pmts = _geometry.pmt_layout(
+        top_layout=layout, top_pitch_cm=top_pitch, top_rings=rings, top_max_radius_cm=top_max_radius,
+        bottom_pitch_cm=bottom_pitch, bottom_max_radius_cm=bottom_max_radius, dead_channels=dead,
+    )
+    pmts.flags.writeable = False
+    return pmts
+
+
+def pmt_table(config: dict) -> np.ndarray:
+    """PMT table (channel, array, x, y, alive) of a plugin's config (read-only, cached)."""
+    return _pmt_table(tuple(_hashable(config[name]) for name in PMT_LAYOUT_OPTIONS))
+
+
+def _hashable(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+def drift_time_ns(depth_cm, config: dict):
+    """Drift time of electrons from ``depth_cm`` below the gate [ns]."""
+    return depth_cm * 1e4 / config["drift_velocity_um_per_ns"] + config["drift_time_gate_us"] * 1e3
+
+
+def depth_cm(drift_time, config: dict):
+    """Depth below the gate of an interaction with this drift time [cm]."""
+    return (drift_time - config["drift_time_gate_us"] * 1e3) * config["drift_velocity_um_per_ns"] / 1e4
+
+
+def relative_s1_light_yield(x, y, depth, config: dict):
+    """S1 light yield at (x, y, depth) relative to the volume average."""
+    r2 = (x**2 + y**2) / config["tpc_radius_cm"] ** 2
+    return (
+        1
+        + config["s1_light_yield_depth_gradient"] * (depth / config["tpc_length_cm"] - 0.5)
+        + config["s1_light_yield_radial_gradient"] * (r2 - 0.5)
+    )

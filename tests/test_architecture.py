@@ -1,0 +1,115 @@
+"""The house rules: the kernel imports no plugin, options are declared where they are used,
+commands and detectors arrive through entry points, one console script named ddcore."""
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import strax
+
+import ddcore
+from ddcore import registry
+from tests.helpers import REPOSITORY, run_command
+
+KERNEL_COMMANDS = {"detectors", "make", "info", "batch"}
+PLUGIN_COMMANDS = {"train", "grid-search", "evaluate", "report", "demo", "show", "validate-sim", "newsdm"}
+
+
+def test_import_linter_contract_is_kept():
+    lint = Path(sys.executable).with_name("lint-imports")
+    result = subprocess.run([str(lint), "--config", str(REPOSITORY / "pyproject.toml"), "--no-cache"],
+                            capture_output=True, text=True, cwd=REPOSITORY)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 kept, 0 broken" in result.stdout
+
+
+def test_kernel_code_does_not_name_the_plugins():
+    """Only docstrings and comments of ddcore may mention ddplugins (e.g. as an example)."""
+    for path in (REPOSITORY / "ddcore").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef))
+                      and node.body and isinstance(node.body[0], ast.Expr)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                assert "ddplugins" not in node.value, f"{path.name}:{node.lineno}"
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
+                assert not any(n.startswith("ddplugins") for n in names), f"{path.name}:{node.lineno}"
+
+
+def _all_plugin_classes():
+    classes = {}
+    for name in ddcore.detectors():
+        for plugin in ddcore.get_detector(name).plugins:
+            classes[plugin.__name__] = plugin
+    return classes.values()
+
+
+@pytest.mark.parametrize("plugin", _all_plugin_classes(), ids=lambda p: p.__name__)
+def test_every_option_is_declared_in_the_plugin_body(plugin):
+    declared = set()
+    for cls in plugin.__mro__:
+        if cls is strax.Plugin or not issubclass(cls, strax.Plugin) or "provides" not in cls.__dict__:
+            continue  # base classes declare no options: only a concrete plugin (or its parent) may
+        declared |= {k for k, v in cls.__dict__.items() if isinstance(v, strax.Config)}
+    assert set(plugin.takes_config) == declared
+    for option in plugin.takes_config.values():
+        assert option.help, f"{plugin.__name__}.{option.name} has no help text"
+
+
+def test_lineage_holds_only_the_options_a_plugin_uses(tmp_path):
+    st = ddcore.context("xenon1t", storage=str(tmp_path), sim_n_events=10)
+    base = {dt: st.key_for("er_sr0_000", dt).lineage_hash for dt in ("event_basics", "event_images", "peaks")}
+    moved = ddcore.derive(st, tpc_radius_cm=50.0)
+    # tpc_radius_cm shapes the simulation, so everything downstream of raw_records changes ...
+    assert all(moved.key_for("er_sr0_000", dt).lineage_hash != h for dt, h in base.items())
+    # ... but an option read only by event_basics changes nothing upstream or beside it
+    relifed = ddcore.derive(st, electron_lifetime_us=500.0)
+    assert "electron_lifetime_us" in st.get_single_plugin("er_sr0_000", "event_basics").takes_config
+    assert "electron_lifetime_us" not in st.get_single_plugin("er_sr0_000", "event_images").takes_config
+    assert "tpc_radius_cm" not in st.get_single_plugin("er_sr0_000", "event_images").takes_config
+
+
+def test_derive_keeps_detector_and_preset(tmp_path):
+    st = ddcore.context("xenon1t", storage=str(tmp_path), preset="sr1")
+    derived = ddcore.derive(st, sim_n_events=7)
+    assert isinstance(derived, ddcore.DDContext)
+    assert (derived.detector, derived.preset) == ("xenon1t", "sr1")
+    assert derived.config["sim_n_events"] == 7 and st.config.get("sim_n_events") != 7
+    with pytest.raises(ddcore.ConfigError, match="unknown option 'sim_n_event'"):
+        ddcore.derive(st, sim_n_event=7)
+
+
+def test_commands_come_from_entry_points():
+    from ddcore.cli import build_parser
+
+    parser = build_parser()
+    commands = set(parser._subparsers._group_actions[0].choices)
+    assert commands == KERNEL_COMMANDS | PLUGIN_COMMANDS
+    entry_points = {p: n for n, p in registry.plugin_manager().list_name_plugin()}
+    assert {m.__name__ for m in entry_points} >= {
+        "ddplugins.xenon1t", "ddplugins.xenonnt", "ddplugins.newsdm", "ddplugins.ml.commands",
+        "ddplugins.analyses.commands"}
+
+
+def test_console_script_is_ddcore_and_no_dd_is_installed():
+    bin_dir = Path(sys.executable).parent
+    assert (bin_dir / "ddcore").exists()
+    assert not (bin_dir / "dd").exists() or "coreutils" in os.path.realpath(bin_dir / "dd")
+    help_text = subprocess.run([str(bin_dir / "ddcore"), "--help"], capture_output=True, text=True)
+    assert help_text.returncode == 0 and "make" in help_text.stdout
+    module = run_command("--help")
+    assert module.stdout == help_text.stdout
+
+
+@pytest.mark.parametrize("command", sorted(KERNEL_COMMANDS | PLUGIN_COMMANDS))
+def test_every_command_explains_itself(command):
+    from ddcore.cli import build_parser
+
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args([command, "--help"])
+    assert exit_info.value.code == 0

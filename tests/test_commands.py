@@ -1,0 +1,82 @@
+"""A smoke test per command: each runs for real, on tiny runs, as a user would type it."""
+
+import json
+
+import pytest
+
+from tests.helpers import run_command
+
+pytestmark = pytest.mark.slow
+
+TINY = ["--set", "sim_n_events=40", "--set", "sim_events_per_chunk=20"]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("commands")
+
+
+def ddcore(workdir, *args):
+    return run_command(*args, cwd=workdir, env_extra={"DD_DATA": str(workdir / "store")})
+
+
+def test_detectors(workdir):
+    out = ddcore(workdir, "detectors").stdout
+    assert "xenon1t" in out and "newsdm" in out and "presets: sr0, sr1" in out
+
+
+def test_make_and_info(workdir):
+    out = ddcore(workdir, "make", "er_sr0_000", "event_basics", *TINY).stdout
+    assert "er_sr0_000: event_basics stored as er_sr0_000-event_basics-" in out
+    info = ddcore(workdir, "info", "er_sr0_000", *TINY).stdout
+    assert "event_basics" in info and "complete, matches current options" in info
+
+
+def test_batch(workdir):
+    out = ddcore(workdir, "--quiet", "batch", "make", "er_sr0_001", "event_basics", "--workers", "1", *TINY).stdout
+    assert "er_sr0_001" in out and "made" in out
+
+
+def test_show(workdir):
+    out = ddcore(workdir, "show", "er_sr0_000", "0", "-o", "event.png", *TINY).stdout
+    assert "drawn in event.png" in out and (workdir / "event.png").stat().st_size > 1000
+
+
+def test_validate_sim(workdir):
+    out = ddcore(workdir, "validate-sim", "--events", "40", "-o", "validation").stdout
+    assert "g1_measured" in out and "ER rejection at 50% WIMP acceptance" in out
+    assert (workdir / "validation" / "bands.png").exists()
+
+
+def test_train_and_grid_search(workdir):
+    ddcore(workdir, "train", "cnn", "--events", "40", "--validation-events", "20", "--epochs", "1",
+           "--layers", "1", "-o", "models/cnn.keras")
+    manifest = json.loads((workdir / "models" / "cnn.json").read_text())
+    assert manifest["kind"] == "cnn" and manifest["detector"] == "xenon1t"
+    out = ddcore(workdir, "grid-search", "--events", "40", "--layers", "1", "--epochs", "1",
+                 "--batch-sizes", "32", "-o", "grid.csv").stdout
+    assert "roc_auc" in out and (workdir / "grid.csv").exists()
+
+
+def test_evaluate_report_and_demo(workdir):
+    out = ddcore(workdir, "evaluate", "--events", "40", "--train-events", "40", "-o", "evaluation").stdout
+    assert "cS2/cS1 band cut" in out and (workdir / "evaluation" / "evaluation.json").exists()
+    out = ddcore(workdir, "report", "--events", "40", "--train-events", "40", "-o", "evaluation").stdout
+    assert "Report:" in out and (workdir / "evaluation" / "report.html").exists()
+    out = ddcore(workdir, "demo", "--events", "40", "-o", "demo").stdout
+    assert "Pseudo-data pseudo_sr0_000" in out and (workdir / "demo" / "report.html").exists()
+
+
+def test_newsdm(workdir):
+    ddcore(workdir, "newsdm", "train", "--tracks", "60", "--epochs", "1", "-o", "models/newsdm.keras")
+    assert json.loads((workdir / "models" / "newsdm.json").read_text())["kind"] == "newsdm_cnn3d"
+    out = ddcore(workdir, "newsdm", "evaluate", "--model", "models/newsdm.keras",
+                 "--signal-tracks", "20", "--background-tracks", "30").stdout
+    assert "fog" in out and "ROC AUC" in out
+
+
+def test_bad_input_is_a_named_error_not_a_traceback(workdir):
+    result = run_command("make", "er_sr0_000", "event_basics", "--set", "sim_n_event=3",
+                         check=False, cwd=workdir)
+    assert result.returncode == 2
+    assert "unknown option 'sim_n_event'" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,131 @@
+"""Property tests of the numba kernels (as strax tests its processing kernels)."""
+
+import numpy as np
+import strax
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ddplugins.events.event_waveforms import rebin_onto_window
+from ddplugins.events.main_peaks import _main_peaks
+from ddplugins.events.position import fit_positions
+from ddplugins.peaks.peak_basics import S1, S2
+from ddplugins.simulation import pmt_response
+from ddplugins.tpc._options import SHARED_OPTIONS, pmt_table
+
+DT = 10
+SAMPLES_PER_RECORD = 110
+FRACTIONS = pmt_response.sample_fractions(pmt_response.spe_template_cdf(), DT)
+
+photoelectrons = st.lists(
+    st.tuples(st.integers(0, 20_000), st.floats(0.2, 5.0)), min_size=1, max_size=40
+)
+
+
+def _digitize(pes, zle_threshold, zle_window, baseline=16000):
+    time = np.sort(np.array([t for t, _ in pes], np.int64)) + 1_000_000
+    area = np.array([a for _, a in pes], np.float32)
+    channel = np.zeros(len(time), np.int16)
+    capacity = pmt_response.max_raw_records(
+        channel, time, FRACTIONS.shape[1] * DT, zle_window, SAMPLES_PER_RECORD, DT)
+    out = np.zeros(capacity, strax.raw_record_dtype(SAMPLES_PER_RECORD))
+    n = pmt_response.digitize(0, channel, time, area, FRACTIONS, 100.0, baseline, 0.0,
+                              zle_threshold, zle_window, SAMPLES_PER_RECORD, DT, out)
+    return area, out[:n]
+
+
+@settings(max_examples=60, deadline=None)
+@given(photoelectrons)
+def test_digitize_round_trip_keeps_the_area(pes):
+    """Without noise and with a zero threshold, the recorded ADC area is the photoelectrons'
+    area times the gain, up to rounding of each sample."""
+    area, records = _digitize(pes, zle_threshold=0, zle_window=5)
+    samples = np.concatenate([r["data"][: r["length"]] for r in records]).astype(np.int64)
+    recorded = np.sum(16000 - samples)
+    expected = area.sum() * 100.0 * FRACTIONS.sum(axis=1).mean()
+    assert abs(recorded - expected) <= 0.5 * len(samples) + 1e-3 * expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(photoelectrons, st.integers(3, 40), st.integers(1, 50))
+def test_zero_suppression_keeps_a_window_around_every_crossing(pes, zle_threshold, zle_window):
+    _, records = _digitize(pes, zle_threshold=zle_threshold, zle_window=zle_window)
+    # reassemble pulses: records of one pulse are consecutive
+    pulses, current = [], None
+    for r in records:
+        if r["record_i"] == 0:
+            current = [r["time"], []]
+            pulses.append(current)
+        current[1].append(r["data"][: r["length"]])
+        assert r["length"] <= SAMPLES_PER_RECORD
+    starts = [p[0] for p in pulses]
+    assert starts == sorted(starts)
+    for start, parts in pulses:
+        counts = 16000 - np.concatenate(parts).astype(np.int64)
+        above = np.flatnonzero(counts > zle_threshold)
+        assert len(above), "a pulse without a threshold crossing"
+        assert above[0] == zle_window
+        assert len(counts) - 1 - above[-1] == zle_window
+        # no gap of more than two windows without a crossing inside one pulse
+        assert np.all(np.diff(above) <= 2 * zle_window + 1)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(0, 100), min_size=1, max_size=50), st.integers(1, 40),
+       st.floats(-300, 300), st.integers(2, 60))
+def test_rebinning_conserves_the_area_inside_the_window(data, dt, offset, n_out):
+    data = np.array(data)
+    new_dt = 500.0 / n_out
+    out = np.zeros(n_out)
+    rebin_onto_window(data, len(data), float(dt), offset, new_dt, n_out, out)
+    # the part of each sample inside [0, 500) ns
+    lo = offset + np.arange(len(data)) * dt
+    inside = np.clip(np.minimum(lo + dt, 500.0) - np.maximum(lo, 0.0), 0, None) / dt
+    np.testing.assert_allclose(out.sum(), np.sum(data * inside), rtol=1e-9, atol=1e-9)
+
+
+@st.composite
+def peaks_and_events(draw):
+    n = draw(st.integers(0, 30))
+    times = np.sort(np.array(draw(st.lists(st.integers(0, 10_000), min_size=n, max_size=n)), np.int64))
+    types = np.array(draw(st.lists(st.sampled_from([0, S1, S2]), min_size=n, max_size=n)), np.int8)
+    areas = np.array(draw(st.permutations(list(range(1, n + 1)))), np.float64)
+    bounds = sorted(draw(st.lists(st.integers(0, 10_001), min_size=2, max_size=8, unique=True)))
+    return times, types, areas, np.array(bounds[:-1], np.int64), np.array(bounds[1:], np.int64)
+
+
+def _two_largest_reference(candidates, areas):
+    ranked = sorted(candidates, key=lambda p: -areas[p])
+    return (ranked + [-1, -1])[:2]
+
+
+@settings(max_examples=200, deadline=None)
+@given(peaks_and_events())
+def test_main_and_alternate_peaks_are_the_largest_and_second_largest(case):
+    times, types, areas, starts, ends = case
+    result = np.full((len(starts), 5), -1, np.int64)
+    _main_peaks(starts, ends, times, types, areas, result)
+    for ev, (t0, t1) in enumerate(zip(starts, ends)):
+        inside = [p for p in range(len(times)) if t0 <= times[p] < t1]
+        main_s2, alt_s2 = _two_largest_reference([p for p in inside if types[p] == S2], areas)
+        before = times[main_s2] if main_s2 >= 0 else t1
+        main_s1, alt_s1 = _two_largest_reference(
+            [p for p in inside if types[p] == S1 and times[p] < before], areas)
+        assert list(result[ev]) == [main_s1, main_s2, alt_s1, alt_s2, len(inside)]
+
+
+XENON1T_TOP = pmt_table({name: SHARED_OPTIONS[name]["default"] for name in (
+    "top_array_layout", "top_array_pitch_cm", "top_array_rings", "top_array_max_radius_cm",
+    "bottom_array_pitch_cm", "bottom_array_max_radius_cm", "dead_channels")})
+XENON1T_TOP = XENON1T_TOP[XENON1T_TOP["array"] == 0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(0, 35), st.floats(0, 2 * np.pi), st.floats(100, 1e5))
+def test_position_fit_recovers_exact_patterns(r, phi, total):
+    x, y, h = r * np.cos(phi), r * np.sin(phi), 6.0
+    d2 = (XENON1T_TOP["x"] - x) ** 2 + (XENON1T_TOP["y"] - y) ** 2 + h**2
+    weights = 1 / d2**1.5
+    areas = (total * weights / weights.sum())[None, :]
+    result = np.zeros((1, 2))
+    fit_positions(areas, XENON1T_TOP["x"].copy(), XENON1T_TOP["y"].copy(), h, 47.9, result)
+    assert np.hypot(result[0, 0] - x, result[0, 1] - y) < 0.08
