@@ -6,12 +6,16 @@ task that raises or whose worker dies is retried (``retries``); data of a failed
 never marked complete, so the retry overwrites them. Runs already stored are skipped.
 """
 
+from __future__ import annotations
+
 import time
+import typing as ty
 
 from ddcore.context import context
 
 
-def make_one_run(detector, storage, preset, options, run_id, targets, before_make=None):
+def make_one_run(detector: str, storage: str, preset: ty.Optional[str], options: dict, run_id: str,
+                 targets: ty.Sequence[str], before_make: ty.Optional[ty.Callable[[str], None]] = None) -> dict:
     """Worker side: build the context, make the targets, say what was stored."""
     started = time.time()
     if before_make is not None:
@@ -25,8 +29,10 @@ def make_one_run(detector, storage, preset, options, run_id, targets, before_mak
     }
 
 
-def make_runs(run_ids, targets, detector="xenon1t", storage=None, preset=None, options=None,
-              scheduler=None, n_workers=2, retries=2, before_make=None, progress=True):
+def make_runs(run_ids: ty.Sequence[str], targets, detector: str = "xenon1t", storage=None,
+              preset: ty.Optional[str] = None, options: ty.Optional[dict] = None,
+              scheduler: ty.Optional[str] = None, n_workers: int = 2, retries: int = 2,
+              before_make: ty.Optional[ty.Callable[[str], None]] = None, progress: bool = True) -> list[dict]:
     """Make ``targets`` for ``run_ids`` on a dask cluster; returns one result dict per run.
 
     :param scheduler: address of a running dask scheduler; None starts a LocalCluster with

@@ -14,6 +14,8 @@ Every key must be an option of one of the detector's plugins and have the option
 values reach the plugins as strax options and enter the lineage.
 """
 
+from __future__ import annotations
+
 import numbers
 import os
 import tomllib
@@ -28,7 +30,7 @@ class ConfigError(ValueError):
     """A configuration file or option value that cannot be used."""
 
 
-def plugin_options(plugins):
+def plugin_options(plugins) -> dict[str, strax.Option]:
     """{option name: strax.Option} over all plugins (first declaration wins)."""
     options = {}
     for plugin in plugins:
@@ -54,7 +56,7 @@ def _expected_type(option):
     return type(default)
 
 
-def check_option(name, value, options, where):
+def check_option(name: str, value, options: dict, where: str):
     """Return ``value`` in the form the option wants, or raise ConfigError naming ``where``."""
     if name not in options:
         raise ConfigError(
@@ -100,7 +102,7 @@ def _flatten(table, path, source):
     return flat
 
 
-def read_toml(path):
+def read_toml(path) -> dict:
     path = Path(path)
     try:
         with open(path, "rb") as f:
@@ -113,7 +115,7 @@ def read_toml(path):
         raise ConfigError(f"{path}: not UTF-8 text (byte {e.start})") from None
 
 
-def load_detector_config(path, plugins, preset=None):
+def load_detector_config(path, plugins, preset: str | None = None) -> dict:
     """Option values for the detector, base values updated with ``preset``'s overrides."""
     options = plugin_options(plugins)
     document = read_toml(path)
@@ -132,5 +134,5 @@ def load_detector_config(path, plugins, preset=None):
     return values
 
 
-def preset_names(path):
+def preset_names(path) -> list[str]:
     return sorted(read_toml(path).get(PRESETS_TABLE, {}))

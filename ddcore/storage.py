@@ -15,6 +15,8 @@ leaves data that strax refuses to load as complete. Each chunk's rows are locate
 All zarr calls of the project live in this module.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import shutil
@@ -71,7 +73,7 @@ class ZarrStore(strax.StorageFrontend):
     can_define_runs = False
     provide_run_metadata = False
 
-    def __init__(self, path="./dd_data", *args, **kwargs):
+    def __init__(self, path: str | os.PathLike = "./dd_data", *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.path = os.path.abspath(os.fspath(path))
         self.backends = [ZarrBackend()]
@@ -81,7 +83,7 @@ class ZarrStore(strax.StorageFrontend):
     def __repr__(self):
         return f"ZarrStore({self.path!r})"
 
-    def data_path(self, run_id, data_type, lineage_hash):
+    def data_path(self, run_id: str, data_type: str, lineage_hash: str) -> str:
         return os.path.join(self.path, str(run_id), f"{data_type}-{lineage_hash}")
 
     def backend_key(self, path):
@@ -96,7 +98,7 @@ class ZarrStore(strax.StorageFrontend):
                 "(no '-', '/' or leading '.')"
             )
 
-    def prepare_run(self, run_id):
+    def prepare_run(self, run_id: str) -> None:
         """Create the store's root and run groups (call in the main process before workers write)."""
         self.check_run_id(run_id)
         zarr.open_group(self.path, mode="a").require_group(str(run_id))
@@ -135,14 +137,14 @@ class ZarrStore(strax.StorageFrontend):
                 found.append(os.path.join(run_path, name))
         return found
 
-    def stored_runs(self):
+    def stored_runs(self) -> list[str]:
         if not os.path.isdir(self.path):
             return []
         return sorted(
             name for name in os.listdir(self.path) if os.path.isdir(os.path.join(self.path, name))
         )
 
-    def inventory(self, run_id):
+    def inventory(self, run_id: str) -> list[dict]:
         """One dict per stored data type of ``run_id``: what, lineage hash, rows, size, complete."""
         rows = []
         for path in self._stored_paths(run_id):

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from ddcore.log import c_stderr_silenced
+
 ER, NR = 0, 1
 LIQUID_XENON_DENSITY = 2.862  # g/cm^3
 
@@ -17,17 +19,19 @@ def nest_quanta(recoil_type, energy_kev, drift_field_v_cm, seed, density=LIQUID_
     photons = np.zeros(n, np.int32)
     electrons = np.zeros(n, np.int32)
     excitons = np.zeros(n, np.int32)
-    for i in range(n):
-        yields = calc.GetYields(
-            interaction=species[int(recoil_type[i])],
-            energy=float(energy_kev[i]),
-            density=density,
-            drift_field=float(drift_field_v_cm),
-        )
-        quanta = calc.GetQuanta(yields, density)
-        photons[i] = max(quanta.photons, 0)
-        electrons[i] = max(quanta.electrons, 0)
-        excitons[i] = max(quanta.excitons, 0)
+    # NEST writes a model note ("m5 is slightly energy dependent ...") straight to stderr
+    with c_stderr_silenced():
+        for i in range(n):
+            yields = calc.GetYields(
+                interaction=species[int(recoil_type[i])],
+                energy=float(energy_kev[i]),
+                density=density,
+                drift_field=float(drift_field_v_cm),
+            )
+            quanta = calc.GetQuanta(yields, density)
+            photons[i] = max(quanta.photons, 0)
+            electrons[i] = max(quanta.electrons, 0)
+            excitons[i] = max(quanta.excitons, 0)
     return photons, electrons, excitons
 
 
