@@ -6,11 +6,21 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test bench install clean models
 
-$(STAMP): pyproject.toml
+DEPS := $(VENV)/.dependencies
+SOURCES := $(shell find ddcore ddplugins -type f \( -name '*.py' -o -name '*.toml' -o -name '*.keras' -o -name '*.json' \) 2>/dev/null)
+
+# The environment: dependencies once, then the package itself (a regular, non-editable install,
+# as a user gets it from a wheel) again whenever a source file changes.
+$(DEPS): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: set PYTHON=/path/to/python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet ".[test]"
+	touch $(DEPS)
+
+$(STAMP): $(DEPS) $(SOURCES)
+	$(BIN)/pip install --quiet --no-deps --force-reinstall .
+	rm -rf build
 	touch $(STAMP)
 
 install: $(STAMP)
