@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
+import json
+import logging
 import os
 import typing as ty
 
@@ -9,17 +12,29 @@ import strax
 
 from ddcore import config as dd_config
 from ddcore import registry
+from ddcore.files import FILE_OPTION_SUFFIX, HASH_OPTION_SUFFIX, FileOption
+from ddcore.plugins import SimulatedSource
 from ddcore.storage import ZarrStore
+
+log = logging.getLogger(__name__)
 
 DATA_DIR_ENV = "DD_DATA"
 DEFAULT_DATA_DIR = "./dd_data"
 
 
 class DDContext(strax.Context):
-    """A strax.Context that remembers the detector and preset it was made for.
+    """A strax.Context that remembers the detector and preset it was made for, and keeps a run
+    name tied to its data.
 
     Everything else is strax's: ``get_df``, ``make``, ``key_for``, ``show_config`` ... Contexts
     derived with ``new_context`` keep the detector and preset.
+
+    **Run definitions.** When a simulated run is first made, its run document is written to the
+    store: start and end, source, seed, and its definition, every tracked option in the lineage
+    of the data the detector recorded (``raw_records`` for a TPC). Later contexts take the
+    definition as the run's defaults (strax's per-run defaults), so ``er_sr0_000`` made with
+    ``sim_n_events=500`` is the same 500 events whatever context asks for it; a context that
+    sets one of those options to another value gets an error naming run, option and values.
     """
 
     detector: ty.Optional[str] = None
@@ -31,6 +46,125 @@ class DDContext(strax.Context):
         new.__class__ = type(self)
         new.detector, new.preset = self.detector, self.preset
         return new
+
+    def _simulated_source_for(self, run_id) -> ty.Optional[type]:
+        if self.detector is None or str(run_id).startswith("_"):
+            return None
+        for plugin in registry.get_detector(self.detector).plugins:
+            if issubclass(plugin, SimulatedSource) and plugin.understands(run_id):
+                return plugin
+        return None
+
+    def _runs_being_defined(self) -> set:
+        return self.__dict__.setdefault("_dd_runs_being_defined", set())
+
+    def simulated_run_document(self, run_id) -> ty.Optional[dict]:
+        """The run document a simulated run gets from this context's options (not stored)."""
+        source = self._simulated_source_for(run_id)
+        if source is None or run_id in self._runs_being_defined():
+            return None
+        self._runs_being_defined().add(run_id)
+        try:
+            provides = strax.to_str_tuple(source.provides)[0]
+            plugin = self.get_single_plugin(run_id, provides)
+            run_data_type = source.run_data_type or provides
+            definition = {}
+            for _, _, options in self.key_for(run_id, run_data_type).lineage.values():
+                definition.update(options)
+            definition.update({name: plugin.config[name] for name, option in plugin.takes_config.items()
+                               if isinstance(option, FileOption)})
+            start, end = plugin.run_time_range()
+        finally:
+            self._runs_being_defined().discard(run_id)
+        return dict(
+            name=str(run_id), number=plugin.run_number, mode=plugin.spec.source,
+            source=plugin.spec.source, seed=plugin.spec.seed, tags=[],
+            start=_utc_datetime(start), end=_utc_datetime(end), livetime=(end - start) / 1e9,
+            detector=self.detector, preset=self.preset, run_data_type=run_data_type,
+            **{strax.RUN_DEFAULTS_KEY: json.loads(json.dumps(definition, default=str))},
+        )
+
+    def run_metadata(self, run_id, projection=None) -> dict:
+        try:
+            return super().run_metadata(run_id, projection=projection)
+        except strax.RunMetadataNotAvailable:
+            # A simulated run not made yet has no definition to apply, but its start and end
+            # are known (strax's progress bar and time_range use them).
+            if projection == strax.RUN_DEFAULTS_KEY:
+                raise
+            document = self.simulated_run_document(run_id)
+            if document is None:
+                raise
+            if projection is not None:
+                wanted = set(strax.to_str_tuple(projection))
+                document = {k: v for k, v in document.items() if k in wanted}
+            return document
+
+    def run_defaults(self, run_id) -> dict:
+        """The run's definition, checked against this context's explicit options."""
+        if run_id in self._runs_being_defined():
+            return {}
+        defaults = super().run_defaults(run_id)
+        checked = self.__dict__.setdefault("_dd_checked_run_defaults", {})
+        if checked.get(run_id) is self.config:
+            return defaults  # strax asks once per option: check once per run and configuration
+        if defaults:
+            made_for = self.run_metadata(run_id, projection=["detector"]).get("detector")
+            if made_for is not None and self.detector is not None and made_for != self.detector:
+                raise dd_config.ConfigError(
+                    f"Run {run_id!r} in this store was made for detector {made_for!r}, not "
+                    f"{self.detector!r}: keep one store per detector (storage=...)"
+                )
+        for name, recorded in defaults.items():
+            if name.endswith((FILE_OPTION_SUFFIX, HASH_OPTION_SUFFIX)) or name not in self.config:
+                continue  # files are compared by content hash (ddcore.files)
+            if _json_normalised(self.config[name]) != _json_normalised(recorded):
+                raise dd_config.ConfigError(
+                    f"Run {run_id!r} was made with {name}={recorded!r}, but this context sets "
+                    f"{name}={self.config[name]!r}. A run name stands for one set of data: drop the "
+                    f"option to use the run as it was made, or name another run for other data"
+                )
+        checked[run_id] = self.config
+        return defaults
+
+    def get_components(self, run_id, *args, **kwargs):
+        components = super().get_components(run_id, *args, **kwargs)
+        if components.savers and not str(run_id).startswith("_"):
+            self._record_run_definition(run_id)
+        return components
+
+    def _record_run_definition(self, run_id) -> None:
+        writable = [sf for sf in self.storage if not sf.readonly and sf.provide_run_metadata]
+        if not writable:
+            return
+        try:
+            super().run_metadata(run_id, projection=["name"])
+            return  # already recorded
+        except strax.RunMetadataNotAvailable:
+            pass
+        document = self.simulated_run_document(run_id)
+        if document is not None:
+            writable[0].write_run_metadata(run_id, document)
+            log.debug("Recorded the definition of run %s in %s", run_id, writable[0])
+
+
+def _utc_datetime(ns: int) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(ns / 1e9, tz=datetime.timezone.utc)
+
+
+def _json_normalised(value):
+    """Option values as a JSON round trip gives them, numbers as floats (450 == 450.0)."""
+    def numbers_as_float(v):
+        if isinstance(v, bool) or v is None or isinstance(v, str):
+            return v
+        if isinstance(v, (int, float)):
+            return float(v)
+        if isinstance(v, list):
+            return [numbers_as_float(x) for x in v]
+        if isinstance(v, dict):
+            return {k: numbers_as_float(x) for k, x in v.items()}
+        return v
+    return numbers_as_float(json.loads(json.dumps(value, default=str)))
 
 
 def default_data_dir() -> str:
@@ -72,7 +206,7 @@ def context(detector: str = "xenon1t", storage=None, preset: ty.Optional[str] = 
         storage=_storage_frontends(storage),
         register=list(spec.plugins),
         config=values,
-        **dict(spec.context_options),
+        **{"use_per_run_defaults": True, **spec.context_options},
     )
     st.detector, st.preset = detector, preset
     return st

@@ -99,13 +99,35 @@ class SimulatedSource(DDPlugin):
 
     Subclasses list the run-id ``sources`` they make, name the option holding the preset the run
     ids must carry (``preset_option``), and implement :meth:`setup_run` (return the number of
-    chunks) and ``compute(self, chunk_i)``. ``self.spec`` holds the parsed run id.
+    chunks), :meth:`run_time_range` and ``compute(self, chunk_i)``. ``self.spec`` holds the
+    parsed run id.
+
+    The run's *definition* (every tracked option in the lineage of ``run_data_type``, the data
+    type that holds what the detector recorded) is written to the run metadata the first time the
+    run is made; later contexts take it as the run's defaults, so a run name always means the
+    same data (see ``ddcore.context.DDContext``).
     """
 
     depends_on = ()
     rechunk_on_save = False
     sources: tuple[str, ...] = ()
     preset_option: str = "science_run"
+    run_data_type: str = ""  # default: what the source provides
+
+    @classmethod
+    def understands(cls, run_id) -> bool:
+        """Whether ``run_id`` names a run of one of this source's ``sources``."""
+        match = RUN_ID_PATTERN.match(str(run_id))
+        return bool(match) and match["source"] in cls.sources
+
+    @property
+    def run_number(self) -> int:
+        """A number unique to (source, seed) among this plugin's runs."""
+        return self.spec.seed * len(self.sources) + self.sources.index(self.spec.source)
+
+    def run_time_range(self) -> tuple[int, int]:
+        """(start, end) of the run [ns since the unix epoch]."""
+        raise NotImplementedError
 
     def setup(self):
         self.spec = parse_run_id(

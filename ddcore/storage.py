@@ -2,24 +2,37 @@
 
 Layout::
 
+    <root>/<run_id>/run_metadata.json               run document (start, end, source, definition)
     <root>/<run_id>/<data_type>-<lineage_hash>/     zarr group, one per stored data type
         .zattrs                                     {"strax_metadata": {...strax metadata...}}
         <field>/                                    one appendable zarr array per dtype field
 
 A field with a subarray dtype (``float32[75, 75, 3]``) becomes an N-dimensional array of shape
-``(rows, 75, 75, 3)``. The strax metadata is written when the saver opens, without
-``writing_ended``; strax adds that key only when the saver closes cleanly, so a crash at any point
-leaves data that strax refuses to load as complete. Each chunk's rows are located by
-``row_start``/``n`` in its chunk info, because ``_read_chunk`` receives no metadata.
+``(rows, 75, 75, 3)``. Each chunk's rows are located by ``row_start``/``n`` in its chunk info
+(``_read_chunk`` receives no metadata), with a CRC-32 of every field's bytes.
+
+Writers never touch published data: a saver writes ``<group>.writing-<host>-<pid>-<id>/`` and
+renames it to ``<group>/`` only on a clean close (as strax's ``DataDirectory`` does with
+``_temp``). A crash, an exception or a killed process leaves only the temporary folder, which
+readers never see and the next writer of that key removes once its process is gone. When two
+processes make the same data at once, the first to finish publishes and the other discards its
+identical copy. On load, row counts are checked against the arrays and every field of every
+chunk against its checksum; a missing, truncated or altered chunk raises ``strax.DataCorrupted``
+naming run, data type, lineage, field and path.
 
 All zarr calls of the project live in this module.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
+import logging
 import os
 import shutil
+import socket
+import uuid
+import zlib
 from ast import literal_eval
 
 import numcodecs
@@ -28,7 +41,13 @@ import strax
 import zarr
 
 METADATA_ATTR = "strax_metadata"
+RUN_METADATA_FILE = "run_metadata.json"
+WRITING_MARK = ".writing-"
+REPLACED_MARK = ".replaced-"
 TARGET_ZARR_CHUNK_BYTES = 4_000_000
+RUN_TIME_FIELDS = ("start", "end")
+
+log = logging.getLogger(__name__)
 
 
 def _json_default(value):
@@ -36,6 +55,12 @@ def _json_default(value):
         return value.item()
     if isinstance(value, np.ndarray):
         return value.tolist()
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=datetime.timezone.utc)
+        return value.isoformat()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
     raise TypeError(f"Cannot store {type(value).__name__} {value!r} in zarr attributes")
 
 
@@ -67,11 +92,62 @@ def _is_group(path):
     return os.path.isfile(os.path.join(path, ".zgroup"))
 
 
+def _describe(path):
+    """'run R, data type D, lineage L (path)' for error messages."""
+    run_id = os.path.basename(os.path.dirname(path))
+    data_type, _, lineage_hash = os.path.basename(path).partition("-")
+    return f"run {run_id!r}, data type {data_type!r}, lineage {lineage_hash!r} ({path})"
+
+
+def field_checksum(values) -> int:
+    """CRC-32 of a field's bytes, as stored in the chunk info."""
+    return zlib.crc32(np.ascontiguousarray(values).view(np.uint8))
+
+
+def _process_alive(host, pid):
+    if host != socket.gethostname():
+        return True  # cannot tell: keep it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(path):
+    """Remove temporary folders of writers of ``path`` whose process has ended."""
+    parent, name = os.path.split(path)
+    if not os.path.isdir(parent):
+        return
+    for entry in os.listdir(parent):
+        if not entry.startswith(name + WRITING_MARK) and not entry.startswith(name + REPLACED_MARK):
+            continue
+        if REPLACED_MARK in entry:
+            shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
+            continue
+        try:
+            host, pid, _ = entry[len(name + WRITING_MARK):].rsplit("-", 2)
+            pid = int(pid)
+        except ValueError:
+            continue
+        if not _process_alive(host, pid):
+            shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
+
+
+def _to_datetime(value):
+    if isinstance(value, str):
+        return datetime.datetime.fromisoformat(value)
+    return value
+
+
 class ZarrStore(strax.StorageFrontend):
     """Keep strax data in a folder of zarr groups, one per (run, data type, lineage)."""
 
-    can_define_runs = False
-    provide_run_metadata = False
+    can_define_runs = True
+    provide_run_metadata = True
+    provide_superruns = True
 
     def __init__(self, path: str | os.PathLike = "./dd_data", *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -98,6 +174,51 @@ class ZarrStore(strax.StorageFrontend):
                 "(no '-', '/' or leading '.')"
             )
 
+    def _run_metadata_path(self, run_id):
+        return os.path.join(self.path, str(run_id), RUN_METADATA_FILE)
+
+    def run_metadata(self, run_id, projection=None):
+        """The run document of ``run_id`` (start and end as datetimes), as strax frontends give it."""
+        path = self._run_metadata_path(run_id)
+        try:
+            with open(path) as f:
+                document = json.load(f)
+        except FileNotFoundError:
+            raise strax.RunMetadataNotAvailable(f"No run metadata for {run_id!r} in {self}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise strax.DataCorrupted(f"Run metadata of {run_id!r} at {path} is not valid JSON: {e}") from None
+        for name in RUN_TIME_FIELDS:
+            if name in document:
+                document[name] = _to_datetime(document[name])
+        document = strax.flatten_run_metadata(document)
+        if projection is not None:
+            wanted = set(strax.to_str_tuple(projection) if not isinstance(projection, dict) else projection)
+            document = {k: v for k, v in document.items() if k in wanted}
+        return document
+
+    def write_run_metadata(self, run_id, metadata):
+        """Store the run document (atomically: a reader sees the old or the new one, whole)."""
+        if self.readonly:
+            raise PermissionError(f"{self} is read-only: cannot write run metadata of {run_id!r}")
+        self.check_run_id(run_id)
+        metadata = dict(metadata)
+        metadata.setdefault("name", str(run_id))
+        self.prepare_run(run_id)
+        path = self._run_metadata_path(run_id)
+        temporary = f"{path}{WRITING_MARK}{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        with open(temporary, "w") as f:
+            json.dump(metadata, f, default=_json_default, indent=1, sort_keys=True)
+        os.replace(temporary, path)
+
+    def _scan_runs(self, store_fields):
+        for run_id in self.stored_runs():
+            try:
+                document = self.run_metadata(run_id, projection=store_fields)
+            except strax.RunMetadataNotAvailable:
+                continue
+            document.setdefault("name", run_id)
+            yield document
+
     def prepare_run(self, run_id: str) -> None:
         """Create the store's root and run groups (call in the main process before workers write)."""
         self.check_run_id(run_id)
@@ -115,6 +236,9 @@ class ZarrStore(strax.StorageFrontend):
             return self.backend_key(path)
         if exists:
             return self.backend_key(path)
+        if allow_incomplete:
+            # data being written are never handed out: they are not published yet
+            raise strax.DataNotAvailable
         if fuzzy_for or fuzzy_for_options:
             wanted = _jsonable(key.lineage)
             for candidate in self._stored_paths(key.run_id, key.data_type):
@@ -183,27 +307,61 @@ class ZarrBackend(strax.StorageBackend):
     def _get_metadata(self, path, **kwargs):
         if not _is_group(path):
             raise strax.DataNotAvailable(f"No zarr data at {path}")
-        attrs = zarr.open_group(path, mode="r").attrs.asdict()
-        if METADATA_ATTR not in attrs:
-            raise strax.DataCorrupted(f"Zarr group {path} has no strax metadata")
-        return attrs[METADATA_ATTR]
+        try:
+            group = zarr.open_group(path, mode="r")
+            metadata = group.attrs.asdict().get(METADATA_ATTR)
+        except Exception as e:  # unreadable group attributes: a damaged store
+            raise strax.DataCorrupted(f"{_describe(path)}: cannot read the strax metadata: {e}") from None
+        if metadata is None:
+            raise strax.DataCorrupted(f"{_describe(path)}: no strax metadata")
+        if "writing_ended" not in metadata or "exception" in metadata:
+            raise strax.DataCorrupted(f"{_describe(path)}: published but not written to the end")
+        rows = sum(chunk["n"] for chunk in metadata["chunks"])
+        for name in np.dtype(literal_eval(metadata["dtype"])).names:
+            try:
+                stored = group[name].shape[0]
+            except Exception as e:
+                raise strax.DataCorrupted(f"{_describe(path)}, field {name!r}: cannot open its array: {e}") from None
+            if stored != rows:
+                raise strax.DataCorrupted(
+                    f"{_describe(path)}, field {name!r}: the metadata describes {rows} rows, the "
+                    f"array holds {stored}"
+                )
+        return metadata
 
     def _read_chunk(self, path, chunk_info, dtype, compressor):
         dtype = np.dtype(dtype)
         group = zarr.open_group(path, mode="r")
         start = chunk_info["row_start"]
         rows = slice(start, start + chunk_info["n"])
+        checksums = chunk_info.get("checksums", {})
         data = np.zeros(chunk_info["n"], dtype=dtype)
         for name in dtype.names:
-            data[name] = group[name][rows]
+            where = f"{_describe(path)}, field {name!r}, rows {rows.start}-{rows.stop - 1}"
+            try:
+                data[name] = group[name][rows]
+            except Exception as e:  # a decompression error, a truncated or unreadable file
+                raise strax.DataCorrupted(f"{where}: cannot read ({type(e).__name__}: {e})") from None
+            if name in checksums and field_checksum(data[name]) != checksums[name]:
+                missing = _missing_chunk_files(group[name], rows, os.path.join(path, name))
+                detail = f"chunk files missing: {', '.join(missing)}" if missing else "altered bytes"
+                raise strax.DataCorrupted(f"{where}: checksum mismatch ({detail})")
         return data
 
     def _saver(self, path, metadata, **kwargs):
         return ZarrSaver(path, metadata=metadata, **kwargs)
 
 
+def _missing_chunk_files(array, rows, folder):
+    per_chunk = array.chunks[0]
+    suffix = ".0" * (array.ndim - 1)
+    names = [f"{i}{suffix}" for i in range(rows.start // per_chunk, (rows.stop - 1) // per_chunk + 1)]
+    return [os.path.join(folder, n) for n in names if not os.path.exists(os.path.join(folder, n))]
+
+
 class ZarrSaver(strax.Saver):
-    """Appends each chunk to the field arrays and records where its rows are."""
+    """Appends each chunk to the field arrays of a temporary group, records where its rows are
+    and their checksums, and publishes the group by renaming it on a clean close."""
 
     # One writer per array: appends from forked processes would race.
     allow_fork = False
@@ -212,9 +370,11 @@ class ZarrSaver(strax.Saver):
         super().__init__(metadata, **kwargs)
         self.path = path
         self.rows_written = 0
-        if os.path.exists(path):
-            shutil.rmtree(path)
-        group = zarr.open_group(path, mode="w")
+        # strax only hands out a path that exists when overwriting was asked for
+        self.replaces_existing = _is_group(path)
+        remove_stale_temporaries(path)
+        self.temporary = f"{path}{WRITING_MARK}{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        group = zarr.open_group(self.temporary, mode="w")
         dtype = np.dtype(literal_eval(self.md["dtype"]))
         for name, base, shape in _field_layout(dtype):
             row_bytes = base.itemsize * int(np.prod(shape, dtype=np.int64))
@@ -230,21 +390,39 @@ class ZarrSaver(strax.Saver):
 
     def _flush_metadata(self, group=None):
         if group is None:
-            group = zarr.open_group(self.path, mode="r+")
+            group = zarr.open_group(self.temporary, mode="r+")
         group.attrs[METADATA_ATTR] = _jsonable(self.md)
 
     def _save_chunk(self, data, chunk_info, executor=None):
-        group = zarr.open_group(self.path, mode="r+")
+        group = zarr.open_group(self.temporary, mode="r+")
+        checksums = {}
         for name in data.dtype.names:
             group[name].append(data[name], axis=0)
+            checksums[name] = field_checksum(data[name])
         row_start = self.rows_written
         self.rows_written += len(data)
-        return dict(row_start=row_start), None
+        return dict(row_start=row_start, checksums=checksums), None
 
     def _save_chunk_metadata(self, chunk_info):
         chunk_info.setdefault("row_start", self.rows_written)
         self.md["chunks"].append(chunk_info)
-        self._flush_metadata()
 
     def _close(self):
+        if "exception" in self.md or self.got_exception is not None:
+            shutil.rmtree(self.temporary, ignore_errors=True)
+            return
         self._flush_metadata()
+        if self.replaces_existing and _is_group(self.path):
+            replaced = f"{self.path}{REPLACED_MARK}{uuid.uuid4().hex[:8]}"
+            os.rename(self.path, replaced)
+            os.rename(self.temporary, self.path)
+            shutil.rmtree(replaced, ignore_errors=True)
+            return
+        try:
+            os.rename(self.temporary, self.path)
+        except OSError:
+            if not _is_group(self.path):
+                raise
+            # another process published the same data (same lineage) first: keep theirs
+            log.info("%s was published by another writer meanwhile; discarding this copy", _describe(self.path))
+            shutil.rmtree(self.temporary, ignore_errors=True)

@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 
 import ddcore
-from ddplugins.newsdm import cnn3d, simulation
 from ddcore.plugins import UnknownRunError
-from tests.helpers import SHARED_DATA
+from ddplugins.newsdm import cnn3d, simulation
 from ddplugins.tpc._options import pmt_table
+from tests.helpers import SHARED_DATA
 
 NT_OPTIONS = dict(sim_n_events=40, sim_events_per_chunk=20)
 
@@ -18,8 +18,9 @@ def test_registry_lists_all_detectors():
 
 
 @pytest.fixture(scope="module")
-def nt(store_dir):
-    return ddcore.context("xenonnt", storage=str(store_dir), **NT_OPTIONS)
+def nt(tmp_path_factory):
+    # a store per detector: run names such as er_sr0_000 exist for both
+    return ddcore.context("xenonnt", storage=str(tmp_path_factory.mktemp("nt_store")), **NT_OPTIONS)
 
 
 def test_xenonnt_anomaly_scores_on_a_small_run(nt):
@@ -30,8 +31,8 @@ def test_xenonnt_anomaly_scores_on_a_small_run(nt):
     assert nt.get_single_plugin("pseudo_sr0_000", "peaks").n_pmts == 494
 
 
-def test_xenonnt_lineage_differs_from_xenon1t(nt, store_dir):
-    x1t = ddcore.context("xenon1t", storage=str(store_dir), **NT_OPTIONS)
+def test_xenonnt_lineage_differs_from_xenon1t(nt, tmp_path):
+    x1t = ddcore.context("xenon1t", storage=str(tmp_path), **NT_OPTIONS)
     for data_type in ("raw_records", "event_images", "anomaly_scores"):
         assert nt.key_for("er_sr0_000", data_type).lineage_hash != x1t.key_for("er_sr0_000", data_type).lineage_hash
 

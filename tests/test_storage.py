@@ -52,7 +52,7 @@ def test_changed_option_recomputes_only_downstream(st, make_context):
 
 
 def test_exception_mid_processing_leaves_nothing_complete(make_context, monkeypatch):
-    st = make_context(electron_lifetime_us=451.0)
+    st = make_context(trigger_min_area_pe=101.0)
     original = EventBasics.compute
     calls = []
 
@@ -73,7 +73,7 @@ def test_exception_mid_processing_leaves_nothing_complete(make_context, monkeypa
 
 
 def test_process_killed_mid_write_leaves_nothing_complete(store_dir, make_context):
-    options = {**SMALL_RUN_OPTIONS, "electron_lifetime_us": 452.0}
+    options = {**SMALL_RUN_OPTIONS, "trigger_min_area_pe": 102.0}
     code = textwrap.dedent(
         f"""
         import os, ddcore
@@ -92,12 +92,14 @@ def test_process_killed_mid_write_leaves_nothing_complete(store_dir, make_contex
     )
     result = run_python(code, check=False)
     assert result.returncode == 3, result.stderr[-2000:]
-    st = make_context(electron_lifetime_us=452.0)
+    st = make_context(trigger_min_area_pe=102.0)
     key = st.key_for(ER_RUN, "event_basics")
-    assert (store_dir / ER_RUN / f"event_basics-{key.lineage_hash}").exists(), "nothing was written"
-    assert not st.is_stored(ER_RUN, "event_basics")
+    published = store_dir / ER_RUN / f"event_basics-{key.lineage_hash}"
+    assert list(store_dir.glob(f"{ER_RUN}/{published.name}.writing-*")), "nothing was written"
+    assert not published.exists() and not st.is_stored(ER_RUN, "event_basics")
     st.make(ER_RUN, "event_basics", progress_bar=False)
     assert st.is_stored(ER_RUN, "event_basics")
+    assert not list(store_dir.glob(f"{ER_RUN}/{published.name}.writing-*")), "the dead writer's folder stays"
 
 
 def test_two_processes_read_the_same_store_at_once(st, store_dir):

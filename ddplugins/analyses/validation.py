@@ -84,7 +84,8 @@ def validate_simulation(st, output, n_events=2000):
 
     preset = run_preset(st)
     st = derive(st, sim_n_events=n_events)
-    runs = {"ER": f"er_{preset}_900", "WIMP": f"wimp_{preset}_901"}
+    # a run name stands for one set of data: the number carries the events per run
+    runs = {"ER": f"er_{preset}_900{n_events:06d}", "WIMP": f"wimp_{preset}_901{n_events:06d}"}
     frames = {}
     for label, run_id in runs.items():
         st.make(run_id, ["event_basics", "event_truth", "event_hitpatterns"], progress_bar=True)

@@ -1,10 +1,15 @@
 """Training, validation, test and calibration sets, built through the context.
 
 Each split uses its own block of run numbers (random seeds), so no two splits share events:
-train 100+, validation 200+, test 300+, background calibration 400+.
+train 100+, validation 200+, test 300+, background calibration 400+. A run name stands for one
+set of data, so the number also carries the events per run: ``er_sr0_100004000`` is the first
+training run of 4000 events, ``er_sr0_300000150`` the first test run of 150.
 """
 
 import numpy as np
+
+from ddcore import config as dd_config
+from ddcore import registry
 
 SPLIT_FIRST_RUN = {"train": 100, "validation": 200, "test": 300, "calibration": 400}
 ANALYSIS_CS1_PE = (3.0, 70.0)
@@ -17,10 +22,20 @@ def run_preset(st):
     return st.config.get("science_run", "sr0")
 
 
+def events_per_run(st):
+    """``sim_n_events`` of the context (set, or the plugin's default)."""
+    if "sim_n_events" in st.config:
+        return int(st.config["sim_n_events"])
+    options = dd_config.plugin_options(registry.get_detector(st.detector).plugins)
+    return int(options["sim_n_events"].default)
+
+
 def split_runs(st, split, sources=("er", "wimp"), n_runs=1):
+    """Run ids of a split for the context's ``sim_n_events``."""
     preset = run_preset(st)
     first = SPLIT_FIRST_RUN[split]
-    return [f"{source}_{preset}_{first + i:03d}" for source in sources for i in range(n_runs)]
+    n_events = events_per_run(st)
+    return [f"{source}_{preset}_{first + i:03d}{n_events:06d}" for source in sources for i in range(n_runs)]
 
 
 def analysis_selection(events):

@@ -47,10 +47,10 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True):
     """Scores and figures of merit for every method; returns a dict (arrays under 'scores')."""
     test_st = derive(st, sim_n_events=n_test)
     train_st = derive(st, sim_n_events=n_train)
-    test_runs = split_runs(st, "test")
+    test_runs = split_runs(test_st, "test")
     columns = ["label", "cs1", "cs2_bottom", *ev.BASIC_FEATURES]
     test = load_events(test_st, test_runs, progress=progress, keep_columns=columns)
-    train = load_events(train_st, split_runs(st, "train"), progress=progress, keep_columns=columns)
+    train = load_events(train_st, split_runs(train_st, "train"), progress=progress, keep_columns=columns)
     labels = test["label"].astype(int)
     scores, lineages = {}, {}
 

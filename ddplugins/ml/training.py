@@ -26,8 +26,8 @@ def _sets(st, image_kind, n_train, n_validation):
     field = IMAGE_FIELDS[image_kind]
     train_st = derive(st, sim_n_events=n_train)
     validation_st = derive(st, sim_n_events=n_validation)
-    train_runs = split_runs(st, "train")
-    validation_runs = split_runs(st, "validation")
+    train_runs = split_runs(train_st, "train")
+    validation_runs = split_runs(validation_st, "validation")
     train = image_set(train_st, train_runs, field)
     validation = image_set(validation_st, validation_runs, field)
     return field, train, validation, _lineages(train_st, train_runs), _lineages(validation_st, validation_runs)
@@ -67,8 +67,8 @@ def train_cvae(st, output, image_kind="hitpeak", preset="compact", n_train=4000,
     field = IMAGE_FIELDS[image_kind]
     train_st = derive(st, sim_n_events=n_train)
     validation_st = derive(st, sim_n_events=n_validation)
-    train_runs = split_runs(st, "train", sources=("er",))
-    validation_runs = split_runs(st, "validation", sources=("er",))
+    train_runs = split_runs(train_st, "train", sources=("er",))
+    validation_runs = split_runs(validation_st, "validation", sources=("er",))
     x, _, _ = image_set(train_st, train_runs, field)
     x_val, _, _ = image_set(validation_st, validation_runs, field)
     encoder, decoder = architectures.build_cvae_parts(field, x.shape[1:], seed=seed,
@@ -98,7 +98,7 @@ def calibrate(st, output, cnn_model, cvae_model, n_events=2000):
     """Background quantiles of CVAE loss, CNN score and combined score on calibration runs."""
     cal_st = derive(st, sim_n_events=n_events, cnn_model_file=str(cnn_model),
                     cvae_model_file=str(cvae_model))
-    runs = split_runs(st, "calibration", sources=("er",))
+    runs = split_runs(cal_st, "calibration", sources=("er",))
     from ddplugins.ml.datasets import load_events
 
     events = load_events(cal_st, runs, ("event_basics", "event_truth", "cnn_scores", "cvae_losses"))
@@ -121,7 +121,7 @@ def grid_search(st, image_kind="hitpeak", n_events=2000, layers=(1, 2, 3), epoch
 
     field = IMAGE_FIELDS[image_kind]
     train_st = derive(st, sim_n_events=n_events)
-    x, y, _ = image_set(train_st, split_runs(st, "train"), field)
+    x, y, _ = image_set(train_st, split_runs(train_st, "train"), field)
     rows = []
     grid = list(itertools.product(layers, epochs, batch_sizes, alphas, learning_rates))
     for i, (n_layers, n_epochs, batch, alpha, lr) in enumerate(grid, 1):

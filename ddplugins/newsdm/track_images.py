@@ -63,6 +63,9 @@ class TrackImages(SimulatedSource):
         self.source, self.seed = self.spec.source, self.spec.seed
         return -(-self.newsdm_n_tracks // self.newsdm_tracks_per_chunk)
 
+    def run_time_range(self):
+        return SCAN_STEP_NS, (self.newsdm_n_tracks + 1) * SCAN_STEP_NS
+
     def _classes(self, rng, n):
         if self.source.startswith("carbon"):
             return np.zeros(n, np.int8), np.full(n, float(self.source[6:]))

@@ -9,7 +9,11 @@ from ddplugins.simulation import fax_csv, run_spec, spectra
 from ddplugins.simulation.quanta import ER, NR, nest_quanta
 from ddplugins.tpc._options import drift_time_ns, tpc_options
 
-RUN_START_NS = 1_483_228_800 * 10**9  # 2017-01-01, XENON1T SR0 era
+RUN_EPOCH_NS = 1_483_228_800 * 10**9  # 2017-01-01, XENON1T SR0 era
+# Each run gets its own hour of simulated time, so runs never overlap and a dataset of runs
+# (a strax superrun) is time ordered: run slot = run number modulo MAX_RUN_SLOTS (114 years).
+RUN_SPACING_NS = 3600 * 10**9
+MAX_RUN_SLOTS = 10**6
 SOURCE_CODES = {source: i for i, source in enumerate(run_spec.SOURCES)}
 
 instructions_dtype = strax.time_fields + [
@@ -29,11 +33,12 @@ instructions_dtype = strax.time_fields + [
 class Instructions(SimulatedSource):
     """Draw events for the run named by the run id (see ``ddplugins.simulation.run_spec``)."""
 
-    __version__ = "0.1.0"
+    __version__ = "0.2.0"
     provides = "instructions"
     data_kind = "instructions"
     dtype = instructions_dtype
     sources = run_spec.SOURCES
+    run_data_type = "raw_records"
 
     (tpc_radius_cm, tpc_length_cm, drift_field_v_per_cm, drift_velocity_um_per_ns,
      drift_time_gate_us) = tpc_options("tpc_radius_cm", "tpc_length_cm", "drift_field_v_per_cm",
@@ -86,6 +91,7 @@ class Instructions(SimulatedSource):
     )
 
     def setup_run(self):
+        self.run_start_ns = RUN_EPOCH_NS + (self.run_number % MAX_RUN_SLOTS) * RUN_SPACING_NS
         if self.sim_vertex_volume not in ("fiducial", "tpc"):
             raise ValueError(
                 f"sim_vertex_volume must be 'fiducial' or 'tpc', not {self.sim_vertex_volume!r}"
@@ -115,7 +121,16 @@ class Instructions(SimulatedSource):
         else:
             label = 1 if self.spec.source == "wimp" else 0
             self.labels = np.full(self.sim_n_events, label, np.int8)
+        if len(self.labels) * spacing_ns > RUN_SPACING_NS:
+            raise ValueError(
+                f"Run {self.run_id!r}: {len(self.labels)} events of {self.sim_event_spacing_us} us "
+                f"do not fit in the run's {RUN_SPACING_NS / 1e9 / 3600:.0f} h of simulated time "
+                "(sim_n_events or sim_exposure_live_days too large): split it into several runs"
+            )
         return int(np.ceil(len(self.labels) / self.sim_events_per_chunk))
+
+    def run_time_range(self):
+        return int(self.slot_start(0)), int(self.slot_start(max(len(self.labels), 1)))
 
     def _rng(self, purpose, chunk_i=0):
         purposes = {"counts": 0, "events": 1}
@@ -142,7 +157,7 @@ class Instructions(SimulatedSource):
         return table
 
     def slot_start(self, event_number):
-        return RUN_START_NS + np.asarray(event_number, np.int64) * int(self.sim_event_spacing_us * 1e3)
+        return self.run_start_ns + np.asarray(event_number, np.int64) * int(self.sim_event_spacing_us * 1e3)
 
     def compute(self, chunk_i):
         first = chunk_i * self.sim_events_per_chunk
