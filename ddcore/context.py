@@ -127,8 +127,29 @@ class DDContext(strax.Context):
         checked[run_id] = self.config
         return defaults
 
-    def get_components(self, run_id, *args, **kwargs):
-        components = super().get_components(run_id, *args, **kwargs)
+    def get_iter(self, run_id, targets, *args, **kwargs):
+        if str(run_id).startswith("_"):
+            targets = self._superrun_targets(targets)
+        return super().get_iter(run_id, targets, *args, **kwargs)
+
+    def _superrun_targets(self, targets):
+        """A superrun (a dataset of runs, strax ids start with '_') of one data type is read as
+        that data type of its runs, one after another: strax does so for a merge of several
+        data types, here also for one."""
+        targets = strax.to_str_tuple(targets)
+        if len(targets) != 1 or targets[0].startswith(strax.context.TEMP_DATA_TYPE_PREFIX):
+            return targets
+        name = strax.context.TEMP_DATA_TYPE_PREFIX + strax.deterministic_hash(("superrun", targets))
+        merge = type(name, (strax.MergeOnlyPlugin,), dict(depends_on=targets, allow_superrun=True))
+        self.register(merge)
+        return (name,)
+
+    def get_components(self, run_id, targets=(), save=(), time_range=None, *args, **kwargs):
+        if str(run_id).startswith("_"):
+            # strax reads the runs of a superrun whole; get_iter applies the time range to what
+            # comes out
+            time_range = None
+        components = super().get_components(run_id, targets, save, time_range, *args, **kwargs)
         if components.savers and not str(run_id).startswith("_"):
             self._record_run_definition(run_id)
         return components

@@ -207,7 +207,7 @@ class ZarrStore(strax.StorageFrontend):
         path = self._run_metadata_path(run_id)
         temporary = f"{path}{WRITING_MARK}{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         with open(temporary, "w") as f:
-            json.dump(metadata, f, default=_json_default, indent=1, sort_keys=True)
+            json.dump(metadata, f, default=_json_default, indent=1)  # key order matters: sub_run_spec is in time order
         os.replace(temporary, path)
 
     def _scan_runs(self, store_fields):
