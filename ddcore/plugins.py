@@ -16,9 +16,57 @@ import numpy as np
 import strax
 
 from ddcore import models
+from ddcore.config import ConfigError
 from ddcore.files import hash_option_for, verify_file_hash
 
 RUN_ID_PATTERN = re.compile(r"^(?P<source>[a-z][a-z0-9]*)_(?P<preset>[a-z0-9]+)_(?P<number>\d+)$")
+
+
+class Checked(strax.Config):
+    """A ``strax.Config`` whose value physics or sanity bounds: checked whenever strax configures
+    the plugin, with an error naming the option and the value.
+
+    :param minimum, maximum: bounds (inclusive unless ``above``/``below`` is used instead)
+    :param above, below: exclusive bounds
+    :param choices: the allowed values
+    """
+
+    def __init__(self, *, minimum=None, maximum=None, above=None, below=None, choices=None, **kwargs):
+        self.bounds = dict(minimum=minimum, maximum=maximum, above=above, below=below)
+        self.choices = tuple(choices) if choices is not None else None
+        rule = self.rule()
+        if rule:
+            kwargs["help"] = f"{kwargs.get('help', '')} ({rule})"
+        super().__init__(**kwargs)
+
+    def rule(self) -> str:
+        if self.choices is not None:
+            return "one of " + ", ".join(map(repr, self.choices))
+        b = self.bounds
+        low = f"{b['minimum']} <= " if b["minimum"] is not None else f"{b['above']} < " if b["above"] is not None else ""
+        high = f" <= {b['maximum']}" if b["maximum"] is not None else f" < {b['below']}" if b["below"] is not None else ""
+        return f"{low}value{high}" if low or high else ""
+
+    def check(self, value) -> None:
+        if self.choices is not None:
+            if value not in self.choices:
+                raise ConfigError(f"Option {self.name!r} = {value!r}: must be {self.rule()}")
+            return
+        b = self.bounds
+        values = value if isinstance(value, (tuple, list)) else (value,)
+        for v in values:
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or v != v or (
+                (b["minimum"] is not None and v < b["minimum"])
+                or (b["maximum"] is not None and v > b["maximum"])
+                or (b["above"] is not None and v <= b["above"])
+                or (b["below"] is not None and v >= b["below"])
+            ):
+                raise ConfigError(f"Option {self.name!r} = {value!r}: must be {self.rule()}")
+
+    def validate(self, config, run_id=None, run_defaults=None, set_defaults=True):
+        super().validate(config, run_id=run_id, run_defaults=run_defaults, set_defaults=set_defaults)
+        if self.name in config:
+            self.check(config[self.name])
 
 
 class DDPlugin(strax.Plugin):

@@ -40,6 +40,8 @@ import numpy as np
 import strax
 import zarr
 
+from ddcore.config import ConfigError
+
 METADATA_ATTR = "strax_metadata"
 RUN_METADATA_FILE = "run_metadata.json"
 WRITING_MARK = ".writing-"
@@ -152,6 +154,8 @@ class ZarrStore(strax.StorageFrontend):
     def __init__(self, path: str | os.PathLike = "./dd_data", *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.path = os.path.abspath(os.fspath(path))
+        if os.path.exists(self.path) and not os.path.isdir(self.path):
+            raise ConfigError(f"The store {self.path} is a file, not a folder: name a folder for the zarr store")
         self.backends = [ZarrBackend()]
         if not self.readonly:
             os.makedirs(self.path, exist_ok=True)

@@ -5,7 +5,7 @@ import strax
 
 from ddcore.config import ConfigError
 from ddcore.files import file_options
-from ddcore.plugins import DDPlugin
+from ddcore.plugins import Checked, DDPlugin
 from ddplugins.ml import calibration as cal
 
 
@@ -22,7 +22,7 @@ class AnomalyScores(DDPlugin):
     anomaly_calibration_file, anomaly_calibration_sha256 = file_options(
         "anomaly_calibration", "Background calibration (JSON) made by 'ddcore train calibrate'"
     )
-    anomaly_background_acceptance = strax.Config(
+    anomaly_background_acceptance = Checked(above=0, below=1, 
         default=0.01, type=(float, int), help="Fraction of background events flagged anomalous"
     )
 
@@ -46,8 +46,13 @@ class AnomalyScores(DDPlugin):
                     f"SHA-256 {self.calibration[option][:12]}..., this context uses {used[:12]}...: "
                     "run 'ddcore train calibrate' for the current models"
                 )
-        if not 0 < self.anomaly_background_acceptance < 1:
-            raise ConfigError("anomaly_background_acceptance must be between 0 and 1")
+        used_beta = self.deps["cvae_losses"].config["cvae_beta"]
+        if float(self.calibration["cvae_beta"]) != float(used_beta):
+            raise ConfigError(
+                f"Calibration {path} was made with cvae_beta={self.calibration['cvae_beta']}, this "
+                f"context sets cvae_beta={used_beta}: the loss distributions differ; set cvae_beta="
+                f"{self.calibration['cvae_beta']} or run 'ddcore train calibrate' with the new value"
+            )
         self.threshold = cal.threshold_for(self.calibration, self.anomaly_background_acceptance)
 
     def compute(self, events):

@@ -16,6 +16,8 @@ import json
 
 import numpy as np
 
+from ddcore.config import ConfigError
+
 N_QUANTILES = 2001
 
 
@@ -60,6 +62,24 @@ def write_calibration(path, calibration):
         json.dump(calibration, f, indent=1)
 
 
+REQUIRED_KEYS = ("cnn_model_sha256", "cvae_model_sha256", "cvae_beta", "n_events",
+                 "cvae_loss_quantiles", "cnn_score_quantiles", "anomaly_score_quantiles")
+
+
 def read_calibration(path):
-    with open(path) as f:
-        return json.load(f)
+    """The calibration in ``path``; a ConfigError names the file and what is wrong with it."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            calibration = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"Anomaly calibration {path} is not valid JSON: {e}") from None
+    if not isinstance(calibration, dict):
+        raise ConfigError(f"Anomaly calibration {path} must hold a JSON object")
+    missing = [key for key in REQUIRED_KEYS if key not in calibration]
+    if missing:
+        raise ConfigError(f"Anomaly calibration {path} lacks {', '.join(missing)}: make it with 'ddcore train calibrate'")
+    for key in ("cvae_loss_quantiles", "cnn_score_quantiles", "anomaly_score_quantiles"):
+        values = np.asarray(calibration[key], dtype=float)
+        if values.ndim != 1 or len(values) < 2 or not np.all(np.diff(values) >= 0):
+            raise ConfigError(f"Anomaly calibration {path}: {key} must be an increasing list of quantiles")
+    return calibration

@@ -3,7 +3,7 @@
 import numpy as np
 import strax
 
-from ddcore.plugins import SimulatedSource
+from ddcore.plugins import Checked, SimulatedSource
 from ddplugins.newsdm import simulation
 
 SOURCES = ("carbon30", "carbon60", "carbon100", "fog", "gamma", "mixed")
@@ -24,11 +24,11 @@ class TrackImages(SimulatedSource):
     preset_option = "newsdm_run_preset"
 
     newsdm_run_preset = strax.Config(default="run1", type=str, help="Preset that run ids must carry")
-    newsdm_n_tracks = strax.Config(default=1000, type=int, help="Track candidates per run")
-    newsdm_tracks_per_chunk = strax.Config(default=1000, type=int, help="Tracks per chunk")
-    newsdm_image_size = strax.Config(default=40, type=int, help="Image side [pixels]")
-    newsdm_pixel_nm = strax.Config(default=20.0, type=(float, int), help="Pixel size [nm]")
-    newsdm_psf_sigma_nm = strax.Config(
+    newsdm_n_tracks = Checked(minimum=1, default=1000, type=int, help="Track candidates per run")
+    newsdm_tracks_per_chunk = Checked(minimum=1, default=1000, type=int, help="Tracks per chunk")
+    newsdm_image_size = Checked(minimum=8, default=40, type=int, help="Image side [pixels]")
+    newsdm_pixel_nm = Checked(above=0, default=20.0, type=(float, int), help="Pixel size [nm]")
+    newsdm_psf_sigma_nm = Checked(above=0, 
         default=90.0, type=(float, int), help="Optical point-spread function width (sigma) [nm]"
     )
     newsdm_carbon_nm_per_kev = strax.Config(

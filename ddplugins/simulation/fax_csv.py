@@ -12,6 +12,7 @@ import numpy as np
 
 from ddplugins.simulation.quanta import ER, NR
 
+INT32_MAX = 2**31 - 1
 COLUMNS = ("instruction", "recoil_type", "x", "y", "depth", "s1_photons", "s2_electrons", "t")
 RECOIL_NAMES = {ER: "ER", NR: "NR"}
 
@@ -23,15 +24,19 @@ class FaxCSVError(ValueError):
 def read_fax_csv(path):
     """dict of column arrays; a clear error names the file, row and column of bad input."""
     try:
-        f = open(path, newline="")
+        # utf-8-sig: a spreadsheet's byte-order mark is not part of the first column name
+        f = open(path, newline="", encoding="utf-8-sig")
     except OSError as e:
         raise FaxCSVError(f"Cannot read FaX instruction file {path}: {e}") from None
     with f:
-        reader = csv.DictReader(f)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise FaxCSVError(f"{path}: missing column(s) {', '.join(missing)}; need {','.join(COLUMNS)}")
-        rows = list(reader)
+        try:
+            reader = csv.DictReader(f)
+            missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise FaxCSVError(f"{path}: missing column(s) {', '.join(missing)}; need {','.join(COLUMNS)}")
+            rows = list(reader)
+        except UnicodeDecodeError as e:
+            raise FaxCSVError(f"{path}: not UTF-8 text (byte {e.start}); save the CSV as UTF-8") from None
     columns = {c: [] for c in COLUMNS}
     for row_number, row in enumerate(rows, start=2):
         where = f"{path} row {row_number}"
@@ -46,6 +51,8 @@ def read_fax_csv(path):
                 raise FaxCSVError(f"{where}: {name} must be an integer, got {row[name]!r}") from None
             if value < 0:
                 raise FaxCSVError(f"{where}: {name} must not be negative, got {value}")
+            if value > INT32_MAX:
+                raise FaxCSVError(f"{where}: {name} = {value} is beyond the int32 range of the instructions")
             columns[name].append(value)
         for name in ("x", "y", "depth"):
             try:

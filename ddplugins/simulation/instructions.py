@@ -4,7 +4,7 @@ import numpy as np
 import strax
 
 from ddcore.files import file_options
-from ddcore.plugins import SimulatedSource
+from ddcore.plugins import Checked, SimulatedSource
 from ddplugins.simulation import fax_csv, run_spec, spectra
 from ddplugins.simulation.quanta import ER, NR, nest_quanta
 from ddplugins.tpc._options import drift_time_ns, tpc_options
@@ -47,42 +47,42 @@ class Instructions(SimulatedSource):
     science_run = strax.Config(
         default="sr0", type=str, help="Preset (science run) name that run ids must carry"
     )
-    sim_n_events = strax.Config(
+    sim_n_events = Checked(minimum=1, 
         default=1000, type=int, help="Events in an 'er' or 'wimp' run"
     )
-    sim_events_per_chunk = strax.Config(default=500, type=int, help="Events per chunk")
-    sim_event_spacing_us = strax.Config(
+    sim_events_per_chunk = Checked(minimum=1, default=500, type=int, help="Events per chunk")
+    sim_event_spacing_us = Checked(above=0, 
         default=2000.0, type=(float, int),
         help="Time between consecutive events [us]; above twice the longest drift time, "
         "an event window (which reaches one drift time before its S2) never holds the "
         "previous event",
     )
-    sim_interaction_delay_us = strax.Config(
+    sim_interaction_delay_us = Checked(minimum=0, 
         default=10.0, type=(float, int), help="Interaction time after the start of its slot [us]"
     )
-    sim_vertex_volume = strax.Config(
+    sim_vertex_volume = Checked(choices=("fiducial", "tpc"), 
         default="fiducial", type=str, help="Where vertices are drawn: 'fiducial' or 'tpc'"
     )
-    fiducial_radius_cm = strax.Config(default=39.85, type=(float, int), help="Fiducial radius [cm]")
+    fiducial_radius_cm = Checked(above=0, default=39.85, type=(float, int), help="Fiducial radius [cm]")
     fiducial_z_top_cm = strax.Config(default=-13.45, type=(float, int), help="Fiducial top z [cm]")
     fiducial_z_bottom_cm = strax.Config(
         default=-83.45, type=(float, int), help="Fiducial bottom z [cm]"
     )
-    er_energy_max_kev = strax.Config(
+    er_energy_max_kev = Checked(above=0, 
         default=15.0, type=(float, int), help="Flat ER background spectrum upper edge [keV]"
     )
-    wimp_mass_gev = strax.Config(default=500.0, type=(float, int), help="WIMP mass [GeV/c^2]")
-    wimp_cross_section_cm2 = strax.Config(
+    wimp_mass_gev = Checked(above=0, default=500.0, type=(float, int), help="WIMP mass [GeV/c^2]")
+    wimp_cross_section_cm2 = Checked(above=0, 
         default=1e-45, type=(float, int), help="WIMP-nucleon cross-section [cm^2]"
     )
     wimp_interaction = strax.Config(
         default="SI", type=str, help="WIMP interaction, a wimprates name: 'SI', 'SD_n_central' ..."
     )
-    sim_exposure_live_days = strax.Config(
+    sim_exposure_live_days = Checked(above=0, 
         default=spectra.TABLE_I_LIVE_DAYS, type=(float, int),
         help="Live days of a 'pseudo' run (counts scaled from Table I)",
     )
-    sim_fiducial_mass_kg = strax.Config(
+    sim_fiducial_mass_kg = Checked(above=0, 
         default=spectra.TABLE_I_FIDUCIAL_KG, type=(float, int),
         help="Fiducial mass for the expected counts of 'pseudo' runs [kg]",
     )
@@ -92,10 +92,6 @@ class Instructions(SimulatedSource):
 
     def setup_run(self):
         self.run_start_ns = RUN_EPOCH_NS + (self.run_number % MAX_RUN_SLOTS) * RUN_SPACING_NS
-        if self.sim_vertex_volume not in ("fiducial", "tpc"):
-            raise ValueError(
-                f"sim_vertex_volume must be 'fiducial' or 'tpc', not {self.sim_vertex_volume!r}"
-            )
         spacing_ns = self.sim_event_spacing_us * 1e3
         needed = 2 * drift_time_ns(self.tpc_length_cm, self.config) + self.sim_interaction_delay_us * 1e3
         if needed + 100_000 > spacing_ns:
@@ -146,6 +142,14 @@ class Instructions(SimulatedSource):
             )
         path = self.verified_file("fax_instructions_file")
         table = fax_csv.read_fax_csv(path)
+        outside = (np.hypot(table["x"], table["y"]) > self.tpc_radius_cm) | (table["depth"] > self.tpc_length_cm)
+        if np.any(outside):
+            row = int(np.argmax(outside)) + 2
+            raise fax_csv.FaxCSVError(
+                f"{path} row {row}: vertex (x={table['x'][row - 2]}, y={table['y'][row - 2]}, "
+                f"depth={table['depth'][row - 2]}) cm is outside the TPC (radius {self.tpc_radius_cm} "
+                f"cm, drift length {self.tpc_length_cm} cm)"
+            )
         slot_ns = self.sim_event_spacing_us * 1e3
         late = table["t"] + drift_time_ns(table["depth"], self.config) + 20_000 > slot_ns
         if np.any(late):

@@ -14,44 +14,44 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-import strax
 
+from ddcore.plugins import Checked
 from ddplugins.tpc import _geometry
 
 _NUMBER = (float, int)
 
 SHARED_OPTIONS = {
     # geometry
-    "tpc_radius_cm": dict(default=47.9, type=_NUMBER, help="TPC radius [cm]"),
-    "tpc_length_cm": dict(default=96.9, type=_NUMBER, help="Drift length from gate to cathode [cm]"),
-    "top_array_layout": dict(
+    "tpc_radius_cm": dict(above=0, default=47.9, type=_NUMBER, help="TPC radius [cm]"),
+    "tpc_length_cm": dict(above=0, default=96.9, type=_NUMBER, help="Drift length from gate to cathode [cm]"),
+    "top_array_layout": dict(choices=("rings", "hex"), 
         default="rings", type=str,
         help="Top PMT array layout: 'rings' (ring k holds 6k PMTs) or 'hex' (hexagonal grid)"),
-    "top_array_pitch_cm": dict(default=7.95, type=_NUMBER, help="Top array ring spacing or hex pitch [cm]"),
-    "top_array_rings": dict(default=7, type=int, help="Number of rings (including the central PMT) for 'rings'"),
-    "top_array_max_radius_cm": dict(
+    "top_array_pitch_cm": dict(above=0, default=7.95, type=_NUMBER, help="Top array ring spacing or hex pitch [cm]"),
+    "top_array_rings": dict(minimum=1, default=7, type=int, help="Number of rings (including the central PMT) for 'rings'"),
+    "top_array_max_radius_cm": dict(above=0, 
         default=47.8, type=_NUMBER, help="Largest PMT centre radius for a 'hex' top array [cm]"),
-    "bottom_array_pitch_cm": dict(default=8.0, type=_NUMBER, help="Bottom array hexagonal pitch [cm]"),
-    "bottom_array_max_radius_cm": dict(
+    "bottom_array_pitch_cm": dict(above=0, default=8.0, type=_NUMBER, help="Bottom array hexagonal pitch [cm]"),
+    "bottom_array_max_radius_cm": dict(above=0, 
         default=44.6, type=_NUMBER, help="Largest PMT centre radius on the bottom array [cm]"),
-    "dead_channels": dict(default=(), type=(tuple, list), help="Channels with zero gain (no signal, excluded)"),
+    "dead_channels": dict(minimum=0, default=(), type=(tuple, list), help="Channels with zero gain (no signal, excluded)"),
     # digitizer
-    "sample_duration_ns": dict(default=10, type=int, help="Digitizer sample width [ns]"),
-    "digitizer_baseline": dict(default=16000, type=int, help="Baseline [ADC counts]"),
-    "adc_per_pe": dict(
+    "sample_duration_ns": dict(above=0, default=10, type=int, help="Digitizer sample width [ns]"),
+    "digitizer_baseline": dict(above=0, default=16000, type=int, help="Baseline [ADC counts]"),
+    "adc_per_pe": dict(above=0, 
         default=116.7, type=_NUMBER,
         help="Integral of a single photoelectron pulse at nominal gain [ADC x samples]"),
     # drift
-    "drift_field_v_per_cm": dict(default=120.0, type=_NUMBER, help="Drift field (NEST yields and pulse shapes) [V/cm]"),
-    "drift_velocity_um_per_ns": dict(default=1.44, type=_NUMBER, help="Electron drift velocity in the liquid [um/ns]"),
-    "drift_time_gate_us": dict(default=1.7, type=_NUMBER, help="Drift time of electrons created at the gate [us]"),
-    "electron_lifetime_us": dict(default=450.0, type=_NUMBER, help="Electron lifetime in the liquid [us]"),
+    "drift_field_v_per_cm": dict(above=0, default=120.0, type=_NUMBER, help="Drift field (NEST yields and pulse shapes) [V/cm]"),
+    "drift_velocity_um_per_ns": dict(above=0, default=1.44, type=_NUMBER, help="Electron drift velocity in the liquid [um/ns]"),
+    "drift_time_gate_us": dict(minimum=0, default=1.7, type=_NUMBER, help="Drift time of electrons created at the gate [us]"),
+    "electron_lifetime_us": dict(above=0, default=450.0, type=_NUMBER, help="Electron lifetime in the liquid [us]"),
     # light collection
-    "g1_pe_per_photon": dict(default=0.144, type=_NUMBER, help="Photon detection efficiency, volume averaged (PE per S1 photon)"),
-    "g2_bottom_pe_per_electron": dict(
+    "g1_pe_per_photon": dict(above=0, maximum=1, default=0.144, type=_NUMBER, help="Photon detection efficiency, volume averaged (PE per S1 photon)"),
+    "g2_bottom_pe_per_electron": dict(above=0, 
         default=11.5, type=_NUMBER, help="Bottom-array S2 PE per electron leaving the interaction (after extraction)"),
-    "s2_area_fraction_top": dict(default=0.68, type=_NUMBER, help="Fraction of S2 light seen by the top array"),
-    "s2_lrf_height_cm": dict(
+    "s2_area_fraction_top": dict(minimum=0, below=1, default=0.68, type=_NUMBER, help="Fraction of S2 light seen by the top array"),
+    "s2_lrf_height_cm": dict(above=0, 
         default=6.0, type=_NUMBER,
         help="Light response function scale: S2 light on the top array falls off as "
         "h / (d^2 + h^2)^1.5 with the horizontal distance d [cm]"),
@@ -73,8 +73,9 @@ S1_LIGHT_YIELD_OPTIONS = (
 
 
 def tpc_options(*names: str):
-    """Fresh ``strax.Config`` objects for shared options (one per name; a tuple if several)."""
-    options = tuple(strax.Config(**SHARED_OPTIONS[name]) for name in names)
+    """Fresh options (``ddcore.plugins.Checked``, bounds checked) for shared names; a tuple if
+    several."""
+    options = tuple(Checked(**SHARED_OPTIONS[name]) for name in names)
     return options[0] if len(options) == 1 else options
 
 
