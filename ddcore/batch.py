@@ -29,7 +29,7 @@ def make_one_run(detector: str, storage: str, preset: ty.Optional[str], options:
     }
 
 
-def make_runs(run_ids: ty.Sequence[str], targets, detector: str = "xenon1t", storage=None,
+def make_runs(run_ids: ty.Sequence[str], targets, detector: ty.Optional[str] = None, storage=None,
               preset: ty.Optional[str] = None, options: ty.Optional[dict] = None,
               scheduler: ty.Optional[str] = None, n_workers: int = 2, retries: int = 2,
               before_make: ty.Optional[ty.Callable[[str], None]] = None, progress: bool = True) -> list[dict]:

@@ -59,11 +59,12 @@ class CommandLine:
         return parser
 
     @staticmethod
-    def add_context_arguments(parser: argparse.ArgumentParser, detector: ty.Optional[str] = "xenon1t") -> None:
+    def add_context_arguments(parser: argparse.ArgumentParser, with_detector: bool = True) -> None:
         """--detector, --preset, --data and --set, which ``context_from`` turns into a context."""
-        if detector is not None:
-            parser.add_argument("--detector", "-d", default=detector,
-                                help=f"registered detector (default {detector}; see 'ddcore detectors')")
+        if with_detector:
+            parser.add_argument("--detector", "-d", default=None,
+                                help="registered detector (default: the registered default detector; "
+                                "see 'ddcore detectors')")
         else:
             parser.set_defaults(detector=None)
         parser.add_argument("--preset", help="option preset of the detector config, e.g. sr0 or sr1")
@@ -85,10 +86,14 @@ class CommandLine:
 
 
 def cmd_detectors(args):
+    try:
+        default = registry.default_detector()
+    except (registry.UnknownDetectorError, ValueError):
+        default = None
     for name in registry.detectors():
         spec = registry.get_detector(name)
         presets = dd_config.preset_names(spec.config_file) if spec.config_file else []
-        print(f"{name:10s} {spec.description}")
+        print(f"{name:10s} {spec.description}{' (default)' if name == default else ''}")
         if presets:
             print(f"{'':10s} presets: {', '.join(presets)} (default {spec.default_preset})")
         print(f"{'':10s} data types: {', '.join(spec.provides)}")

@@ -202,11 +202,12 @@ def _storage_frontends(storage) -> list:
     return list(storage)
 
 
-def context(detector: str = "xenon1t", storage=None, preset: ty.Optional[str] = None,
+def context(detector: ty.Optional[str] = None, storage=None, preset: ty.Optional[str] = None,
             config_file=None, **options) -> DDContext:
     """A strax.Context with ``detector``'s plugins, configuration and a zarr store.
 
-    :param detector: a registered detector name (see ``ddcore.detectors()``)
+    :param detector: a registered detector name (see ``ddcore.detectors()``); None: the
+        registered default detector
     :param storage: folder of the zarr store (default ``$DD_DATA`` or ``./dd_data``), a strax
         storage frontend, or a list of them
     :param preset: option preset from the detector's config file (e.g. ``"sr1"``); defaults to
@@ -215,6 +216,7 @@ def context(detector: str = "xenon1t", storage=None, preset: ty.Optional[str] = 
     :param options: option values that override the config file (they enter the lineage)
     """
     spec = registry.get_detector(detector)
+    detector = spec.name
     config_path = config_file or spec.config_file
     preset = preset or spec.default_preset
     values = {}

@@ -28,6 +28,8 @@ class Detector:
     :param description: one line shown by ``ddcore detectors``
     :param default_preset: preset used when a context is made without one (None: base values)
     :param context_options: extra ``strax.Context`` settings (e.g. ``allow_multiprocess``)
+    :param is_default: the detector ``ddcore.context()`` and the command line use when none is
+        named (at most one registered detector may claim it)
     """
 
     name: str
@@ -36,6 +38,7 @@ class Detector:
     description: str = ""
     default_preset: ty.Optional[str] = None
     context_options: dict = dataclasses.field(default_factory=dict)
+    is_default: bool = False
 
     def __post_init__(self):
         for plugin in self.plugins:
@@ -74,7 +77,24 @@ def detectors() -> list[str]:
     return sorted(_registered())
 
 
-def get_detector(name: str) -> Detector:
+def default_detector() -> str:
+    """The detector used when none is named: the one that claims it, or the only one."""
+    registered = _registered()
+    claiming = [name for name, det in registered.items() if det.is_default]
+    if len(claiming) > 1:
+        raise ValueError(f"Detectors {', '.join(sorted(claiming))} all claim to be the default: name one")
+    if claiming:
+        return claiming[0]
+    if len(registered) == 1:
+        return next(iter(registered))
+    raise UnknownDetectorError(
+        f"No default detector among {', '.join(detectors()) or 'none registered'}: name one"
+    )
+
+
+def get_detector(name: str | None) -> Detector:
+    if name is None:
+        name = default_detector()
     try:
         return _registered()[name]
     except KeyError:

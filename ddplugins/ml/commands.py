@@ -12,9 +12,9 @@ from ddplugins.events.event_images import IMAGE_KINDS
 log = logging.getLogger(__name__)
 
 
-def _model_path(args, kind, suffix=".keras"):
+def _model_path(args, detector, kind, suffix=".keras"):
     image = f"_{args.image_kind}" if kind in ("cnn", "cvae") else ""
-    return args.output or os.path.join("dd_output", "models", f"{args.detector}_{kind}{image}{suffix}")
+    return args.output or os.path.join("dd_output", "models", f"{detector}_{kind}{image}{suffix}")
 
 
 def cmd_train(args):
@@ -22,12 +22,12 @@ def cmd_train(args):
 
     st = CommandLine.context_from(args)
     if args.model == "cnn":
-        training.train_cnn(st, _model_path(args, "cnn"), image_kind=args.image_kind, n_train=args.events,
+        training.train_cnn(st, _model_path(args, st.detector, "cnn"), image_kind=args.image_kind, n_train=args.events,
                            n_validation=args.validation_events, epochs=args.epochs or 15,
                            batch_size=args.batch_size or 64, n_conv_layers=args.layers,
                            leaky_alpha=args.alpha, learning_rate=args.learning_rate, seed=args.seed)
     elif args.model == "cvae":
-        training.train_cvae(st, _model_path(args, "cvae"), image_kind=args.image_kind,
+        training.train_cvae(st, _model_path(args, st.detector, "cvae"), image_kind=args.image_kind,
                             preset=args.cvae_preset, n_train=args.events,
                             n_validation=args.validation_events, epochs=args.epochs or 30,
                             batch_size=args.batch_size or 100, beta=args.beta,
@@ -37,7 +37,7 @@ def cmd_train(args):
         cvae = args.cvae or resolve_path(st.config.get("cvae_model_file"))
         if not cnn or not cvae:
             raise ValueError("ddcore train calibrate needs --cnn and --cvae model files")
-        training.calibrate(st, _model_path(args, "anomaly_calibration", ".json"), cnn, cvae,
+        training.calibrate(st, _model_path(args, st.detector, "anomaly_calibration", ".json"), cnn, cvae,
                            n_events=args.events)
 
 

@@ -73,4 +73,4 @@ def ddcore_register_commands(cli: CommandLine) -> None:
     p.add_argument("--signal-tracks", type=int, default=3000, help="per carbon energy")
     p.add_argument("--background-tracks", type=int, default=20000, help="per background type")
     p.add_argument("--output", "-o", help="model path")
-    cli.add_context_arguments(p, detector=None)
+    cli.add_context_arguments(p, with_detector=False)

@@ -18,5 +18,6 @@ def ddcore_register_detectors():
             config_file=Path(__file__).with_name("xenon1t.toml"),
             description="XENON1T two-phase xenon TPC, 248 PMTs; simulated SR0 (default) and SR1",
             default_preset="sr0",
+            is_default=True,
         )
     ]
