@@ -4,15 +4,14 @@ import logging
 
 from ddcore.cli import CommandLine
 from ddcore.hookspecs import hookimpl
+from ddplugins.analyses import event_display  # noqa: F401  (adds st.event_display to strax contexts)
 
 log = logging.getLogger(__name__)
 
 
 def cmd_show(args):
-    from ddplugins.analyses.event_display import save_event_display
-
     st = CommandLine.context_from(args)
-    path = save_event_display(st, args.run, args.event, args.output, size=args.size)
+    path = event_display.save_event_display(st, args.run, args.event, args.output)
     print(f"Event {args.event} of {args.run} drawn in {path}")
 
 
@@ -26,12 +25,12 @@ def cmd_validate_sim(args):
 @hookimpl
 def ddcore_register_commands(cli: CommandLine) -> None:
     p = cli.add_command("show", cmd_show, help="draw an event display PNG", description=(
-        "Draw event EVENT (its index in the run's event_basics) as a PNG: hit patterns and "
-        "waveforms of the main S1 and S2."))
+        "Draw event EVENT (its event_number in the run's event_basics) as a PNG: main S1 and S2 "
+        "waveforms, S1 and S2 hit patterns on both arrays, reconstructed and true position, "
+        "event information and scores, the whole event and the images the CNN sees."))
     p.add_argument("run", metavar="RUN")
-    p.add_argument("event", type=int, metavar="EVENT")
+    p.add_argument("event", type=int, metavar="EVENT", help="event_number (event_basics field)")
     p.add_argument("--output", "-o", default=None, help="PNG path (default <run>_event<EVENT>.png)")
-    p.add_argument("--size", type=int, default=800, help="image side in pixels (default 800)")
     cli.add_context_arguments(p)
 
     p = cli.add_command(

@@ -36,7 +36,7 @@ class EventBasics(DDPlugin):
     alternates, drift time and depth, (x, y) from a light-response fit of the S2 top pattern, and
     cS1 / cS2 corrected for S1 light collection and electron lifetime."""
 
-    __version__ = "0.1.0"
+    __version__ = "0.2.0"
     # peak_basics comes after peaks so its 'type' (the classification) wins the merge
     depends_on = ("events", "peaks", "peak_basics")
     provides = "event_basics"
@@ -54,7 +54,8 @@ class EventBasics(DDPlugin):
     def infer_dtype(self):
         return (
             strax.time_fields
-            + [(("Peaks in the event", "n_peaks"), np.int32)]
+            + [(("Event number in the run, counted from 0", "event_number"), np.int64),
+               (("Peaks in the event", "n_peaks"), np.int32)]
             + _peak_field_dtype("s1", "Main S1")
             + _peak_field_dtype("s2", "Main S2")
             + [
@@ -73,12 +74,16 @@ class EventBasics(DDPlugin):
         )
 
     def setup(self):
+        self.events_seen = 0
         self.pmts = pmt_table(self.config)
         self.top_live = np.flatnonzero((self.pmts["array"] == TOP) & self.pmts["alive"])
 
     def compute(self, events, peaks):
         index = main_peak_indices(events, peaks)
         result = self.new_result(events)
+        # chunks arrive in time order (one process per data type): number events as they come
+        result["event_number"] = self.events_seen + np.arange(len(events))
+        self.events_seen += len(events)
         result["n_peaks"] = index[:, 4]
         for column, prefix in ((0, "s1"), (1, "s2")):
             for name, _, _ in PEAK_FIELDS:
