@@ -126,7 +126,9 @@ class Instructions(SimulatedSource):
         return int(np.ceil(len(self.labels) / self.sim_events_per_chunk))
 
     def run_time_range(self):
-        return int(self.slot_start(0)), int(self.slot_start(max(len(self.labels), 1)))
+        # a run lasts whole seconds (strax's progress bar reads run start and end in seconds)
+        last_slot_end = int(self.slot_start(max(len(self.labels), 1)))
+        return self.run_start_ns, self.run_start_ns + -(-(last_slot_end - self.run_start_ns) // 10**9) * 10**9
 
     def _rng(self, purpose, chunk_i=0):
         purposes = {"counts": 0, "events": 1}
@@ -180,7 +182,7 @@ class Instructions(SimulatedSource):
         start = int(self.slot_start(first))
         end = int(self.slot_start(first + self.sim_events_per_chunk))
         if chunk_i == self.n_chunks - 1:
-            end = int(self.slot_start(len(self.labels)))
+            end = self.run_time_range()[1]
         return self.chunk(start=start, end=max(end, start + 1), data=result)
 
     def _interaction_delays(self, events):
