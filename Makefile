@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test bench install clean models
 
 DEPS := $(VENV)/.dependencies
-SOURCES := $(shell find ddcore ddplugins -type f \( -name '*.py' -o -name '*.toml' -o -name '*.keras' -o -name '*.json' \) 2>/dev/null)
+SOURCES := $(shell find ddcore ddplugins -type f \( -name '*.py' -o -name '*.toml' -o -name '*.keras' -o -name '*.json' -o -name '*.j2' \) 2>/dev/null)
 
 # The environment: dependencies once, then the package itself (a regular, non-editable install,
 # as a user gets it from a wheel) again whenever a source file changes.
@@ -28,7 +28,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/ddcore demo
 
+# The report-rendering test needs a headless browser: Debian's chromium, installed where possible.
 test: $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+		&& apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; } \
+		|| echo "chromium not available: the report-rendering test will be skipped"
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

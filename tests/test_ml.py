@@ -192,6 +192,38 @@ def test_evaluation_and_report_compare_every_method(scored_context, tmp_path):
     assert "boosted trees" in html and "data:image/png;base64" in html and "Significance vs exposure" in html
 
 
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def test_report_renders_in_a_browser_with_every_image(scored_context, tmp_path):
+    import base64
+    import re
+    import shutil
+    import subprocess
+
+    from ddplugins.ml import report
+
+    result = report.evaluate(scored_context, n_test=TINY_EVENTS, n_train=TINY_EVENTS, progress=False)
+    path = report.write_report(scored_context, result, str(tmp_path / "report.html"), pseudo_run="pseudo_sr0_000")
+    html = open(path).read()
+    for title in ("ROC curves", "Discrimination space", "Energy spectrum", "Positions", "Significance vs exposure",
+                  "Flagged events", "&plusmn;"):
+        assert title in html, title
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
+    assert len(images) >= 6 and all(base64.b64decode(i)[:8] == b"\x89PNG\r\n\x1a\n" for i in images)
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed (make test installs Debian's chromium where it can)")
+    dom = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
+                          f"file://{path}"], capture_output=True, text=True, timeout=300).stdout
+    assert f'data-images-loaded="{len(images)}"' in dom, "the browser did not load every image"
+    shot = tmp_path / "report.png"
+    subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile2'}", "--window-size=1280,3000",
+                    f"--screenshot={shot}", f"file://{path}"], capture_output=True, timeout=300)
+    assert shot.stat().st_size > 100_000
+
+
 def test_grid_search_cross_validates_each_point(make_context):
     rows = training.grid_search(make_context(), n_events=TINY_EVENTS, layers=(1, 2), epochs=(1,),
                                 batch_sizes=(32,), folds=3)

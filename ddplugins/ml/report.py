@@ -21,10 +21,12 @@ from ddcore.context import derive
 from ddcore.files import resolve_path
 from ddplugins.events.event_images import IMAGE_FIELDS
 from ddplugins.ml import evaluation as ev
-from ddplugins.ml.datasets import load_events, split_runs
+from ddplugins.ml.datasets import analysis_selection, load_events, split_runs
 from ddplugins.simulation import spectra
 
 EXPOSURES_LIVE_DAYS = (5, 10, 20, 34.2, 60, 100, 200)
+N_BOOTSTRAP = 200
+GALLERY_EVENTS = 4
 
 
 def _cnn_models(st, models_dir):
@@ -85,6 +87,7 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True):
             }
         else:
             metrics[name] = ev.classification_metrics(labels, values)
+        metrics[name].update(ev.bootstrap_errors(labels, values, N_BOOTSTRAP))
 
     result = {
         "command": " ".join(shlex.quote(a) for a in ["ddcore", *sys.argv[1:]]) if sys.argv[0].endswith("ddcore") else None,
@@ -98,6 +101,7 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True):
         "significance": _significance(st, test, labels, flags, n_test),
         "scores": {k: np.asarray(v, float) for k, v in scores.items()},
         "labels": labels,
+        "test_events": test,
     }
     return result
 
@@ -130,6 +134,11 @@ def _significance(st, test, labels, flags, n_simulated):
             row["anomaly_fraction_background"] = f_b
             row["anomaly_fraction_signal"] = f_s
             row["anomaly_fraction_z"] = ev.expected_anomaly_significance(counts["er"], counts["wimp"], f_b, f_s)
+            # the background flag fraction is measured on a finite number of ER events
+            sigma_b = np.sqrt(f_b * (1 - f_b) / max(len(er), 1))
+            row["anomaly_fraction_z_band"] = sorted(
+                ev.expected_anomaly_significance(counts["er"], counts["wimp"], max(f, 1e-6), f_s)
+                for f in (f_b + sigma_b, max(f_b - sigma_b, 0)))
         rows.append(row)
     return rows
 
@@ -152,7 +161,7 @@ def format_evaluation(result):
 
 def save_json(result, path):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    plain = {k: v for k, v in result.items() if k not in ("scores", "labels")}
+    plain = {k: v for k, v in result.items() if k not in ("scores", "labels", "test_events")}
     with open(path, "w") as f:
         json.dump(plain, f, indent=2)
 
@@ -163,127 +172,227 @@ def _png(fig):
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def write_report(st, result, output, pseudo_run=None):
-    """Self-contained HTML report (plots embedded) of an ``evaluate`` result."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+def _figure(title, caption, fig):
     import matplotlib.pyplot as plt
-    from sklearn.metrics import confusion_matrix, precision_recall_curve, roc_curve
+
+    png = _png(fig)
+    plt.close(fig)
+    return {"title": title, "caption": caption, "png": png}
+
+
+def _roc_figure(result):
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_curve
 
     labels, scores = result["labels"], result["scores"]
-    figures = {}
-
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig, ax = plt.subplots(figsize=(6.5, 4.8))
+    grid = np.logspace(-4, 0, 60)
+    rng = np.random.default_rng(1)
     for name, values in scores.items():
         fpr, tpr, _ = roc_curve(labels, values)
-        ax.plot(fpr, tpr, label=f"{name} (AUC {result['metrics'][name]['roc_auc']:.3f})")
+        m = result["metrics"][name]
+        line, = ax.plot(fpr, tpr, label=f"{name} (AUC {m['roc_auc']:.3f} $\\pm$ {m['roc_auc_error']:.3f})")
+        if name in ("CNN (hitpeak)", "cS2/cS1 band cut", "combined anomaly score"):
+            curves = []
+            for _ in range(100):
+                pick = rng.integers(0, len(labels), len(labels))
+                f, t, _ = roc_curve(labels[pick], values[pick])
+                curves.append(np.interp(grid, f, t))
+            low, high = np.percentile(curves, [16, 84], axis=0)
+            ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.25, lw=0)
     ax.set_xscale("log")
     ax.set_xlim(1e-4, 1)
     ax.set_xlabel("ER acceptance (false positive rate)")
     ax.set_ylabel("WIMP acceptance (true positive rate)")
     ax.axhline(0.5, color="grey", lw=0.5)
     ax.legend(fontsize=7)
-    figures["ROC curves"] = _png(fig)
-    plt.close(fig)
+    return _figure("ROC curves", "Held-out test events; bands: 16-84% of 100 bootstrap resamples "
+                   "(HitPeak CNN, combined score, cut).", fig)
 
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    for name, values in scores.items():
-        precision, recall, _ = precision_recall_curve(labels, values)
-        ax.plot(recall, precision, label=name)
-    ax.set_xlabel("recall")
-    ax.set_ylabel("precision")
-    ax.legend(fontsize=7)
-    figures["Precision-recall curves"] = _png(fig)
-    plt.close(fig)
 
-    cnn_names = [n for n in scores if n.startswith("CNN")]
-    if cnn_names:
-        name = "CNN (hitpeak)" if "CNN (hitpeak)" in cnn_names else cnn_names[0]
-        matrix = confusion_matrix(labels, scores[name] >= 0.5, normalize="true")
-        fig, ax = plt.subplots(figsize=(4, 3.5))
-        ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1)
-        for (i, j), value in np.ndenumerate(matrix):
-            ax.text(j, i, f"{value:.3f}", ha="center", va="center")
-        ax.set_xticks([0, 1], ["ER", "WIMP"])
-        ax.set_yticks([0, 1], ["ER", "WIMP"])
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-        ax.set_title(f"{name}, threshold 0.5")
-        figures["Confusion matrix"] = _png(fig)
-        plt.close(fig)
+def _band_figure(test, labels, pseudo):
+    import matplotlib.pyplot as plt
 
-    if "CVAE loss" in scores:
-        fig, ax = plt.subplots(figsize=(6, 4.5))
-        loss = scores["CVAE loss"]
-        bins = np.logspace(np.log10(max(loss.min(), 1e-9)), np.log10(loss.max()), 41)
-        counts = spectra.TABLE_I_EXPECTED
-        for label, name, color in ((0, "background (ER)", "tab:blue"), (1, "signal (WIMP)", "tab:red")):
-            sel = loss[labels == label]
-            weight = counts["er" if label == 0 else "wimp"] / len(sel)
-            ax.hist(sel, bins, weights=np.full(len(sel), weight), histtype="step", color=color, label=name)
-        ax.hist(loss, bins, weights=np.where(labels == 0, counts["er"] / np.sum(labels == 0),
-                                             counts["wimp"] / np.sum(labels == 1)),
-                histtype="step", color="black", ls="--", label="pseudo-data expectation")
-        if pseudo_run is not None:
-            pseudo = st.get_array(pseudo_run, "anomaly_scores", progress_bar=False)
-            ax.hist(pseudo["cvae_loss"], bins, histtype="step", color="black", label=f"{pseudo_run}")
-        ax.set_xscale("log")
-        ax.set_xlabel("CVAE loss")
-        ax.set_ylabel("events per 34.2 live days")
-        ax.legend(fontsize=7)
-        figures["CVAE loss distributions (normalised to Table I counts)"] = _png(fig)
-        plt.close(fig)
+    fig, ax = plt.subplots(figsize=(6.5, 4.8))
+    y = np.log10(test["cs2_bottom"])
+    for label, name, colour in ((0, "ER (test)", "tab:blue"), (1, "WIMP (test)", "tab:red")):
+        ax.scatter(test["cs1"][labels == label], y[labels == label], s=2, alpha=0.15, color=colour, label=name)
+    wimp = labels == 1
+    edges = np.quantile(test["cs1"][wimp], np.linspace(0, 1, 11))
+    centres = (edges[1:] + edges[:-1]) / 2
+    for label, style in ((0, "b-"), (1, "r-")):
+        medians = [np.median(y[(labels == label) & (test["cs1"] >= lo) & (test["cs1"] < hi)])
+                   for lo, hi in zip(edges[:-1], edges[1:])]
+        ax.plot(centres, medians, style, lw=2, label=f"{'ER' if label == 0 else 'NR'} band median"
+                + (" = the cut (50% WIMP acceptance)" if label == 1 else ""))
+    if pseudo is not None:
+        for label, marker, name in ((0, "o", "pseudo-data ER"), (1, "s", "pseudo-data WIMP")):
+            pick = pseudo["label"] == label
+            ax.scatter(pseudo["cs1"][pick], np.log10(pseudo["cs2_bottom"][pick]), s=25, marker=marker,
+                       facecolors="none", edgecolors="k", label=name)
+        flagged = pseudo["is_anomalous"]
+        ax.scatter(pseudo["cs1"][flagged], np.log10(pseudo["cs2_bottom"][flagged]), s=60, marker="*",
+                   color="gold", edgecolors="k", label="flagged anomalous")
+    ax.set_xlim(0, 75)
+    ax.set_xlabel("cS1 [PE]")
+    ax.set_ylabel("log10(cS2_b / PE)")
+    ax.legend(fontsize=7, loc="upper left")
+    return _figure("Discrimination space", "Test events, the ER and NR band medians (the NR median is "
+                   "the cut at 50% WIMP acceptance) and the pseudo-data events by truth and flag.", fig)
+
+
+def _pseudo_figures(pseudo, pseudo_run):
+    import matplotlib.pyplot as plt
+
+    figures = []
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    bins = np.linspace(0, 40, 17)
+    centres = (bins[1:] + bins[:-1]) / 2
+    for label, name, colour in ((0, "ER", "tab:blue"), (1, "WIMP", "tab:red")):
+        counts, _ = np.histogram(pseudo["ces"][pseudo["label"] == label], bins)
+        ax.errorbar(centres, counts, yerr=np.sqrt(counts), xerr=(bins[1] - bins[0]) / 2, fmt="o",
+                    color=colour, label=f"{name} (truth)")
+    counts, _ = np.histogram(pseudo["ces"][pseudo["is_anomalous"]], bins)
+    ax.step(bins[:-1], counts, where="post", color="goldenrod", label="flagged anomalous")
+    ax.set_xlabel("combined energy [keV]")
+    ax.set_ylabel("events per 2.5 keV")
+    ax.legend(fontsize=8)
+    figures.append(_figure("Energy spectrum", f"{pseudo_run}, events in the analysis space; error bars: "
+                           "Poisson (sqrt N).", fig))
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for label, marker, name in ((0, "o", "ER"), (1, "s", "WIMP")):
+        pick = pseudo["label"] == label
+        ax.scatter(pseudo["r"][pick] ** 2, pseudo["z"][pick], marker=marker, facecolors="none",
+                   edgecolors="k", label=f"{name} (truth)")
+    flagged = pseudo["is_anomalous"]
+    ax.scatter(pseudo["r"][flagged] ** 2, pseudo["z"][flagged], marker="*", s=70, color="gold",
+               edgecolors="k", label="flagged anomalous")
+    ax.set_xlabel("r$^2$ [cm$^2$]")
+    ax.set_ylabel("z [cm]")
+    ax.legend(fontsize=8)
+    figures.append(_figure("Positions", f"{pseudo_run}: reconstructed (r^2, z) of the events in the "
+                           "analysis space.", fig))
+    return figures
+
+
+def _significance_figure(result):
+    import matplotlib.pyplot as plt
 
     rows = result["significance"]
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
     days = [r["live_days"] for r in rows]
     ax.plot(days, [r["likelihood_z"] for r in rows], "o-", label="binned likelihood (cS1, cS2_b)")
     if "anomaly_fraction_z" in rows[0]:
         ax.plot(days, [r["anomaly_fraction_z"] for r in rows], "s-", label="anomaly fraction")
+        if "anomaly_fraction_z_band" in rows[0]:
+            low, high = zip(*[r["anomaly_fraction_z_band"] for r in rows])
+            ax.fill_between(days, low, high, alpha=0.25, color="tab:orange",
+                            label="background flag fraction $\\pm 1\\sigma$")
+    ax.set_xscale("log")
     ax.set_xlabel("exposure [live days x 1042 kg]")
     ax.set_ylabel("expected discovery significance [sigma]")
-    ax.legend()
-    figures["Significance vs exposure"] = _png(fig)
-    plt.close(fig)
+    ax.legend(fontsize=8)
+    return _figure("Significance vs exposure", "Asimov expectations for the 500 GeV, 1e-45 cm^2 WIMP.", fig)
 
-    table = "".join(
-        f"<tr><td>{name}</td>" + "".join(
-            f"<td>{m[k]:.4f}</td>" if k in m else "<td>-</td>"
-            for k in ("accuracy", "recall", "precision", "roc_auc", "er_rejection_at_50pct_wimp"))
-        + "</tr>" for name, m in result["metrics"].items())
-    sig_table = "".join(
-        f"<tr><td>{r['live_days']}</td><td>{r['expected_er']:.1f}</td><td>{r['expected_wimp']:.1f}</td>"
-        f"<td>{r['likelihood_z']:.2f}</td><td>{r.get('anomaly_fraction_z', float('nan')):.2f}</td></tr>"
-        for r in rows)
-    images = "".join(f"<h3>{title}</h3><img src='data:image/png;base64,{data}'>" for title, data in figures.items())
-    pseudo = result.get("pseudo_data")
-    pseudo_html = ""
-    if pseudo:
-        pseudo_html = (
-            f"<h2>Pseudo-data</h2><p>Run <code>{pseudo['run_id']}</code>: {pseudo['anomalous']} of "
-            f"{pseudo['events_in_analysis_space']} events in the analysis space are anomalous, a fraction of "
-            f"{pseudo['anomaly_fraction']:.3f} &plusmn; {pseudo['anomaly_fraction_error']:.3f} against "
-            f"{pseudo['background_anomaly_fraction']:.3f} expected from background: an excess of "
-            f"{pseudo['significance']:.2f} &sigma; (truth: {pseudo['true_er']} ER, {pseudo['true_wimp']} WIMP).</p>"
-        )
-    lineage = json.dumps({"test_runs": result["test_runs"], "models": result["model_lineages"]}, indent=1)
-    html = f"""<!doctype html><html><head><meta charset="utf-8"><title>ddcore report</title>
-<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td,th{{padding:0.2em 0.8em;text-align:right}}
-td:first-child{{text-align:left}}pre{{background:#f4f4f4;padding:1em;overflow:auto}}</style></head><body>
-<h1>ddcore evaluation report</h1>
-<p>{result['date']}; detector {result['detector']}, preset {result['preset']};
-held-out events: {result['n_test']['er']} ER, {result['n_test']['wimp']} WIMP (analysis space cS1 3-70 PE, cS2_b &ge; 50 PE).</p>
-<p>Reproduce with: <code>{result.get('command') or 'ddcore report'}</code></p>
-<h2>Event level</h2>
-<table><tr><th>method</th><th>accuracy</th><th>recall</th><th>precision</th><th>ROC AUC</th><th>ER rejection at 50% WIMP acceptance</th></tr>{table}</table>
-<p>Seed references: CNN (HitPeak) ROC AUC 0.969 and 99.3% ER rejection at 50% acceptance; XENON1T's cS2/cS1 cut ~99.7-99.8%.</p>
-<h2>Dataset level</h2>
-<table><tr><th>live days</th><th>expected ER</th><th>expected WIMP</th><th>likelihood Z</th><th>anomaly fraction Z</th></tr>{sig_table}</table>
-{pseudo_html}
-{images}
-<h2>Lineage</h2><pre>{lineage}</pre>
-</body></html>"""
+
+def _cvae_figure(result, st, pseudo_run):
+    import matplotlib.pyplot as plt
+
+    labels, loss = result["labels"], result["scores"]["CVAE loss"]
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    bins = np.logspace(np.log10(max(loss.min(), 1e-9)), np.log10(loss.max()), 41)
+    counts = spectra.TABLE_I_EXPECTED
+    for label, name, colour in ((0, "background (ER)", "tab:blue"), (1, "signal (WIMP)", "tab:red")):
+        sel = loss[labels == label]
+        weight = counts["er" if label == 0 else "wimp"] / len(sel)
+        ax.hist(sel, bins, weights=np.full(len(sel), weight), histtype="step", color=colour, label=name)
+    if pseudo_run is not None:
+        pseudo = st.get_array(pseudo_run, "anomaly_scores", progress_bar=False)["cvae_loss"]
+        n, _ = np.histogram(pseudo, bins)
+        centres = np.sqrt(bins[1:] * bins[:-1])
+        ax.errorbar(centres[n > 0], n[n > 0], yerr=np.sqrt(n[n > 0]), fmt="ko", ms=3, label=pseudo_run)
+    ax.set_xscale("log")
+    ax.set_xlabel("CVAE loss")
+    ax.set_ylabel("events per 34.2 live days")
+    ax.legend(fontsize=7)
+    return _figure("CVAE loss distributions", "Test events normalised to Table I counts; pseudo-data "
+                   "with Poisson error bars.", fig)
+
+
+def _gallery(st, pseudo_run, pseudo):
+    from ddplugins.analyses.event_display import event_display
+    import matplotlib.pyplot as plt
+
+    gallery = []
+    for event_number in pseudo["event_number"][pseudo["is_anomalous"]][:GALLERY_EVENTS]:
+        fig = event_display(st, pseudo_run, int(event_number))
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=55)
+        plt.close(fig)
+        gallery.append({"title": f"{pseudo_run}, event {int(event_number)}",
+                        "png": base64.b64encode(buffer.getvalue()).decode()})
+    return gallery
+
+
+def _versions():
+    import importlib.metadata
+
+    names = ("ddcore", "strax", "numpy", "numba", "zarr", "keras", "tensorflow-cpu", "nestpy", "wimprates")
+    found = {}
+    for name in names:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+DETECTOR_OPTIONS = ("science_run", "g1_pe_per_photon", "g2_bottom_pe_per_electron", "electron_lifetime_us",
+                    "drift_field_v_per_cm", "drift_velocity_um_per_ns", "s1_timing_model", "tpc_radius_cm")
+
+
+def write_report(st, result, output, pseudo_run=None):
+    """Self-contained HTML report (plots embedded), rendered from ``templates/report.html.j2``."""
+    import importlib.resources
+
+    import jinja2
+    import matplotlib
+
+    matplotlib.use("Agg")
+    run = split_runs(st, "test")[0]  # a run name of this context's size: options as configured
+    options = {**st.get_single_plugin(run, "raw_records").config, **st.get_single_plugin(run, "instructions").config}
+    model_hashes = {}
+    for data_type, option in (("cnn_scores", "cnn_model_sha256"), ("cvae_losses", "cvae_model_sha256"),
+                              ("anomaly_scores", "anomaly_calibration_sha256")):
+        try:
+            model_hashes[option] = st.get_single_plugin(run, data_type).config[option]
+        except Exception:  # noqa: BLE001 - a context without that model
+            continue
+    test = result["test_events"]
+    pseudo = None
+    if pseudo_run is not None:
+        pseudo = st.get_array(pseudo_run, ["event_basics", "event_truth", "anomaly_scores"], progress_bar=False)
+        pseudo = pseudo[analysis_selection(pseudo)]
+    figures = [_roc_figure(result), _band_figure(test, result["labels"], pseudo)]
+    if pseudo is not None:
+        figures += _pseudo_figures(pseudo, pseudo_run)
+    if "CVAE loss" in result["scores"]:
+        figures.append(_cvae_figure(result, st, pseudo_run))
+    figures.append(_significance_figure(result))
+    template = jinja2.Template(
+        importlib.resources.files("ddplugins.ml").joinpath("templates/report.html.j2").read_text(),
+        autoescape=True,
+    )
+    html = template.render(
+        date=result["date"], detector=result["detector"], preset=result["preset"], n_test=result["n_test"],
+        command=result.get("command") or "ddcore report", versions=_versions(),
+        detector_options={k: options[k] for k in DETECTOR_OPTIONS if k in options},
+        model_hashes=model_hashes, metrics=result["metrics"], n_bootstrap=N_BOOTSTRAP,
+        significance=result["significance"], pseudo=result.get("pseudo_data"), figures=figures,
+        gallery=_gallery(st, pseudo_run, pseudo) if pseudo is not None else [],
+        lineage=json.dumps({"test_runs": result["test_runs"], "models": result["model_lineages"]}, indent=1),
+    )
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     with open(output, "w") as f:
         f.write(html)
