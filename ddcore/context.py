@@ -13,7 +13,7 @@ import strax
 from ddcore import config as dd_config
 from ddcore import registry
 from ddcore.files import FILE_OPTION_SUFFIX, HASH_OPTION_SUFFIX, FileOption
-from ddcore.plugins import SimulatedSource
+from ddcore.plugins import MODEL_DETECTOR_OPTION, SimulatedSource
 from ddcore.storage import ZarrStore
 
 log = logging.getLogger(__name__)
@@ -224,6 +224,8 @@ def context(detector: ty.Optional[str] = None, storage=None, preset: ty.Optional
         values = dd_config.load_detector_config(config_path, spec.plugins, preset=preset)
     elif preset is not None:
         raise dd_config.ConfigError(f"Detector {detector!r} has no config file for preset {preset!r}")
+    if MODEL_DETECTOR_OPTION in dd_config.plugin_options(spec.plugins):
+        values[MODEL_DETECTOR_OPTION] = detector
     values.update(_checked(detector, options, f"ddcore.context({detector!r}) argument"))
     st = DDContext(
         storage=_storage_frontends(storage),

@@ -19,6 +19,7 @@ from ddcore import models
 from ddcore.config import ConfigError
 from ddcore.files import hash_option_for, verify_file_hash
 
+MODEL_DETECTOR_OPTION = "model_detector"
 RUN_ID_PATTERN = re.compile(r"^(?P<source>[a-z][a-z0-9]*)_(?P<preset>[a-z0-9]+)_(?P<number>\d+)$")
 
 
@@ -107,7 +108,23 @@ class ModelPlugin(DDPlugin):
 
     def setup(self):
         path = self.verified_file(f"{self.model_option}_file")
+        trained_for = models.read_manifest(path).get("detector")
+        expected = self.config.get(MODEL_DETECTOR_OPTION)
+        if expected and trained_for and trained_for != expected:
+            raise models.ModelFileError(
+                f"{path} (option {self.model_option + '_file'!r}) was trained for detector "
+                f"{trained_for!r}, this context is for {expected!r}: train a model for {expected!r} "
+                "(ddcore train ...) and point the option at it"
+            )
         self.model = models.load_model(path, self.model_kind, self.model_inputs, self.model_outputs)
+
+
+def model_detector_option() -> strax.Config:
+    """The option a :class:`ModelPlugin` declares so that a model trained for another detector
+    is refused (``ddcore.context`` sets it to the context's detector)."""
+    return strax.Config(default="", type=str, track=False,
+                        help="Detector the model must have been trained for (its manifest says); "
+                        "empty: not checked")
 
 
 class UnknownRunError(ValueError):

@@ -16,11 +16,11 @@ SMALL_RUN_OPTIONS = dict(sim_n_events=120, sim_events_per_chunk=40)
 ER_RUN, WIMP_RUN = "er_sr0_001", "wimp_sr0_002"
 
 
-def run_python(code, env_extra=None, check=True, timeout=600):
+def run_python(code, env_extra=None, check=True, timeout=600, cwd=None):
     """Run code in a fresh interpreter (as another process would) and return the result."""
     env = {**os.environ, **(env_extra or {})}
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=timeout
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=timeout, cwd=cwd
     )
     if check and result.returncode != 0:
         raise AssertionError(f"subprocess failed ({result.returncode}):\n{result.stderr[-3000:]}")

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 import ddcore
+import ddcore.models
 from ddcore.plugins import UnknownRunError
 from ddplugins.newsdm import cnn3d, simulation
 from ddplugins.tpc._options import pmt_table
@@ -114,3 +115,10 @@ def test_rejection_curve_helpers():
     assert measurable and efficiency == pytest.approx(0.2, abs=0.02)
     rows = cnn3d.rejection_curve(signal, background, efficiencies=[0.5])
     assert rows[0][1] == pytest.approx(100_000 / 20)
+
+
+def test_a_model_of_another_detector_is_refused():
+    st = ddcore.context("xenon1t", storage=[], sim_n_events=10,
+                        cnn_model_file="package:ddplugins.xenonnt/models/xenonnt_cnn_hitpeak.keras")
+    with pytest.raises(ddcore.models.ModelFileError, match="trained for detector 'xenonnt'.*for 'xenon1t'"):
+        st.get_array("er_sr0_000", "cnn_scores", progress_bar=False)

@@ -1,5 +1,6 @@
 """Detector registry (pluggy entry points), configs and clear errors for bad input."""
 
+import json
 import shutil
 import textwrap
 import tomllib
@@ -9,7 +10,7 @@ import pytest
 
 import ddcore
 from ddcore.plugins import UnknownRunError
-from tests.helpers import run_python
+from tests.helpers import run_command, run_python
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "example_detector"
 
@@ -101,3 +102,36 @@ def test_presets_change_options_and_lineage(tmp_path):
     assert sr0.key_for("er_sr0_000", "event_basics").lineage_hash != sr1.key_for(
         "er_sr1_000", "event_basics"
     ).lineage_hash
+
+
+@pytest.mark.slow
+def test_the_detector_guide_walk_through(tmp_path):
+    """docs/writing_a_detector.md, step by step, on the example detector: list, make, read back,
+    train and calibrate its own models, score its events."""
+    install_example_detector(tmp_path / "site")
+    env = {"PYTHONPATH": str(tmp_path / "site")}
+
+    def ddcore_cli(*args, check=True):
+        return run_command(*args, "--data", "minitpc_data", cwd=tmp_path, env_extra=env, check=check) \
+            if args[0] != "detectors" else run_command(*args, cwd=tmp_path, env_extra=env)
+
+    assert "minitpc" in ddcore_cli("detectors").stdout
+    ddcore_cli("make", "er_run1_000", "event_basics", "-d", "minitpc", "--set", "sim_n_events=30", "--no-progress")
+    read_back = run_python(
+        "import ddcore; st = ddcore.context('minitpc', storage='minitpc_data'); "
+        "print('ROWS', len(st.get_df('er_run1_000', 'event_basics', progress_bar=False)))",
+        env_extra={**env, "PYTHONPATH": str(tmp_path / "site")}, cwd=tmp_path)
+    assert 20 <= int(read_back.stdout.split("ROWS")[1]) <= 30
+    missing = ddcore_cli("make", "er_run1_001", "anomaly_scores", "-d", "minitpc", "--no-progress", check=False)
+    assert missing.returncode == 2 and "Option 'anomaly_calibration_file' is not set" in missing.stderr
+    small = ["--events", "60", "--validation-events", "30", "--epochs", "1"]
+    ddcore_cli("train", "cnn", "-d", "minitpc", *small, "--layers", "1", "-o", "models/minitpc_cnn_hitpeak.keras")
+    ddcore_cli("train", "cvae", "-d", "minitpc", *small, "-o", "models/minitpc_cvae_hitpeak.keras")
+    ddcore_cli("train", "calibrate", "-d", "minitpc", "--events", "60", "--cnn", "models/minitpc_cnn_hitpeak.keras",
+               "--cvae", "models/minitpc_cvae_hitpeak.keras", "-o", "models/minitpc_anomaly_calibration.json")
+    assert json.loads((tmp_path / "models" / "minitpc_cnn_hitpeak.json").read_text())["detector"] == "minitpc"
+    scored = ddcore_cli("make", "er_run1_001", "anomaly_scores", "-d", "minitpc", "--no-progress",
+                        "--set", "cnn_model_file=models/minitpc_cnn_hitpeak.keras",
+                        "--set", "cvae_model_file=models/minitpc_cvae_hitpeak.keras",
+                        "--set", "anomaly_calibration_file=models/minitpc_anomaly_calibration.json")
+    assert "er_run1_001: anomaly_scores stored as" in scored.stdout

@@ -4,7 +4,7 @@ import numpy as np
 import strax
 
 from ddcore.files import file_options
-from ddcore.plugins import ModelPlugin
+from ddcore.plugins import ModelPlugin, model_detector_option
 from ddplugins.events.event_images import IMAGE_FIELDS
 from ddplugins.ml.scoring import cnn_signal_probability
 
@@ -19,6 +19,7 @@ class CNNScores(ModelPlugin):
 
     model_option, model_kind, model_inputs, model_outputs = "cnn_model", "cnn", tuple(IMAGE_FIELDS.values()), 1
     cnn_model_file, cnn_model_sha256 = file_options("cnn_model", "CNN model (.keras)")
+    model_detector = model_detector_option()
 
     dtype = strax.time_fields + [
         (("CNN probability that the event is a WIMP nuclear recoil", "cnn_score"), np.float32),

@@ -4,7 +4,7 @@ import numpy as np
 import strax
 
 from ddcore.files import file_options
-from ddcore.plugins import Checked, ModelPlugin
+from ddcore.plugins import Checked, ModelPlugin, model_detector_option
 from ddplugins.events.event_images import IMAGE_FIELDS
 from ddplugins.ml.scoring import cvae_losses
 
@@ -21,6 +21,7 @@ class CVAELosses(ModelPlugin):
     # outputs: latent means, latent log-variances, reconstruction
     model_option, model_kind, model_inputs, model_outputs = "cvae_model", "cvae", tuple(IMAGE_FIELDS.values()), 3
     cvae_model_file, cvae_model_sha256 = file_options("cvae_model", "CVAE model (.keras)")
+    model_detector = model_detector_option()
     cvae_beta = Checked(minimum=0, 
         default=1e-4, type=(float, int), help="Weight of the KL term in the CVAE loss"
     )

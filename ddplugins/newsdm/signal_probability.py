@@ -4,7 +4,7 @@ import numpy as np
 import strax
 
 from ddcore.files import file_options
-from ddcore.plugins import ModelPlugin
+from ddcore.plugins import ModelPlugin, model_detector_option
 from ddplugins.newsdm.cnn3d import INPUT_NAME, model_input
 
 
@@ -18,6 +18,7 @@ class SignalProbability(ModelPlugin):
 
     model_option, model_kind, model_inputs, model_outputs = "newsdm_model", "newsdm_cnn3d", (INPUT_NAME,), 1
     newsdm_model_file, newsdm_model_sha256 = file_options("newsdm_model", "3D CNN model (.keras)")
+    model_detector = model_detector_option()
 
     dtype = strax.time_fields + [
         (("Probability that the track is a nuclear recoil", "signal_probability"), np.float32),
