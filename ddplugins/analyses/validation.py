@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from ddcore.context import derive
 from ddplugins.analyses.event_display import save_event_display
@@ -24,7 +25,7 @@ def _events(st, run_id):
 def simulation_figures(st, events, run_id):
     """Dict of measured vs expected figures from one run's event_basics + event_truth."""
     options = st.get_single_plugin(run_id, "raw_records").config
-    good = events[(events["n_instructions"] == 1) & np.isfinite(events["cs1"]) & np.isfinite(events["cs2"])]
+    good = _good(events)
     bright = good[good["true_s1_photons"] > 100]
     g1 = bright["cs1"].sum() / bright["true_s1_photons"].sum()
     extracted = good["true_s2_electrons"]
@@ -76,6 +77,49 @@ def er_rejection_at_nr_acceptance(er_events, nr_events, acceptance=0.5):
     ), len(er)
 
 
+def _good(events):
+    return events[(events["n_instructions"] == 1) & np.isfinite(events["cs1"]) & np.isfinite(events["cs2"])]
+
+
+def _diffusion_plot(plt, events, figures, path):
+    """S2 width^2 vs drift time with the measured fit and the expected 2 D / v^2 slope."""
+    good = _good(events)
+    drift_us = good["drift_time"] / 1e3
+    sigma2 = (good["s2_range_50p_area"] / GAUSSIAN_50P_WIDTH_PER_SIGMA) ** 2
+    t = np.linspace(0, drift_us.max(), 50)
+    intercept = figures["s2_width_intercept_ns"] ** 2
+    fig, ax = plt.subplots(figsize=(7, 5))
+    ax.scatter(drift_us, sigma2 / 1e3, s=3, alpha=0.4, label="ER events")
+    ax.plot(t, (intercept + figures["s2_width_slope_measured_ns2_per_ns"] * t * 1e3) / 1e3, "k-",
+            label=f"fit: {figures['s2_width_slope_measured_ns2_per_ns']:.2f} ns$^2$/ns")
+    ax.plot(t, (intercept + figures["s2_width_slope_expected_ns2_per_ns"] * t * 1e3) / 1e3, "r--",
+            label=f"expected 2D/v$^2$: {figures['s2_width_slope_expected_ns2_per_ns']:.2f} ns$^2$/ns")
+    ax.set_xlabel("drift time [us]")
+    ax.set_ylabel("S2 width $\\sigma^2$ (from the 50% area width) [10$^3$ ns$^2$]")
+    ax.set_title("Longitudinal diffusion")
+    ax.legend()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _gain_plot(plt, events, figures, path):
+    """cS1 vs true photons and cS2_b vs true electrons with the configured g1 and g2_b lines."""
+    good = _good(events)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    for ax, x, y, name, unit in ((axes[0], good["true_s1_photons"], good["cs1"], "g1", "photons"),
+                                 (axes[1], good["true_s2_electrons"], good["cs2_bottom"], "g2_bottom", "electrons")):
+        ax.scatter(x, y, s=3, alpha=0.4, label="ER events")
+        line = np.linspace(0, np.max(x), 20)
+        ax.plot(line, figures[f"{name}_expected"] * line, "r--", label=f"configured {name} = {figures[f'{name}_expected']:.4g}")
+        ax.plot(line, figures[f"{name}_measured"] * line, "k-", lw=0.8, label=f"measured {figures[f'{name}_measured']:.4g}")
+        ax.set_xlabel(f"true {unit}")
+        ax.set_ylabel("cS1 [PE]" if name == "g1" else "cS2_b [PE]")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def validate_simulation(st, output, n_events=2000):
     import matplotlib
 
@@ -103,8 +147,10 @@ def validate_simulation(st, output, n_events=2000):
         lines.append("  detection efficiency (S1 and S2 found) vs true energy:")
         lines.append(eff.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     rejection, n_er = er_rejection_at_nr_acceptance(frames["ER"], frames["WIMP"])
+    leaked = int(round((1 - rejection) * n_er))
+    lower = stats.beta.ppf(0.1, n_er - leaked, leaked + 1) if n_er > leaked else 0.0  # Clopper-Pearson
     lines.append(f"\ncS2_b/cS1 band cut: ER rejection at 50% WIMP acceptance = {rejection:.4f} "
-                 f"({n_er} ER in cS1 3-70 PE)")
+                 f"({leaked} of {n_er} ER in cS1 3-70 PE leaked; >= {lower:.4f} at 90% CL)")
 
     fig, ax = plt.subplots(figsize=(7, 5))
     for label, color in (("ER", "tab:blue"), ("WIMP", "tab:red")):
@@ -119,14 +165,9 @@ def validate_simulation(st, output, n_events=2000):
     fig.savefig(os.path.join(output, "bands.png"), dpi=110)
     plt.close(fig)
 
-    df = frames["ER"]
-    fig, ax = plt.subplots(figsize=(7, 5))
-    ax.scatter(df["drift_time"] / 1e3, df["s2_range_50p_area"], s=3, alpha=0.5)
-    ax.set_xlabel("drift time [us]")
-    ax.set_ylabel("S2 50% area width [ns]")
-    ax.set_title("S2 width vs drift time (diffusion)")
-    fig.savefig(os.path.join(output, "s2_width_vs_drift.png"), dpi=110)
-    plt.close(fig)
+    er_figures = simulation_figures(st, frames["ER"], runs["ER"])
+    _diffusion_plot(plt, frames["ER"], er_figures, os.path.join(output, "s2_width_vs_drift.png"))
+    _gain_plot(plt, frames["ER"], er_figures, os.path.join(output, "g1_g2.png"))
 
     save_event_display(st, runs["WIMP"], 0, os.path.join(output, "wimp_event0.png"))
     lines.append(f"\nPlots written to {output}/")
