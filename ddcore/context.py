@@ -130,6 +130,8 @@ class DDContext(strax.Context):
     def get_iter(self, run_id, targets, *args, **kwargs):
         if str(run_id).startswith("_"):
             targets = self._superrun_targets(targets)
+            if not kwargs.get("progress_bar", True):
+                kwargs.setdefault("multi_run_progress_bar", False)  # the bar over the superrun's runs
         return super().get_iter(run_id, targets, *args, **kwargs)
 
     def _superrun_targets(self, targets):
