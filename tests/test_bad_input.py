@@ -44,14 +44,14 @@ def _fax(tmp_path, content, mode="w"):
 
 
 def test_csv_with_a_byte_order_mark_is_read(tmp_path):
-    data = _fax(tmp_path, ("\ufeff" + HEADER + "0,ER,0,0,10,50,20,0\n").encode("utf-8"))
+    data = _fax(tmp_path, ("\ufeff" + HEADER + "0,ER,0,0,10,50,20,10000\n").encode("utf-8"))
     assert data["s1_photons"][0] == 50
 
 
 @pytest.mark.parametrize("content, message", [
-    ((HEADER + "0,ER,0,0,10,50,20,0\n").encode("utf-16"), r"not UTF-8 text"),
+    ((HEADER + "0,ER,0,0,10,50,20,10000\n").encode("utf-16"), r"not UTF-8 text"),
     (HEADER + "0,ER,0,0,10,3000000000,20,0\n", r"row 2: s1_photons = 3000000000 is beyond the int32 range"),
-    (HEADER + "0,ER,0,0,10,50,20,0\n0,NR,60,0,10,50,20,0\n", r"row 3: vertex .* is outside the TPC"),
+    (HEADER + "0,ER,0,0,10,50,20,10000\n0,NR,60,0,10,50,20,0\n", r"row 3: vertex .* is outside the TPC"),
     (HEADER + "0,ER,0,0,150,50,20,0\n", r"row 2: vertex .* is outside the TPC"),
 ], ids=["not utf-8", "beyond int32", "outside radius", "below cathode"])
 def test_bad_fax_csv_names_file_and_row(tmp_path, content, message):

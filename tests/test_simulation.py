@@ -112,7 +112,7 @@ def test_fax_csv_round_trip(tmp_path, st):
 )
 def test_malformed_fax_csv_names_the_row(tmp_path, header, row, message):
     path = tmp_path / "bad.csv"
-    good = "0,ER,0,0,10,50,20,0"
+    good = "0,ER,0,0,10,50,20,10000"
     path.write_text(f"{header}\n{good if header.count(',') == 7 else '0,ER,0,0,10,50,0'}\n{row}\n")
     with pytest.raises(fax_csv.FaxCSVError, match=message) as error:
         fax_csv.read_fax_csv(path)
@@ -121,11 +121,11 @@ def test_malformed_fax_csv_names_the_row(tmp_path, header, row, message):
 
 def test_fax_file_changed_after_configuring_is_used_with_a_new_lineage(tmp_path):
     path = tmp_path / "events.csv"
-    path.write_text("instruction,recoil_type,x,y,depth,s1_photons,s2_electrons,t\n0,ER,0,0,10,50,20,0\n")
+    path.write_text("instruction,recoil_type,x,y,depth,s1_photons,s2_electrons,t\n0,ER,0,0,10,50,20,10000\n")
     st = in_memory(fax_instructions_file=str(path))
     before = st.key_for("fax_sr0_000", "instructions").lineage_hash
     assert st.get_array("fax_sr0_000", "instructions", progress_bar=False)["s1_photons"][0] == 50
-    path.write_text("instruction,recoil_type,x,y,depth,s1_photons,s2_electrons,t\n0,ER,0,0,10,60,20,0\n")
+    path.write_text("instruction,recoil_type,x,y,depth,s1_photons,s2_electrons,t\n0,ER,0,0,10,60,20,10000\n")
     # the same context: the file's content is hashed again, never served stale
     assert st.key_for("fax_sr0_000", "instructions").lineage_hash != before
     assert st.get_array("fax_sr0_000", "instructions", progress_bar=False)["s1_photons"][0] == 60
@@ -156,3 +156,30 @@ def test_instructions_refuse_overlapping_event_slots():
 def test_plugin_has_help_for_every_option():
     for name, option in Instructions.takes_config.items():
         assert option.help, name
+
+
+def test_fax_rows_of_one_instruction_are_one_multiple_scatter(tmp_path):
+    path = tmp_path / "double.csv"
+    path.write_text(
+        "instruction,recoil_type,x,y,depth,s1_photons,s2_electrons,t\n"
+        "0,NR,5,5,20,400,300,10000\n"
+        "0,NR,-10,3,60,300,200,10000\n"
+        "1,ER,0,0,40,500,400,10000\n"
+    )
+    st = in_memory(fax_instructions_file=str(path))
+    instructions = st.get_array("fax_sr0_000", "instructions", progress_bar=False)
+    assert list(instructions["event_number"]) == [0, 0, 1]
+    events = st.get_array("fax_sr0_000", ["event_basics", "event_truth"], progress_bar=False)
+    assert len(events) == 2
+    double, single = events[0], events[1]
+    assert double["n_instructions"] == 2 and single["n_instructions"] == 1
+    assert double["alt_s2_area"] > 0.3 * double["s2_area"], "the second scatter's S2 is missing"
+    assert double["true_z"] == pytest.approx(-20, abs=1e-3) and double["true_z2"] == pytest.approx(-60, abs=1e-3)
+    assert np.isnan(single["true_z2"])
+    exported = tmp_path / "exported.csv"
+    plugin = st.get_single_plugin("fax_sr0_000", "instructions")
+    fax_csv.write_fax_csv(exported, instructions, plugin.slot_start(instructions["event_number"]))
+    again = in_memory(fax_instructions_file=str(exported)).get_array("fax_sr0_000", "instructions",
+                                                                      progress_bar=False)
+    assert list(again["event_number"]) == [0, 0, 1]
+    np.testing.assert_array_equal(again["s2_electrons"], instructions["s2_electrons"])

@@ -201,8 +201,8 @@ def test_killed_writers_never_leave_data_that_loads(tmp_path, reference_images):
 def test_changed_csv_recomputes_with_get_array_config(tmp_path):
     header = "instruction,recoil_type,x,y,depth,s1_photons,s2_electrons,t\n"
     first, second = tmp_path / "a.csv", tmp_path / "b.csv"
-    first.write_text(header + "0,ER,0,0,10,50,20,0\n")
-    second.write_text(header + "0,ER,0,0,10,70,20,0\n")
+    first.write_text(header + "0,ER,0,0,10,50,20,10000\n")
+    second.write_text(header + "0,ER,0,0,10,70,20,10000\n")
     st = ddcore.context("xenon1t", storage=[], fax_instructions_file=str(first))
     assert st.get_array("fax_sr0_000", "instructions", progress_bar=False)["s1_photons"][0] == 50
     again = st.get_array("fax_sr0_000", "instructions", config=dict(fax_instructions_file=str(second)),

@@ -20,10 +20,12 @@ TRUTH_COLUMNS = {
 
 
 class EventTruth(DDPlugin):
-    """Join instructions to events by time: an event holds the instruction whose interaction
-    time falls inside its window. Kept apart from event_basics so real data needs no truth."""
+    """Join instructions to events by time: an event holds the instructions whose interaction
+    times fall inside its window; the truth columns describe the one that made the most
+    electrons, ``true_*2`` the second (a multiple scatter). Kept apart from event_basics so real
+    data needs no truth."""
 
-    __version__ = "0.1.0"
+    __version__ = "0.2.0"
     depends_on = ("events", "instructions")
     provides = "event_truth"
     data_kind = "events"
@@ -39,13 +41,16 @@ class EventTruth(DDPlugin):
         (("Photons produced", "true_s1_photons"), np.int32),
         (("Electrons produced", "true_s2_electrons"), np.int32),
         (("Instructions inside the event window", "n_instructions"), np.int16),
+        (("True x of the interaction with the second most electrons [cm] (NaN: single)", "true_x2"), np.float32),
+        (("True y of the interaction with the second most electrons [cm] (NaN: single)", "true_y2"), np.float32),
+        (("True z of the interaction with the second most electrons [cm] (NaN: single)", "true_z2"), np.float32),
     ]
 
     def compute(self, events, instructions):
         result = self.new_result(events)
         for name in ("true_event_number", "true_recoil_type", "label"):
             result[name] = -1
-        for name in ("true_x", "true_y", "true_z", "true_energy"):
+        for name in ("true_x", "true_y", "true_z", "true_energy", "true_x2", "true_y2", "true_z2"):
             result[name] = np.nan
         if not len(events) or not len(instructions):
             return result
@@ -55,7 +60,15 @@ class EventTruth(DDPlugin):
         container = strax.fully_contained_in(points, events)
         inside = container >= 0
         np.add.at(result["n_instructions"], container[inside], 1)
-        target, source = container[inside], np.flatnonzero(inside)
+        # rank the interactions of each event by electrons: the main one, then the second
+        source = np.flatnonzero(inside)
+        order = np.lexsort((-instructions["s2_electrons"][source].astype(np.int64), container[source]))
+        source = source[order]
+        target = container[source]
+        first = np.r_[True, target[1:] != target[:-1]]
         for out_name, in_name in TRUTH_COLUMNS.items():
-            result[out_name][target] = instructions[in_name][source]
+            result[out_name][target[first]] = instructions[in_name][source[first]]
+        second = np.r_[False, ~first[1:]] & np.r_[False, first[:-1]]
+        for axis in ("x", "y", "z"):
+            result[f"true_{axis}2"][target[second]] = instructions[axis][source[second]]
         return result

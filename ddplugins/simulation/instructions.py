@@ -1,4 +1,5 @@
-"""``instructions``: the FaX instruction table of a simulated run, one row per event."""
+"""``instructions``: the FaX instruction table of a simulated run, one row per interaction
+(simulated sources make one interaction per event; a FaX table may give several)."""
 
 import numpy as np
 import strax
@@ -33,7 +34,7 @@ instructions_dtype = strax.time_fields + [
 class Instructions(SimulatedSource):
     """Draw events for the run named by the run id (see ``ddplugins.simulation.run_spec``)."""
 
-    __version__ = "0.2.0"
+    __version__ = "0.3.0"
     provides = "instructions"
     data_kind = "instructions"
     dtype = instructions_dtype
@@ -103,7 +104,15 @@ class Instructions(SimulatedSource):
         self.fax_table = None
         if self.spec.source == "fax":
             self.fax_table = self._load_fax_table()
-            self.labels = self.fax_table["recoil_type"].astype(np.int8)
+            # rows sharing an instruction number are the interactions of one event (FaX's
+            # convention): events in the order of their first row, rows grouped by event
+            numbers, first_rows, self.fax_event_of_row = np.unique(
+                self.fax_table["instruction"], return_index=True, return_inverse=True)
+            order = np.argsort(first_rows, kind="stable")
+            rank = np.empty_like(order)
+            rank[order] = np.arange(len(order))
+            self.fax_event_of_row = rank[self.fax_event_of_row]
+            self.labels = self.fax_table["recoil_type"][first_rows[order]].astype(np.int8)
         elif self.spec.source == "pseudo":
             rng = self._rng("counts")
             counts = spectra.expected_counts(
@@ -152,6 +161,13 @@ class Instructions(SimulatedSource):
                 f"depth={table['depth'][row - 2]}) cm is outside the TPC (radius {self.tpc_radius_cm} "
                 f"cm, drift length {self.tpc_length_cm} cm)"
             )
+        early = table["t"] < 1_000
+        if np.any(early):
+            row = int(np.argmax(early)) + 2
+            raise fax_csv.FaxCSVError(
+                f"{path} row {row}: t = {table['t'][row - 2]} ns; interactions need t >= 1000 ns after "
+                "their slot start (the digitised pulses begin before the photons arrive)"
+            )
         slot_ns = self.sim_event_spacing_us * 1e3
         late = table["t"] + drift_time_ns(table["depth"], self.config) + 20_000 > slot_ns
         if np.any(late):
@@ -168,38 +184,40 @@ class Instructions(SimulatedSource):
     def compute(self, chunk_i):
         first = chunk_i * self.sim_events_per_chunk
         last = min(first + self.sim_events_per_chunk, len(self.labels))
-        events = np.arange(first, last)
+        if self.fax_table is not None:
+            rows = np.flatnonzero((self.fax_event_of_row >= first) & (self.fax_event_of_row < last))
+            events = self.fax_event_of_row[rows]
+        else:
+            events = np.arange(first, last)
         result = np.zeros(len(events), self.dtype)
         result["event_number"] = events
-        result["label"] = self.labels[first:last]
+        result["label"] = self.labels[events]
         if self.fax_table is not None:
-            self._fill_from_fax(result, events)
+            self._fill_from_fax(result, rows)
+            delays = self.fax_table["t"][rows].astype(np.int64)
         else:
             self._fill_from_physics(result, self._rng("events", chunk_i))
-        result["time"] = self.slot_start(events) + self._interaction_delays(events)
+            delays = np.full(len(events), int(self.sim_interaction_delay_us * 1e3), np.int64)
+        result["time"] = self.slot_start(events) + delays
         depth = -result["z"].astype(np.float64)
         result["endtime"] = result["time"] + drift_time_ns(depth, self.config).astype(np.int64) + 10_000
+        result = result[np.argsort(result["time"], kind="stable")]
         start = int(self.slot_start(first))
         end = int(self.slot_start(first + self.sim_events_per_chunk))
         if chunk_i == self.n_chunks - 1:
             end = self.run_time_range()[1]
         return self.chunk(start=start, end=max(end, start + 1), data=result)
 
-    def _interaction_delays(self, events):
-        if self.fax_table is not None:
-            return self.fax_table["t"][events].astype(np.int64)
-        return np.full(len(events), int(self.sim_interaction_delay_us * 1e3), np.int64)
-
-    def _fill_from_fax(self, result, events):
+    def _fill_from_fax(self, result, rows):
         table = self.fax_table
-        result["recoil_type"] = table["recoil_type"][events]
-        result["x"], result["y"] = table["x"][events], table["y"][events]
-        result["z"] = -table["depth"][events]
+        result["recoil_type"] = table["recoil_type"][rows]
+        result["x"], result["y"] = table["x"][rows], table["y"][rows]
+        result["z"] = -table["depth"][rows]
         result["energy"] = np.nan
-        result["s1_photons"] = table["s1_photons"][events]
-        result["s2_electrons"] = table["s2_electrons"][events]
+        result["s1_photons"] = table["s1_photons"][rows]
+        result["s2_electrons"] = table["s2_electrons"][rows]
         # A FaX table has no exciton count; NEST timing then treats every photon as excitonic.
-        result["excitons"] = table["s1_photons"][events]
+        result["excitons"] = table["s1_photons"][rows]
 
     def _fill_from_physics(self, result, rng):
         n = len(result)
