@@ -8,7 +8,6 @@ reports, event displays, detector-specific tools) is added by an installed packa
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import tomllib
 import typing as ty
@@ -21,7 +20,6 @@ from ddcore import registry
 from ddcore.context import DATA_DIR_ENV, context, default_data_dir
 
 PROG = "ddcore"
-log = logging.getLogger(__name__)
 
 
 def parse_option(text: str) -> tuple[str, ty.Any]:

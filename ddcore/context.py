@@ -60,9 +60,17 @@ class DDContext(strax.Context):
 
     def simulated_run_document(self, run_id) -> ty.Optional[dict]:
         """The run document a simulated run gets from this context's options (not stored)."""
+        made = self.__dict__.setdefault("_dd_run_documents", {})
+        if run_id in made and made[run_id][0] is self.config:
+            return dict(made[run_id][1])  # strax asks for start and end one at a time
         source = self._simulated_source_for(run_id)
         if source is None or run_id in self._runs_being_defined():
             return None
+        document = self._make_run_document(run_id, source)
+        made[run_id] = (self.config, document)
+        return dict(document)
+
+    def _make_run_document(self, run_id, source) -> dict:
         self._runs_being_defined().add(run_id)
         try:
             provides = strax.to_str_tuple(source.provides)[0]

@@ -11,7 +11,6 @@ import contextlib
 import logging
 import os
 import sys
-import warnings
 
 QUIET_ENVIRONMENT = {
     # TensorFlow's C++ log lines (grappler "remapper failed" and the like: Python raises real errors)
@@ -25,7 +24,6 @@ def quiet_third_party() -> None:
         os.environ.setdefault(name, value)
     for name in ("tensorflow", "absl", "h5py", "numexpr", "distributed", "numba"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", message=".*np.find_common_type.*")
 
 
 @contextlib.contextmanager

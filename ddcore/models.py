@@ -73,7 +73,7 @@ def read_manifest(path) -> dict:
         raise ModelFileError(f"{manifest_path(path)}: not valid JSON ({e})") from None
 
 
-def load_model(path, kind: str, input_names: tuple[str, ...], n_outputs: int, sha256: str | None = None):
+def load_model(path, kind: str, input_names: tuple[str, ...], n_outputs: int):
     """The Keras model at ``path``, checked to read one of ``input_names`` and to have
     ``n_outputs`` outputs. Cached per process on the file's content hash."""
     keras = import_keras()
@@ -81,7 +81,7 @@ def load_model(path, kind: str, input_names: tuple[str, ...], n_outputs: int, sh
     path = str(path)
     if not os.path.isfile(path):
         raise ModelFileError(f"{kind} model file {path} does not exist")
-    key = (sha256 or file_sha256(path), kind)
+    key = (file_sha256(path), kind)
     if key in _loaded:
         _loaded.move_to_end(key)
         return _loaded[key]

@@ -68,7 +68,6 @@ def test_lineage_holds_only_the_options_a_plugin_uses(tmp_path):
     # tpc_radius_cm shapes the simulation, so everything downstream of raw_records changes ...
     assert all(moved.key_for("er_sr0_000", dt).lineage_hash != h for dt, h in base.items())
     # ... but an option read only by event_basics changes nothing upstream or beside it
-    relifed = ddcore.derive(st, electron_lifetime_us=500.0)
     assert "electron_lifetime_us" in st.get_single_plugin("er_sr0_000", "event_basics").takes_config
     assert "electron_lifetime_us" not in st.get_single_plugin("er_sr0_000", "event_images").takes_config
     assert "tpc_radius_cm" not in st.get_single_plugin("er_sr0_000", "event_images").takes_config

@@ -137,10 +137,11 @@ def validate_simulation(st, output, n_events=2000):
     os.makedirs(output, exist_ok=True)
 
     lines = [f"Simulation figures ({n_events} events per class, preset {preset})"]
+    figures = {}
     for label, run_id in runs.items():
-        figures = simulation_figures(st, frames[label], run_id)
+        figures[label] = simulation_figures(st, frames[label], run_id)
         lines.append(f"\n{label} run {run_id}")
-        for key, value in figures.items():
+        for key, value in figures[label].items():
             lines.append(f"  {key:40s} {value:.4g}" if isinstance(value, float) else f"  {key:40s} {value}")
         instructions = st.get_array(run_id, "instructions", progress_bar=False)
         eff = detection_efficiency(frames[label], instructions, np.array([0, 1, 2, 3, 5, 8, 12, 20, 40, 100.0]))
@@ -165,9 +166,8 @@ def validate_simulation(st, output, n_events=2000):
     fig.savefig(os.path.join(output, "bands.png"), dpi=110)
     plt.close(fig)
 
-    er_figures = simulation_figures(st, frames["ER"], runs["ER"])
-    _diffusion_plot(plt, frames["ER"], er_figures, os.path.join(output, "s2_width_vs_drift.png"))
-    _gain_plot(plt, frames["ER"], er_figures, os.path.join(output, "g1_g2.png"))
+    _diffusion_plot(plt, frames["ER"], figures["ER"], os.path.join(output, "s2_width_vs_drift.png"))
+    _gain_plot(plt, frames["ER"], figures["ER"], os.path.join(output, "g1_g2.png"))
 
     save_event_display(st, runs["WIMP"], 0, os.path.join(output, "wimp_event0.png"))
     lines.append(f"\nPlots written to {output}/")

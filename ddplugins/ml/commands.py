@@ -71,8 +71,7 @@ def cmd_evaluate(args):
 
         pseudo_run = f"pseudo_{run_preset(st)}_000"
         st.make(pseudo_run, ["event_basics", "event_truth", "anomaly_scores"], progress_bar=not args.quiet)
-        result["pseudo_data"] = pseudo_data_summary(
-            st, pseudo_run, result["significance"][0]["anomaly_fraction_background"])
+        result["pseudo_data"] = pseudo_data_summary(st, pseudo_run, result)
         report.save_json(result, os.path.join(args.output, "evaluation.json"))
         path = report.write_report(st, result, os.path.join(args.output, "report.html"), pseudo_run=pseudo_run)
         print(f"Report: {path}")

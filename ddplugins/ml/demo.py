@@ -19,8 +19,12 @@ from ddplugins.ml.datasets import analysis_selection, run_preset
 log = logging.getLogger(__name__)
 
 
-def pseudo_data_summary(st, run_id, background_fraction):
-    """Anomaly fraction of a pseudo-data run and the significance of its excess."""
+def pseudo_data_summary(st, run_id, evaluation):
+    """Anomaly fraction of a pseudo-data run and the significance of its excess over the
+    background fraction measured on the evaluation's held-out ER events (its binomial error
+    gives the significance's range)."""
+    background_fraction = evaluation["significance"][0]["anomaly_fraction_background"]
+    background_error = np.sqrt(background_fraction * (1 - background_fraction) / max(evaluation["n_test"]["er"], 1))
     data = st.get_array(run_id, ["event_basics", "event_truth", "anomaly_scores"], progress_bar=False)
     data = data[analysis_selection(data)]
     fraction, error = ev.anomaly_fraction(data["is_anomalous"])
@@ -34,7 +38,11 @@ def pseudo_data_summary(st, run_id, background_fraction):
         "anomaly_fraction": fraction,
         "anomaly_fraction_error": error,
         "background_anomaly_fraction": background_fraction,
+        "background_anomaly_fraction_error": float(background_error),
         "significance": ev.anomaly_fraction_significance(n, k, background_fraction),
+        "significance_range": sorted(
+            ev.anomaly_fraction_significance(n, k, min(max(f, 1e-6), 1 - 1e-6))
+            for f in (background_fraction + background_error, background_fraction - background_error)),
     }
 
 
@@ -47,9 +55,7 @@ def run_demo(st, output, n_events=2000):
     result = report.evaluate(st, n_test=n_events, n_train=n_events)
     log.info("Pseudo-data run %s (Table I counts, 34.2 live days)", pseudo_run)
     st.make(pseudo_run, ["event_basics", "event_truth", "anomaly_scores"], progress_bar=True)
-    # the background anomaly fraction measured on the held-out ER events of the evaluation
-    background_fraction = result["significance"][0]["anomaly_fraction_background"]
-    result["pseudo_data"] = pseudo = pseudo_data_summary(st, pseudo_run, background_fraction)
+    result["pseudo_data"] = pseudo = pseudo_data_summary(st, pseudo_run, result)
 
     os.makedirs(output, exist_ok=True)
     save_event_display(st, pseudo_run, 0, os.path.join(output, "pseudo_event0.png"))
@@ -59,8 +65,9 @@ def run_demo(st, output, n_events=2000):
         f"{report.format_evaluation(result)}\n\n"
         f"Pseudo-data {pseudo_run}: {pseudo['anomalous']} of {pseudo['events_in_analysis_space']} "
         f"events anomalous ({pseudo['anomaly_fraction']:.3f} +- {pseudo['anomaly_fraction_error']:.3f}; "
-        f"background {pseudo['background_anomaly_fraction']:.3f}); excess significance "
-        f"{pseudo['significance']:.2f} sigma. Truth: {pseudo['true_er']} ER, {pseudo['true_wimp']} WIMP.\n"
+        f"background {pseudo['background_anomaly_fraction']:.4f} +- {pseudo['background_anomaly_fraction_error']:.4f}); "
+        f"excess significance {pseudo['significance']:.2f} sigma ({pseudo['significance_range'][0]:.2f}-"
+        f"{pseudo['significance_range'][1]:.2f} over the background fraction's error). Truth: {pseudo['true_er']} ER, {pseudo['true_wimp']} WIMP.\n"
         f"\nReport: {path} ({time.time() - started:.0f} s)"
     )
     return path, summary
