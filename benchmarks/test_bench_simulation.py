@@ -16,3 +16,18 @@ def test_simulate_raw_records(benchmark, bench_context):
     median = benchmark.stats.stats.median
     benchmark.extra_info["events_per_s"] = BENCH_EVENTS / median
     benchmark.extra_info["raw_records_mb_per_event"] = megabytes(records) / BENCH_EVENTS
+
+
+def test_simulate_pseudo_run(benchmark, bench_context):
+    """Every population at its rate: 2 live days, ~570 events, mostly wall and S2-only events."""
+    runs = iter(f"pseudo_sr0_{i:03d}" for i in range(52, 10_000))
+
+    def simulate():
+        st = ddcore.context("xenon1t", storage=[], sim_exposure_live_days=2.0, sim_events_per_chunk=200)
+        run = next(runs)
+        return st.get_array(run, "raw_records", progress_bar=False), st.get_single_plugin(run, "instructions")
+
+    records, plugin = benchmark.pedantic(simulate, rounds=3, iterations=1)
+    events = len(plugin.labels)
+    benchmark.extra_info["events"] = events
+    benchmark.extra_info["events_per_s"] = events / benchmark.stats.stats.median

@@ -81,6 +81,8 @@ class DDContext(strax.Context):
                 definition.update(options)
             definition.update({name: plugin.config[name] for name, option in plugin.takes_config.items()
                                if isinstance(option, FileOption)})
+            definition = {name: value for name, value in definition.items()
+                          if name not in plugin.takes_config or plugin.defines_run(name)}
             start, end = plugin.run_time_range()
         finally:
             self._runs_being_defined().discard(run_id)

@@ -170,7 +170,8 @@ class SimulatedSource(DDPlugin):
     The run's *definition* (every tracked option in the lineage of ``run_data_type``, the data
     type that holds what the detector recorded) is written to the run metadata the first time the
     run is made; later contexts take it as the run's defaults, so a run name always means the
-    same data (see ``ddcore.context.DDContext``).
+    same data (see ``ddcore.context.DDContext``). Options that cannot change a run of this
+    source (``defines_run`` says which) stay out of its definition.
     """
 
     depends_on = ()
@@ -184,6 +185,10 @@ class SimulatedSource(DDPlugin):
         """Whether ``run_id`` names a run of one of this source's ``sources``."""
         match = RUN_ID_PATTERN.match(str(run_id))
         return bool(match) and match["source"] in cls.sources
+
+    def defines_run(self, option: str) -> bool:
+        """Whether ``option`` can change the data of this run (default: every option)."""
+        return True
 
     @property
     def run_number(self) -> int:

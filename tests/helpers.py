@@ -12,7 +12,8 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPOSITORY.parent / "shared" / "data"
 
 # Small runs: enough events for figures within a few percent, fast enough for CI.
-SMALL_RUN_OPTIONS = dict(sim_n_events=120, sim_events_per_chunk=40)
+# pseudo runs of 0.5 live days: ~150 events, mostly S2-only and wall events
+SMALL_RUN_OPTIONS = dict(sim_n_events=120, sim_events_per_chunk=40, sim_exposure_live_days=0.5)
 ER_RUN, WIMP_RUN = "er_sr0_001", "wimp_sr0_002"
 
 

@@ -46,6 +46,8 @@ def test_validate_sim(workdir):
     out = ddcore(workdir, "validate-sim", "--events", "40", "-o", "validation").stdout
     assert "g1_measured" in out and "ER rejection at 50% WIMP acceptance" in out
     assert (workdir / "validation" / "bands.png").exists()
+    assert "Table I" in out and "wimprates integral" in out and "effective cross-section" in out
+    assert (workdir / "validation" / "populations.png").exists()
 
 
 def test_train_and_grid_search(workdir):
@@ -61,10 +63,11 @@ def test_train_and_grid_search(workdir):
 def test_evaluate_report_and_demo(workdir):
     out = ddcore(workdir, "evaluate", "--events", "40", "--train-events", "40", "-o", "evaluation").stdout
     assert "cS2/cS1 band cut" in out and (workdir / "evaluation" / "evaluation.json").exists()
-    out = ddcore(workdir, "report", "--events", "40", "--train-events", "40", "-o", "evaluation").stdout
+    short = ["--set", "sim_exposure_live_days=0.5"]  # a pseudo run of ~150 events
+    out = ddcore(workdir, "report", "--events", "40", "--train-events", "40", "-o", "evaluation", *short).stdout
     assert "Report:" in out and (workdir / "evaluation" / "report.html").exists()
-    out = ddcore(workdir, "demo", "--events", "40", "-o", "demo").stdout
-    assert "Pseudo-data pseudo_sr0_000" in out and (workdir / "demo" / "report.html").exists()
+    out = ddcore(workdir, "demo", "--events", "40", "-o", "demo", *short).stdout
+    assert "Pseudo-data pseudo_sr0_000" in out and "Truth of those events" in out and (workdir / "demo" / "report.html").exists()
 
 
 def test_newsdm(workdir):

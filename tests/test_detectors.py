@@ -11,7 +11,7 @@ from ddplugins.newsdm import cnn3d, simulation
 from ddplugins.tpc._options import pmt_table
 from tests.helpers import SHARED_DATA
 
-NT_OPTIONS = dict(sim_n_events=40, sim_events_per_chunk=20)
+NT_OPTIONS = dict(sim_n_events=40, sim_events_per_chunk=20, sim_exposure_live_days=0.3)
 
 
 def test_registry_lists_all_detectors():

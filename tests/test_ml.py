@@ -208,7 +208,7 @@ def test_report_renders_in_a_browser_with_every_image(scored_context, tmp_path):
     path = report.write_report(scored_context, result, str(tmp_path / "report.html"), pseudo_run="pseudo_sr0_000")
     html = open(path).read()
     for title in ("ROC curves", "Discrimination space", "Energy spectrum", "Positions", "Significance vs exposure",
-                  "Flagged events", "&plusmn;"):
+                  "Most anomalous events", "&plusmn;"):
         assert title in html, title
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
     assert len(images) >= 6 and all(base64.b64decode(i)[:8] == b"\x89PNG\r\n\x1a\n" for i in images)

@@ -6,7 +6,7 @@ import pytest
 
 import ddcore
 from ddplugins.analyses.validation import simulation_figures
-from ddplugins.simulation import fax_csv
+from ddplugins.simulation import fax_csv, populations, spectra
 from ddplugins.simulation.instructions import Instructions
 from tests.helpers import ER_RUN, SHARED_DATA, SMALL_RUN_OPTIONS, WIMP_RUN, array_digest
 from ddplugins.tpc._options import pmt_table
@@ -131,15 +131,87 @@ def test_fax_file_changed_after_configuring_is_used_with_a_new_lineage(tmp_path)
     assert st.get_array("fax_sr0_000", "instructions", progress_bar=False)["s1_photons"][0] == 60
 
 
-def test_pseudo_data_counts_follow_table_one():
-    plugin_counts = []
-    for seed in range(8):
-        st = in_memory(sim_exposure_live_days=34.2)
-        labels = st.get_array(f"pseudo_sr0_{seed:03d}", "instructions", progress_bar=False)["label"]
-        plugin_counts.append((np.sum(labels == 0), np.sum(labels == 1)))
-    mean_er, mean_wimp = np.mean(plugin_counts, axis=0)
-    assert mean_er == pytest.approx(61.88, abs=3 * np.sqrt(61.88 / 8))
-    assert mean_wimp == pytest.approx(35.03, abs=3 * np.sqrt(35.03 / 8))
+def _populations(st, run):
+    instructions = st.get_array(run, "instructions", progress_bar=False)
+    first = np.unique(instructions["event_number"], return_index=True)[1]
+    return instructions[first]
+
+
+@pytest.mark.parametrize("days", [0.5, 1.5])
+def test_pseudo_run_counts_are_poisson_means_of_the_rates_scaled_with_exposure(days):
+    seeds = range(6)
+    st = in_memory(sim_exposure_live_days=days)
+    expected = populations.expected_counts(st.get_single_plugin("pseudo_sr0_000", "instructions"))
+    per_day = populations.expected_counts(st.get_single_plugin("pseudo_sr0_000", "instructions"), live_days=1.0)
+    counts = np.array([np.bincount(_populations(st, f"pseudo_sr0_{seed:03d}")["population"],
+                                   minlength=len(populations.NAMES)) for seed in seeds])
+    for code, name in enumerate(populations.NAMES):
+        mean = expected[name] * len(seeds)
+        assert mean == pytest.approx(per_day[name] * days * len(seeds))
+        assert abs(counts[:, code].sum() - mean) <= 4 * np.sqrt(mean) + 1, name
+    # the ER rate is a rate: 1.93e-4 / (kg d keV) x 1042 kg x 15 keV per day
+    assert per_day["er"] == pytest.approx(1.93e-4 * 1042 * 15)
+
+
+def test_injection_adds_the_requested_population():
+    st = in_memory(sim_exposure_live_days=0.2, sim_inject={"multisite": 25})
+    events = _populations(st, "pseudo_sr0_001")
+    injected = events[events["injected"] == 1]
+    assert np.all(injected["population"] == populations.Population.MULTISITE)
+    assert 25 - 4 * 5 <= len(injected) <= 25 + 4 * 5
+    plain = _populations(in_memory(sim_exposure_live_days=0.2), "pseudo_sr0_001")
+    assert not np.any(plain["injected"])
+    with pytest.raises(ValueError, match="Unknown population 'axion'"):
+        in_memory(sim_inject={"axion": 3}).get_array("pseudo_sr0_001", "instructions", progress_bar=False)
+
+
+def test_each_source_makes_events_of_its_population():
+    st = in_memory(sim_n_events=12, sim_events_per_chunk=12)
+    for name in populations.NAMES:
+        truth = st.get_array(f"{name}_sr0_004", "event_truth", progress_bar=False)
+        found = truth[truth["population"] >= 0]
+        assert len(found) and np.all(found["population"] == populations.population_code(name)), name
+        assert np.all(found["label"] == (name == "wimp")), name
+    neutrons = _populations(st, "neutron_sr0_004")
+    instructions = st.get_array("neutron_sr0_004", "instructions", progress_bar=False)
+    assert len(instructions) > len(neutrons)  # most neutrons scatter more than once
+    multisite = st.get_array("multisite_sr0_004", "event_truth", progress_bar=False)
+    assert np.all(multisite["true_n_interactions"][multisite["population"] >= 0] >= 2)
+    s2only = st.get_array("s2only_sr0_004", "instructions", progress_bar=False)
+    assert np.all(s2only["s1_photons"] == 0) and np.all(s2only["s2_electrons"] > 0)
+    accidental = st.get_array("accidental_sr0_004", "instructions", progress_bar=False)
+    # a lone S1 and a lone S2 from different places
+    assert np.all(np.bincount(accidental["event_number"]) == 2)
+    assert np.sum((accidental["s1_photons"] > 0) & (accidental["s2_electrons"] > 0)) == 0
+    wall = st.get_array("wall_sr0_004", "instructions", progress_bar=False)
+    assert np.allclose(np.hypot(wall["x"], wall["y"]), 47.9, atol=1e-3)
+    assert np.all(np.hypot(wall["s2_x"], wall["s2_y"]) <= 47.9 + 1e-3)
+
+
+def test_detector_fluctuations_are_independent_across_sources():
+    """er_sr0_5 and wimp_sr0_5 share a seed, not their detector noise: the same instructions
+    under both run names give different raw records."""
+    st = in_memory()
+    er = st.get_single_plugin("er_sr0_005", "raw_records")
+    wimp = st.get_single_plugin("wimp_sr0_005", "raw_records")
+    instructions = st.get_array("er_sr0_005", "instructions", progress_bar=False)
+    assert er.run_seed != wimp.run_seed
+    a, b = er.compute(instructions), wimp.compute(instructions)
+    assert len(a) != len(b) or array_digest(a) != array_digest(b)
+
+
+def test_wimp_count_is_the_wimprates_integral_and_table_i_is_a_named_benchmark():
+    plugin = in_memory().get_single_plugin("pseudo_sr0_000", "instructions")
+    counts = populations.expected_counts(plugin)
+    exposure = 34.2 * 1042 / 1e3 / 365.25
+    assert counts["wimp"] == pytest.approx(spectra.wimp_rate_per_t_yr(500, 1e-45) * exposure)
+    assert 5 < counts["wimp"] < 6.5  # physics.md: ~5.7 events for 500 GeV, 1e-45 cm^2 SI
+    benchmark = in_memory(wimp_normalisation="table_i").get_single_plugin("pseudo_sr0_000", "instructions")
+    energies, rates = spectra.wimp_spectrum_table(500.0, 1e-45, "SI")
+    in_region = spectra.integral(energies, rates, 4.9, 40.9) * exposure
+    # Table I's 35.03 events are counts in the search region, not all recoils
+    assert populations.expected_counts(benchmark)["wimp"] == pytest.approx(counts["wimp"] * 35.03 / in_region)
+    assert populations.effective_wimp_cross_section(benchmark) == pytest.approx(1e-45 * 35.03 / in_region)
 
 
 def test_nest_timing_separates_er_from_nr():
@@ -183,3 +255,21 @@ def test_fax_rows_of_one_instruction_are_one_multiple_scatter(tmp_path):
                                                                       progress_bar=False)
     assert list(again["event_number"]) == [0, 0, 1]
     np.testing.assert_array_equal(again["s2_electrons"], instructions["s2_electrons"])
+
+
+def test_rates_and_exposure_define_pseudo_runs_only(tmp_path):
+    """A run of one population holds sim_n_events events whatever the rates: its definition
+    leaves them out, so another exposure does not conflict with it (it does for pseudo runs)."""
+    import strax
+
+    st = ddcore.context("xenon1t", storage=str(tmp_path), **TINY, sim_exposure_live_days=0.05)
+    for run in ("er_sr0_003", "pseudo_sr0_003"):
+        st.make(run, "raw_records", progress_bar=False)
+    er = st.run_metadata("er_sr0_003")[strax.RUN_DEFAULTS_KEY]
+    pseudo = st.run_metadata("pseudo_sr0_003")[strax.RUN_DEFAULTS_KEY]
+    assert "sim_n_events" in er and "sim_exposure_live_days" not in er and "lone_s2_rate_hz" not in er
+    assert "sim_exposure_live_days" in pseudo and "sim_n_events" not in pseudo
+    longer = ddcore.derive(st, sim_exposure_live_days=0.1)
+    assert len(longer.get_array("er_sr0_003", "instructions", progress_bar=False)) == TINY["sim_n_events"]
+    with pytest.raises(Exception, match="sim_exposure_live_days"):
+        longer.get_array("pseudo_sr0_003", "instructions", progress_bar=False)

@@ -12,8 +12,14 @@ from scipy import stats
 
 from ddcore.context import derive
 from ddplugins.analyses.event_display import save_event_display
-from ddplugins.ml.datasets import analysis_selection, run_preset
+from ddplugins.ml.datasets import analysis_selection, fiducial_volume, run_preset
 from ddplugins.ml.evaluation import band_cut_score, rejection_at_acceptance
+from ddplugins.simulation import populations, spectra
+
+# Table I rows next to our populations ("anomalous" events of unknown origin compare with our
+# multiple scatters that survive the single-scatter cut)
+TABLE_I_ROW = {"er": "er", "wimp": "wimp", "neutron": "neutron", "cevns": "cevns",
+               "accidental": "accidental", "wall": "wall", "multisite": "anomalous"}
 
 GAUSSIAN_50P_WIDTH_PER_SIGMA = 1.349
 
@@ -77,6 +83,89 @@ def er_rejection_at_nr_acceptance(er_events, nr_events, acceptance=0.5):
     ), len(er)
 
 
+def population_run(preset, name, n_events):
+    """Validation run of one population: ``<name>_<preset>_9<code:02d><n_events:06d>``."""
+    return f"{name}_{preset}_9{populations.population_code(name):02d}{n_events:06d}"
+
+
+def clopper_pearson(k, n, level=0.6827):
+    """Exact binomial interval of k successes in n trials."""
+    alpha = 1 - level
+    low = stats.beta.ppf(alpha / 2, k, n - k + 1) if k > 0 else 0.0
+    high = stats.beta.ppf(1 - alpha / 2, k + 1, n - k) if k < n else 1.0
+    return float(low), float(high)
+
+
+def population_table(st, frames, n_events, live_days=spectra.TABLE_I_LIVE_DAYS):
+    """Per population: events produced in live_days (from the rates), the share of simulated
+    events that land in the SR0 analysis space (fiducial volume, single scatter) with its exact
+    binomial 68% interval, the expected count there and Table I's."""
+    plugin = st.get_single_plugin(population_run(run_preset(st), "er", n_events), "instructions")
+    produced = populations.expected_counts(plugin, live_days=live_days)
+    rows = []
+    for name, (run_id, events) in frames.items():
+        selected = analysis_selection(events, volume=fiducial_volume(st, run_id), single_scatter=True)
+        mine = selected & (np.asarray(events["population"]) == populations.population_code(name))
+        # an event split in two by the event builder counts once
+        k = len(np.unique(np.asarray(events["true_event_number"])[mine]))
+        low, high = clopper_pearson(k, n_events)
+        table_key = TABLE_I_ROW.get(name)
+        rows.append({
+            "population": name, "produced": produced[name], "efficiency": k / n_events,
+            "expected": produced[name] * k / n_events, "expected_low": produced[name] * low,
+            "expected_high": produced[name] * high,
+            "table_i": spectra.TABLE_I_ANALYSIS_SPACE.get(table_key, np.nan),
+            "table_i_row": table_key or "-",
+        })
+    return pd.DataFrame(rows), plugin
+
+
+def _population_lines(table, plugin, n_events, live_days):
+    lines = [f"\nExpected events in the SR0 analysis space ({live_days} live days x "
+             f"{plugin.sim_fiducial_mass_kg:g} kg; cS1 3-70 PE, cS2_b >= 50 PE, fiducial volume, "
+             f"single scatter; {n_events} simulated events per population, 68% exact binomial intervals)",
+             f"  {'population':11s} {'produced':>10s} {'in space':>9s} {'expected':>24s}   Table I"]
+    for row in table.itertuples():
+        interval = f"{row.expected:.3g} [{row.expected_low:.3g}, {row.expected_high:.3g}]"
+        table_i = f"{row.table_i:g} ({row.table_i_row})" if np.isfinite(row.table_i) else "-"
+        lines.append(f"  {row.population:11s} {row.produced:10.4g} {row.efficiency:9.4f} {interval:>24s}   {table_i}")
+    exposure = live_days * plugin.sim_fiducial_mass_kg / 1e3 / spectra.DAYS_PER_YEAR
+    energies, rates = spectra.wimp_spectrum_table(
+        float(plugin.wimp_mass_gev), float(plugin.wimp_cross_section_cm2), plugin.wimp_interaction)
+    lines.append(
+        f"  WIMP {plugin.wimp_mass_gev:g} GeV, {plugin.wimp_cross_section_cm2:g} cm^2 {plugin.wimp_interaction}: "
+        f"wimprates integral {spectra.integral(energies, rates) * exposure:.3f} events "
+        f"({spectra.integral(energies, rates, *spectra.WIMP_SEARCH_REGION_KEV) * exposure:.3f} in {spectra.WIMP_SEARCH_REGION_KEV[0]}-"
+        f"{spectra.WIMP_SEARCH_REGION_KEV[1]} keV_nr); simulated with wimp_normalisation={plugin.wimp_normalisation!r}: "
+        f"{populations.wimp_count(plugin, exposure):.3f}")
+    lines.append(f"  Table I benchmark ('table_i', {populations.wimp_count(plugin, exposure, 'table_i'):.2f} "
+                 f"events) is this WIMP at an effective cross-section of "
+                 f"{populations.effective_wimp_cross_section(plugin, 'table_i'):.3g} cm^2")
+    return lines
+
+
+def _population_plot(plt, frames, path):
+    """Every population in (cS1, log10 cS2_b) and (r^2, z) with the analysis space outlined."""
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+    for name, (_, events) in frames.items():
+        ok = np.isfinite(events["cs2_bottom"]) & (events["cs2_bottom"] > 0)
+        cs1 = np.nan_to_num(np.asarray(events["cs1"][ok]), nan=0.0)
+        axes[0].scatter(np.clip(cs1, 0.3, None), np.log10(events["cs2_bottom"][ok]), s=3, alpha=0.5, label=name)
+        axes[1].scatter(events["x"] ** 2 + events["y"] ** 2, events["z"], s=3, alpha=0.5, label=name)
+    axes[0].set_xscale("log")
+    axes[0].axvspan(3, 70, color="grey", alpha=0.1, label="cS1 3-70 PE")
+    axes[0].axhline(np.log10(50), color="grey", ls=":")
+    axes[0].set_xlabel("cS1 [PE] (events without S1 at 0.3)")
+    axes[0].set_ylabel("log10(cS2_b / PE)")
+    axes[1].set_xlabel("reconstructed r$^2$ [cm$^2$]")
+    axes[1].set_ylabel("reconstructed z [cm]")
+    axes[0].legend(fontsize=7, markerscale=3)
+    fig.suptitle("Simulated populations (equal numbers of simulated events, not rates)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def _good(events):
     return events[(events["n_instructions"] == 1) & np.isfinite(events["cs1"]) & np.isfinite(events["cs2"])]
 
@@ -129,11 +218,13 @@ def validate_simulation(st, output, n_events=2000):
     preset = run_preset(st)
     st = derive(st, sim_n_events=n_events)
     # a run name stands for one set of data: the number carries the events per run
-    runs = {"ER": f"er_{preset}_900{n_events:06d}", "WIMP": f"wimp_{preset}_901{n_events:06d}"}
-    frames = {}
-    for label, run_id in runs.items():
-        st.make(run_id, ["event_basics", "event_truth", "event_hitpatterns"], progress_bar=True)
-        frames[label] = _events(st, run_id)
+    runs = {"ER": population_run(preset, "er", n_events), "WIMP": population_run(preset, "wimp", n_events)}
+    population_frames = {}
+    for name in populations.NAMES:
+        run_id = population_run(preset, name, n_events)
+        st.make(run_id, ["event_basics", "event_truth"], progress_bar=True)
+        population_frames[name] = (run_id, _events(st, run_id))
+    frames = {label: population_frames[label.lower()][1] for label in runs}
     os.makedirs(output, exist_ok=True)
 
     lines = [f"Simulation figures ({n_events} events per class, preset {preset})"]
@@ -168,6 +259,11 @@ def validate_simulation(st, output, n_events=2000):
 
     _diffusion_plot(plt, frames["ER"], figures["ER"], os.path.join(output, "s2_width_vs_drift.png"))
     _gain_plot(plt, frames["ER"], figures["ER"], os.path.join(output, "g1_g2.png"))
+
+    table, plugin = population_table(st, population_frames, n_events)
+    lines += _population_lines(table, plugin, n_events, spectra.TABLE_I_LIVE_DAYS)
+    table.to_csv(os.path.join(output, "populations.csv"), index=False)
+    _population_plot(plt, population_frames, os.path.join(output, "populations.png"))
 
     save_event_display(st, runs["WIMP"], 0, os.path.join(output, "wimp_event0.png"))
     lines.append(f"\nPlots written to {output}/")

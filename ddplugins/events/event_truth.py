@@ -4,12 +4,15 @@ import numpy as np
 import strax
 
 from ddcore.plugins import DDPlugin
+from ddplugins.simulation.populations import POPULATION_TITLE
 
 # event_truth field <- instructions field
 TRUTH_COLUMNS = {
     "true_event_number": "event_number",
     "true_recoil_type": "recoil_type",
     "label": "label",
+    "population": "population",
+    "injected": "injected",
     "true_x": "x",
     "true_y": "y",
     "true_z": "z",
@@ -25,7 +28,7 @@ class EventTruth(DDPlugin):
     electrons, ``true_*2`` the second (a multiple scatter). Kept apart from event_basics so real
     data needs no truth."""
 
-    __version__ = "0.2.0"
+    __version__ = "0.3.0"
     depends_on = ("events", "instructions")
     provides = "event_truth"
     data_kind = "events"
@@ -34,6 +37,10 @@ class EventTruth(DDPlugin):
         (("True event number in the run (-1: no instruction in the window)", "true_event_number"), np.int64),
         (("True recoil type: 0 ER, 1 NR (-1: none)", "true_recoil_type"), np.int8),
         (("Truth label: 0 background, 1 WIMP signal (-1: none)", "label"), np.int8),
+        ((POPULATION_TITLE + " (-1: none or a FaX event)", "population"), np.int8),
+        (("1 if injected on top of the background model", "injected"), np.int8),
+        (("Interactions of the true event (all its instructions)", "true_n_interactions"), np.int16),
+        (("Summed recoil energy of the true event's interactions [keV]", "true_energy_total"), np.float32),
         (("True x [cm]", "true_x"), np.float32),
         (("True y [cm]", "true_y"), np.float32),
         (("True z [cm]", "true_z"), np.float32),
@@ -44,13 +51,15 @@ class EventTruth(DDPlugin):
         (("True x of the interaction with the second most electrons [cm] (NaN: single)", "true_x2"), np.float32),
         (("True y of the interaction with the second most electrons [cm] (NaN: single)", "true_y2"), np.float32),
         (("True z of the interaction with the second most electrons [cm] (NaN: single)", "true_z2"), np.float32),
+        (("Recoil energy of the interaction with the second most electrons [keV]", "true_energy2"), np.float32),
     ]
 
     def compute(self, events, instructions):
         result = self.new_result(events)
-        for name in ("true_event_number", "true_recoil_type", "label"):
+        for name in ("true_event_number", "true_recoil_type", "label", "population"):
             result[name] = -1
-        for name in ("true_x", "true_y", "true_z", "true_energy", "true_x2", "true_y2", "true_z2"):
+        for name in ("true_x", "true_y", "true_z", "true_energy", "true_x2", "true_y2", "true_z2",
+                     "true_energy2", "true_energy_total"):
             result[name] = np.nan
         if not len(events) or not len(instructions):
             return result
@@ -69,6 +78,14 @@ class EventTruth(DDPlugin):
         for out_name, in_name in TRUTH_COLUMNS.items():
             result[out_name][target[first]] = instructions[in_name][source[first]]
         second = np.r_[False, ~first[1:]] & np.r_[False, first[:-1]]
-        for axis in ("x", "y", "z"):
-            result[f"true_{axis}2"][target[second]] = instructions[axis][source[second]]
+        for name in ("x", "y", "z", "energy"):
+            result[f"true_{name}2"][target[second]] = instructions[name][source[second]]
+        # the whole true event, also interactions outside the window (an S2 beyond it)
+        _, row_event, rows_per_event = np.unique(
+            instructions["event_number"], return_inverse=True, return_counts=True)
+        energy = np.nan_to_num(instructions["energy"].astype(np.float64))
+        known = np.bincount(row_event, weights=np.isfinite(instructions["energy"]))
+        total = np.where(known > 0, np.bincount(row_event, weights=energy), np.nan)
+        result["true_n_interactions"][target[first]] = rows_per_event[row_event[source[first]]]
+        result["true_energy_total"][target[first]] = total[row_event[source[first]]]
         return result

@@ -14,6 +14,7 @@ from ddcore import registry
 SPLIT_FIRST_RUN = {"train": 100, "validation": 200, "test": 300, "calibration": 400}
 ANALYSIS_CS1_PE = (3.0, 70.0)
 ANALYSIS_MIN_CS2_BOTTOM_PE = 50.0
+SINGLE_SCATTER_MAX_ALT_S2 = 0.05  # of the main S2's area
 SELECTION_COLUMNS = ("cs1", "cs2_bottom", "label")
 
 
@@ -38,9 +39,12 @@ def split_runs(st, split, sources=("er", "wimp"), n_runs=1):
     return [f"{source}_{preset}_{first + i:03d}{n_events:06d}" for source in sources for i in range(n_runs)]
 
 
-def analysis_selection(events):
+def analysis_selection(events, volume=None, single_scatter=False):
     """Events inside the analysis space: main S1 and S2 found, cS1 in [3, 70] PE, cS2_b >= 50 PE,
-    and (for simulated runs) a true interaction behind the event."""
+    and (for simulated runs) a true interaction behind the event. ``volume`` (from
+    :func:`fiducial_volume`) adds the fiducial cut on the reconstructed position, needed where
+    runs hold events from the whole TPC; ``single_scatter`` drops events with a second S2 above
+    ``SINGLE_SCATTER_MAX_ALT_S2`` of the main one (at least 100 PE)."""
     cs1 = events["cs1"]
     selected = (
         np.isfinite(cs1)
@@ -51,7 +55,20 @@ def analysis_selection(events):
     fields = events.columns if hasattr(events, "columns") else events.dtype.names
     if "label" in fields:
         selected &= np.asarray(events["label"]) >= 0
+    if volume is not None:
+        r_max, z_top, z_bottom = volume
+        z = np.asarray(events["z"])
+        selected &= (np.hypot(events["x"], events["y"]) < r_max) & (z < z_top) & (z > z_bottom)
+    if single_scatter:
+        limit = np.maximum(SINGLE_SCATTER_MAX_ALT_S2 * np.asarray(events["s2_area"]), 100.0)
+        selected &= ~(np.asarray(events["alt_s2_area"]) > limit)
     return np.asarray(selected)
+
+
+def fiducial_volume(st, run_id):
+    """(radius, z_top, z_bottom) [cm] of the fiducial volume the run's context configures."""
+    options = st.get_single_plugin(run_id, "instructions").config
+    return options["fiducial_radius_cm"], options["fiducial_z_top_cm"], options["fiducial_z_bottom_cm"]
 
 
 def load_events(st, run_ids, targets=("event_basics", "event_truth"), selected=True, progress=True,

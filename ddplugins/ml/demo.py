@@ -14,7 +14,8 @@ import numpy as np
 from ddplugins.analyses.event_display import save_event_display
 from ddplugins.ml import evaluation as ev
 from ddplugins.ml import report
-from ddplugins.ml.datasets import analysis_selection, run_preset
+from ddplugins.ml.datasets import analysis_selection, fiducial_volume, run_preset
+from ddplugins.simulation import populations
 
 log = logging.getLogger(__name__)
 
@@ -26,14 +27,16 @@ def pseudo_data_summary(st, run_id, evaluation):
     background_fraction = evaluation["significance"][0]["anomaly_fraction_background"]
     background_error = np.sqrt(background_fraction * (1 - background_fraction) / max(evaluation["n_test"]["er"], 1))
     data = st.get_array(run_id, ["event_basics", "event_truth", "anomaly_scores"], progress_bar=False)
-    data = data[analysis_selection(data)]
+    data = data[analysis_selection(data, volume=fiducial_volume(st, run_id))]
     fraction, error = ev.anomaly_fraction(data["is_anomalous"])
     n, k = len(data), int(np.sum(data["is_anomalous"]))
     return {
         "run_id": run_id,
         "events_in_analysis_space": n,
-        "true_er": int(np.sum(data["label"] == 0)),
+        "true_background": int(np.sum(data["label"] == 0)),
         "true_wimp": int(np.sum(data["label"] == 1)),
+        "true_populations": {populations.NAMES[code]: int(n) for code, n in
+                             zip(*np.unique(data["population"][data["population"] >= 0], return_counts=True))},
         "anomalous": k,
         "anomaly_fraction": fraction,
         "anomaly_fraction_error": error,
@@ -46,6 +49,10 @@ def pseudo_data_summary(st, run_id, evaluation):
     }
 
 
+def _populations_text(counts):
+    return ", ".join(f"{n} {name}" for name, n in counts.items()) or "none"
+
+
 def run_demo(st, output, n_events=2000):
     """Evaluate every method, score the pseudo-data run, write the report; return
     (report path, text summary)."""
@@ -53,7 +60,8 @@ def run_demo(st, output, n_events=2000):
     pseudo_run = f"pseudo_{run_preset(st)}_000"
     log.info("Evaluating on %d simulated ER and WIMP events each (train and test splits)", n_events)
     result = report.evaluate(st, n_test=n_events, n_train=n_events)
-    log.info("Pseudo-data run %s (Table I counts, 34.2 live days)", pseudo_run)
+    log.info("Pseudo-data run %s: every population at its rate for %g live days", pseudo_run,
+             st.get_single_plugin(pseudo_run, "instructions").sim_exposure_live_days)
     st.make(pseudo_run, ["event_basics", "event_truth", "anomaly_scores"], progress_bar=True)
     result["pseudo_data"] = pseudo = pseudo_data_summary(st, pseudo_run, result)
 
@@ -67,7 +75,9 @@ def run_demo(st, output, n_events=2000):
         f"events anomalous ({pseudo['anomaly_fraction']:.3f} +- {pseudo['anomaly_fraction_error']:.3f}; "
         f"background {pseudo['background_anomaly_fraction']:.4f} +- {pseudo['background_anomaly_fraction_error']:.4f}); "
         f"excess significance {pseudo['significance']:.2f} sigma ({pseudo['significance_range'][0]:.2f}-"
-        f"{pseudo['significance_range'][1]:.2f} over the background fraction's error). Truth: {pseudo['true_er']} ER, {pseudo['true_wimp']} WIMP.\n"
+        f"{pseudo['significance_range'][1]:.2f} over the background fraction's error).\n"
+        f"Truth of those events: {_populations_text(pseudo['true_populations'])}. The background fraction "
+        "is measured on ER events only; the other backgrounds are not in it.\n"
         f"\nReport: {path} ({time.time() - started:.0f} s)"
     )
     return path, summary

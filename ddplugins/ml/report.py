@@ -3,7 +3,7 @@
 Methods: the CNN for each image kind with a model available, the combined anomaly score, the
 CVAE loss alone, gradient-boosted trees on event_basics features and the classical cS2/cS1 band
 cut; dataset level: the anomaly fraction and a binned likelihood, with their discovery
-significance versus exposure for pseudo-data at the expected counts of Table I.
+significance versus exposure for pseudo-data at the expected counts of the source rates.
 """
 
 import base64
@@ -21,10 +21,11 @@ from ddcore.context import derive
 from ddcore.files import resolve_path
 from ddplugins.events.event_images import IMAGE_FIELDS
 from ddplugins.ml import evaluation as ev
-from ddplugins.ml.datasets import analysis_selection, load_events, split_runs
-from ddplugins.simulation import spectra
+from ddplugins.ml.datasets import analysis_selection, fiducial_volume, load_events, split_runs
+from ddplugins.simulation import populations
 
-EXPOSURES_LIVE_DAYS = (5, 10, 20, 34.2, 60, 100, 200)
+PSEUDO_LIVE_DAYS = 34.2  # XENON1T SR0
+EXPOSURES_LIVE_DAYS = (5, 10, 20, PSEUDO_LIVE_DAYS, 60, 100, 200)
 N_BOOTSTRAP = 200
 GALLERY_EVENTS = 4
 
@@ -109,16 +110,16 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True):
 def _significance(st, test, labels, flags, n_simulated):
     """Expected discovery significance vs exposure: likelihood and anomaly fraction.
 
-    Expected counts are Table I's scaled to the exposure, times the fraction of simulated events
-    of each class that land in the analysis space.
+    Expected counts are the events the source rates produce in the exposure (ER: flat rate in
+    the fiducial volume; WIMP: wimprates at the configured model), times the fraction of
+    simulated events of each class that land in the analysis space (counted once).
     """
-    plugin_options = st.get_single_plugin(split_runs(st, "test")[0], "instructions")
+    plugin = st.get_single_plugin(split_runs(st, "test")[0], "instructions")
     efficiency = {"er": np.sum(labels == 0) / n_simulated, "wimp": np.sum(labels == 1) / n_simulated}
     rows = []
     for days in EXPOSURES_LIVE_DAYS:
-        counts = spectra.expected_counts(days, plugin_options.wimp_mass_gev,
-                                         plugin_options.wimp_cross_section_cm2, plugin_options.wimp_interaction)
-        counts = {k: v * efficiency[k] for k, v in counts.items()}
+        produced = populations.expected_counts(plugin, live_days=days)
+        counts = {k: produced[k] * efficiency[k] for k in efficiency}
         row = {"live_days": days, "expected_er": counts["er"], "expected_wimp": counts["wimp"]}
         er, wimp = test[labels == 0], test[labels == 1]
         row["likelihood_z"] = ev.likelihood_significance(er, wimp, counts["er"], counts["wimp"])
@@ -220,10 +221,9 @@ def _band_figure(test, labels, pseudo):
         ax.plot(centres, medians, style, lw=2, label=f"{'ER' if label == 0 else 'NR'} band median"
                 + (" = the cut (50% WIMP acceptance)" if label == 1 else ""))
     if pseudo is not None:
-        for label, marker, name in ((0, "o", "pseudo-data ER"), (1, "s", "pseudo-data WIMP")):
-            pick = pseudo["label"] == label
+        for name, marker, pick in _by_population(pseudo):
             ax.scatter(pseudo["cs1"][pick], np.log10(pseudo["cs2_bottom"][pick]), s=25, marker=marker,
-                       facecolors="none", edgecolors="k", label=name)
+                       facecolors="none", edgecolors="k", label=f"pseudo-data {name}")
         flagged = pseudo["is_anomalous"]
         ax.scatter(pseudo["cs1"][flagged], np.log10(pseudo["cs2_bottom"][flagged]), s=60, marker="*",
                    color="gold", edgecolors="k", label="flagged anomalous")
@@ -235,6 +235,14 @@ def _band_figure(test, labels, pseudo):
                    "the cut at 50% WIMP acceptance) and the pseudo-data events by truth and flag.", fig)
 
 
+def _by_population(events):
+    """(name, marker, mask) of each true population present among the events."""
+    markers = "osD^v<>ph"
+    for code in np.unique(events["population"]):
+        name = populations.NAMES[code] if 0 <= code < len(populations.NAMES) else "unknown"
+        yield name, markers[int(code) % len(markers)], np.asarray(events["population"] == code)
+
+
 def _pseudo_figures(pseudo, pseudo_run):
     import matplotlib.pyplot as plt
 
@@ -242,10 +250,10 @@ def _pseudo_figures(pseudo, pseudo_run):
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     bins = np.linspace(0, 40, 17)
     centres = (bins[1:] + bins[:-1]) / 2
-    for label, name, colour in ((0, "ER", "tab:blue"), (1, "WIMP", "tab:red")):
-        counts, _ = np.histogram(pseudo["ces"][pseudo["label"] == label], bins)
-        ax.errorbar(centres, counts, yerr=np.sqrt(counts), xerr=(bins[1] - bins[0]) / 2, fmt="o",
-                    color=colour, label=f"{name} (truth)")
+    for name, marker, pick in _by_population(pseudo):
+        counts, _ = np.histogram(pseudo["ces"][pick], bins)
+        ax.errorbar(centres, counts, yerr=np.sqrt(counts), xerr=(bins[1] - bins[0]) / 2, fmt=marker,
+                    label=f"{name} (truth)")
     counts, _ = np.histogram(pseudo["ces"][pseudo["is_anomalous"]], bins)
     ax.step(bins[:-1], counts, where="post", color="goldenrod", label="flagged anomalous")
     ax.set_xlabel("combined energy [keV]")
@@ -255,8 +263,7 @@ def _pseudo_figures(pseudo, pseudo_run):
                            "Poisson (sqrt N).", fig))
 
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    for label, marker, name in ((0, "o", "ER"), (1, "s", "WIMP")):
-        pick = pseudo["label"] == label
+    for name, marker, pick in _by_population(pseudo):
         ax.scatter(pseudo["r"][pick] ** 2, pseudo["z"][pick], marker=marker, facecolors="none",
                    edgecolors="k", label=f"{name} (truth)")
     flagged = pseudo["is_anomalous"]
@@ -296,10 +303,10 @@ def _cvae_figure(result, st, pseudo_run):
     labels, loss = result["labels"], result["scores"]["CVAE loss"]
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     bins = np.logspace(np.log10(max(loss.min(), 1e-9)), np.log10(loss.max()), 41)
-    counts = spectra.TABLE_I_EXPECTED
+    reference = next(r for r in result["significance"] if r["live_days"] == PSEUDO_LIVE_DAYS)
     for label, name, colour in ((0, "background (ER)", "tab:blue"), (1, "signal (WIMP)", "tab:red")):
         sel = loss[labels == label]
-        weight = counts["er" if label == 0 else "wimp"] / len(sel)
+        weight = reference["expected_er" if label == 0 else "expected_wimp"] / len(sel)
         ax.hist(sel, bins, weights=np.full(len(sel), weight), histtype="step", color=colour, label=name)
     if pseudo_run is not None:
         pseudo = st.get_array(pseudo_run, "anomaly_scores", progress_bar=False)["cvae_loss"]
@@ -308,9 +315,9 @@ def _cvae_figure(result, st, pseudo_run):
         ax.errorbar(centres[n > 0], n[n > 0], yerr=np.sqrt(n[n > 0]), fmt="ko", ms=3, label=pseudo_run)
     ax.set_xscale("log")
     ax.set_xlabel("CVAE loss")
-    ax.set_ylabel("events per 34.2 live days")
+    ax.set_ylabel(f"events per {PSEUDO_LIVE_DAYS} live days")
     ax.legend(fontsize=7)
-    return _figure("CVAE loss distributions", "Test events normalised to Table I counts; pseudo-data "
+    return _figure("CVAE loss distributions", "Test events normalised to the expected counts in the analysis space; pseudo-data "
                    "with Poisson error bars.", fig)
 
 
@@ -318,13 +325,21 @@ def _gallery(st, pseudo_run, pseudo):
     from ddplugins.analyses.event_display import event_display
     import matplotlib.pyplot as plt
 
+    """Event displays of the pseudo-data events with the highest anomaly scores (all events, not
+    only the analysis space), with their truth and whether they were flagged."""
     gallery = []
-    for event_number in pseudo["event_number"][pseudo["is_anomalous"]][:GALLERY_EVENTS]:
-        fig = event_display(st, pseudo_run, int(event_number))
+    score = np.nan_to_num(np.asarray(pseudo["anomaly_score"], float), nan=-np.inf)
+    for i in np.argsort(-score, kind="stable")[:GALLERY_EVENTS]:
+        event = pseudo[i]
+        fig = event_display(st, pseudo_run, int(event["event_number"]))
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=55)
         plt.close(fig)
-        gallery.append({"title": f"{pseudo_run}, event {int(event_number)}",
+        code = int(event["population"])
+        truth = populations.NAMES[code] if 0 <= code < len(populations.NAMES) else "unknown"
+        flag = "flagged" if event["is_anomalous"] else "not flagged"
+        gallery.append({"title": f"{pseudo_run}, event {int(event['event_number'])}: score "
+                                 f"{event['anomaly_score']:.2f} ({flag}), truth {truth}",
                         "png": base64.b64encode(buffer.getvalue()).decode()})
     return gallery
 
@@ -364,10 +379,11 @@ def write_report(st, result, output, pseudo_run=None):
         except Exception:  # noqa: BLE001 - a context without that model
             continue
     test = result["test_events"]
-    pseudo = None
+    pseudo = every_pseudo_event = None
     if pseudo_run is not None:
-        pseudo = st.get_array(pseudo_run, ["event_basics", "event_truth", "anomaly_scores"], progress_bar=False)
-        pseudo = pseudo[analysis_selection(pseudo)]
+        every_pseudo_event = st.get_array(pseudo_run, ["event_basics", "event_truth", "anomaly_scores"],
+                                          progress_bar=False)
+        pseudo = every_pseudo_event[analysis_selection(every_pseudo_event, volume=fiducial_volume(st, pseudo_run))]
     figures = [_roc_figure(result), _band_figure(test, result["labels"], pseudo)]
     if pseudo is not None:
         figures += _pseudo_figures(pseudo, pseudo_run)
@@ -384,7 +400,7 @@ def write_report(st, result, output, pseudo_run=None):
         detector_options={k: options[k] for k in DETECTOR_OPTIONS if k in options},
         model_hashes=model_hashes, metrics=result["metrics"], n_bootstrap=N_BOOTSTRAP,
         significance=result["significance"], pseudo=result.get("pseudo_data"), figures=figures,
-        gallery=_gallery(st, pseudo_run, pseudo) if pseudo is not None else [],
+        gallery=_gallery(st, pseudo_run, every_pseudo_event) if pseudo is not None else [],
         lineage=json.dumps({"test_runs": result["test_runs"], "models": result["model_lineages"]}, indent=1),
     )
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)

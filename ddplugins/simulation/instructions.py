@@ -1,13 +1,14 @@
-"""``instructions``: the FaX instruction table of a simulated run, one row per interaction
-(simulated sources make one interaction per event; a FaX table may give several)."""
+"""``instructions``: the FaX instruction table of a simulated run, one row per interaction;
+the rows of one event share its ``event_number`` (multiple scatters, accidental pairs)."""
 
 import numpy as np
 import strax
 
 from ddcore.files import file_options
 from ddcore.plugins import Checked, SimulatedSource
-from ddplugins.simulation import fax_csv, run_spec, spectra
-from ddplugins.simulation.quanta import ER, NR, nest_quanta
+from ddplugins.simulation import fax_csv, populations, run_spec, spectra
+from ddplugins.simulation.populations import POPULATION_TITLE, Population
+from ddplugins.simulation.quanta import nest_quanta
 from ddplugins.tpc._options import drift_time_ns, tpc_options
 
 RUN_EPOCH_NS = 1_483_228_800 * 10**9  # 2017-01-01, XENON1T SR0 era
@@ -21,9 +22,13 @@ instructions_dtype = strax.time_fields + [
     (("Event number in the run", "event_number"), np.int64),
     (("Recoil type: 0 electronic (ER), 1 nuclear (NR)", "recoil_type"), np.int8),
     (("Truth label: 0 background, 1 WIMP signal", "label"), np.int8),
+    ((POPULATION_TITLE + " (-1: a FaX table's event)", "population"), np.int8),
+    (("1 if the event was injected on top of the background model ('sim_inject')", "injected"), np.int8),
     (("Interaction x position [cm]", "x"), np.float32),
     (("Interaction y position [cm]", "y"), np.float32),
     (("Interaction z position, negative below the gate [cm]", "z"), np.float32),
+    (("Where the electrons leave the liquid, x [cm] (the vertex unless charge drifts inward)", "s2_x"), np.float32),
+    (("Where the electrons leave the liquid, y [cm]", "s2_y"), np.float32),
     (("Recoil energy [keV] (NaN if unknown)", "energy"), np.float32),
     (("Scintillation photons produced", "s1_photons"), np.int32),
     (("Ionisation electrons leaving the interaction site", "s2_electrons"), np.int32),
@@ -31,10 +36,17 @@ instructions_dtype = strax.time_fields + [
 ]
 
 
+PSEUDO_ONLY_OPTIONS = frozenset((
+    "sim_exposure_live_days", "sim_fiducial_mass_kg", "sim_pseudo_components", "sim_inject",
+    "wimp_normalisation", "er_rate_per_kg_day_kev", "neutron_rate_per_t_yr", "neutron_rate_window_kev",
+    "lone_s1_rate_hz", "lone_s2_rate_hz", "wall_rate_per_day", "multisite_rate_per_kg_day_kev",
+))
+
+
 class Instructions(SimulatedSource):
     """Draw events for the run named by the run id (see ``ddplugins.simulation.run_spec``)."""
 
-    __version__ = "0.3.0"
+    __version__ = "0.4.0"
     provides = "instructions"
     data_kind = "instructions"
     dtype = instructions_dtype
@@ -79,14 +91,64 @@ class Instructions(SimulatedSource):
     wimp_interaction = strax.Config(
         default="SI", type=str, help="WIMP interaction, a wimprates name: 'SI', 'SD_n_central' ..."
     )
-    sim_exposure_live_days = Checked(above=0, 
+    wimp_normalisation = Checked(choices=populations.WIMP_NORMALISATIONS,
+        default="wimprates", type=str,
+        help="WIMP count: 'wimprates' (the rate of the configured model) or the named benchmark "
+        "'table_i' (Table I's 35.03 events per 34.2 d x 1042 kg; validate-sim prints its "
+        "effective cross-section)",
+    )
+    sim_exposure_live_days = Checked(above=0,
         default=spectra.TABLE_I_LIVE_DAYS, type=(float, int),
-        help="Live days of a 'pseudo' run (counts scaled from Table I)",
+        help="Live days of a 'pseudo' run [d]",
     )
-    sim_fiducial_mass_kg = Checked(above=0, 
+    sim_fiducial_mass_kg = Checked(above=0,
         default=spectra.TABLE_I_FIDUCIAL_KG, type=(float, int),
-        help="Fiducial mass for the expected counts of 'pseudo' runs [kg]",
+        help="Mass of the volume the fiducial populations are drawn in [kg]",
     )
+    sim_pseudo_components = strax.Config(
+        default=populations.NAMES, type=(tuple, list),
+        help="Populations a 'pseudo' run draws (Poisson counts from their rates): "
+        + ", ".join(populations.NAMES),
+    )
+    sim_inject = strax.Config(
+        default=None, type=(dict, type(None)),
+        help="Populations injected into 'pseudo' runs on top of the components: "
+        "{population: expected events}, e.g. {'s2only': 20}; each a Poisson draw",
+    )
+    er_rate_per_kg_day_kev = Checked(minimum=0, default=1.93e-4, type=(float, int),
+        help="Flat ER rate in the fiducial volume [events / (kg d keV)]")
+    neutron_rate_per_t_yr = Checked(minimum=0, default=0.6, type=(float, int),
+        help="Radiogenic-neutron single scatters in neutron_rate_window_kev [events / (t yr)]")
+    neutron_rate_window_kev = strax.Config(default=(4.0, 50.0), type=(tuple, list),
+        help="Recoil-energy window of neutron_rate_per_t_yr [keV_nr]")
+    neutron_single_scatter_fraction = Checked(above=0, maximum=1, default=0.3, type=(float, int),
+        help="Share of neutron events with one scatter; the multiplicity is geometric")
+    neutron_energy_scale_kev = Checked(above=0, default=30.0, type=(float, int),
+        help="E-folding energy of the exponential radiogenic-neutron recoil spectrum [keV_nr]")
+    neutron_energy_max_kev = Checked(above=0, default=100.0, type=(float, int),
+        help="Highest simulated neutron recoil energy [keV_nr]")
+    neutron_mean_free_path_cm = Checked(above=0, default=15.0, type=(float, int),
+        help="Mean distance between neutron scatters [cm]")
+    cevns_energy_min_kev = Checked(above=0, default=1.0, type=(float, int),
+        help="Lowest simulated 8B CEvNS recoil energy [keV_nr] (below it no S1 is seen)")
+    lone_s1_rate_hz = Checked(minimum=0, default=1.0, type=(float, int),
+        help="Rate of isolated S1s in the TPC, for accidental coincidences [Hz]")
+    lone_s1_mean_photons = Checked(minimum=1, default=20.0, type=(float, int),
+        help="Mean photons of an isolated S1 (geometric distribution)")
+    lone_s2_rate_hz = Checked(minimum=0, default=2e-3, type=(float, int),
+        help="Rate of isolated S2s in the TPC: S2-only events and the S2s of accidentals [Hz]")
+    lone_s2_mean_electrons = Checked(minimum=1, default=30.0, type=(float, int),
+        help="Mean electrons of an isolated S2 (geometric distribution)")
+    wall_rate_per_day = Checked(minimum=0, default=100.0, type=(float, int),
+        help="Low-energy (0 - er_energy_max_kev) decays on the TPC wall [events / d]")
+    wall_inward_shift_cm = Checked(minimum=0, default=2.0, type=(float, int),
+        help="Mean inward shift of where a wall event's electrons come out (exponential) [cm]")
+    wall_charge_survival_min = Checked(above=0, maximum=1, default=0.01, type=(float, int),
+        help="Smallest share of a wall event's electrons that survive (log-uniform up to 1)")
+    multisite_rate_per_kg_day_kev = Checked(minimum=0, default=3e-5, type=(float, int),
+        help="Multiple-scatter ER gamma events in the fiducial volume [events / (kg d keV)]")
+    multisite_mean_step_cm = Checked(above=0, default=5.0, type=(float, int),
+        help="Mean distance between the scatters of a multi-site gamma [cm]")
     fax_instructions_file, fax_instructions_sha256 = file_options(
         "fax_instructions", "FaX instruction CSV for 'fax' runs"
     )
@@ -113,19 +175,16 @@ class Instructions(SimulatedSource):
             rank[order] = np.arange(len(order))
             self.fax_event_of_row = rank[self.fax_event_of_row]
             self.labels = self.fax_table["recoil_type"][first_rows[order]].astype(np.int8)
-        elif self.spec.source == "pseudo":
-            rng = self._rng("counts")
-            counts = spectra.expected_counts(
-                self.sim_exposure_live_days * self.sim_fiducial_mass_kg / spectra.TABLE_I_FIDUCIAL_KG,
-                self.wimp_mass_gev,
-                self.wimp_cross_section_cm2,
-                self.wimp_interaction,
-            )
-            labels = np.repeat([0, 1], [rng.poisson(counts["er"]), rng.poisson(counts["wimp"])])
-            self.labels = rng.permutation(labels).astype(np.int8)
+            self.event_population = np.full(len(self.labels), -1, np.int8)
+            self.event_injected = np.zeros(len(self.labels), np.int8)
         else:
-            label = 1 if self.spec.source == "wimp" else 0
-            self.labels = np.full(self.sim_n_events, label, np.int8)
+            if self.spec.source == "pseudo":
+                self.event_population, self.event_injected = self._pseudo_events()
+            else:
+                code = populations.population_code(self.spec.source)
+                self.event_population = np.full(self.sim_n_events, code, np.int8)
+                self.event_injected = np.zeros(self.sim_n_events, np.int8)
+            self.labels = (self.event_population == Population.WIMP).astype(np.int8)
         if len(self.labels) * spacing_ns > RUN_SPACING_NS:
             raise ValueError(
                 f"Run {self.run_id!r}: {len(self.labels)} events of {self.sim_event_spacing_us} us "
@@ -138,6 +197,37 @@ class Instructions(SimulatedSource):
         # a run lasts whole seconds (strax's progress bar reads run start and end in seconds)
         last_slot_end = int(self.slot_start(max(len(self.labels), 1)))
         return self.run_start_ns, self.run_start_ns + -(-(last_slot_end - self.run_start_ns) // 10**9) * 10**9
+
+    def defines_run(self, option):
+        # rates and exposure set how many events of each population a pseudo run draws; a run
+        # of one population has sim_n_events of them whatever the rates
+        if option in PSEUDO_ONLY_OPTIONS:
+            return self.spec.source == "pseudo"
+        if option.startswith("fax_instructions"):
+            return self.spec.source == "fax"
+        if option == "sim_n_events":
+            return self.spec.source not in ("pseudo", "fax")
+        return True
+
+    def _pseudo_events(self):
+        """(population, injected) per event: Poisson counts of every component for the exposure
+        plus the injections, in random order."""
+        rng = self._rng("counts")
+        expected = populations.expected_counts(self)
+        inject = dict(self.sim_inject or {})
+        for name in (*self.sim_pseudo_components, *inject):
+            populations.population_code(name)
+        for name, count in inject.items():
+            if not isinstance(count, (int, float)) or not count >= 0:
+                raise ValueError(f"Run {self.run_id!r}: sim_inject[{name!r}] = {count!r}; give an "
+                                 "expected number of events >= 0")
+        parts = [(name, expected[name], 0) for name in populations.NAMES if name in self.sim_pseudo_components]
+        parts += [(name, float(count), 1) for name, count in inject.items()]
+        drawn = [(populations.population_code(name), rng.poisson(mean), flag) for name, mean, flag in parts]
+        population = np.repeat([d[0] for d in drawn], [d[1] for d in drawn]).astype(np.int8)
+        injected = np.repeat([d[2] for d in drawn], [d[1] for d in drawn]).astype(np.int8)
+        order = rng.permutation(len(population))
+        return population[order], injected[order]
 
     def _rng(self, purpose, chunk_i=0):
         purposes = {"counts": 0, "events": 1}
@@ -186,59 +276,61 @@ class Instructions(SimulatedSource):
         last = min(first + self.sim_events_per_chunk, len(self.labels))
         if self.fax_table is not None:
             rows = np.flatnonzero((self.fax_event_of_row >= first) & (self.fax_event_of_row < last))
-            events = self.fax_event_of_row[rows]
-        else:
-            events = np.arange(first, last)
-        result = np.zeros(len(events), self.dtype)
-        result["event_number"] = events
-        result["label"] = self.labels[events]
-        if self.fax_table is not None:
+            result = np.zeros(len(rows), self.dtype)
+            result["event_number"] = self.fax_event_of_row[rows]
             self._fill_from_fax(result, rows)
             delays = self.fax_table["t"][rows].astype(np.int64)
         else:
-            self._fill_from_physics(result, self._rng("events", chunk_i))
-            delays = np.full(len(events), int(self.sim_interaction_delay_us * 1e3), np.int64)
+            result, delays = self._simulate(np.arange(first, last), self._rng("events", chunk_i))
+        events = result["event_number"]
+        result["label"] = self.labels[events]
+        result["population"] = self.event_population[events]
+        result["injected"] = self.event_injected[events]
         result["time"] = self.slot_start(events) + delays
         depth = -result["z"].astype(np.float64)
         result["endtime"] = result["time"] + drift_time_ns(depth, self.config).astype(np.int64) + 10_000
-        result = result[np.argsort(result["time"], kind="stable")]
+        result = result[np.lexsort((result["event_number"], result["time"]))]
         start = int(self.slot_start(first))
         end = int(self.slot_start(first + self.sim_events_per_chunk))
         if chunk_i == self.n_chunks - 1:
             end = self.run_time_range()[1]
         return self.chunk(start=start, end=max(end, start + 1), data=result)
 
+    def _simulate(self, event_numbers, rng):
+        """Interactions of these events from their populations' models; (rows, delays [ns])."""
+        tables = []
+        for population in np.unique(self.event_population[event_numbers]):
+            mine = event_numbers[self.event_population[event_numbers] == population]
+            table = populations.interactions(self, int(population), len(mine), rng)
+            table["event"] = mine[table["event"]]
+            tables.append(table)
+        table = {k: np.concatenate([t[k] for t in tables]) for k in tables[0]} if tables else None
+        result = np.zeros(0 if table is None else len(table["event"]), self.dtype)
+        if table is None:
+            return result, np.zeros(0, np.int64)
+        result["event_number"] = table["event"]
+        for name in ("recoil_type", "x", "y", "z", "s2_x", "s2_y", "energy"):
+            result[name] = table[name]
+        photons, electrons, excitons = table["s1_photons"], table["s2_electrons"], table["s1_photons"].copy()
+        nest = table["nest"]
+        if np.any(nest):
+            photons[nest], electrons[nest], excitons[nest] = nest_quanta(
+                table["recoil_type"][nest], table["energy"][nest], self.drift_field_v_per_cm,
+                seed=rng.integers(2**31))
+        charge_loss = table["charge_survival"] < 1
+        electrons[charge_loss] = rng.binomial(electrons[charge_loss], table["charge_survival"][charge_loss])
+        result["s1_photons"], result["s2_electrons"], result["excitons"] = photons, electrons, excitons
+        delays = np.where(np.isnan(table["delay_ns"]), self.sim_interaction_delay_us * 1e3, table["delay_ns"])
+        return result, np.round(delays).astype(np.int64)
+
     def _fill_from_fax(self, result, rows):
         table = self.fax_table
         result["recoil_type"] = table["recoil_type"][rows]
         result["x"], result["y"] = table["x"][rows], table["y"][rows]
+        result["s2_x"], result["s2_y"] = table["x"][rows], table["y"][rows]
         result["z"] = -table["depth"][rows]
         result["energy"] = np.nan
         result["s1_photons"] = table["s1_photons"][rows]
         result["s2_electrons"] = table["s2_electrons"][rows]
         # A FaX table has no exciton count; NEST timing then treats every photon as excitonic.
         result["excitons"] = table["s1_photons"][rows]
-
-    def _fill_from_physics(self, result, rng):
-        n = len(result)
-        is_wimp = result["label"] == 1
-        result["recoil_type"] = np.where(is_wimp, NR, ER)
-        energy = spectra.sample_er_energies(rng, n, self.er_energy_max_kev)
-        n_wimp = int(is_wimp.sum())
-        if n_wimp:
-            energy[is_wimp] = spectra.sample_wimp_energies(
-                rng, n_wimp, self.wimp_mass_gev, self.wimp_cross_section_cm2, self.wimp_interaction
-            )
-        result["energy"] = energy
-        if self.sim_vertex_volume == "fiducial":
-            r_max, z_top, z_bottom = self.fiducial_radius_cm, self.fiducial_z_top_cm, self.fiducial_z_bottom_cm
-        else:
-            r_max, z_top, z_bottom = self.tpc_radius_cm, 0.0, -self.tpc_length_cm
-        r = r_max * np.sqrt(rng.random(n))
-        phi = rng.uniform(0, 2 * np.pi, n)
-        result["x"], result["y"] = r * np.cos(phi), r * np.sin(phi)
-        result["z"] = rng.uniform(z_bottom, z_top, n)
-        photons, electrons, excitons = nest_quanta(
-            result["recoil_type"], energy, self.drift_field_v_per_cm, seed=rng.integers(2**31)
-        )
-        result["s1_photons"], result["s2_electrons"], result["excitons"] = photons, electrons, excitons

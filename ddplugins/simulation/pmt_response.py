@@ -105,6 +105,8 @@ EVENT_DTYPE = np.dtype([
     ("x", np.float64),             # [cm]
     ("y", np.float64),             # [cm]
     ("depth", np.float64),         # below the gate [cm]
+    ("s2_x", np.float64),          # where the electrons leave the liquid [cm]
+    ("s2_y", np.float64),          # [cm]
     ("s1_detected", np.int64),     # detected S1 photons
     ("s2_electrons", np.int64),    # electrons reaching the gas
     ("drift_time", np.float64),    # [ns]
@@ -174,7 +176,9 @@ def simulate_photoelectrons(seed, events, s1_delays, top_channels, bottom_channe
         n_photons = s1_detected[ev]
         # S2: electrons, each making a Poisson number of detected photons
         sigma = diffusion_sigma_per_sqrt_ns * np.sqrt(max(drift_time[ev], 0.0))
-        cum_lrf = _solid_angle_cumulative(top_channels, pmt_x, pmt_y, x, y, s2_lrf_height)
+        cum_lrf = _solid_angle_cumulative(
+            top_channels, pmt_x, pmt_y, events[ev]["s2_x"], events[ev]["s2_y"], s2_lrf_height
+        )
         n_electrons = s2_electrons[ev]
         n_pi = np.random.poisson(p_photoionization * n_electrons) if p_photoionization > 0 else 0
         for e in range(n_photons + n_electrons + n_pi):

@@ -21,7 +21,7 @@ SAMPLES_PER_RECORD = strax.DEFAULT_RECORD_LENGTH
 class SimulatedRawRecords(DDPlugin):
     """Detector response to the instructions, down to strax raw_records (110 samples, 10 ns)."""
 
-    __version__ = "0.2.0"
+    __version__ = "0.3.0"
     depends_on = "instructions"
     provides = "raw_records"
     data_kind = "raw_records"
@@ -112,7 +112,9 @@ class SimulatedRawRecords(DDPlugin):
         self.bottom_channels = pmts["channel"][live & (pmts["array"] == BOTTOM)].astype(np.int64)
         self.template_cdf = pmt_response.spe_template_cdf()
         self.pulse_fractions = pmt_response.sample_fractions(self.template_cdf, self.sample_duration_ns)
-        self.run_seed = parse_run_id(self.run_id, run_spec.SOURCES).seed
+        spec = parse_run_id(self.run_id, run_spec.SOURCES)
+        # the source enters the seed: er_sr0_5 and wimp_sr0_5 get independent detector noise
+        self.run_seed = (spec.seed, run_spec.SOURCES.index(spec.source))
         self.response = self._response_parameters()
 
     def _response_parameters(self):
@@ -157,10 +159,11 @@ class SimulatedRawRecords(DDPlugin):
     def compute(self, instructions):
         if not len(instructions):
             return np.zeros(0, self.dtype)
-        rng = np.random.default_rng([self.run_seed, int(instructions["event_number"][0]), 2])
+        rng = np.random.default_rng([*self.run_seed, int(instructions["event_number"][0]), 2])
         events = np.zeros(len(instructions), pmt_response.EVENT_DTYPE)
         events["time"] = instructions["time"]
         events["x"], events["y"] = instructions["x"], instructions["y"]
+        events["s2_x"], events["s2_y"] = instructions["s2_x"], instructions["s2_y"]
         events["depth"] = -instructions["z"].astype(np.float64)
         x, y, depth = events["x"], events["y"], events["depth"]
         drift = events["drift_time"] = drift_time_ns(depth, self.config)

@@ -1,14 +1,20 @@
 """Simulated runs are named by what they contain: ``<source>_<preset>_<number>``.
 
-=========  ==================================================================================
-source     events
-=========  ==================================================================================
-er         flat electronic-recoil background (``sim_n_events`` events)
-wimp       WIMP nuclear recoils (``sim_n_events`` events; mass, cross-section from options)
-pseudo     pseudo-data: a Poisson number of ER and WIMP events from the expected counts of
-           XENON1T SR0 (Table I of arXiv:1911.09210) scaled to ``sim_exposure_live_days``
-fax        the FaX instruction CSV named by the ``fax_instructions_file`` option
-=========  ==================================================================================
+==========  =================================================================================
+source      events (``sim_n_events`` of one population, see ``populations.Population``)
+==========  =================================================================================
+er          flat electronic-recoil background (beta decays), single site
+wimp        WIMP nuclear recoils (wimprates; mass, cross-section and interaction from options)
+neutron     radiogenic-neutron nuclear recoils, most of them multiple scatters
+cevns       coherent elastic scattering of solar 8B neutrinos (low-energy nuclear recoils)
+accidental  a lone S1 paired with an unrelated lone S2 in one event window
+wall        decays on the TPC wall: charge loss, electrons extracted further inward
+s2only      lone S2s without any S1
+multisite   ER gamma scatters with two or more vertices
+pseudo      pseudo-data: Poisson counts of every population in ``sim_pseudo_components`` for
+            ``sim_exposure_live_days`` from their rates, plus the ``sim_inject`` populations
+fax         the FaX instruction CSV named by the ``fax_instructions_file`` option
+==========  =================================================================================
 
 ``preset`` must match the context's preset (science run, e.g. ``sr0``), so a run name never
 claims settings it was not made with; ``number`` is the random seed. Parsing is
@@ -16,4 +22,5 @@ claims settings it was not made with; ``number`` is the random seed. Parsing is
 Everything else that changes the data is a tracked option and so enters the lineage.
 """
 
-SOURCES = ("er", "wimp", "pseudo", "fax")
+# new sources are appended: a source's position is part of its random streams
+SOURCES = ("er", "wimp", "pseudo", "fax", "neutron", "cevns", "accidental", "wall", "s2only", "multisite")
