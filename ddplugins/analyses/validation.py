@@ -22,6 +22,7 @@ TABLE_I_ROW = {"er": "er", "wimp": "wimp", "neutron": "neutron", "cevns": "cevns
                "accidental": "accidental", "wall": "wall", "multisite": "anomalous"}
 
 GAUSSIAN_50P_WIDTH_PER_SIGMA = 1.349
+NO_S1_PLOTTED_AT_PE = 0.3
 
 
 def _events(st, run_id):
@@ -148,17 +149,21 @@ def _population_plot(plt, frames, path):
     """Every population in (cS1, log10 cS2_b) and (r^2, z) with the analysis space outlined."""
     fig, axes = plt.subplots(1, 2, figsize=(13, 5))
     for name, (_, events) in frames.items():
-        ok = np.isfinite(events["cs2_bottom"]) & (events["cs2_bottom"] > 0)
-        cs1 = np.nan_to_num(np.asarray(events["cs1"][ok]), nan=0.0)
-        axes[0].scatter(np.clip(cs1, 0.3, None), np.log10(events["cs2_bottom"][ok]), s=3, alpha=0.5, label=name)
+        # without an S1 there is no drift time to correct the S2 with: its raw bottom area
+        s2_bottom = np.where(np.isfinite(events["cs2_bottom"]), events["cs2_bottom"],
+                             events["s2_area"] * (1 - events["s2_area_fraction_top"]))
+        ok = np.isfinite(s2_bottom) & (s2_bottom > 0)
+        cs1 = np.nan_to_num(np.asarray(events["cs1"][ok]), nan=NO_S1_PLOTTED_AT_PE)
+        axes[0].scatter(np.clip(cs1, NO_S1_PLOTTED_AT_PE, None), np.log10(s2_bottom[ok]), s=3, alpha=0.5, label=name)
         axes[1].scatter(events["x"] ** 2 + events["y"] ** 2, events["z"], s=3, alpha=0.5, label=name)
     axes[0].set_xscale("log")
+    axes[0].set_xlim(NO_S1_PLOTTED_AT_PE / 1.5, None)
     axes[0].axvspan(3, 70, color="grey", alpha=0.1, label="cS1 3-70 PE")
     axes[0].axhline(np.log10(50), color="grey", ls=":")
-    axes[0].set_xlabel("cS1 [PE] (events without S1 at 0.3)")
+    axes[0].set_xlabel(f"cS1 [PE] (events without S1 at {NO_S1_PLOTTED_AT_PE} PE, their S2 uncorrected)")
     axes[0].set_ylabel("log10(cS2_b / PE)")
     axes[1].set_xlabel("reconstructed r$^2$ [cm$^2$]")
-    axes[1].set_ylabel("reconstructed z [cm]")
+    axes[1].set_ylabel("reconstructed z [cm] (none without S1)")
     axes[0].legend(fontsize=7, markerscale=3)
     fig.suptitle("Simulated populations (equal numbers of simulated events, not rates)")
     fig.tight_layout()
