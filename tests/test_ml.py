@@ -167,13 +167,55 @@ def test_missing_model_option_is_a_clear_error(make_context):
         st.get_array("er_sr0_001", "cnn_scores")
 
 
-def test_dataset_level_significance():
-    assert evaluation.anomaly_fraction_significance(100, 1, 0.01) == 0.0
-    assert evaluation.anomaly_fraction_significance(100, 10, 0.01) > 4
-    z_small = evaluation.expected_anomaly_significance(60, 35, 0.01, 0.3)
-    z_large = evaluation.expected_anomaly_significance(600, 350, 0.01, 0.3)
-    assert z_large == pytest.approx(z_small * np.sqrt(10), rel=0.05)
-    assert evaluation.asimov_significance([10.0], [1.0]) > evaluation.asimov_significance([1.0], [1.0])
+def _band_like_events(rng, n, signal):
+    """Discriminant values: background near 0, signal shifted up."""
+    return rng.normal(2.5 if signal else 0.0, 1.0, n)
+
+
+def test_template_likelihood_does_not_drift_with_template_size():
+    """Z of a template built from N simulated events stays within its bootstrap uncertainty as N
+    grows 8x (no empty-bin floor: bins are background quantiles)."""
+    from ddplugins.ml import statistics
+
+    rng = np.random.default_rng(1)
+    found = []
+    for n in (1000, 8000):
+        background = _band_like_events(rng, n, False)
+        signal = _band_like_events(rng, n, True)
+        edges = statistics.quantile_edges(background)
+
+        def make(resample, background=background, signal=signal, edges=edges, n=n):
+            return (statistics.template("wimp", resample(signal), edges, 5.0, n),
+                    [statistics.template("er", resample(background), edges, 60.0, n)])
+
+        found.append(statistics.bootstrap_significance(make, rng, n_bootstrap=15))
+    (z_small, err_small), (z_large, err_large) = found
+    assert 1.0 < z_large < 6.0
+    assert abs(z_small - z_large) < 2 * np.hypot(err_small, err_large) + 0.1
+
+
+def test_expected_counts_enter_once_and_rate_nuisances_cost_significance():
+    from ddplugins.ml import statistics
+
+    rng = np.random.default_rng(2)
+    background, signal = _band_like_events(rng, 4000, False), _band_like_events(rng, 4000, True)
+    # half of the simulated events land in the analysis space: the template holds the expected
+    # events there, produced x 2000 / 4000, not produced x efficiency x efficiency
+    edges = statistics.quantile_edges(background)
+    er = statistics.template("er", background[:2000], edges, 100.0, 4000)
+    assert er.expected.sum() == pytest.approx(50.0)
+    wimp = statistics.template("wimp", signal, edges, 5.0, 4000)
+    exact = statistics.discovery_significance(wimp, [statistics.template("er", background[:2000], edges, 100.0, 4000, 0.0)])
+    uncertain = statistics.discovery_significance(wimp, [statistics.template("er", background[:2000], edges, 100.0, 4000, 0.5)])
+    assert 0 < uncertain < exact
+    # four times the exposure: about twice the significance
+    assert statistics.discovery_significance(wimp.scaled(4), [er.scaled(4)]) == pytest.approx(
+        2 * statistics.discovery_significance(wimp, [er]), rel=0.15)
+    # an observed excess in the most signal-like bin is significant, the background alone is not
+    observed = np.round(er.expected).astype(int)
+    assert statistics.discovery_significance(wimp, [er], observed=observed) < 1
+    observed[-1] += 8
+    assert statistics.discovery_significance(wimp, [er], observed=observed) > 2
 
 
 def test_evaluation_and_report_compare_every_method(scored_context, tmp_path):

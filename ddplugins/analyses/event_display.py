@@ -13,6 +13,7 @@ import numpy as np
 import strax
 
 from ddplugins.peaks.peak_basics import S1, S2
+from ddplugins.simulation import populations
 from ddplugins.tpc._geometry import TOP
 from ddplugins.tpc._options import pmt_table
 
@@ -91,8 +92,12 @@ def _information(event, truth, scores, run_id):
     ]
     if truth is not None:
         kind = {0: "ER", 1: "NR"}.get(int(truth["true_recoil_type"]), "?")
-        population = "signal (WIMP)" if truth["label"] == 1 else "background"
-        lines.append(f"truth: {kind}, {population}, {truth['true_energy']:.2f} keV")
+        code = int(truth["population"])
+        population = populations.NAMES[code] if 0 <= code < len(populations.NAMES) else "FaX event"
+        role = "signal" if truth["label"] == 1 else "background"
+        injected = ", injected" if truth["injected"] else ""
+        lines.append(f"truth: {population} ({role}{injected}), {kind}, {truth['true_energy']:.2f} keV, "
+                     f"{int(truth['true_n_interactions'])} interaction(s)")
         lines.append(f"true x {truth['true_x']:.1f}, y {truth['true_y']:.1f}, z {truth['true_z']:.1f} cm")
     if scores is not None:
         lines.append(f"CNN score {scores['cnn_score']:.3f},  CVAE loss {scores['cvae_loss']:.2e}")

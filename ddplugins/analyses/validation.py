@@ -14,6 +14,7 @@ from ddcore.context import derive
 from ddplugins.analyses.event_display import save_event_display
 from ddplugins.ml.datasets import analysis_selection, fiducial_volume, run_preset
 from ddplugins.ml.evaluation import band_cut_score, rejection_at_acceptance
+from ddplugins.ml.statistics import clopper_pearson
 from ddplugins.simulation import populations, spectra
 
 # Table I rows next to our populations ("anomalous" events of unknown origin compare with our
@@ -87,14 +88,6 @@ def er_rejection_at_nr_acceptance(er_events, nr_events, acceptance=0.5):
 def population_run(preset, name, n_events):
     """Validation run of one population: ``<name>_<preset>_9<code:02d><n_events:06d>``."""
     return f"{name}_{preset}_9{populations.population_code(name):02d}{n_events:06d}"
-
-
-def clopper_pearson(k, n, level=0.6827):
-    """Exact binomial interval of k successes in n trials."""
-    alpha = 1 - level
-    low = stats.beta.ppf(alpha / 2, k, n - k + 1) if k > 0 else 0.0
-    high = stats.beta.ppf(1 - alpha / 2, k + 1, n - k) if k < n else 1.0
-    return float(low), float(high)
 
 
 def population_table(st, frames, n_events, live_days=spectra.TABLE_I_LIVE_DAYS):

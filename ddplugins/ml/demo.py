@@ -12,8 +12,7 @@ import time
 import numpy as np
 
 from ddplugins.analyses.event_display import save_event_display
-from ddplugins.ml import evaluation as ev
-from ddplugins.ml import report
+from ddplugins.ml import report, statistics
 from ddplugins.ml.datasets import analysis_selection, fiducial_volume, run_preset
 from ddplugins.simulation import populations
 
@@ -21,31 +20,25 @@ log = logging.getLogger(__name__)
 
 
 def pseudo_data_summary(st, run_id, evaluation):
-    """Anomaly fraction of a pseudo-data run and the significance of its excess over the
-    background fraction measured on the evaluation's held-out ER events (its binomial error
-    gives the significance's range)."""
-    background_fraction = evaluation["significance"][0]["anomaly_fraction_background"]
-    background_error = np.sqrt(background_fraction * (1 - background_fraction) / max(evaluation["n_test"]["er"], 1))
+    """Anomaly fraction of a pseudo-data run (exact binomial interval) and the significance of
+    its events against the full background model: the WIMP-template likelihood and the
+    anomaly-fraction test, both with the evaluation's templates at the run's exposure."""
     data = st.get_array(run_id, ["event_basics", "event_truth", "anomaly_scores"], progress_bar=False)
     data = data[analysis_selection(data, volume=fiducial_volume(st, run_id))]
-    fraction, error = ev.anomaly_fraction(data["is_anomalous"])
     n, k = len(data), int(np.sum(data["is_anomalous"]))
+    low, high = statistics.clopper_pearson(k, n) if n else (0.0, 1.0)
+    observed = report.observed_significance(st, evaluation, run_id, data)
     return {
         "run_id": run_id,
         "events_in_analysis_space": n,
         "true_background": int(np.sum(data["label"] == 0)),
         "true_wimp": int(np.sum(data["label"] == 1)),
-        "true_populations": {populations.NAMES[code]: int(n) for code, n in
+        "true_populations": {populations.NAMES[code]: int(count) for code, count in
                              zip(*np.unique(data["population"][data["population"] >= 0], return_counts=True))},
         "anomalous": k,
-        "anomaly_fraction": fraction,
-        "anomaly_fraction_error": error,
-        "background_anomaly_fraction": background_fraction,
-        "background_anomaly_fraction_error": float(background_error),
-        "significance": ev.anomaly_fraction_significance(n, k, background_fraction),
-        "significance_range": sorted(
-            ev.anomaly_fraction_significance(n, k, min(max(f, 1e-6), 1 - 1e-6))
-            for f in (background_fraction + background_error, background_fraction - background_error)),
+        "anomaly_fraction": k / n if n else float("nan"),
+        "anomaly_fraction_interval": [low, high],
+        **observed,
     }
 
 
@@ -71,13 +64,13 @@ def run_demo(st, output, n_events=2000):
     path = report.write_report(st, result, os.path.join(output, "report.html"), pseudo_run=pseudo_run)
     summary = (
         f"{report.format_evaluation(result)}\n\n"
-        f"Pseudo-data {pseudo_run}: {pseudo['anomalous']} of {pseudo['events_in_analysis_space']} "
-        f"events anomalous ({pseudo['anomaly_fraction']:.3f} +- {pseudo['anomaly_fraction_error']:.3f}; "
-        f"background {pseudo['background_anomaly_fraction']:.4f} +- {pseudo['background_anomaly_fraction_error']:.4f}); "
-        f"excess significance {pseudo['significance']:.2f} sigma ({pseudo['significance_range'][0]:.2f}-"
-        f"{pseudo['significance_range'][1]:.2f} over the background fraction's error).\n"
-        f"Truth of those events: {_populations_text(pseudo['true_populations'])}. The background fraction "
-        "is measured on ER events only; the other backgrounds are not in it.\n"
+        f"Pseudo-data {pseudo_run}: {pseudo['anomalous']} of {pseudo['events_in_analysis_space']} events in the "
+        f"analysis space anomalous (fraction {pseudo['anomaly_fraction']:.3f}, 68% interval "
+        f"{pseudo['anomaly_fraction_interval'][0]:.3f}-{pseudo['anomaly_fraction_interval'][1]:.3f}; background "
+        f"model {pseudo['background_anomaly_fraction']:.4f} +- {pseudo['background_anomaly_fraction_error']:.4f}); "
+        f"anomaly-fraction Z = {pseudo['anomaly_fraction_z']:.2f}, WIMP-template likelihood Z = "
+        f"{pseudo['likelihood_z']:.2f} (pyhf, every background population with its rate uncertainty).\n"
+        f"Truth of those events: {_populations_text(pseudo['true_populations'])}.\n"
         f"\nReport: {path} ({time.time() - started:.0f} s)"
     )
     return path, summary

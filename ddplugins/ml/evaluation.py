@@ -1,4 +1,4 @@
-"""Figures of merit for every method on the same events, and dataset-level significances."""
+"""Figures of merit for every method on the same events (significances: ``statistics``)."""
 
 import numpy as np
 from scipy import stats
@@ -78,50 +78,3 @@ def band_cut_score(train_events, train_labels, events, n_bins=10):
     return np.interp(events["cs1"], centres, medians) - y
 
 
-def asimov_significance(signal, background):
-    """Median discovery significance of a binned counting experiment (Cowan et al. 2011)."""
-    s, b = np.asarray(signal, float), np.asarray(background, float)
-    ok = b > 0
-    terms = (s[ok] + b[ok]) * np.log1p(s[ok] / b[ok]) - s[ok]
-    return float(np.sqrt(max(2 * terms.sum(), 0)))
-
-
-def likelihood_significance(er_events, wimp_events, n_er, n_wimp, bins=(12, 12)):
-    """Binned likelihood discovery significance in (cS1, log10 cS2_b) for expected counts."""
-    edges = (np.linspace(3, 70, bins[0] + 1), np.linspace(1.5, 4.0, bins[1] + 1))
-
-    def template(events):
-        h, _, _ = np.histogram2d(events["cs1"], np.log10(events["cs2_bottom"]), bins=edges)
-        return h / max(h.sum(), 1)
-
-    background = template(er_events) * n_er + 1e-3 * n_er / np.prod(bins)
-    return asimov_significance(template(wimp_events) * n_wimp, background)
-
-
-def anomaly_fraction(flags):
-    """Fraction of flagged events with its binomial standard error."""
-    n = len(flags)
-    fraction = float(np.mean(flags)) if n else float("nan")
-    return fraction, float(np.sqrt(fraction * (1 - fraction) / max(n, 1)))
-
-
-def anomaly_fraction_significance(n_events, n_anomalous, background_fraction):
-    """Significance of an excess of anomalous events among n_events, the exposure floated: the
-    count is binomial with the background anomaly fraction under the background-only hypothesis."""
-    if n_anomalous <= n_events * background_fraction or n_events == 0:
-        return 0.0
-    p_value = stats.binom.sf(n_anomalous - 1, n_events, background_fraction)
-    return float(stats.norm.isf(max(p_value, 1e-300)))
-
-
-def expected_anomaly_significance(n_er, n_wimp, background_fraction, signal_fraction):
-    """Median significance of the anomaly-fraction test (Asimov: the expected counts observed)."""
-    n_events = n_er + n_wimp
-    k = n_er * background_fraction + n_wimp * signal_fraction
-    f0 = background_fraction
-    if k <= n_events * f0:
-        return 0.0
-    log_ratio = k * np.log(k / (n_events * f0))
-    if n_events > k:
-        log_ratio += (n_events - k) * np.log((n_events - k) / (n_events * (1 - f0)))
-    return float(np.sqrt(2 * max(log_ratio, 0)))

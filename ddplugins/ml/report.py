@@ -21,12 +21,14 @@ from ddcore.context import derive
 from ddcore.files import resolve_path
 from ddplugins.events.event_images import IMAGE_FIELDS
 from ddplugins.ml import evaluation as ev
+from ddplugins.ml import statistics
 from ddplugins.ml.datasets import analysis_selection, fiducial_volume, load_events, split_runs
 from ddplugins.simulation import populations
 
 PSEUDO_LIVE_DAYS = 34.2  # XENON1T SR0
 EXPOSURES_LIVE_DAYS = (5, 10, 20, PSEUDO_LIVE_DAYS, 60, 100, 200)
 N_BOOTSTRAP = 200
+N_BOOTSTRAP_Z = 20
 GALLERY_EVENTS = 4
 
 
@@ -76,7 +78,12 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True):
 
     trees = ev.train_boosted_trees(train, train["label"].astype(int))
     scores["boosted trees"] = trees.predict_proba(ev.feature_matrix(test))[:, 1]
-    scores["cS2/cS1 band cut"] = ev.band_cut_score(train, train["label"].astype(int), test)
+
+    def discriminant(events):
+        return ev.band_cut_score(train, train["label"].astype(int), events)
+
+    scores["cS2/cS1 band cut"] = discriminant(test)
+    population_events = _population_events(st, test, labels, flags, n_test, progress)
 
     metrics = {}
     for name, values in scores.items():
@@ -95,47 +102,117 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True):
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "detector": st.detector,
         "preset": st.preset,
+        "wimp": _wimp_description(test_st.get_single_plugin(test_runs[0], "instructions")),
         "n_test": {"er": int(np.sum(labels == 0)), "wimp": int(np.sum(labels == 1))},
         "test_runs": {r: str(test_st.key_for(r, "event_basics")) for r in test_runs},
         "model_lineages": lineages,
         "metrics": metrics,
-        "significance": _significance(st, test, labels, flags, n_test),
+        "significance": _significance(st, population_events, discriminant, np.random.default_rng(0)),
         "scores": {k: np.asarray(v, float) for k, v in scores.items()},
         "labels": labels,
         "test_events": test,
+        "_population_events": population_events,
+        "_discriminant": discriminant,
     }
     return result
 
 
-def _significance(st, test, labels, flags, n_simulated):
-    """Expected discovery significance vs exposure: likelihood and anomaly fraction.
+def _wimp_description(plugin):
+    return (f"{plugin.wimp_mass_gev:g} GeV, {plugin.wimp_cross_section_cm2:g} cm^2 {plugin.wimp_interaction} "
+            f"WIMP ({plugin.wimp_normalisation} rate)")
 
-    Expected counts are the events the source rates produce in the exposure (ER: flat rate in
-    the fiducial volume; WIMP: wimprates at the configured model), times the fraction of
-    simulated events of each class that land in the analysis space (counted once).
+
+def _population_events(st, test, labels, flags, n_test, progress):
+    """{population: (simulated events, discriminant-ready events in the analysis space, flags)}:
+    ER and WIMP from the test runs, every other population from its own template runs (split
+    "template"), all independent of any pseudo-data run."""
+    found = {"er": (n_test, test[labels == 0], None if flags is None else flags[labels == 0]),
+             "wimp": (n_test, test[labels == 1], None if flags is None else flags[labels == 1])}
+    template_st = derive(st, sim_n_events=n_test)
+    targets = ("event_basics", "event_truth") + (("anomaly_scores",) if flags is not None else ())
+    columns = ["label", "cs1", "cs2_bottom", "x", "y", "z", *ev.BASIC_FEATURES] + (
+        ["is_anomalous"] if flags is not None else [])
+    for name in populations.NAMES:
+        if name in found:
+            continue
+        run = split_runs(template_st, "template", sources=(name,))[0]
+        events = load_events(template_st, [run], targets, selected=False, progress=progress,
+                             keep_columns=list(dict.fromkeys(columns)))
+        events = events[analysis_selection(events, volume=fiducial_volume(template_st, run))]
+        found[name] = (n_test, events, None if flags is None else events["is_anomalous"])
+    return found
+
+
+def _templates(produced, values, edges, resample):
+    """Signal (WIMP) and background templates of one exposure from per-population values."""
+    made = {name: statistics.template(name, resample(v), edges, produced[name], n)
+            for name, (n, v) in values.items()}
+    return made.pop("wimp"), list(made.values())
+
+
+def _significance(st, population_events, discriminant, rng):
+    """Expected discovery significance of the WIMP vs exposure: a binned likelihood in the
+    cS2_b/cS1 band discriminant and the anomaly-fraction test (flagged vs not flagged), both
+    pyhf models with a rate nuisance per background and template statistics; errors are the
+    spread over bootstrap resamples of the template events.
+
+    Expected counts are the events each population's rate produces in the exposure times the
+    share of its simulated events in each bin (the analysis-space efficiency enters once).
     """
     plugin = st.get_single_plugin(split_runs(st, "test")[0], "instructions")
-    efficiency = {"er": np.sum(labels == 0) / n_simulated, "wimp": np.sum(labels == 1) / n_simulated}
+    values = {name: (n, discriminant(events)) for name, (n, events, _) in population_events.items()}
+    edges = statistics.quantile_edges(values["er"][1])
+    has_flags = population_events["er"][2] is not None
+    flag_values = {name: (n, np.asarray(f, float)) for name, (n, _, f) in population_events.items()} if has_flags else None
+    flag_edges = np.array([-0.5, 0.5, 1.5])
     rows = []
     for days in EXPOSURES_LIVE_DAYS:
         produced = populations.expected_counts(plugin, live_days=days)
-        counts = {k: produced[k] * efficiency[k] for k in efficiency}
-        row = {"live_days": days, "expected_er": counts["er"], "expected_wimp": counts["wimp"]}
-        er, wimp = test[labels == 0], test[labels == 1]
-        row["likelihood_z"] = ev.likelihood_significance(er, wimp, counts["er"], counts["wimp"])
-        if flags is not None:
-            f_b = float(np.mean(flags[labels == 0]))
-            f_s = float(np.mean(flags[labels == 1]))
-            row["anomaly_fraction_background"] = f_b
-            row["anomaly_fraction_signal"] = f_s
-            row["anomaly_fraction_z"] = ev.expected_anomaly_significance(counts["er"], counts["wimp"], f_b, f_s)
-            # the background flag fraction is measured on a finite number of ER events
-            sigma_b = np.sqrt(f_b * (1 - f_b) / max(len(er), 1))
-            row["anomaly_fraction_z_band"] = sorted(
-                ev.expected_anomaly_significance(counts["er"], counts["wimp"], max(f, 1e-6), f_s)
-                for f in (f_b + sigma_b, max(f_b - sigma_b, 0)))
+        in_space = {name: produced[name] * len(v) / n for name, (n, v) in values.items()}
+        row = {"live_days": days, "expected_er": in_space["er"], "expected_wimp": in_space["wimp"],
+               "expected_in_analysis_space": in_space}
+        row["likelihood_z"], row["likelihood_z_error"] = statistics.bootstrap_significance(
+            lambda resample: _templates(produced, values, edges, resample), rng, N_BOOTSTRAP_Z)
+        if has_flags:
+            signal, backgrounds = _templates(produced, flag_values, flag_edges, lambda v: v)
+            flagged = sum(b.expected[1] for b in backgrounds)
+            total = sum(b.expected.sum() for b in backgrounds)
+            row["anomaly_fraction_background"] = flagged / total
+            row["anomaly_fraction_background_error"] = float(
+                np.sqrt(sum(b.weight**2 * b.simulated[1] for b in backgrounds)) / total)
+            row["anomaly_fraction_signal"] = signal.expected[1] / max(signal.expected.sum(), 1e-12)
+            row["anomaly_fraction_z"], row["anomaly_fraction_z_error"] = statistics.bootstrap_significance(
+                lambda resample: _templates(produced, flag_values, flag_edges, resample), rng, N_BOOTSTRAP_Z)
+            row["anomaly_fraction_z_band"] = [row["anomaly_fraction_z"] - row["anomaly_fraction_z_error"],
+                                              row["anomaly_fraction_z"] + row["anomaly_fraction_z_error"]]
         rows.append(row)
     return rows
+
+
+def observed_significance(st, result, run_id, events):
+    """Z of the WIMP-template likelihood and of the anomaly-fraction test for the events of a
+    (pseudo-)data run in the analysis space, with the templates of an evaluation result at the
+    run's exposure."""
+    plugin = st.get_single_plugin(run_id, "instructions")
+    produced = populations.expected_counts(plugin)
+    population_events, discriminant = result["_population_events"], result["_discriminant"]
+    values = {name: (n, discriminant(e)) for name, (n, e, _) in population_events.items()}
+    edges = statistics.quantile_edges(values["er"][1])
+    observed, _ = np.histogram(np.clip(discriminant(events), edges[0], edges[-1]), edges)
+    found = {"likelihood_z": statistics.discovery_significance(
+        *_templates(produced, values, edges, lambda v: v), observed=observed)}
+    if population_events["er"][2] is not None:
+        flag_values = {name: (n, np.asarray(f, float)) for name, (n, _, f) in population_events.items()}
+        flagged = int(np.sum(events["is_anomalous"]))
+        signal, backgrounds = _templates(produced, flag_values, np.array([-0.5, 0.5, 1.5]), lambda v: v)
+        found["anomaly_fraction_z"] = statistics.discovery_significance(
+            signal, backgrounds, observed=[len(events) - flagged, flagged])
+        total = sum(b.expected.sum() for b in backgrounds)
+        found["background_anomaly_fraction"] = sum(b.expected[1] for b in backgrounds) / total
+        found["background_anomaly_fraction_error"] = float(
+            np.sqrt(sum(b.weight**2 * b.simulated[1] for b in backgrounds)) / total)
+        found["expected_background"] = total
+    return found
 
 
 def format_evaluation(result):
@@ -147,16 +224,21 @@ def format_evaluation(result):
         f"{k:>12s}" for k in ("accuracy", "recall", "precision", "ROC AUC", "ER rej@50%")))
     for name, m in result["metrics"].items():
         lines.append(f"{name:26s} " + " ".join(f"{m[k]:12.4f}" if k in m else f"{'-':>12s}" for k in keys))
-    lines.append("\nExpected discovery significance (Asimov) vs exposure, 500 GeV 1e-45 cm^2 WIMP:")
+    lines.append("\nExpected discovery significance (Asimov, pyhf with background-rate and template "
+                 f"nuisances; +- spread over {N_BOOTSTRAP_Z} template bootstraps) vs exposure, "
+                 f"{result['wimp']}:")
     for row in result["significance"]:
-        extra = f", anomaly fraction Z = {row['anomaly_fraction_z']:.2f}" if "anomaly_fraction_z" in row else ""
-        lines.append(f"  {row['live_days']:6.1f} live days: likelihood Z = {row['likelihood_z']:.2f}{extra}")
+        extra = (f", anomaly fraction Z = {row['anomaly_fraction_z']:.2f} +- {row['anomaly_fraction_z_error']:.2f}"
+                 if "anomaly_fraction_z" in row else "")
+        lines.append(f"  {row['live_days']:6.1f} live days: {row['expected_er']:.1f} ER, "
+                     f"{row['expected_wimp']:.2f} WIMP expected; likelihood Z = {row['likelihood_z']:.2f} "
+                     f"+- {row['likelihood_z_error']:.2f}{extra}")
     return "\n".join(lines)
 
 
 def save_json(result, path):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    plain = {k: v for k, v in result.items() if k not in ("scores", "labels", "test_events")}
+    plain = {k: v for k, v in result.items() if k not in ("scores", "labels", "test_events") and not k.startswith("_")}
     with open(path, "w") as f:
         json.dump(plain, f, indent=2)
 
@@ -283,18 +365,18 @@ def _significance_figure(result):
     rows = result["significance"]
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     days = [r["live_days"] for r in rows]
-    ax.plot(days, [r["likelihood_z"] for r in rows], "o-", label="binned likelihood (cS1, cS2_b)")
+    ax.errorbar(days, [r["likelihood_z"] for r in rows], yerr=[r["likelihood_z_error"] for r in rows],
+                fmt="o-", capsize=3, label="WIMP-template likelihood (band discriminant)")
     if "anomaly_fraction_z" in rows[0]:
-        ax.plot(days, [r["anomaly_fraction_z"] for r in rows], "s-", label="anomaly fraction")
-        if "anomaly_fraction_z_band" in rows[0]:
-            low, high = zip(*[r["anomaly_fraction_z_band"] for r in rows])
-            ax.fill_between(days, low, high, alpha=0.25, color="tab:orange",
-                            label="background flag fraction $\\pm 1\\sigma$")
+        ax.errorbar(days, [r["anomaly_fraction_z"] for r in rows], yerr=[r["anomaly_fraction_z_error"] for r in rows],
+                    fmt="s-", capsize=3, label="anomaly fraction (flagged vs not)")
     ax.set_xscale("log")
-    ax.set_xlabel("exposure [live days x 1042 kg]")
+    ax.set_xlabel(f"exposure [live days x {result.get('fiducial_mass_kg', 1042):g} kg]")
     ax.set_ylabel("expected discovery significance [sigma]")
     ax.legend(fontsize=8)
-    return _figure("Significance vs exposure", "Asimov expectations for the 500 GeV, 1e-45 cm^2 WIMP.", fig)
+    return _figure("Significance vs exposure", f"Asimov expectations for the {result.get('wimp', 'WIMP')}: pyhf "
+                   "models with a rate nuisance per background population and template statistics; error "
+                   f"bars: spread over {N_BOOTSTRAP_Z} bootstrap resamples of the template events.", fig)
 
 
 def _cvae_figure(result, st, pseudo_run):

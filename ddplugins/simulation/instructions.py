@@ -142,7 +142,8 @@ class Instructions(SimulatedSource):
     wall_rate_per_day = Checked(minimum=0, default=100.0, type=(float, int),
         help="Low-energy (0 - er_energy_max_kev) decays on the TPC wall [events / d]")
     wall_inward_shift_cm = Checked(minimum=0, default=2.0, type=(float, int),
-        help="Mean inward shift of where a wall event's electrons come out (exponential) [cm]")
+        help="Width of the inward shift of where a wall event's electrons come out "
+        "(half-normal) [cm]")
     wall_charge_survival_min = Checked(above=0, maximum=1, default=0.01, type=(float, int),
         help="Smallest share of a wall event's electrons that survive (log-uniform up to 1)")
     multisite_rate_per_kg_day_kev = Checked(minimum=0, default=3e-5, type=(float, int),

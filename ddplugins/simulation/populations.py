@@ -183,8 +183,10 @@ def interactions(opts, population, n, rng):
         table = _table(np.arange(n), radius * np.cos(phi), radius * np.sin(phi), z,
                        spectra.sample_er_energies(rng, n, opts.er_energy_max_kev), ER)
         # electrons from the wall drift along it and are partly lost on the PTFE; those that
-        # arrive come out further in, where the field lines bend away from the wall
-        inward = np.minimum(rng.exponential(opts.wall_inward_shift_cm, n), opts.tpc_radius_cm)
+        # arrive come out further in, where the field lines bend away from the wall: a smooth
+        # displacement (half-normal), the tails of the reconstructed position come from the
+        # position fit of small, charge-depleted S2s
+        inward = np.minimum(np.abs(rng.normal(0, opts.wall_inward_shift_cm, n)), opts.tpc_radius_cm)
         table["s2_x"], table["s2_y"] = (radius - inward) * np.cos(phi), (radius - inward) * np.sin(phi)
         table["charge_survival"] = 10 ** rng.uniform(np.log10(opts.wall_charge_survival_min), 0, n)
     elif name == "s2only":
