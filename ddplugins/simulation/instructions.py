@@ -46,7 +46,7 @@ PSEUDO_ONLY_OPTIONS = frozenset((
 class Instructions(SimulatedSource):
     """Draw events for the run named by the run id (see ``ddplugins.simulation.run_spec``)."""
 
-    __version__ = "0.4.0"
+    __version__ = "0.4.1"
     provides = "instructions"
     data_kind = "instructions"
     dtype = instructions_dtype
