@@ -151,6 +151,9 @@ class DDContext(strax.Context):
         targets = strax.to_str_tuple(targets)
         if len(targets) != 1 or targets[0].startswith(strax.context.TEMP_DATA_TYPE_PREFIX):
             return targets
+        plugin = self._plugin_class_registry.get(targets[0])
+        if plugin is not None and plugin.allow_superrun:
+            return targets  # computed on the superrun as a whole (e.g. a dataset-level summary)
         name = strax.context.TEMP_DATA_TYPE_PREFIX + strax.deterministic_hash(("superrun", targets))
         merge = type(name, (strax.MergeOnlyPlugin,), dict(depends_on=targets, allow_superrun=True))
         self.register(merge)

@@ -14,7 +14,7 @@ from ddcore.files import file_sha256
 from ddcore.models import ModelFileError
 from ddplugins.events.event_images import IMAGE_FIELDS
 from ddplugins.ml import architectures, evaluation, training
-from ddplugins.ml.datasets import image_set, split_runs
+from ddplugins.ml.datasets import fiducial_volume, image_set, split_runs
 
 TINY_EVENTS = 150
 
@@ -279,3 +279,39 @@ def test_paper_cvae_preset_has_the_slides_size():
         "hitpeak_image", (75, 75, 3), **architectures.CVAE_PRESETS["paper"])
     assert encoder.get_layer("z_mean").units == 256
     assert 60e6 < encoder.count_params() + decoder.count_params() < 63e6
+
+
+def test_anomaly_fraction_of_a_run_and_a_superrun(scored_context):
+    from ddplugins.ml import anomaly_fraction as af
+
+    runs = ["pseudo_sr0_000", "pseudo_sr0_001"]
+    rows = {run: scored_context.get_array(run, "anomaly_fraction", progress_bar=False) for run in runs}
+    for run, row in rows.items():
+        assert len(row) == 1
+        events = scored_context.get_array(run, ["event_basics", "anomaly_scores"], progress_bar=False)
+        fiducial = fiducial_volume(scored_context, run)
+        category = af.categories(events, fiducial)
+        for i, name in enumerate(af.CATEGORIES):
+            assert row[f"n_{name}"][0] == np.sum(category == i)
+            assert row[f"flagged_{name}"][0] == np.sum(events["is_anomalous"][category == i])
+            if row[f"n_{name}"][0]:
+                assert row[f"fraction_low_{name}"][0] <= row[f"fraction_{name}"][0] <= row[f"fraction_high_{name}"][0]
+        assert sum(row[f"n_{name}"][0] for name in af.CATEGORIES) == len(events)
+        # calibrated where the calibration was made, and nowhere else
+        assert np.isfinite(row["background_fraction_analysis_space"][0])
+        assert row["background_fraction_error_analysis_space"][0] > 0
+        assert np.isnan(row["background_fraction_no_s1"][0])
+    scored_context.define_run("_pseudo_pair", runs)
+    combined = scored_context.get_array("_pseudo_pair", "anomaly_fraction", progress_bar=False)
+    assert len(combined) == 1
+    for name in af.CATEGORIES:
+        assert combined[f"n_{name}"][0] == sum(rows[run][f"n_{name}"][0] for run in runs)
+
+
+def test_excess_significance_counts_the_calibration_uncertainty():
+    from ddplugins.ml.anomaly_fraction import excess_significance
+
+    assert excess_significance(100, 1, 0.01, 2400) == 0.0
+    exact_background = excess_significance(1000, 25, 0.01, 10**9)
+    assert exact_background > excess_significance(1000, 25, 0.01, 2400) > 2
+    assert np.isnan(excess_significance(100, 10, np.nan, 2400))

@@ -12,7 +12,7 @@ from scipy import stats
 
 from ddcore.context import derive
 from ddplugins.analyses.event_display import save_event_display
-from ddplugins.ml.datasets import analysis_selection, fiducial_volume, run_preset
+from ddplugins.ml.datasets import analysis_selection, run_preset, search_selection
 from ddplugins.ml.evaluation import band_cut_score, rejection_at_acceptance
 from ddplugins.ml.statistics import clopper_pearson
 from ddplugins.simulation import populations, spectra
@@ -98,7 +98,7 @@ def population_table(st, frames, n_events, live_days=spectra.TABLE_I_LIVE_DAYS):
     produced = populations.expected_counts(plugin, live_days=live_days)
     rows = []
     for name, (run_id, events) in frames.items():
-        selected = analysis_selection(events, volume=fiducial_volume(st, run_id), single_scatter=True)
+        selected = search_selection(st, run_id, events)
         mine = selected & (np.asarray(events["population"]) == populations.population_code(name))
         # an event split in two by the event builder counts once
         k = len(np.unique(np.asarray(events["true_event_number"])[mine]))

@@ -17,6 +17,7 @@ ANALYSIS_CS1_PE = (3.0, 70.0)
 ANALYSIS_MIN_CS2_BOTTOM_PE = 50.0
 SINGLE_SCATTER_MAX_ALT_S2 = 0.05  # of the main S2's area
 SELECTION_COLUMNS = ("cs1", "cs2_bottom", "label")
+SEARCH_COLUMNS = ("x", "y", "z", "s2_area", "alt_s2_area")  # and the fiducial and single-scatter cuts
 
 
 def run_preset(st):
@@ -64,6 +65,12 @@ def analysis_selection(events, volume=None, single_scatter=False):
         limit = np.maximum(SINGLE_SCATTER_MAX_ALT_S2 * np.asarray(events["s2_area"]), 100.0)
         selected &= ~(np.asarray(events["alt_s2_area"]) > limit)
     return np.asarray(selected)
+
+
+def search_selection(st, run_id, events):
+    """The analysis space of the dataset-level search: :func:`analysis_selection` with the
+    fiducial cut of the run's context and the single-scatter cut."""
+    return analysis_selection(events, volume=fiducial_volume(st, run_id), single_scatter=True)
 
 
 def fiducial_volume(st, run_id):

@@ -13,7 +13,7 @@ import numpy as np
 
 from ddplugins.analyses.event_display import save_event_display
 from ddplugins.ml import report, statistics
-from ddplugins.ml.datasets import analysis_selection, fiducial_volume, run_preset
+from ddplugins.ml.datasets import run_preset, search_selection
 from ddplugins.simulation import populations
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ def pseudo_data_summary(st, run_id, evaluation):
     its events against the full background model: the WIMP-template likelihood and the
     anomaly-fraction test, both with the evaluation's templates at the run's exposure."""
     data = st.get_array(run_id, ["event_basics", "event_truth", "anomaly_scores"], progress_bar=False)
-    data = data[analysis_selection(data, volume=fiducial_volume(st, run_id))]
+    data = data[search_selection(st, run_id, data)]
     n, k = len(data), int(np.sum(data["is_anomalous"]))
     low, high = statistics.clopper_pearson(k, n) if n else (0.0, 1.0)
     observed = report.observed_significance(st, evaluation, run_id, data)

@@ -22,13 +22,14 @@ from ddcore.files import resolve_path
 from ddplugins.events.event_images import IMAGE_FIELDS
 from ddplugins.ml import evaluation as ev
 from ddplugins.ml import statistics
-from ddplugins.ml.datasets import analysis_selection, fiducial_volume, load_events, split_runs
+from ddplugins.ml.datasets import SEARCH_COLUMNS, load_events, search_selection, split_runs
 from ddplugins.simulation import populations
 
 PSEUDO_LIVE_DAYS = 34.2  # XENON1T SR0
 EXPOSURES_LIVE_DAYS = (5, 10, 20, PSEUDO_LIVE_DAYS, 60, 100, 200)
 N_BOOTSTRAP = 200
 N_BOOTSTRAP_Z = 20
+FLAG_EDGES = np.array([-0.5, 0.5, 1.5])  # anomaly flag: bins "not flagged", "flagged"
 GALLERY_EVENTS = 4
 
 
@@ -53,7 +54,7 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True):
     test_st = derive(st, sim_n_events=n_test)
     train_st = derive(st, sim_n_events=n_train)
     test_runs = split_runs(test_st, "test")
-    columns = ["label", "cs1", "cs2_bottom", *ev.BASIC_FEATURES]
+    columns = ["label", "cs1", "cs2_bottom", *SEARCH_COLUMNS, *ev.BASIC_FEATURES]
     test = load_events(test_st, test_runs, progress=progress, keep_columns=columns)
     train = load_events(train_st, split_runs(train_st, "train"), progress=progress, keep_columns=columns)
     labels = test["label"].astype(int)
@@ -126,11 +127,13 @@ def _population_events(st, test, labels, flags, n_test, progress):
     """{population: (simulated events, discriminant-ready events in the analysis space, flags)}:
     ER and WIMP from the test runs, every other population from its own template runs (split
     "template"), all independent of any pseudo-data run."""
-    found = {"er": (n_test, test[labels == 0], None if flags is None else flags[labels == 0]),
-             "wimp": (n_test, test[labels == 1], None if flags is None else flags[labels == 1])}
     template_st = derive(st, sim_n_events=n_test)
+    searched = search_selection(template_st, split_runs(template_st, "test")[0], test)
+    found = {name: (n_test, test[searched & (labels == label)],
+                    None if flags is None else flags[searched & (labels == label)])
+             for name, label in (("er", 0), ("wimp", 1))}
     targets = ("event_basics", "event_truth") + (("anomaly_scores",) if flags is not None else ())
-    columns = ["label", "cs1", "cs2_bottom", "x", "y", "z", *ev.BASIC_FEATURES] + (
+    columns = ["label", "cs1", "cs2_bottom", *SEARCH_COLUMNS, *ev.BASIC_FEATURES] + (
         ["is_anomalous"] if flags is not None else [])
     for name in populations.NAMES:
         if name in found:
@@ -138,9 +141,18 @@ def _population_events(st, test, labels, flags, n_test, progress):
         run = split_runs(template_st, "template", sources=(name,))[0]
         events = load_events(template_st, [run], targets, selected=False, progress=progress,
                              keep_columns=list(dict.fromkeys(columns)))
-        events = events[analysis_selection(events, volume=fiducial_volume(template_st, run))]
+        events = events[search_selection(template_st, run, events)]
         found[name] = (n_test, events, None if flags is None else events["is_anomalous"])
     return found
+
+
+def _background_flag_fraction(backgrounds):
+    """(flag fraction, its error from the template statistics, expected events) of the
+    background model in the (not flagged, flagged) bins."""
+    total = sum(b.expected.sum() for b in backgrounds)
+    flagged = sum(b.expected[1] for b in backgrounds)
+    error = np.sqrt(sum(b.weight**2 * b.simulated[1] for b in backgrounds))
+    return float(flagged / total), float(error / total), float(total)
 
 
 def _templates(produced, values, edges, resample):
@@ -164,7 +176,6 @@ def _significance(st, population_events, discriminant, rng):
     edges = statistics.quantile_edges(values["er"][1])
     has_flags = population_events["er"][2] is not None
     flag_values = {name: (n, np.asarray(f, float)) for name, (n, _, f) in population_events.items()} if has_flags else None
-    flag_edges = np.array([-0.5, 0.5, 1.5])
     rows = []
     for days in EXPOSURES_LIVE_DAYS:
         produced = populations.expected_counts(plugin, live_days=days)
@@ -174,15 +185,12 @@ def _significance(st, population_events, discriminant, rng):
         row["likelihood_z"], row["likelihood_z_error"] = statistics.bootstrap_significance(
             lambda resample: _templates(produced, values, edges, resample), rng, N_BOOTSTRAP_Z)
         if has_flags:
-            signal, backgrounds = _templates(produced, flag_values, flag_edges, lambda v: v)
-            flagged = sum(b.expected[1] for b in backgrounds)
-            total = sum(b.expected.sum() for b in backgrounds)
-            row["anomaly_fraction_background"] = flagged / total
-            row["anomaly_fraction_background_error"] = float(
-                np.sqrt(sum(b.weight**2 * b.simulated[1] for b in backgrounds)) / total)
+            signal, backgrounds = _templates(produced, flag_values, FLAG_EDGES, lambda v: v)
+            row["anomaly_fraction_background"], row["anomaly_fraction_background_error"], _ = (
+                _background_flag_fraction(backgrounds))
             row["anomaly_fraction_signal"] = signal.expected[1] / max(signal.expected.sum(), 1e-12)
             row["anomaly_fraction_z"], row["anomaly_fraction_z_error"] = statistics.bootstrap_significance(
-                lambda resample: _templates(produced, flag_values, flag_edges, resample), rng, N_BOOTSTRAP_Z)
+                lambda resample: _templates(produced, flag_values, FLAG_EDGES, resample), rng, N_BOOTSTRAP_Z)
             row["anomaly_fraction_z_band"] = [row["anomaly_fraction_z"] - row["anomaly_fraction_z_error"],
                                               row["anomaly_fraction_z"] + row["anomaly_fraction_z_error"]]
         rows.append(row)
@@ -204,14 +212,11 @@ def observed_significance(st, result, run_id, events):
     if population_events["er"][2] is not None:
         flag_values = {name: (n, np.asarray(f, float)) for name, (n, _, f) in population_events.items()}
         flagged = int(np.sum(events["is_anomalous"]))
-        signal, backgrounds = _templates(produced, flag_values, np.array([-0.5, 0.5, 1.5]), lambda v: v)
+        signal, backgrounds = _templates(produced, flag_values, FLAG_EDGES, lambda v: v)
         found["anomaly_fraction_z"] = statistics.discovery_significance(
             signal, backgrounds, observed=[len(events) - flagged, flagged])
-        total = sum(b.expected.sum() for b in backgrounds)
-        found["background_anomaly_fraction"] = sum(b.expected[1] for b in backgrounds) / total
-        found["background_anomaly_fraction_error"] = float(
-            np.sqrt(sum(b.weight**2 * b.simulated[1] for b in backgrounds)) / total)
-        found["expected_background"] = total
+        (found["background_anomaly_fraction"], found["background_anomaly_fraction_error"],
+         found["expected_background"]) = _background_flag_fraction(backgrounds)
     return found
 
 
@@ -465,7 +470,7 @@ def write_report(st, result, output, pseudo_run=None):
     if pseudo_run is not None:
         every_pseudo_event = st.get_array(pseudo_run, ["event_basics", "event_truth", "anomaly_scores"],
                                           progress_bar=False)
-        pseudo = every_pseudo_event[analysis_selection(every_pseudo_event, volume=fiducial_volume(st, pseudo_run))]
+        pseudo = every_pseudo_event[search_selection(st, pseudo_run, every_pseudo_event)]
     figures = [_roc_figure(result), _band_figure(test, result["labels"], pseudo)]
     if pseudo is not None:
         figures += _pseudo_figures(pseudo, pseudo_run)

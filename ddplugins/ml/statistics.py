@@ -3,7 +3,8 @@
 Why pyhf: a maintained HistFactory implementation whose models are declarative JSON a physicist
 can read, publish and re-fit; rate uncertainties (``normsys``) and the finite statistics of
 simulated templates (``staterror``, Barlow-Beeston lite) are built in; asymptotic formulae and
-toy Monte Carlo share one interface; the numpy backend needs no compiled dependency.
+toy Monte Carlo share one interface. Fits use MINUIT (iminuit), which converges where scipy's
+SLSQP gives up on templates with few simulated events.
 
 Every template comes from simulated runs independent of the events tested, scaled from the
 events simulated to the events the population's rate produces in the exposure
@@ -32,7 +33,8 @@ log = logging.getLogger(__name__)
 RATE_UNCERTAINTY = {"er": 0.13, "neutron": 0.17, "cevns": 0.17, "accidental": 1.0, "wall": 1.0,
                     "s2only": 1.0, "multisite": 1.0}
 # background-template quantiles from the most background-like to the most signal-like events
-DISCRIMINANT_QUANTILES = (0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 1.0)
+DISCRIMINANT_QUANTILES = (0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999, 1.0)
+MIN_BACKGROUND_PER_BIN = 3
 
 
 @dataclasses.dataclass
@@ -65,10 +67,13 @@ def template(name, values, edges, produced, n_simulated, rate_uncertainty=None):
     return Template(name, counts.astype(float), produced / max(n_simulated, 1), uncertainty)
 
 
-def quantile_edges(background_values, quantiles=DISCRIMINANT_QUANTILES):
-    """Bin edges at quantiles of the background discriminant (larger values: more signal-like);
+def quantile_edges(background_values, quantiles=DISCRIMINANT_QUANTILES, min_per_bin=MIN_BACKGROUND_PER_BIN):
+    """Bin edges at quantiles of the background discriminant (larger values: more signal-like),
+    as far into the tail as leaves ``min_per_bin`` simulated background events in the last bin;
     the outer edges open to +-inf so no event falls outside."""
-    edges = np.quantile(background_values, quantiles)
+    n = len(background_values)
+    quantiles = [q for q in quantiles if q in (0.0, 1.0) or (1 - q) * n >= min_per_bin]
+    edges = np.quantile(background_values, quantiles, method="inverted_cdf")
     edges[0], edges[-1] = -np.inf, np.inf
     return np.unique(edges)
 
@@ -78,6 +83,7 @@ def build_model(signal, backgrounds):
     log-symmetric rate nuisance; template statistics enter as per-bin ``staterror``."""
     import pyhf
 
+    logging.getLogger("pyhf").setLevel(logging.WARNING)  # it logs every modifier it adds
     used = _used_bins(signal, backgrounds)
     signal = _select(signal, used)
     backgrounds = [_select(b, used) for b in backgrounds]
@@ -124,6 +130,7 @@ def discovery_significance(signal, backgrounds, observed=None, calctype="asympto
     else:
         main = np.asarray(observed, float)[_used_bins(signal, backgrounds)]
     data = list(main) + list(model.config.auxdata)
+    pyhf.set_backend("numpy", pyhf.optimize.minuit_optimizer(verbose=0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         kwargs = {"ntoys": ntoys, "track_progress": False} if calctype == "toybased" else {}

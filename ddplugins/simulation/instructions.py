@@ -9,7 +9,7 @@ from ddcore.plugins import Checked, SimulatedSource
 from ddplugins.simulation import fax_csv, populations, run_spec, spectra
 from ddplugins.simulation.populations import POPULATION_TITLE, Population
 from ddplugins.simulation.quanta import nest_quanta
-from ddplugins.tpc._options import drift_time_ns, tpc_options
+from ddplugins.tpc._options import FIDUCIAL_OPTIONS, drift_time_ns, tpc_options
 
 RUN_EPOCH_NS = 1_483_228_800 * 10**9  # 2017-01-01, XENON1T SR0 era
 # Each run gets its own hour of simulated time, so runs never overlap and a dataset of runs
@@ -76,11 +76,7 @@ class Instructions(SimulatedSource):
     sim_vertex_volume = Checked(choices=("fiducial", "tpc"), 
         default="fiducial", type=str, help="Where vertices are drawn: 'fiducial' or 'tpc'"
     )
-    fiducial_radius_cm = Checked(above=0, default=39.85, type=(float, int), help="Fiducial radius [cm]")
-    fiducial_z_top_cm = strax.Config(default=-13.45, type=(float, int), help="Fiducial top z [cm]")
-    fiducial_z_bottom_cm = strax.Config(
-        default=-83.45, type=(float, int), help="Fiducial bottom z [cm]"
-    )
+    fiducial_radius_cm, fiducial_z_top_cm, fiducial_z_bottom_cm = tpc_options(*FIDUCIAL_OPTIONS)
     er_energy_max_kev = Checked(above=0, 
         default=15.0, type=(float, int), help="Flat ER background spectrum upper edge [keV]"
     )

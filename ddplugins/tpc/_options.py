@@ -35,6 +35,10 @@ SHARED_OPTIONS = {
     "bottom_array_max_radius_cm": dict(above=0, 
         default=44.6, type=_NUMBER, help="Largest PMT centre radius on the bottom array [cm]"),
     "dead_channels": dict(minimum=0, default=(), type=(tuple, list), help="Channels with zero gain (no signal, excluded)"),
+    # fiducial volume of the analysis (and of the simulated fiducial populations)
+    "fiducial_radius_cm": dict(above=0, default=39.85, type=_NUMBER, help="Fiducial radius [cm]"),
+    "fiducial_z_top_cm": dict(default=-13.45, type=_NUMBER, help="Fiducial top z [cm]"),
+    "fiducial_z_bottom_cm": dict(default=-83.45, type=_NUMBER, help="Fiducial bottom z [cm]"),
     # digitizer
     "sample_duration_ns": dict(above=0, default=10, type=int, help="Digitizer sample width [ns]"),
     "digitizer_baseline": dict(above=0, default=16000, type=int, help="Baseline [ADC counts]"),
@@ -67,6 +71,7 @@ PMT_LAYOUT_OPTIONS = (
     "bottom_array_pitch_cm", "bottom_array_max_radius_cm", "dead_channels",
 )
 DRIFT_TIME_OPTIONS = ("drift_velocity_um_per_ns", "drift_time_gate_us")
+FIDUCIAL_OPTIONS = ("fiducial_radius_cm", "fiducial_z_top_cm", "fiducial_z_bottom_cm")
 S1_LIGHT_YIELD_OPTIONS = (
     "tpc_radius_cm", "tpc_length_cm", "s1_light_yield_depth_gradient", "s1_light_yield_radial_gradient",
 )

@@ -10,6 +10,7 @@ from ddplugins.events.event_images import EventImages
 from ddplugins.events.event_truth import EventTruth
 from ddplugins.events.event_waveforms import EventWaveforms
 from ddplugins.events.events import Events
+from ddplugins.ml.anomaly_fraction import AnomalyFraction
 from ddplugins.ml.anomaly_scores import AnomalyScores
 from ddplugins.ml.cnn_scores import CNNScores
 from ddplugins.ml.cvae_losses import CVAELosses
@@ -34,6 +35,7 @@ TPC_PLUGINS = (
     CNNScores,
     CVAELosses,
     AnomalyScores,
+    AnomalyFraction,
 )
 
 
