@@ -229,9 +229,17 @@ def test_evaluation_and_report_compare_every_method(scored_context, tmp_path):
     assert result["metrics"]["cS2/cS1 band cut"]["roc_auc"] > 0.8
     rows = result["significance"]
     assert rows[-1]["likelihood_z"] > rows[0]["likelihood_z"] > 0
+    # every significance and fraction carries its uncertainty
+    assert all(r["likelihood_z_error"] >= 0 and r["anomaly_fraction_background_error"] > 0 for r in rows)
+    injected = {e["population"]: e for e in report.injection_summary(result)}
+    assert set(injected) == set(report.INJECTED_POPULATIONS)
+    # without an S1 an S2-only event is never in the analysis space: neither test sees it
+    assert injected["s2only"]["in_space"] == 0 and injected["s2only"]["likelihood_z"] == 0
+    assert injected["wimp"]["likelihood_z"] > 0
     path = report.write_report(scored_context, result, str(tmp_path / "report.html"))
     html = open(path).read()
     assert "boosted trees" in html and "data:image/png;base64" in html and "Significance vs exposure" in html
+    assert "Injection study" in html and "fitted as WIMPs" in html
 
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

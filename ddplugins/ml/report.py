@@ -30,6 +30,8 @@ EXPOSURES_LIVE_DAYS = (5, 10, 20, PSEUDO_LIVE_DAYS, 60, 100, 200)
 N_BOOTSTRAP = 200
 N_BOOTSTRAP_Z = 20
 FLAG_EDGES = np.array([-0.5, 0.5, 1.5])  # anomaly flag: bins "not flagged", "flagged"
+INJECTED_POPULATIONS = ("wimp", "s2only", "accidental", "wall", "neutron", "multisite")
+INJECTED_PER_SR0 = 20.0  # events produced per 34.2 live days on top of the background model
 GALLERY_EVENTS = 4
 
 
@@ -109,6 +111,7 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True):
         "model_lineages": lineages,
         "metrics": metrics,
         "significance": _significance(st, population_events, discriminant, np.random.default_rng(0)),
+        "injection": _injection_study(st, population_events, discriminant),
         "scores": {k: np.asarray(v, float) for k, v in scores.items()},
         "labels": labels,
         "test_events": test,
@@ -197,6 +200,75 @@ def _significance(st, population_events, discriminant, rng):
     return rows
 
 
+def _injection_study(st, population_events, discriminant):
+    """Z of both tests when a population is injected on top of the background model
+    (``INJECTED_PER_SR0`` events produced per 34.2 live days, Asimov data), for every exposure;
+    and the WIMP count the WIMP-template fit attributes to the excess."""
+    import pyhf
+
+    plugin = st.get_single_plugin(split_runs(st, "test")[0], "instructions")
+    values = {name: (n, discriminant(events)) for name, (n, events, _) in population_events.items()}
+    edges = statistics.quantile_edges(values["er"][1])
+    has_flags = population_events["er"][2] is not None
+    flag_values = {name: (n, np.asarray(f, float)) for name, (n, _, f) in population_events.items()}
+    rows = []
+    for name in INJECTED_POPULATIONS:
+        for days in EXPOSURES_LIVE_DAYS:
+            produced = populations.expected_counts(plugin, live_days=days)
+            injected_count = INJECTED_PER_SR0 * days / PSEUDO_LIVE_DAYS
+            row = {"population": name, "live_days": days, "injected": injected_count}
+            tests = [("likelihood", values, edges)] + ([("anomaly_fraction", flag_values, FLAG_EDGES)] if has_flags else [])
+            for test_name, test_values, test_edges in tests:
+                signal, backgrounds = _templates(produced, test_values, test_edges, lambda v: v)
+                n, v = test_values[name]
+                excess = statistics.template(name, v, test_edges, injected_count, n)
+                data = sum(b.expected for b in backgrounds) + excess.expected
+                row[f"{test_name}_injected_in_space"] = float(excess.expected.sum())
+                row[f"{test_name}_z"] = statistics.discovery_significance(signal, backgrounds, observed=data)
+                if test_name == "likelihood":
+                    model = statistics.build_model(signal, backgrounds)
+                    used = statistics.used_bins(signal, backgrounds)
+                    fit = pyhf.infer.mle.fit(list(data[used]) + list(model.config.auxdata), model)
+                    row["likelihood_fitted_wimps"] = float(fit[model.config.poi_index] * signal.expected.sum())
+            rows.append(row)
+    return rows
+
+
+def injection_summary(result):
+    """Per injected population: Z of both tests at 34.2 live days, the exposure each needs for
+    3 sigma, and the WIMPs the WIMP-template fit sees in the excess."""
+    summary = []
+    for name in INJECTED_POPULATIONS:
+        rows = [r for r in result.get("injection", []) if r["population"] == name]
+        if not rows:
+            continue
+        at_sr0 = next(r for r in rows if r["live_days"] == PSEUDO_LIVE_DAYS)
+        entry = {"population": name, "injected": at_sr0["injected"],
+                 "in_space": at_sr0["likelihood_injected_in_space"],
+                 "likelihood_z": at_sr0["likelihood_z"], "fitted_wimps": at_sr0["likelihood_fitted_wimps"],
+                 "likelihood_days_to_3_sigma": exposure_to_reach(rows, "likelihood_z")}
+        if "anomaly_fraction_z" in at_sr0:
+            entry["anomaly_fraction_z"] = at_sr0["anomaly_fraction_z"]
+            entry["anomaly_fraction_days_to_3_sigma"] = exposure_to_reach(rows, "anomaly_fraction_z")
+        summary.append(entry)
+    return summary
+
+
+def exposure_to_reach(rows, key, z=3.0):
+    """Live days at which Z (linear in log exposure between the rows) first reaches z; None if
+    not within the exposures studied."""
+    days = np.array([r["live_days"] for r in rows], float)
+    values = np.array([r[key] for r in rows], float)
+    above = np.flatnonzero(values >= z)
+    if not len(above):
+        return None
+    i = above[0]
+    if i == 0:
+        return float(days[0])
+    fraction = (z - values[i - 1]) / (values[i] - values[i - 1])
+    return float(np.exp(np.log(days[i - 1]) + fraction * (np.log(days[i]) - np.log(days[i - 1]))))
+
+
 def observed_significance(st, result, run_id, events):
     """Z of the WIMP-template likelihood and of the anomaly-fraction test for the events of a
     (pseudo-)data run in the analysis space, with the templates of an evaluation result at the
@@ -238,6 +310,18 @@ def format_evaluation(result):
         lines.append(f"  {row['live_days']:6.1f} live days: {row['expected_er']:.1f} ER, "
                      f"{row['expected_wimp']:.2f} WIMP expected; likelihood Z = {row['likelihood_z']:.2f} "
                      f"+- {row['likelihood_z_error']:.2f}{extra}")
+    summary = injection_summary(result)
+    if summary:
+        lines.append(f"\nInjection study: {INJECTED_PER_SR0:g} events produced per {PSEUDO_LIVE_DAYS} live days on top of "
+                     "the background model (Asimov); Z at 34.2 live days and live days to 3 sigma (- : not within "
+                     f"{EXPOSURES_LIVE_DAYS[-1]}):")
+        for e in summary:
+            def days(v):
+                return f"{v:.0f}" if v is not None else "-"
+            anomaly = (f"; anomaly fraction Z = {e['anomaly_fraction_z']:.2f}, 3 sigma at "
+                       f"{days(e['anomaly_fraction_days_to_3_sigma'])}" if "anomaly_fraction_z" in e else "")
+            lines.append(f"  {e['population']:10s} {e['in_space']:.2f} in the space: likelihood Z = {e['likelihood_z']:.2f}, "
+                         f"3 sigma at {days(e['likelihood_days_to_3_sigma'])}, fitted as {e['fitted_wimps']:.2f} WIMPs{anomaly}")
     return "\n".join(lines)
 
 
@@ -487,6 +571,7 @@ def write_report(st, result, output, pseudo_run=None):
         detector_options={k: options[k] for k in DETECTOR_OPTIONS if k in options},
         model_hashes=model_hashes, metrics=result["metrics"], n_bootstrap=N_BOOTSTRAP,
         significance=result["significance"], pseudo=result.get("pseudo_data"), figures=figures,
+        injection=injection_summary(result), injected_per_sr0=INJECTED_PER_SR0,
         gallery=_gallery(st, pseudo_run, every_pseudo_event) if pseudo is not None else [],
         lineage=json.dumps({"test_runs": result["test_runs"], "models": result["model_lineages"]}, indent=1),
     )

@@ -84,7 +84,7 @@ def build_model(signal, backgrounds):
     import pyhf
 
     logging.getLogger("pyhf").setLevel(logging.WARNING)  # it logs every modifier it adds
-    used = _used_bins(signal, backgrounds)
+    used = used_bins(signal, backgrounds)
     signal = _select(signal, used)
     backgrounds = [_select(b, used) for b in backgrounds]
     samples = [_sample(signal, [{"name": "mu", "type": "normfactor", "data": None}])]
@@ -101,7 +101,7 @@ def build_model(signal, backgrounds):
     return pyhf.Model(spec, poi_name="mu")
 
 
-def _used_bins(signal, backgrounds):
+def used_bins(signal, backgrounds):
     """Bins where any template has simulated events (the others carry no information)."""
     return (signal.simulated + sum(b.simulated for b in backgrounds)) > 0
 
@@ -128,7 +128,7 @@ def discovery_significance(signal, backgrounds, observed=None, calctype="asympto
         pars[model.config.poi_index] = 1.0
         main = model.expected_actualdata(pars)
     else:
-        main = np.asarray(observed, float)[_used_bins(signal, backgrounds)]
+        main = np.asarray(observed, float)[used_bins(signal, backgrounds)]
     data = list(main) + list(model.config.auxdata)
     pyhf.set_backend("numpy", pyhf.optimize.minuit_optimizer(verbose=0))
     with warnings.catch_warnings():
