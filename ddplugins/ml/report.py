@@ -7,6 +7,7 @@ significance versus exposure for pseudo-data at the expected counts of the sourc
 """
 
 import base64
+import dataclasses
 import datetime
 import io
 import json
@@ -86,7 +87,9 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True):
         return ev.band_cut_score(train, train["label"].astype(int), events)
 
     scores["cS2/cS1 band cut"] = discriminant(test)
-    population_events = _population_events(st, test, labels, flags, n_test, progress)
+    search = SearchTemplates.build(
+        st.get_single_plugin(split_runs(st, "test")[0], "instructions"), discriminant,
+        _population_events(st, test, labels, flags, n_test, progress))
 
     metrics = {}
     for name, values in scores.items():
@@ -110,13 +113,13 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True):
         "test_runs": {r: str(test_st.key_for(r, "event_basics")) for r in test_runs},
         "model_lineages": lineages,
         "metrics": metrics,
-        "significance": _significance(st, population_events, discriminant, np.random.default_rng(0)),
-        "injection": _injection_study(st, population_events, discriminant),
+        "fiducial_mass_kg": search.plugin.sim_fiducial_mass_kg,
+        "significance": _significance(search, np.random.default_rng(0)),
+        "injection": _injection_study(search),
         "scores": {k: np.asarray(v, float) for k, v in scores.items()},
         "labels": labels,
         "test_events": test,
-        "_population_events": population_events,
-        "_discriminant": discriminant,
+        "_search": search,
     }
     return result
 
@@ -158,14 +161,45 @@ def _background_flag_fraction(backgrounds):
     return float(flagged / total), float(error / total), float(total)
 
 
-def _templates(produced, values, edges, resample):
-    """Signal (WIMP) and background templates of one exposure from per-population values."""
-    made = {name: statistics.template(name, resample(v), edges, produced[name], n)
-            for name, (n, v) in values.items()}
-    return made.pop("wimp"), list(made.values())
+def _as_is(values):
+    return values
 
 
-def _significance(st, population_events, discriminant, rng):
+@dataclasses.dataclass
+class SearchTemplates:
+    """The simulated events behind the dataset-level tests, computed once per evaluation: per
+    population the number simulated and the discriminant values (and anomaly flags) of those in
+    the search's analysis space, with the likelihood's bin edges."""
+
+    plugin: object  # the instructions plugin whose rates give the expected counts
+    discriminant: object  # events -> band discriminant values
+    values: dict
+    flags: dict | None
+    edges: np.ndarray
+
+    @classmethod
+    def build(cls, plugin, discriminant, population_events):
+        values = {name: (n, discriminant(events)) for name, (n, events, _) in population_events.items()}
+        flags = None
+        if population_events["er"][2] is not None:
+            flags = {name: (n, np.asarray(f, float)) for name, (n, _, f) in population_events.items()}
+        return cls(plugin, discriminant, values, flags, statistics.quantile_edges(values["er"][1]))
+
+    def tests(self):
+        """(name, per-population values, bin edges) of the likelihood and the anomaly test."""
+        found = [("likelihood", self.values, self.edges)]
+        if self.flags is not None:
+            found.append(("anomaly_fraction", self.flags, FLAG_EDGES))
+        return found
+
+    def templates(self, produced, values, edges, resample=_as_is):
+        """Signal (WIMP) and background templates for the expected counts ``produced``."""
+        made = {name: statistics.template(name, resample(v), edges, produced[name], n)
+                for name, (n, v) in values.items()}
+        return made.pop("wimp"), list(made.values())
+
+
+def _significance(search, rng):
     """Expected discovery significance of the WIMP vs exposure: a binned likelihood in the
     cS2_b/cS1 band discriminant and the anomaly-fraction test (flagged vs not flagged), both
     pyhf models with a rate nuisance per background and template statistics; errors are the
@@ -174,54 +208,40 @@ def _significance(st, population_events, discriminant, rng):
     Expected counts are the events each population's rate produces in the exposure times the
     share of its simulated events in each bin (the analysis-space efficiency enters once).
     """
-    plugin = st.get_single_plugin(split_runs(st, "test")[0], "instructions")
-    values = {name: (n, discriminant(events)) for name, (n, events, _) in population_events.items()}
-    edges = statistics.quantile_edges(values["er"][1])
-    has_flags = population_events["er"][2] is not None
-    flag_values = {name: (n, np.asarray(f, float)) for name, (n, _, f) in population_events.items()} if has_flags else None
     rows = []
     for days in EXPOSURES_LIVE_DAYS:
-        produced = populations.expected_counts(plugin, live_days=days)
-        in_space = {name: produced[name] * len(v) / n for name, (n, v) in values.items()}
+        produced = populations.expected_counts(search.plugin, live_days=days)
+        in_space = {name: produced[name] * len(v) / n for name, (n, v) in search.values.items()}
         row = {"live_days": days, "expected_er": in_space["er"], "expected_wimp": in_space["wimp"],
                "expected_in_analysis_space": in_space}
-        row["likelihood_z"], row["likelihood_z_error"] = statistics.bootstrap_significance(
-            lambda resample: _templates(produced, values, edges, resample), rng, N_BOOTSTRAP_Z)
-        if has_flags:
-            signal, backgrounds = _templates(produced, flag_values, FLAG_EDGES, lambda v: v)
+        for name, values, edges in search.tests():
+            row[f"{name}_z"], row[f"{name}_z_error"] = statistics.bootstrap_significance(
+                lambda resample: search.templates(produced, values, edges, resample), rng, N_BOOTSTRAP_Z)
+        if search.flags is not None:
+            signal, backgrounds = search.templates(produced, search.flags, FLAG_EDGES)
             row["anomaly_fraction_background"], row["anomaly_fraction_background_error"], _ = (
                 _background_flag_fraction(backgrounds))
             row["anomaly_fraction_signal"] = signal.expected[1] / max(signal.expected.sum(), 1e-12)
-            row["anomaly_fraction_z"], row["anomaly_fraction_z_error"] = statistics.bootstrap_significance(
-                lambda resample: _templates(produced, flag_values, FLAG_EDGES, resample), rng, N_BOOTSTRAP_Z)
-            row["anomaly_fraction_z_band"] = [row["anomaly_fraction_z"] - row["anomaly_fraction_z_error"],
-                                              row["anomaly_fraction_z"] + row["anomaly_fraction_z_error"]]
         rows.append(row)
     return rows
 
 
-def _injection_study(st, population_events, discriminant):
+def _injection_study(search):
     """Z of both tests when a population is injected on top of the background model
     (``INJECTED_PER_SR0`` events produced per 34.2 live days, Asimov data), for every exposure;
     and the WIMP count the WIMP-template fit attributes to the excess."""
     import pyhf
 
-    plugin = st.get_single_plugin(split_runs(st, "test")[0], "instructions")
-    values = {name: (n, discriminant(events)) for name, (n, events, _) in population_events.items()}
-    edges = statistics.quantile_edges(values["er"][1])
-    has_flags = population_events["er"][2] is not None
-    flag_values = {name: (n, np.asarray(f, float)) for name, (n, _, f) in population_events.items()}
     rows = []
     for name in INJECTED_POPULATIONS:
         for days in EXPOSURES_LIVE_DAYS:
-            produced = populations.expected_counts(plugin, live_days=days)
+            produced = populations.expected_counts(search.plugin, live_days=days)
             injected_count = INJECTED_PER_SR0 * days / PSEUDO_LIVE_DAYS
             row = {"population": name, "live_days": days, "injected": injected_count}
-            tests = [("likelihood", values, edges)] + ([("anomaly_fraction", flag_values, FLAG_EDGES)] if has_flags else [])
-            for test_name, test_values, test_edges in tests:
-                signal, backgrounds = _templates(produced, test_values, test_edges, lambda v: v)
-                n, v = test_values[name]
-                excess = statistics.template(name, v, test_edges, injected_count, n)
+            for test_name, values, edges in search.tests():
+                signal, backgrounds = search.templates(produced, values, edges)
+                n, v = values[name]
+                excess = statistics.template(name, v, edges, injected_count, n)
                 data = sum(b.expected for b in backgrounds) + excess.expected
                 row[f"{test_name}_injected_in_space"] = float(excess.expected.sum())
                 row[f"{test_name}_z"] = statistics.discovery_significance(signal, backgrounds, observed=data)
@@ -273,18 +293,14 @@ def observed_significance(st, result, run_id, events):
     """Z of the WIMP-template likelihood and of the anomaly-fraction test for the events of a
     (pseudo-)data run in the analysis space, with the templates of an evaluation result at the
     run's exposure."""
-    plugin = st.get_single_plugin(run_id, "instructions")
-    produced = populations.expected_counts(plugin)
-    population_events, discriminant = result["_population_events"], result["_discriminant"]
-    values = {name: (n, discriminant(e)) for name, (n, e, _) in population_events.items()}
-    edges = statistics.quantile_edges(values["er"][1])
-    observed, _ = np.histogram(np.clip(discriminant(events), edges[0], edges[-1]), edges)
+    search = result["_search"]
+    produced = populations.expected_counts(st.get_single_plugin(run_id, "instructions"))
+    observed, _ = np.histogram(np.clip(search.discriminant(events), search.edges[0], search.edges[-1]), search.edges)
     found = {"likelihood_z": statistics.discovery_significance(
-        *_templates(produced, values, edges, lambda v: v), observed=observed)}
-    if population_events["er"][2] is not None:
-        flag_values = {name: (n, np.asarray(f, float)) for name, (n, _, f) in population_events.items()}
+        *search.templates(produced, search.values, search.edges), observed=observed)}
+    if search.flags is not None:
         flagged = int(np.sum(events["is_anomalous"]))
-        signal, backgrounds = _templates(produced, flag_values, FLAG_EDGES, lambda v: v)
+        signal, backgrounds = search.templates(produced, search.flags, FLAG_EDGES)
         found["anomaly_fraction_z"] = statistics.discovery_significance(
             signal, backgrounds, observed=[len(events) - flagged, flagged])
         (found["background_anomaly_fraction"], found["background_anomaly_fraction_error"],
@@ -460,10 +476,10 @@ def _significance_figure(result):
         ax.errorbar(days, [r["anomaly_fraction_z"] for r in rows], yerr=[r["anomaly_fraction_z_error"] for r in rows],
                     fmt="s-", capsize=3, label="anomaly fraction (flagged vs not)")
     ax.set_xscale("log")
-    ax.set_xlabel(f"exposure [live days x {result.get('fiducial_mass_kg', 1042):g} kg]")
+    ax.set_xlabel(f"exposure [live days x {result['fiducial_mass_kg']:g} kg]")
     ax.set_ylabel("expected discovery significance [sigma]")
     ax.legend(fontsize=8)
-    return _figure("Significance vs exposure", f"Asimov expectations for the {result.get('wimp', 'WIMP')}: pyhf "
+    return _figure("Significance vs exposure", f"Asimov expectations for the {result['wimp']}: pyhf "
                    "models with a rate nuisance per background population and template statistics; error "
                    f"bars: spread over {N_BOOTSTRAP_Z} bootstrap resamples of the template events.", fig)
 
