@@ -1,6 +1,7 @@
 """Process many runs in parallel on a dask.distributed cluster.
 
-Each task makes one run's target in its own worker process, writing to a shared zarr store:
+Each task makes one run's target in its own worker process, writing to a shared zarr store
+(a single run on a local cluster is instead cut into chunk ranges, ``ddcore.parallel``):
 one writer per data type and run, parent groups created here first, so workers never race. A
 task that raises or whose worker dies is retried (``retries``); data of a failed attempt are
 never marked complete, so the retry overwrites them. Runs already stored are skipped.
@@ -27,6 +28,24 @@ def make_one_run(detector: str, storage: str, preset: ty.Optional[str], options:
         "keys": {t: str(st.key_for(run_id, t)) for t in targets},
         "seconds": round(time.time() - started, 2),
     }
+
+
+def _made_in_chunk_ranges(st, run_id, targets, n_workers, results) -> bool:
+    """One run left: use every worker on it (ddcore.parallel) where its source allows."""
+    from ddcore.config import ConfigError
+    from ddcore.parallel import make_run
+
+    started = time.time()
+    try:
+        make_run(st, run_id, targets, workers=n_workers)
+    except ConfigError:
+        return False  # not cut into chunk ranges: one task on the cluster
+    except Exception as e:
+        results[run_id] = {"run_id": run_id, "status": "failed", "error": f"{type(e).__name__}: {e}"}
+        return True
+    results[run_id] = {"run_id": run_id, "status": "made", "seconds": round(time.time() - started, 2),
+                       "keys": {t: str(st.key_for(run_id, t)) for t in targets}}
+    return True
 
 
 def make_runs(run_ids: ty.Sequence[str], targets, detector: ty.Optional[str] = None, storage=None,
@@ -56,6 +75,9 @@ def make_runs(run_ids: ty.Sequence[str], targets, detector: ty.Optional[str] = N
                 store.prepare_run(run_id)
             todo.append(run_id)
     if not todo:
+        return [results[r] for r in run_ids]
+    if len(todo) == 1 and scheduler is None and n_workers > 1 and _made_in_chunk_ranges(
+            st, todo[0], targets, n_workers, results):
         return [results[r] for r in run_ids]
 
     cluster = None

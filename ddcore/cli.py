@@ -100,7 +100,12 @@ def cmd_detectors(args):
 def cmd_make(args):
     st = CommandLine.context_from(args)
     for run_id in args.runs:
-        st.make(run_id, args.target, progress_bar=not args.no_progress)
+        if args.workers > 1:
+            from ddcore.parallel import make_run
+
+            make_run(st, run_id, args.target, workers=args.workers)
+        else:
+            st.make(run_id, args.target, progress_bar=not args.no_progress)
         print(f"{run_id}: {args.target} stored as {st.key_for(run_id, args.target)}")
 
 
@@ -155,6 +160,10 @@ def _register_kernel_commands(cli: CommandLine) -> None:
     p.add_argument("runs", nargs="+", metavar="RUN", help="run ids, e.g. er_sr0_000 pseudo_sr0_000")
     p.add_argument("target", metavar="TARGET", help="data type, e.g. event_images")
     p.add_argument("--no-progress", action="store_true", help="hide strax's progress bar")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes per run: a simulated run is made as this many consecutive chunk "
+                   "ranges at once and merged into one stored data type, identical to a serial make "
+                   "(default 1: strax's serial processing with its progress bar)")
     cli.add_context_arguments(p)
 
     p = cli.add_command(

@@ -73,6 +73,13 @@ class Checked(strax.Config):
 class DDPlugin(strax.Plugin):
     """strax.Plugin with the helpers every ddplugins plugin uses."""
 
+    # fields that count rows from the start of the run (an event number): a run made as chunk
+    # ranges in parallel shifts them by the rows of the earlier ranges (ddcore.parallel)
+    run_counter_fields: tuple[str, ...] = ()
+    # True when the output summarises the whole run (one row per run): made from the merged
+    # data, never from a chunk range
+    run_summary: bool = False
+
     def new_result(self, things: np.ndarray) -> np.ndarray:
         """Zeroed output rows, one per row of ``things``, with its time and endtime."""
         result = np.zeros(len(things), self.dtype)
@@ -179,6 +186,9 @@ class SimulatedSource(DDPlugin):
     sources: tuple[str, ...] = ()
     preset_option: str = "science_run"
     run_data_type: str = ""  # default: what the source provides
+    # True when every chunk holds whole events, spaced so that nothing made from one chunk
+    # depends on another: the run may then be made as chunk ranges in parallel (ddcore.parallel)
+    independent_chunks: bool = False
 
     @classmethod
     def understands(cls, run_id) -> bool:

@@ -6,10 +6,13 @@ Layout::
     <root>/<run_id>/<data_type>-<lineage_hash>/     zarr group, one per stored data type
         .zattrs                                     {"strax_metadata": {...strax metadata...}}
         <field>/                                    one appendable zarr array per dtype field
+        segment_<k>/<field>/                        or: parts made in parallel (merge_segments)
 
 A field with a subarray dtype (``float32[75, 75, 3]``) becomes an N-dimensional array of shape
 ``(rows, 75, 75, 3)``. Each chunk's rows are located by ``row_start``/``n`` in its chunk info
-(``_read_chunk`` receives no metadata), with a CRC-32 of every field's bytes.
+(``_read_chunk`` receives no metadata), with a CRC-32 of every field's bytes. A run made as
+several chunk ranges in parallel (``ddcore.parallel``) keeps each range's arrays as a segment;
+the chunk info names the segment, so merging moves folders and writes metadata, copying no data.
 
 Writers never touch published data: a saver writes ``<group>.writing-<host>-<pid>-<id>/`` and
 renames it to ``<group>/`` only on a clean close (as strax's ``DataDirectory`` does with
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import typing as ty
 import logging
 import os
 import shutil
@@ -320,22 +324,27 @@ class ZarrBackend(strax.StorageBackend):
             raise strax.DataCorrupted(f"{_describe(path)}: no strax metadata")
         if "writing_ended" not in metadata or "exception" in metadata:
             raise strax.DataCorrupted(f"{_describe(path)}: published but not written to the end")
-        rows = sum(chunk["n"] for chunk in metadata["chunks"])
-        for name in np.dtype(literal_eval(metadata["dtype"])).names:
-            try:
-                stored = group[name].shape[0]
-            except Exception as e:
-                raise strax.DataCorrupted(f"{_describe(path)}, field {name!r}: cannot open its array: {e}") from None
-            if stored != rows:
-                raise strax.DataCorrupted(
-                    f"{_describe(path)}, field {name!r}: the metadata describes {rows} rows, the "
-                    f"array holds {stored}"
-                )
+        rows = {}
+        for chunk in metadata["chunks"]:
+            segment = chunk.get("segment", "")
+            rows[segment] = rows.get(segment, 0) + chunk["n"]
+        for segment, n in rows.items():
+            where = _describe(path) + (f", segment {segment}" if segment else "")
+            for name in np.dtype(literal_eval(metadata["dtype"])).names:
+                try:
+                    stored = group[f"{segment}/{name}" if segment else name].shape[0]
+                except Exception as e:
+                    raise strax.DataCorrupted(f"{where}, field {name!r}: cannot open its array: {e}") from None
+                if stored != n:
+                    raise strax.DataCorrupted(
+                        f"{where}, field {name!r}: the metadata describes {n} rows, the array holds {stored}"
+                    )
         return metadata
 
     def _read_chunk(self, path, chunk_info, dtype, compressor):
         dtype = np.dtype(dtype)
-        group = zarr.open_group(path, mode="r")
+        folder = os.path.join(path, chunk_info["segment"]) if chunk_info.get("segment") else path
+        group = zarr.open_group(folder, mode="r")
         start = chunk_info["row_start"]
         rows = slice(start, start + chunk_info["n"])
         checksums = chunk_info.get("checksums", {})
@@ -347,13 +356,69 @@ class ZarrBackend(strax.StorageBackend):
             except Exception as e:  # a decompression error, a truncated or unreadable file
                 raise strax.DataCorrupted(f"{where}: cannot read ({type(e).__name__}: {e})") from None
             if name in checksums and field_checksum(data[name]) != checksums[name]:
-                missing = _missing_chunk_files(group[name], rows, os.path.join(path, name))
+                missing = _missing_chunk_files(group[name], rows, os.path.join(folder, name))
                 detail = f"chunk files missing: {', '.join(missing)}" if missing else "altered bytes"
                 raise strax.DataCorrupted(f"{where}: checksum mismatch ({detail})")
         return data
 
     def _saver(self, path, metadata, **kwargs):
         return ZarrSaver(path, metadata=metadata, **kwargs)
+
+
+def merge_segments(path: str, part_paths: ty.Sequence[str], counter_fields: ty.Sequence[str] = ()) -> bool:
+    """Publish the data of ``part_paths`` (complete groups of one data type and lineage, each
+    made from consecutive chunk ranges of one run, in time order) as one group at ``path``.
+
+    The parts are moved, not copied, into ``<path>/segment_<k>/``; the merged metadata lists
+    every chunk with its segment. ``counter_fields`` count rows from the start of the run (an
+    event number): each part counted from 0, so they are shifted by the rows of the parts
+    before it. Publishing is a rename, as for a saver: readers see all of it or nothing.
+    Returns False (and leaves the parts) when ``path`` is already published.
+    """
+    if _is_group(path):
+        return False
+    backend = ZarrBackend()
+    parts = [backend.get_metadata(part) for part in part_paths]
+    lineages = {json.dumps(_jsonable(md["lineage"]), sort_keys=True) for md in parts}
+    if len(lineages) != 1:
+        raise ValueError(f"{_describe(path)}: the parts to merge differ in lineage")
+    merged = dict(parts[0], chunks=[])
+    rows_before = 0
+    for k, md in enumerate(parts):
+        if counter_fields and rows_before:
+            _shift_counters(part_paths[k], md["chunks"], counter_fields, rows_before)
+        rows_before += sum(chunk["n"] for chunk in md["chunks"])
+        for chunk in md["chunks"]:
+            if merged["chunks"] and chunk["start"] != merged["chunks"][-1]["end"]:
+                raise ValueError(
+                    f"{_describe(path)}: part {k} starts at {chunk['start']}, the previous part ends at "
+                    f"{merged['chunks'][-1]['end']}: the parts are not consecutive"
+                )
+            merged["chunks"].append(dict(chunk, chunk_i=len(merged["chunks"]), segment=f"segment_{k:03d}"))
+    merged["writing_ended"] = max(md["writing_ended"] for md in parts)
+    temporary = f"{path}{WRITING_MARK}{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    group = zarr.open_group(temporary, mode="w")
+    for k, part in enumerate(part_paths):
+        os.rename(part, os.path.join(temporary, f"segment_{k:03d}"))
+    group.attrs[METADATA_ATTR] = _jsonable(merged)
+    try:
+        os.rename(temporary, path)
+    except OSError:
+        if not _is_group(path):
+            raise
+        log.info("%s was published by another writer meanwhile; discarding the merged copy", _describe(path))
+        shutil.rmtree(temporary, ignore_errors=True)
+        return False
+    return True
+
+
+def _shift_counters(part_path, chunks, fields, offset):
+    group = zarr.open_group(part_path, mode="r+")
+    for name in fields:
+        values = group[name][:] + offset
+        group[name][:] = values
+        for chunk in chunks:
+            chunk["checksums"][name] = field_checksum(values[chunk["row_start"]:chunk["row_start"] + chunk["n"]])
 
 
 def _missing_chunk_files(array, rows, folder):

@@ -76,7 +76,8 @@ def test_single_electron_width_does_not_grow_with_depth(tmp_path):
     instructions = st.get_array("fax_sr0_000", "instructions", progress_bar=False)
     peaks = st.get_array("fax_sr0_000", "peak_basics", progress_bar=False)
     singles = peaks[(peaks["type"] == 2) & (peaks["area"] > 15) & (peaks["area"] < 80)]
-    slot = (singles["time"] - instructions["time"][0]) // int(2000e3)
+    spacing_ns = int(st.get_single_plugin("fax_sr0_000", "instructions").sim_event_spacing_us * 1e3)
+    slot = (singles["time"] - instructions["time"][0]) // spacing_ns
     deep = instructions["z"][slot] < -50
     shallow_width = np.median(singles["range_50p_area"][~deep])
     deep_width = np.median(singles["range_50p_area"][deep])

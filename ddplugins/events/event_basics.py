@@ -36,6 +36,7 @@ class EventBasics(DDPlugin):
     alternates, drift time and depth, (x, y) from a light-response fit of the S2 top pattern, and
     cS1 / cS2 corrected for S1 light collection and electron lifetime."""
 
+    run_counter_fields = ("event_number",)
     __version__ = "0.2.0"
     # peak_basics comes after peaks so its 'type' (the classification) wins the merge
     depends_on = ("events", "peaks", "peak_basics")

@@ -79,6 +79,7 @@ class AnomalyFraction(DDPlugin):
     provides = "anomaly_fraction"
     data_kind = "anomaly_fraction"
     allow_superrun = True
+    run_summary = True
     dtype = strax.time_fields + _fields()
 
     fiducial_radius_cm, fiducial_z_top_cm, fiducial_z_bottom_cm = tpc_options(*FIDUCIAL_OPTIONS)

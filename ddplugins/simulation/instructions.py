@@ -64,14 +64,17 @@ class Instructions(SimulatedSource):
         default=1000, type=int, help="Events in an 'er' or 'wimp' run"
     )
     sim_events_per_chunk = Checked(minimum=1, default=500, type=int, help="Events per chunk")
-    sim_event_spacing_us = Checked(above=0, 
-        default=2000.0, type=(float, int),
-        help="Time between consecutive events [us]; above twice the longest drift time, "
-        "an event window (which reaches one drift time before its S2) never holds the "
-        "previous event",
+    sim_event_spacing_us = Checked(above=0,
+        default=2500.0, type=(float, int),
+        help="Time between consecutive event slots [us]; at least the interaction delay plus "
+        "twice the longest drift time (an accidental's lone S2 arrives up to one drift time "
+        "after its lone S1) plus 100 us, so that no event reaches into the next slot",
     )
-    sim_interaction_delay_us = Checked(minimum=0, 
-        default=10.0, type=(float, int), help="Interaction time after the start of its slot [us]"
+    sim_interaction_delay_us = strax.Config(
+        default=None, type=(float, int, type(None)),
+        help="Interaction time after the start of its slot [us]; at least the longest drift "
+        "time, so that an event window (which opens one drift time before its S2) stays in its "
+        "slot (default: the longest drift time + 20 us)",
     )
     sim_vertex_volume = Checked(choices=("fiducial", "tpc"), 
         default="fiducial", type=str, help="Where vertices are drawn: 'fiducial' or 'tpc'"
@@ -153,12 +156,23 @@ class Instructions(SimulatedSource):
     def setup_run(self):
         self.run_start_ns = RUN_EPOCH_NS + (self.run_number % MAX_RUN_SLOTS) * RUN_SPACING_NS
         spacing_ns = self.sim_event_spacing_us * 1e3
-        needed = 2 * drift_time_ns(self.tpc_length_cm, self.config) + self.sim_interaction_delay_us * 1e3
-        if needed + 100_000 > spacing_ns:
+        max_drift_ns = drift_time_ns(self.tpc_length_cm, self.config)
+        if self.sim_interaction_delay_us is None:
+            self.interaction_delay_ns = max_drift_ns + 20_000
+        elif self.sim_interaction_delay_us * 1e3 < max_drift_ns:
             raise ValueError(
-                f"sim_event_spacing_us={self.sim_event_spacing_us} is shorter than twice the "
-                f"longest drift time plus margins ({(needed + 100_000) / 1e3:.0f} us): "
-                "event windows would overlap"
+                f"sim_interaction_delay_us={self.sim_interaction_delay_us} is shorter than the "
+                f"longest drift time ({max_drift_ns / 1e3:.0f} us): event windows would reach "
+                "into the previous slot"
+            )
+        else:
+            self.interaction_delay_ns = self.sim_interaction_delay_us * 1e3
+        needed = self.interaction_delay_ns + 2 * max_drift_ns + 100_000
+        if needed > spacing_ns:
+            raise ValueError(
+                f"sim_event_spacing_us={self.sim_event_spacing_us} is shorter than the interaction "
+                f"delay plus twice the longest drift time plus margins ({needed / 1e3:.0f} us): "
+                "events would reach into the next slot"
             )
         self.fax_table = None
         if self.spec.source == "fax":
@@ -189,6 +203,14 @@ class Instructions(SimulatedSource):
                 "(sim_n_events or sim_exposure_live_days too large): split it into several runs"
             )
         return int(np.ceil(len(self.labels) / self.sim_events_per_chunk))
+
+    @property
+    def independent_chunks(self):
+        """Chunks start at slot starts and every event lies in its slot, event windows included
+        (checked in setup_run); FaX instructions must start one drift time into their slot."""
+        if self.fax_table is None:
+            return True
+        return bool(np.all(self.fax_table["t"] >= drift_time_ns(self.tpc_length_cm, self.config) + 20_000))
 
     def run_time_range(self):
         # a run lasts whole seconds (strax's progress bar reads run start and end in seconds)
@@ -317,7 +339,7 @@ class Instructions(SimulatedSource):
         charge_loss = table["charge_survival"] < 1
         electrons[charge_loss] = rng.binomial(electrons[charge_loss], table["charge_survival"][charge_loss])
         result["s1_photons"], result["s2_electrons"], result["excitons"] = photons, electrons, excitons
-        delays = np.where(np.isnan(table["delay_ns"]), self.sim_interaction_delay_us * 1e3, table["delay_ns"])
+        delays = np.where(np.isnan(table["delay_ns"]), self.interaction_delay_ns, table["delay_ns"])
         return result, np.round(delays).astype(np.int64)
 
     def _fill_from_fax(self, result, rows):

@@ -190,10 +190,10 @@ def interactions(opts, population, n, rng):
         table["s2_x"], table["s2_y"] = (radius - inward) * np.cos(phi), (radius - inward) * np.sin(phi)
         table["charge_survival"] = 10 ** rng.uniform(np.log10(opts.wall_charge_survival_min), 0, n)
     elif name == "s2only":
-        table = _lone_s2s(opts, rng, np.arange(n), opts.sim_interaction_delay_us * 1e3)
+        table = _lone_s2s(opts, rng, np.arange(n), opts.interaction_delay_ns)
     elif name == "accidental":
         event = np.arange(n)
-        s1_time = opts.sim_interaction_delay_us * 1e3 + max_drift_ns(opts)
+        s1_time = opts.interaction_delay_ns + max_drift_ns(opts)
         lone_s1 = _table(event, *_tpc_vertices(opts, rng, n), np.full(n, np.nan), ER, quanta="fixed")
         lone_s1["s1_photons"] = _at_least_one(rng, opts.lone_s1_mean_photons, n)
         lone_s1["delay_ns"] = np.full(n, s1_time)
