@@ -2,7 +2,7 @@
 
 import numpy as np
 import strax
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from ddplugins.events.event_waveforms import rebin_onto_window
@@ -21,14 +21,14 @@ photoelectrons = st.lists(
 )
 
 
-def _digitize(pes, zle_threshold, zle_window, baseline=16000):
+def _digitize(pes, zle_threshold, zle_window, baseline=16000, noise_rms=0.0):
     time = np.sort(np.array([t for t, _ in pes], np.int64)) + 1_000_000
     area = np.array([a for _, a in pes], np.float32)
     channel = np.zeros(len(time), np.int16)
     capacity = pmt_response.max_raw_records(
         channel, time, FRACTIONS.shape[1] * DT, zle_window, SAMPLES_PER_RECORD, DT)
     out = np.zeros(capacity, strax.raw_record_dtype(SAMPLES_PER_RECORD))
-    n = pmt_response.digitize(0, channel, time, area, FRACTIONS, 100.0, baseline, 0.0,
+    n = pmt_response.digitize(0, channel, time, area, FRACTIONS, 100.0, baseline, noise_rms,
                               zle_threshold, zle_window, SAMPLES_PER_RECORD, DT, out)
     return area, out[:n]
 
@@ -46,9 +46,11 @@ def test_digitize_round_trip_keeps_the_area(pes):
 
 
 @settings(max_examples=60, deadline=None)
-@given(photoelectrons, st.integers(3, 40), st.integers(1, 50))
-def test_zero_suppression_keeps_a_window_around_every_crossing(pes, zle_threshold, zle_window):
-    _, records = _digitize(pes, zle_threshold=zle_threshold, zle_window=zle_window)
+@given(photoelectrons, st.integers(3, 40), st.integers(1, 50), st.sampled_from([0.0, 2.25]))
+def test_zero_suppression_keeps_a_window_around_every_crossing(pes, zle_threshold, zle_window, noise_rms):
+    # with noise, thresholds above the largest noise value (4.3 sigma): only signal opens pulses
+    assume(noise_rms == 0 or zle_threshold > 4.5 * noise_rms + 1)
+    _, records = _digitize(pes, zle_threshold=zle_threshold, zle_window=zle_window, noise_rms=noise_rms)
     # reassemble pulses: records of one pulse are consecutive
     pulses, current = [], None
     for r in records:
@@ -129,3 +131,38 @@ def test_position_fit_recovers_exact_patterns(r, phi, total):
     result = np.zeros((1, 2))
     fit_positions(areas, XENON1T_TOP["x"].copy(), XENON1T_TOP["y"].copy(), h, 47.9, result)
     assert np.hypot(result[0, 0] - x, result[0, 1] - y) < 0.08
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(1e-6, 1e3), min_size=1, max_size=300))
+def test_alias_table_gives_each_outcome_its_probability(weights):
+    """Column i is taken with probability threshold[i], else its alias: the probabilities the
+    table implies equal the normalised weights."""
+    weights = np.array(weights)
+    threshold, alias = pmt_response._alias_table(weights)
+    implied = threshold.copy()
+    np.add.at(implied, alias, 1 - threshold)
+    np.testing.assert_allclose(implied / len(weights), weights / weights.sum(), atol=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 247), st.integers(0, 10**7)), min_size=1, max_size=500))
+def test_channel_time_order_is_lexsort(pes):
+    channel = np.array([c for c, _ in pes], np.int16)
+    time = np.array([t for _, t in pes], np.int64)
+    np.testing.assert_array_equal(pmt_response.channel_time_order(channel, time), np.lexsort((time, channel)))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 20_000), st.floats(0.5, 5.0)), min_size=1, max_size=60))
+def test_records_sorted_as_strax_sorts_them(pes):
+    channel = np.array([c for c, _, _ in pes], np.int16)
+    time = np.array([t for _, t, _ in pes], np.int64) + 1_000_000
+    area = np.array([a for _, _, a in pes], np.float32)
+    order = pmt_response.channel_time_order(channel, time)
+    channel, time, area = channel[order], time[order], area[order]
+    capacity = pmt_response.max_raw_records(channel, time, FRACTIONS.shape[1] * DT, 5, SAMPLES_PER_RECORD, DT)
+    out = np.zeros(capacity, strax.raw_record_dtype(SAMPLES_PER_RECORD))
+    n = pmt_response.digitize(1, channel, time, area, FRACTIONS, 100.0, 16000, 2.25, 15, 5,
+                              SAMPLES_PER_RECORD, DT, out)
+    assert pmt_response.sort_records_by_time(out[:n]).tobytes() == strax.sort_by_time(out[:n]).tobytes()

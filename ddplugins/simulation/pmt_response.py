@@ -45,6 +45,12 @@ def _gaussian_table(size):
     return np.random.standard_normal(size)
 
 
+@numba.njit(cache=True)
+def _exponential_table(size):
+    """Unit-mean exponential values to draw delays from by index (no logarithm per photon)."""
+    return np.random.exponential(1.0, size)
+
+
 @numba.njit(cache=True, inline="always")
 def _next(state):
     """xorshift64 step on a one-element uint64 array; cheaper than numba's Mersenne twister,
@@ -63,7 +69,7 @@ def _uniform(state):
 
 
 @numba.njit(cache=True, inline="always")
-def _normal(state, table):
+def _from_table(state, table):
     return table[np.int64(_next(state) >> np.uint64(48))]
 
 
@@ -82,22 +88,60 @@ def _grow(array, needed):
 
 
 @numba.njit(cache=True)
-def _pick(cumulative, channels, state):
-    i = np.searchsorted(cumulative, _uniform(state) * cumulative[-1], side="right")
-    return channels[min(i, len(channels) - 1)]
+def _alias_table(weights):
+    """Walker's alias table of a discrete distribution (Vose's construction): (threshold, alias).
+    A draw costs one random number whatever the number of outcomes."""
+    n = len(weights)
+    scaled = weights * (n / weights.sum())
+    threshold = np.ones(n)
+    alias = np.arange(n)
+    small = np.empty(n, np.int64)
+    large = np.empty(n, np.int64)
+    n_small = n_large = 0
+    for i in range(n):
+        if scaled[i] < 1.0:
+            small[n_small] = i
+            n_small += 1
+        else:
+            large[n_large] = i
+            n_large += 1
+    while n_small and n_large:
+        n_small -= 1
+        n_large -= 1
+        s, g = small[n_small], large[n_large]
+        threshold[s] = scaled[s]
+        alias[s] = g
+        scaled[g] -= 1.0 - scaled[s]
+        if scaled[g] < 1.0:
+            small[n_small] = g
+            n_small += 1
+        else:
+            large[n_large] = g
+            n_large += 1
+    return threshold, alias
+
+
+@numba.njit(cache=True, inline="always")
+def _pick(table, channels, state):
+    """A channel drawn from an alias table: the upper bits choose a column, the lower 32 decide
+    between the column and its alias."""
+    threshold, alias = table
+    bits = _next(state)
+    i = np.int64((bits >> np.uint64(32)) * np.uint64(len(channels)) >> np.uint64(32))
+    if np.float64(bits & np.uint64(0xFFFFFFFF)) * (1.0 / 4294967296.0) >= threshold[i]:
+        i = alias[i]
+    return channels[i]
 
 
 @numba.njit(cache=True)
-def _solid_angle_cumulative(channels, pmt_x, pmt_y, x, y, height):
-    """Cumulative light share of the PMTs as seen from a point ``height`` below their plane."""
-    cum = np.empty(len(channels))
-    total = 0.0
+def _solid_angle_table(channels, pmt_x, pmt_y, x, y, height):
+    """Alias table of the PMTs' light shares as seen from a point ``height`` below their plane."""
+    weights = np.empty(len(channels))
     for k in range(len(channels)):
         c = channels[k]
         d2 = (pmt_x[c] - x) ** 2 + (pmt_y[c] - y) ** 2 + height**2
-        total += height / d2**1.5
-        cum[k] = total
-    return cum
+        weights[k] = height / d2**1.5
+    return _alias_table(weights)
 
 
 EVENT_DTYPE = np.dtype([
@@ -157,26 +201,27 @@ def simulate_photoelectrons(seed, events, s1_delays, top_channels, bottom_channe
     s1_detected, s2_electrons = events["s1_detected"], events["s2_electrons"]
     np.random.seed(seed)
     gaussian = _gaussian_table(GAUSSIAN_TABLE_SIZE)
+    exponential = _exponential_table(GAUSSIAN_TABLE_SIZE)
     state = _rng_state(seed)
     channel = np.empty(4096, np.int16)
     time = np.empty(4096, np.int64)
     area = np.empty(4096, np.float32)
     n = 0
     delay_i = 0
-    bottom_uniform = np.arange(1, len(bottom_channels) + 1).astype(np.float64)
+    bottom_uniform = _alias_table(np.ones(len(bottom_channels)))
     for ev in range(len(event_time)):
         ev_start = n
         x, y, depth = events[ev]["x"], events[ev]["y"], events[ev]["depth"]
         # S1: share between arrays by a depth-dependent AFT, within an array by solid angle
         aft = s1_aft_top + (s1_aft_bottom - s1_aft_top) * depth / tpc_length
-        cum_top = _solid_angle_cumulative(top_channels, pmt_x, pmt_y, x, y, depth + top_array_height)
-        cum_bottom = _solid_angle_cumulative(
+        top_table = _solid_angle_table(top_channels, pmt_x, pmt_y, x, y, depth + top_array_height)
+        bottom_table = _solid_angle_table(
             bottom_channels, pmt_x, pmt_y, x, y, tpc_length - depth + bottom_array_depth
         )
         n_photons = s1_detected[ev]
         # S2: electrons, each making a Poisson number of detected photons
         sigma = diffusion_sigma_per_sqrt_ns * np.sqrt(max(drift_time[ev], 0.0))
-        cum_lrf = _solid_angle_cumulative(
+        lrf_table = _solid_angle_table(
             top_channels, pmt_x, pmt_y, events[ev]["s2_x"], events[ev]["s2_y"], s2_lrf_height
         )
         n_electrons = s2_electrons[ev]
@@ -190,7 +235,7 @@ def simulate_photoelectrons(seed, events, s1_delays, top_channels, bottom_channe
                 k = np.random.poisson(s2_photons_per_electron)
                 base_t = drift_time[ev]
                 if e < n_photons + n_electrons:
-                    base_t += _normal(state, gaussian) * sigma + -surface_delay_ns * np.log(1.0 - _uniform(state))
+                    base_t += _from_table(state, gaussian) * sigma + -surface_delay_ns * np.log(1.0 - _uniform(state))
                 else:
                     # photoionised electrons come from the liquid between the vertex and the cathode
                     base_t += _uniform(state) * max(photoionization_window_ns - drift_time[ev], 0.0)
@@ -201,26 +246,26 @@ def simulate_photoelectrons(seed, events, s1_delays, top_channels, bottom_channe
                 if e < n_photons:
                     t = base_t
                     if _uniform(state) < aft:
-                        ch = _pick(cum_top, top_channels, state)
+                        ch = _pick(top_table, top_channels, state)
                     else:
-                        ch = _pick(cum_bottom, bottom_channels, state)
+                        ch = _pick(bottom_table, bottom_channels, state)
                 else:
                     t = base_t + _uniform(state) * luminescence_ns
                     if _uniform(state) < gas_singlet_fraction:
-                        t += -gas_singlet_ns * np.log(1.0 - _uniform(state))
+                        t += gas_singlet_ns * _from_table(state, exponential)
                     else:
-                        t += -gas_triplet_ns * np.log(1.0 - _uniform(state))
+                        t += gas_triplet_ns * _from_table(state, exponential)
                     if _uniform(state) < s2_aft:
-                        ch = _pick(cum_lrf, top_channels, state)
+                        ch = _pick(lrf_table, top_channels, state)
                     else:
                         ch = _pick(bottom_uniform, bottom_channels, state)
-                t += _normal(state, gaussian) * transit_spread_ns
+                t += _from_table(state, gaussian) * transit_spread_ns
                 n_pe = 2 if _uniform(state) < p_double_pe else 1
                 for _pe in range(n_pe):
                     channel[n] = ch
                     # times relative to the event: float64 cannot resolve ns at epoch scale
                     time[n] = event_time[ev] + np.int64(t)
-                    area[n] = max(1.0 + spe_resolution * _normal(state, gaussian), 0.05)
+                    area[n] = max(1.0 + spe_resolution * _from_table(state, gaussian), 0.05)
                     n += 1
         if p_afterpulse > 0:
             ev_end = n
@@ -233,9 +278,48 @@ def simulate_photoelectrons(seed, events, s1_delays, top_channels, bottom_channe
                     time[n] = time[i] + np.int64(
                         afterpulse_min_ns + _uniform(state) * (afterpulse_max_ns - afterpulse_min_ns)
                     )
-                    area[n] = max(1.0 + spe_resolution * _normal(state, gaussian), 0.05)
+                    area[n] = max(1.0 + spe_resolution * _from_table(state, gaussian), 0.05)
                     n += 1
     return channel[:n], time[:n], area[:n]
+
+
+@numba.njit(cache=True, inline="always")
+def _noise_index(state):
+    """Next 16-bit index into the noise table: four per step of a xorshift64* generator (its
+    multiplied output is good in every bit, unlike plain xorshift's low bits)."""
+    if state[2] == 0:
+        x = state[0]
+        x ^= x >> np.uint64(12)
+        x ^= x << np.uint64(25)
+        x ^= x >> np.uint64(27)
+        state[0] = x
+        state[1] = x * np.uint64(2685821657736338717)
+        state[2] = 4
+    index = state[1] & np.uint64(0xFFFF)
+    state[1] >>= np.uint64(16)
+    state[2] -= 1
+    return np.int64(index)
+
+
+@numba.njit(cache=True)
+def channel_time_order(channel, time):
+    """The order of ``np.lexsort((time, channel))``: a counting sort by channel, then a stable
+    sort of each channel's times (hundreds of channels: far fewer comparisons)."""
+    n_channels = np.int64(channel.max()) + 1 if len(channel) else 0
+    first = np.zeros(n_channels + 1, np.int64)
+    for i in range(len(channel)):
+        first[channel[i] + 1] += 1
+    for c in range(n_channels):
+        first[c + 1] += first[c]
+    fill = first[:-1].copy()
+    order = np.empty(len(channel), np.int64)
+    for i in range(len(channel)):
+        order[fill[channel[i]]] = i
+        fill[channel[i]] += 1
+    for c in range(n_channels):
+        same_channel = order[first[c]:first[c + 1]]
+        order[first[c]:first[c + 1]] = same_channel[np.argsort(time[same_channel], kind="mergesort")]
+    return order
 
 
 @numba.njit(cache=True)
@@ -260,12 +344,22 @@ def digitize(
     Gaussian noise; samples more than ``zle_threshold`` below the baseline open a pulse that keeps
     ``zle_window`` samples either side. Returns the number of records written; ``out`` must hold
     at least ``max_raw_records(...)`` records.
+
+    Noise is drawn once per sample, in two passes: first for the samples whose signal could
+    cross the threshold with the largest noise value (they decide where pulses are), then for
+    the other samples of the pulses as they are written; samples outside pulses need none.
     """
     np.random.seed(seed)
-    gaussian = _gaussian_table(GAUSSIAN_TABLE_SIZE)
-    state = _rng_state(seed)
+    noise = _gaussian_table(GAUSSIAN_TABLE_SIZE) * noise_rms + 0.5  # count = floor(signal + noise)
+    could_cross = zle_threshold + 1 - noise.max()
+    state = np.zeros(3, np.uint64)
+    state[0] = _rng_state(seed)[0]
     n_template = fractions.shape[1]
     gap = 2 * zle_window * dt + n_template * dt
+    signal = np.zeros(1024)
+    counts = np.zeros(1024, np.int64)
+    decided = np.zeros(1024, np.bool_)
+    pulses = np.zeros((64, 2), np.int64)
     n_out = 0
     i = 0
     n_pe = len(time)
@@ -276,7 +370,11 @@ def digitize(
         first_sample = time[i] // dt - zle_window
         last_sample = time[j - 1] // dt + n_template + zle_window
         length = last_sample - first_sample
-        signal = np.zeros(length)
+        if length > len(signal):
+            signal = np.zeros(2 * length)
+            counts = np.zeros(2 * length, np.int64)
+            decided = np.zeros(2 * length, np.bool_)
+        signal[:length] = 0.0
         for p in range(i, j):
             offset = time[p] - first_sample * dt
             s0 = offset // dt
@@ -284,44 +382,70 @@ def digitize(
             amplitude = area[p] * adc_per_pe
             for k in range(min(n_template, length - s0)):
                 signal[s0 + k] += amplitude * shape[k]
-        counts = np.empty(length, np.int64)
-        keep = np.zeros(length, np.bool_)
-        kept_until = 0
+        # pass 1: where the threshold is crossed; pulses are [start, end) sample ranges
+        n_pulses = 0
         for s in range(length):
-            noise = _normal(state, gaussian)
-            counts[s] = np.int64(np.floor(signal[s] + noise_rms * noise + 0.5))
-            if counts[s] > zle_threshold:
-                lo = max(kept_until, s - zle_window, 0)
-                hi = min(length, s + zle_window + 1)
-                keep[lo:hi] = True
-                kept_until = max(kept_until, hi)
-        s = 0
-        while s < length:
-            if not keep[s]:
-                s += 1
+            decided[s] = signal[s] >= could_cross
+            if not decided[s]:
                 continue
-            e = s
-            while e < length and keep[e]:
-                e += 1
-            pulse_length = e - s
+            counts[s] = np.int64(np.floor(signal[s] + noise[_noise_index(state)]))
+            if counts[s] <= zle_threshold:
+                continue
+            lo = max(s - zle_window, 0)
+            hi = min(length, s + zle_window + 1)
+            if n_pulses and lo <= pulses[n_pulses - 1, 1]:
+                pulses[n_pulses - 1, 1] = hi
+            else:
+                if n_pulses == len(pulses):
+                    bigger = np.zeros((2 * n_pulses, 2), np.int64)
+                    bigger[:n_pulses] = pulses
+                    pulses = bigger
+                pulses[n_pulses, 0] = lo
+                pulses[n_pulses, 1] = hi
+                n_pulses += 1
+        # pass 2: write the pulses, drawing noise for the samples not decided yet
+        for q in range(n_pulses):
+            start, end = pulses[q, 0], pulses[q, 1]
+            pulse_length = end - start
             for record_i in range((pulse_length + samples_per_record - 1) // samples_per_record):
                 r = out[n_out]
-                start = s + record_i * samples_per_record
-                n_samples = min(samples_per_record, e - start)
-                r["time"] = (first_sample + start) * dt
+                r_start = start + record_i * samples_per_record
+                n_samples = min(samples_per_record, end - r_start)
+                r["time"] = (first_sample + r_start) * dt
                 r["length"] = n_samples
                 r["dt"] = dt
                 r["channel"] = channel[i]
                 r["pulse_length"] = pulse_length
                 r["record_i"] = record_i
                 r["baseline"] = baseline
-                r["data"][:] = 0
-                for q in range(n_samples):
-                    r["data"][q] = max(baseline - counts[start + q], 0)
+                data = r["data"]
+                for k in range(n_samples):
+                    s = r_start + k
+                    if decided[s]:
+                        count = counts[s]
+                    else:
+                        count = np.int64(np.floor(signal[s] + noise[_noise_index(state)]))
+                    data[k] = max(baseline - count, 0)
+                data[n_samples:] = 0
                 n_out += 1
-            s = e
         i = j
     return n_out
+
+
+@numba.njit(cache=True)
+def _take(source, order, destination):
+    for i in range(len(order)):
+        destination[i] = source[order[i]]
+
+
+def sort_records_by_time(records):
+    """``records`` as written by :func:`digitize` (channel after channel, each in time order) in
+    strax's order (time, then channel): a stable sort by time keeps equal times in channel order.
+    Twice as fast as ``strax.sort_by_time`` on these records (numba copies whole records)."""
+    order = np.argsort(records["time"], kind="stable")
+    result = np.empty(len(records), records.dtype)
+    _take(records, order, result)
+    return result
 
 
 @numba.njit(cache=True)

@@ -21,7 +21,7 @@ SAMPLES_PER_RECORD = strax.DEFAULT_RECORD_LENGTH
 class SimulatedRawRecords(DDPlugin):
     """Detector response to the instructions, down to strax raw_records (110 samples, 10 ns)."""
 
-    __version__ = "0.3.0"
+    __version__ = "0.4.0"
     depends_on = "instructions"
     provides = "raw_records"
     data_kind = "raw_records"
@@ -187,7 +187,7 @@ class SimulatedRawRecords(DDPlugin):
         return self.digitize(channel, time, area, seed=int(rng.integers(2**31)))
 
     def digitize(self, channel, time, area, seed):
-        order = np.lexsort((time, channel))
+        order = pmt_response.channel_time_order(channel, time)
         channel, time, area = channel[order], time[order], area[order]
         dt = self.sample_duration_ns
         template_len = self.pulse_fractions.shape[1] * dt
@@ -200,4 +200,4 @@ class SimulatedRawRecords(DDPlugin):
             float(self.adc_per_pe), self.digitizer_baseline, float(self.noise_rms_adc),
             self.zle_threshold_adc, self.zle_window_samples, SAMPLES_PER_RECORD, dt, records,
         )
-        return strax.sort_by_time(records[:n])
+        return pmt_response.sort_records_by_time(records[:n])
