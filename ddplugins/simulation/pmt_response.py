@@ -87,6 +87,16 @@ def _grow(array, needed):
     return bigger
 
 
+@numba.njit(cache=True, inline="always")
+def _push(stack, sizes, i, small):
+    if small:
+        stack[sizes[0]] = i
+        sizes[0] += 1
+    else:
+        stack[len(stack) - 1 - sizes[1]] = i
+        sizes[1] += 1
+
+
 @numba.njit(cache=True)
 def _alias_table(weights):
     """Walker's alias table of a discrete distribution (Vose's construction): (threshold, alias).
@@ -95,29 +105,18 @@ def _alias_table(weights):
     scaled = weights * (n / weights.sum())
     threshold = np.ones(n)
     alias = np.arange(n)
-    small = np.empty(n, np.int64)
-    large = np.empty(n, np.int64)
-    n_small = n_large = 0
+    # one stack for outcomes under their share (from the front), one for the others (from the back)
+    stack = np.empty(n, np.int64)
+    sizes = np.zeros(2, np.int64)
     for i in range(n):
-        if scaled[i] < 1.0:
-            small[n_small] = i
-            n_small += 1
-        else:
-            large[n_large] = i
-            n_large += 1
-    while n_small and n_large:
-        n_small -= 1
-        n_large -= 1
-        s, g = small[n_small], large[n_large]
+        _push(stack, sizes, i, scaled[i] < 1.0)
+    while sizes[0] and sizes[1]:
+        sizes -= 1
+        s, g = stack[sizes[0]], stack[n - 1 - sizes[1]]
         threshold[s] = scaled[s]
         alias[s] = g
         scaled[g] -= 1.0 - scaled[s]
-        if scaled[g] < 1.0:
-            small[n_small] = g
-            n_small += 1
-        else:
-            large[n_large] = g
-            n_large += 1
+        _push(stack, sizes, g, scaled[g] < 1.0)
     return threshold, alias
 
 
