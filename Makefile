@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench install clean models
+.PHONY: demo test bench bench-peer install clean models
 
 DEPS := $(VENV)/.dependencies
 SOURCES := $(shell find ddcore ddplugins -type f \( -name '*.py' -o -name '*.toml' -o -name '*.keras' -o -name '*.json' -o -name '*.j2' \) 2>/dev/null)
@@ -39,8 +39,18 @@ bench: $(STAMP)
 	$(BIN)/python -m pytest benchmarks --benchmark-enable --benchmark-only \
 		--benchmark-json=benchmarks/results/latest.json -q
 
+# straxen's chain beside this one on the same raw_records, in an environment of its own (straxen
+# pins some packages differently); benchmarks/test_bench_peer.py is skipped where straxen is absent
+PEER_VENV ?= .venv-peer
+bench-peer:
+	$(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/pip install --quiet --upgrade pip
+	$(PEER_VENV)/bin/pip install --quiet ".[test,peer]"
+	$(PEER_VENV)/bin/python -m pytest benchmarks/test_bench_peer.py --benchmark-enable --benchmark-only \
+		--benchmark-json=benchmarks/results/peer.json -q
+
 clean:
-	rm -rf $(VENV) dd_data dd_output .pytest_cache
+	rm -rf $(VENV) $(PEER_VENV) dd_data dd_output .pytest_cache
 
 # Reproduce the models shipped in ddplugins/<detector>/models (xenon1t: ~15 minutes on 2 cores):
 #   make models                                       (xenon1t, as shipped)

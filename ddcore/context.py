@@ -159,12 +159,14 @@ class DDContext(strax.Context):
         self.register(merge)
         return (name,)
 
-    def get_components(self, run_id, targets=(), save=(), time_range=None, *args, **kwargs):
+    def get_components(self, run_id, targets=(), save=(), time_range=None, **kwargs):
         if str(run_id).startswith("_"):
             # strax reads the runs of a superrun whole; get_iter applies the time range to what
             # comes out
             time_range = None
-        components = super().get_components(run_id, targets, save, time_range, *args, **kwargs)
+        # keywords: straxen, when imported, wraps strax's method in one that takes no more
+        # positional arguments
+        components = super().get_components(run_id, targets=targets, save=save, time_range=time_range, **kwargs)
         if components.savers and not str(run_id).startswith("_"):
             self._record_run_definition(run_id)
         return components

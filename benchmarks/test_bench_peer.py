@@ -1,0 +1,136 @@
+"""The peer: straxen's own XENONnT chain and this project's on the same raw_records.
+
+Skipped unless straxen is installed (``make bench-peer`` makes ``.venv-peer`` with the ``peer``
+extra and runs this file). straxen runs offline: every option that would read a database gets a
+plain value (constant gains, one hit threshold, the simulated drift velocity), and the
+neural-net position reconstruction is replaced by a top-array centroid (``CentroidPositions``,
+cheaper than any fit; this project's event_basics does a likelihood fit of (x, y)).
+
+Both chains read the same in-memory raw_records chunks (``DD_BENCH_PEER_EVENTS`` simulated
+xenonnt ER events, default 2,000) to event_basics; the figure is MB of raw_records per second.
+"""
+
+import os
+import time
+
+import numpy as np
+import pytest
+import strax
+
+import ddcore
+from ddplugins.tpc._geometry import TOP
+from ddplugins.tpc._options import pmt_table
+
+straxen = pytest.importorskip("straxen")
+from immutabledict import immutabledict  # noqa: E402  (a straxen dependency)
+
+EVENTS = int(os.environ.get("DD_BENCH_PEER_EVENTS", "2000"))
+RUN = "er_sr0_810"
+ROUNDS = 3
+
+
+class InMemoryRawRecords(strax.Plugin):
+    """raw_records chunks handed in by the benchmark (``chunks``: list of strax Chunks)."""
+
+    __version__ = "0.0.1"
+    depends_on = ()
+    provides = "raw_records"
+    data_kind = "raw_records"
+    dtype = strax.raw_record_dtype(strax.DEFAULT_RECORD_LENGTH)
+    rechunk_on_save = False
+    chunks: list = []
+
+    def setup(self):
+        self.chunk_number = list(range(len(self.chunks)))
+
+    def is_ready(self, chunk_i):
+        return chunk_i < len(self.chunks)
+
+    def source_finished(self):
+        return True
+
+    def compute(self, chunk_i):
+        chunk = self.chunks[chunk_i]
+        return self.chunk(start=chunk.start, end=chunk.end, data=chunk.data)
+
+
+class CentroidPositions(strax.Plugin):
+    """(x, y) of every peak: area-weighted centroid of the top-array PMTs."""
+
+    __version__ = "0.0.1"
+    depends_on = "peaks"
+    provides = "peak_positions"
+    data_kind = "peaks"
+    dtype = strax.time_fields + [(("x [cm]", "x"), np.float32), (("y [cm]", "y"), np.float32)]
+    pmt_x = pmt_y = n_top = None
+
+    def compute(self, peaks):
+        result = np.zeros(len(peaks), self.dtype)
+        result["time"], result["endtime"] = peaks["time"], strax.endtime(peaks)
+        top = peaks["area_per_channel"][:, : self.n_top]
+        total = np.maximum(top.sum(axis=1), 1e-9)
+        result["x"] = top @ self.pmt_x[: self.n_top] / total
+        result["y"] = top @ self.pmt_y[: self.n_top] / total
+        return result
+
+
+@pytest.fixture(scope="module")
+def nt_chunks():
+    ours = ddcore.context("xenonnt", storage=[], sim_n_events=EVENTS, sim_events_per_chunk=250)
+    chunks = list(ours.get_iter(RUN, "raw_records", progress_bar=False))
+    pmts = pmt_table(ours.get_single_plugin(RUN, "peaks").config)
+    return ours, chunks, pmts
+
+
+def _straxen_context(ours, pmts):
+    n_pmts, n_top = len(pmts), int(np.sum(pmts["array"] == TOP))
+    CentroidPositions.pmt_x, CentroidPositions.pmt_y = pmts["x"], pmts["y"]
+    CentroidPositions.n_top = n_top
+    plugin_config = {**ours.get_single_plugin(RUN, "peaks").config,
+                     **ours.get_single_plugin(RUN, "event_basics").config}
+    to_pe = np.where(pmts["alive"], 1.0 / plugin_config["adc_per_pe"], 0.0)
+    return strax.Context(
+        storage=[],
+        register=[InMemoryRawRecords, straxen.PulseProcessing, straxen.Peaklets,
+                  straxen.PeakletClassificationVanilla, straxen.MergedS2sVanilla, straxen.PeaksVanilla,
+                  straxen.PeakBasicsVanilla, CentroidPositions, straxen.PeakProximity, straxen.Events,
+                  straxen.EventBasicsVanilla],
+        config=dict(
+            channel_map=immutabledict(tpc=(0, n_pmts - 1)), n_tpc_pmts=n_pmts, n_top_pmts=n_top,
+            gain_model=to_pe, hit_min_amplitude=np.full(n_pmts, 15, np.int16),
+            electron_drift_velocity=plugin_config["drift_velocity_um_per_ns"] * 1e-4,
+            max_drift_length=plugin_config["tpc_length_cm"],
+        ),
+        **straxen.contexts.common_opts.get("context_config", {}) if hasattr(straxen.contexts, "common_opts") else {},
+    )
+
+
+def _timed_make(st, chunks):
+    InMemoryRawRecords.chunks = chunks
+    started = time.perf_counter()
+    n_events = sum(len(c.data) for c in st.get_iter(RUN, "event_basics", progress_bar=False))
+    return time.perf_counter() - started, n_events
+
+
+def test_this_chain_against_straxen(benchmark, nt_chunks):
+    ours, chunks, pmts = nt_chunks
+    peer = _straxen_context(ours, pmts)
+    mine = ours.new_context()
+    mine.register(InMemoryRawRecords)
+    megabytes = sum(c.data.nbytes for c in chunks) / 1e6
+    _timed_make(peer, chunks[:1]), _timed_make(mine, chunks[:1])  # compile both first
+    times = {"straxen": [], "ddcore": []}
+    found = {}
+    for _ in range(ROUNDS):  # alternate, so both see the same machine state
+        for name, st in (("straxen", peer), ("ddcore", mine)):
+            seconds, found[name] = _timed_make(st, chunks)
+            times[name].append(seconds)
+    medians = {name: float(np.median(t)) for name, t in times.items()}
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    benchmark.extra_info.update(
+        raw_records_mb=megabytes, events_simulated=EVENTS,
+        straxen_mb_per_s=megabytes / medians["straxen"], ddcore_mb_per_s=megabytes / medians["ddcore"],
+        ratio=medians["straxen"] / medians["ddcore"], straxen_events=found["straxen"], ddcore_events=found["ddcore"],
+        straxen_version=straxen.__version__,
+    )
+    assert found["ddcore"] > 0.9 * EVENTS and found["straxen"] > 0.5 * EVENTS
