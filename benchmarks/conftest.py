@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 import pytest
+import strax
 
 import ddcore
 
@@ -28,3 +29,28 @@ def event_arrays(bench_context):
 
 def megabytes(array):
     return np.asarray(array).nbytes / 1e6
+
+
+class InMemoryRawRecords(strax.Plugin):
+    """raw_records chunks handed in by the benchmark (``chunks``: list of strax Chunks)."""
+
+    __version__ = "0.0.1"
+    depends_on = ()
+    provides = "raw_records"
+    data_kind = "raw_records"
+    dtype = strax.raw_record_dtype(strax.DEFAULT_RECORD_LENGTH)
+    rechunk_on_save = False
+    chunks: list = []
+
+    def setup(self):
+        self.chunk_number = list(range(len(self.chunks)))
+
+    def is_ready(self, chunk_i):
+        return chunk_i < len(self.chunks)
+
+    def source_finished(self):
+        return True
+
+    def compute(self, chunk_i):
+        chunk = self.chunks[chunk_i]
+        return self.chunk(start=chunk.start, end=chunk.end, data=chunk.data)

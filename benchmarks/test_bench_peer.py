@@ -18,6 +18,7 @@ import pytest
 import strax
 
 import ddcore
+from benchmarks.conftest import InMemoryRawRecords
 from ddplugins.tpc._geometry import TOP
 from ddplugins.tpc._options import pmt_table
 
@@ -27,31 +28,6 @@ from immutabledict import immutabledict  # noqa: E402  (a straxen dependency)
 EVENTS = int(os.environ.get("DD_BENCH_PEER_EVENTS", "2000"))
 RUN = "er_sr0_810"
 ROUNDS = 3
-
-
-class InMemoryRawRecords(strax.Plugin):
-    """raw_records chunks handed in by the benchmark (``chunks``: list of strax Chunks)."""
-
-    __version__ = "0.0.1"
-    depends_on = ()
-    provides = "raw_records"
-    data_kind = "raw_records"
-    dtype = strax.raw_record_dtype(strax.DEFAULT_RECORD_LENGTH)
-    rechunk_on_save = False
-    chunks: list = []
-
-    def setup(self):
-        self.chunk_number = list(range(len(self.chunks)))
-
-    def is_ready(self, chunk_i):
-        return chunk_i < len(self.chunks)
-
-    def source_finished(self):
-        return True
-
-    def compute(self, chunk_i):
-        chunk = self.chunks[chunk_i]
-        return self.chunk(start=chunk.start, end=chunk.end, data=chunk.data)
 
 
 class CentroidPositions(strax.Plugin):

@@ -66,6 +66,15 @@ def _writable_zarr_store(st) -> ZarrStore:
     raise ConfigError("Making a run in parallel needs a writable zarr store (storage=...)")
 
 
+def _start_method() -> str:
+    """Forked workers inherit the part contexts and compiled kernels; a process that has loaded
+    TensorFlow cannot be forked safely (its thread pools do not survive), so then workers are
+    spawned and rebuild their context."""
+    if "tensorflow" in sys.modules or "fork" not in multiprocessing.get_all_start_methods():
+        return "spawn"
+    return "fork"
+
+
 def _make_part(index: int, run_id: str, targets: tuple, rebuild: ty.Optional[dict] = None) -> float:
     """Worker side: make the targets of one chunk range. ``rebuild`` (a spawned worker) holds
     what it takes to build the part's context here, and the lineage hashes it must give."""
@@ -140,10 +149,7 @@ def make_run(st, run_id: str, targets, workers: int = 2, parts: ty.Optional[int]
                     raise RuntimeError(f"Run {run_id!r}: a part of {target!r} would get another lineage")
             _PART_CONTEXTS[k] = part
             part_stores.append(part_store)
-        # forked workers inherit the part contexts and compiled kernels; a process that runs
-        # TensorFlow cannot be forked safely (its thread pools do not survive), so then workers
-        # are spawned and rebuild their context
-        spawn = "tensorflow" in sys.modules or "fork" not in multiprocessing.get_all_start_methods()
+        spawn = _start_method() == "spawn"
         rebuild = [None] * len(ranges)
         if spawn:
             hashes = {t: st.key_for(run_id, t).lineage_hash for t in targets}

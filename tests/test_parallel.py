@@ -68,6 +68,8 @@ def test_a_failing_worker_publishes_nothing(tmp_path, monkeypatch):
         raise RuntimeError("simulated crash in a worker")
 
     monkeypatch.setattr(EventBasics, "compute", failing_compute)
+    # forked workers see the patched method (spawned ones, used once TensorFlow is loaded, would not)
+    monkeypatch.setattr(parallel, "_start_method", lambda: "fork")
     with pytest.raises(RuntimeError, match="simulated crash"):
         parallel.make_run(st, RUN, TARGET, workers=2)
     assert not st.storage[0].inventory(RUN)
@@ -91,3 +93,16 @@ def test_make_command_with_workers(tmp_path):
     assert "er_sr0_072: events stored as" in out.stdout
     st = ddcore.context("xenon1t", storage=str(tmp_path), sim_n_events=40, sim_events_per_chunk=10)
     assert st.is_stored("er_sr0_072", "events")
+
+
+def test_spawned_workers_rebuild_the_same_context(tmp_path, monkeypatch):
+    """The start method used once TensorFlow is loaded: workers rebuild their context and get
+    the same data."""
+    options = dict(sim_n_events=30, sim_events_per_chunk=10)
+    monkeypatch.setattr(parallel, "_start_method", lambda: "spawn")
+    made = ddcore.context("xenon1t", storage=str(tmp_path / "parallel"), **options)
+    assert len(parallel.make_run(made, "wimp_sr0_073", "events", workers=2)["parts"]) == 2
+    serial = ddcore.context("xenon1t", storage=[], **options)
+    for data_type in ("raw_records", "peaks", "events"):
+        a = made.get_array("wimp_sr0_073", data_type, progress_bar=False)
+        assert a.tobytes() == serial.get_array("wimp_sr0_073", data_type, progress_bar=False).tobytes()

@@ -37,7 +37,7 @@ class EventBasics(DDPlugin):
     cS1 / cS2 corrected for S1 light collection and electron lifetime."""
 
     run_counter_fields = ("event_number",)
-    __version__ = "0.2.0"
+    __version__ = "0.2.1"
     # peak_basics comes after peaks so its 'type' (the classification) wins the merge
     depends_on = ("events", "peaks", "peak_basics")
     provides = "event_basics"
