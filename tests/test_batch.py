@@ -74,3 +74,17 @@ def test_failing_run_is_reported_and_others_finish(tmp_path):
     assert results[0]["status"] == "made"
     assert results[1]["status"] == "failed" and "calibration_1" in results[1]["error"]
     assert not ddcore.context("xenon1t", storage=str(tmp_path), **OPTIONS).is_stored("calibration_1", "event_basics")
+
+
+def test_a_single_run_is_cut_into_chunk_ranges(tmp_path):
+    """One run left and a local cluster: every worker works on that run (ddcore.parallel)."""
+    options = dict(sim_n_events=40, sim_events_per_chunk=10)
+    results = make_runs(["er_sr0_063"], "events", storage=str(tmp_path), options=options, n_workers=2,
+                        progress=False)
+    assert [r["status"] for r in results] == ["made"]
+    st = ddcore.context("xenon1t", storage=str(tmp_path), **options)
+    path = st.storage[0].data_path("er_sr0_063", "events", st.key_for("er_sr0_063", "events").lineage_hash)
+    assert sorted(n for n in os.listdir(path) if n.startswith("segment_")) == ["segment_000", "segment_001"]
+    serial = ddcore.context("xenon1t", storage=[], **options)
+    a = st.get_array("er_sr0_063", "events", progress_bar=False)
+    assert array_digest(a) == array_digest(serial.get_array("er_sr0_063", "events", progress_bar=False))
