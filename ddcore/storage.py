@@ -352,10 +352,11 @@ class ZarrBackend(strax.StorageBackend):
         for name in dtype.names:
             where = f"{_describe(path)}, field {name!r}, rows {rows.start}-{rows.stop - 1}"
             try:
-                data[name] = group[name][rows]
+                values = group[name][rows]  # contiguous: checksummed before it is copied in
             except Exception as e:  # a decompression error, a truncated or unreadable file
                 raise strax.DataCorrupted(f"{where}: cannot read ({type(e).__name__}: {e})") from None
-            if name in checksums and field_checksum(data[name]) != checksums[name]:
+            data[name] = values
+            if name in checksums and field_checksum(values) != checksums[name]:
                 missing = _missing_chunk_files(group[name], rows, os.path.join(folder, name))
                 detail = f"chunk files missing: {', '.join(missing)}" if missing else "altered bytes"
                 raise strax.DataCorrupted(f"{where}: checksum mismatch ({detail})")
@@ -466,8 +467,9 @@ class ZarrSaver(strax.Saver):
         group = zarr.open_group(self.temporary, mode="r+")
         checksums = {}
         for name in data.dtype.names:
-            group[name].append(data[name], axis=0)
-            checksums[name] = field_checksum(data[name])
+            values = np.ascontiguousarray(data[name])  # one copy for zarr and the checksum
+            group[name].append(values, axis=0)
+            checksums[name] = field_checksum(values)
         row_start = self.rows_written
         self.rows_written += len(data)
         return dict(row_start=row_start, checksums=checksums), None
