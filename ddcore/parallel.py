@@ -155,6 +155,9 @@ def make_run(st, run_id: str, targets, workers: int = 2, parts: ty.Optional[int]
             hashes = {t: st.key_for(run_id, t).lineage_hash for t in targets}
             rebuild = [dict(detector=st.detector, preset=st.preset, config=config, storage=p.path,
                             chunks=chunks, lineage_hashes=hashes) for p, chunks in zip(part_stores, ranges)]
+        log.info("Run %s: making %s as %d chunk ranges of %d chunks on %d %s workers", run_id,
+                 ", ".join(targets), len(ranges), n_chunks, min(workers, len(ranges)),
+                 "spawned" if spawn else "forked")
         method = multiprocessing.get_context("spawn" if spawn else "fork")
         with ProcessPoolExecutor(max_workers=min(workers, len(ranges)), mp_context=method) as pool:
             futures = [pool.submit(_make_part, k, run_id, targets, rebuild[k]) for k in range(len(ranges))]
