@@ -5,6 +5,7 @@ import strax
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from ddplugins._sorting import sort_by_time
 from ddplugins.events.event_waveforms import rebin_onto_window
 from ddplugins.events.main_peaks import _main_peaks
 from ddplugins.events.position import fit_positions
@@ -165,4 +166,15 @@ def test_records_sorted_as_strax_sorts_them(pes):
     out = np.zeros(capacity, strax.raw_record_dtype(SAMPLES_PER_RECORD))
     n = pmt_response.digitize(1, channel, time, area, FRACTIONS, 100.0, 16000, 2.25, 15, 5,
                               SAMPLES_PER_RECORD, DT, out)
-    assert pmt_response.sort_records_by_time(out[:n]).tobytes() == strax.sort_by_time(out[:n]).tobytes()
+    assert sort_by_time(out[:n]).tobytes() == strax.sort_by_time(out[:n]).tobytes()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 10**6), st.integers(-1, 300)), min_size=0, max_size=300))
+def test_sort_by_time_orders_as_strax(rows):
+    """Ties in time go by channel, equal (time, channel) keep their order: strax.sort_by_time's."""
+    hits = np.zeros(len(rows), strax.hit_dtype)
+    hits["time"] = [t for t, _ in rows]
+    hits["channel"] = [c for _, c in rows]
+    hits["area"] = np.arange(len(rows))
+    assert sort_by_time(hits).tobytes() == strax.sort_by_time(hits).tobytes()

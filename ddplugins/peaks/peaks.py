@@ -3,6 +3,7 @@
 import numpy as np
 import strax
 
+from ddplugins._sorting import sort_by_time
 from ddplugins.records.records import to_pe_per_channel
 from ddcore.plugins import DDPlugin
 from ddplugins.tpc._geometry import TOP
@@ -66,7 +67,7 @@ class Peaks(DDPlugin):
             return np.zeros(0, self.dtype)
         hits = strax.find_hits(records, min_amplitude=self.hit_min_amplitude_adc)
         hits = hits[self.to_pe[hits["channel"]] > 0]
-        hits = strax.sort_by_time(hits)
+        hits = sort_by_time(hits)
         left_ext, right_ext = self.peak_extension_ns
         peaks = strax.find_peaks(
             hits,
@@ -96,7 +97,7 @@ class Peaks(DDPlugin):
         extended = hits.copy()
         extended["time"] -= (extended["left"] - extended["left_integration"]) * extended["dt"]
         extended["length"] = extended["right_integration"] - extended["left_integration"]
-        extended = strax.sort_by_time(extended)
+        extended = sort_by_time(extended)
         strax.sum_waveform(
             peaks,
             extended,
