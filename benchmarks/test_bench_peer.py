@@ -77,7 +77,6 @@ def _straxen_context(ours, pmts):
             electron_drift_velocity=plugin_config["drift_velocity_um_per_ns"] * 1e-4,
             max_drift_length=plugin_config["tpc_length_cm"],
         ),
-        **straxen.contexts.common_opts.get("context_config", {}) if hasattr(straxen.contexts, "common_opts") else {},
     )
 
 

@@ -137,6 +137,7 @@ def make_run(st, run_id: str, targets, workers: int = 2, parts: ty.Optional[int]
     config = {**st.run_defaults(run_id), **st.config}
     store.prepare_run(run_id)
     scratch = tempfile.mkdtemp(prefix=PARTS_FOLDER_PREFIX, dir=os.path.join(store.path, str(run_id)))
+    expected = {t: st.key_for(run_id, t).lineage_hash for t in targets}
     try:
         part_stores = []
         for k, chunks in enumerate(ranges):
@@ -144,17 +145,16 @@ def make_run(st, run_id: str, targets, workers: int = 2, parts: ty.Optional[int]
             part = st.new_context(config=config)
             part.storage = [part_store]  # what a part makes goes to its own store only
             part.register(_restricted_source(source, chunks))
-            for target in targets:
-                if part.key_for(run_id, target).lineage_hash != st.key_for(run_id, target).lineage_hash:
+            for target, lineage_hash in expected.items():
+                if part.key_for(run_id, target).lineage_hash != lineage_hash:
                     raise RuntimeError(f"Run {run_id!r}: a part of {target!r} would get another lineage")
             _PART_CONTEXTS[k] = part
             part_stores.append(part_store)
         spawn = _start_method() == "spawn"
         rebuild = [None] * len(ranges)
         if spawn:
-            hashes = {t: st.key_for(run_id, t).lineage_hash for t in targets}
             rebuild = [dict(detector=st.detector, preset=st.preset, config=config, storage=p.path,
-                            chunks=chunks, lineage_hashes=hashes) for p, chunks in zip(part_stores, ranges)]
+                            chunks=chunks, lineage_hashes=expected) for p, chunks in zip(part_stores, ranges)]
         log.info("Run %s: making %s as %d chunk ranges of %d chunks on %d %s workers", run_id,
                  ", ".join(targets), len(ranges), n_chunks, min(workers, len(ranges)),
                  "spawned" if spawn else "forked")

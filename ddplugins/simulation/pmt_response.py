@@ -9,7 +9,7 @@ pure function of the inputs and the seed.
 import numba
 import numpy as np
 
-GAUSSIAN_TABLE_SIZE = 1 << 16
+RANDOM_TABLE_SIZE = 1 << 16  # values in each table of random numbers (16-bit indices)
 
 
 def spe_template_cdf(rise_ns=4.0, length_ns=120):
@@ -199,8 +199,8 @@ def simulate_photoelectrons(seed, events, s1_delays, top_channels, bottom_channe
     event_time, drift_time = events["time"], events["drift_time"]
     s1_detected, s2_electrons = events["s1_detected"], events["s2_electrons"]
     np.random.seed(seed)
-    gaussian = _gaussian_table(GAUSSIAN_TABLE_SIZE)
-    exponential = _exponential_table(GAUSSIAN_TABLE_SIZE)
+    gaussian = _gaussian_table(RANDOM_TABLE_SIZE)
+    exponential = _exponential_table(RANDOM_TABLE_SIZE)
     state = _rng_state(seed)
     channel = np.empty(4096, np.int16)
     time = np.empty(4096, np.int64)
@@ -349,7 +349,7 @@ def digitize(
     the other samples of the pulses as they are written; samples outside pulses need none.
     """
     np.random.seed(seed)
-    noise = _gaussian_table(GAUSSIAN_TABLE_SIZE) * noise_rms + 0.5  # count = floor(signal + noise)
+    noise = _gaussian_table(RANDOM_TABLE_SIZE) * noise_rms + 0.5  # count = floor(signal + noise)
     could_cross = zle_threshold + 1 - noise.max()
     state = np.zeros(3, np.uint64)
     state[0] = _rng_state(seed)[0]
