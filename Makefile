@@ -52,20 +52,23 @@ bench-peer:
 clean:
 	rm -rf $(VENV) $(PEER_VENV) dd_data dd_output .pytest_cache
 
-# Reproduce the models shipped in ddplugins/<detector>/models (xenon1t: ~15 minutes on 2 cores):
+# Reproduce the models shipped in ddplugins/<detector>/models (xenon1t: ~40 minutes on 2 cores,
+# half of it the calibration's 8 x 20,000 simulated events):
 #   make models                                       (xenon1t, as shipped)
-#   make models DETECTOR=xenonnt HITPEAK_OPTIONS="--events 3000" OTHER_CNN_KINDS= MODEL_EVENTS=3000
+#   make models DETECTOR=xenonnt HITPEAK_OPTIONS="--events 3000 --images-only" OTHER_CNN_KINDS= MODEL_EVENTS=3000 CALIBRATION_EVENTS=2000
 DETECTOR ?= xenon1t
 HITPEAK_OPTIONS ?= --events 8000 --epochs 25 --layers 3
 OTHER_CNN_KINDS ?= hit peak
 MODEL_EVENTS ?= 4000
+CALIBRATION_EVENTS ?= 20000
 MODELS = ddplugins/$(DETECTOR)/models/$(DETECTOR)
 models: $(STAMP)
 	$(BIN)/ddcore train cnn -d $(DETECTOR) --image-kind hitpeak $(HITPEAK_OPTIONS) -o $(MODELS)_cnn_hitpeak.keras
 	for kind in $(OTHER_CNN_KINDS); do \
-		$(BIN)/ddcore train cnn -d $(DETECTOR) --image-kind $$kind --events $(MODEL_EVENTS) \
+		$(BIN)/ddcore train cnn -d $(DETECTOR) --image-kind $$kind --events $(MODEL_EVENTS) --images-only \
 			-o $(MODELS)_cnn_$$kind.keras || exit 1; \
 	done
 	$(BIN)/ddcore train cvae -d $(DETECTOR) --events $(MODEL_EVENTS) -o $(MODELS)_cvae_hitpeak.keras
 	$(BIN)/ddcore train calibrate -d $(DETECTOR) --cnn $(MODELS)_cnn_hitpeak.keras \
-		--cvae $(MODELS)_cvae_hitpeak.keras -o $(MODELS)_anomaly_calibration.json
+		--cvae $(MODELS)_cvae_hitpeak.keras --events $(CALIBRATION_EVENTS) --workers 2 \
+		-o $(MODELS)_anomaly_calibration.json

@@ -73,9 +73,11 @@ def read_manifest(path) -> dict:
         raise ModelFileError(f"{manifest_path(path)}: not valid JSON ({e})") from None
 
 
-def load_model(path, kind: str, input_names: tuple[str, ...], n_outputs: int):
-    """The Keras model at ``path``, checked to read one of ``input_names`` and to have
-    ``n_outputs`` outputs. Cached per process on the file's content hash."""
+def load_model(path, kind: str, input_names: tuple[str, ...], n_outputs: int,
+               extra_inputs: tuple[str, ...] = ()):
+    """The Keras model at ``path``, checked to read one of ``input_names`` first, any further
+    inputs among ``extra_inputs``, and to have ``n_outputs`` outputs. Cached per process on the
+    file's content hash."""
     keras = import_keras()
 
     path = str(path)
@@ -84,21 +86,31 @@ def load_model(path, kind: str, input_names: tuple[str, ...], n_outputs: int):
     key = (file_sha256(path), kind)
     if key in _loaded:
         _loaded.move_to_end(key)
-        return _loaded[key]
-    try:
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as e:
-        raise ModelFileError(f"Cannot load {kind} model {path}: {type(e).__name__}: {e}") from None
+        model = _loaded[key]
+    else:
+        try:
+            model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        except Exception as e:
+            raise ModelFileError(f"Cannot load {kind} model {path}: {type(e).__name__}: {e}") from None
+    _check_interface(model, path, kind, input_names, n_outputs, extra_inputs)
+    if key not in _loaded:
+        if len(_loaded) >= MODELS_KEPT:
+            _loaded.popitem(last=False)
+        _loaded[key] = model
+    log.debug("Loaded %s model %s", kind, path)
+    return model
+
+
+def _check_interface(model, path, kind, input_names, n_outputs, extra_inputs):
     field = model.inputs[0].name
     if field not in input_names:
         raise ModelFileError(f"Model {path} reads input {field!r}, not one of {input_names}")
+    unknown = [i.name for i in model.inputs[1:] if i.name not in extra_inputs]
+    if unknown:
+        raise ModelFileError(f"Model {path} has inputs {unknown} that a {kind} model cannot be given "
+                             f"(known: {', '.join(extra_inputs) or 'none'})")
     if len(model.outputs) != n_outputs:
         raise ModelFileError(
             f"Model {path} has {len(model.outputs)} outputs: it is not a {kind} model "
             f"(which has {n_outputs})"
         )
-    if len(_loaded) >= MODELS_KEPT:
-        _loaded.popitem(last=False)
-    _loaded[key] = model
-    log.debug("Loaded %s model %s", kind, path)
-    return model

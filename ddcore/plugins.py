@@ -128,14 +128,15 @@ class ModelPlugin(DDPlugin):
     """A plugin that applies a model file to its input.
 
     Subclasses declare the option pair with :func:`ddcore.files.file_options` (its name prefix
-    is ``model_option``) and set ``model_kind``, ``model_inputs`` (input names a model may read) and
-    ``model_outputs``; ``setup`` loads the model as ``self.model`` after checking the file is the
+    is ``model_option``) and set ``model_kind``, ``model_inputs`` (input names a model may read
+    first), ``model_extra_inputs`` (names its further inputs may have) and ``model_outputs``; ``setup`` loads the model as ``self.model`` after checking the file is the
     one whose hash entered the lineage.
     """
 
     model_option: str = ""
     model_kind: str = ""
     model_inputs: tuple[str, ...] = ()
+    model_extra_inputs: tuple[str, ...] = ()
     model_outputs: int = 1
 
     def setup(self):
@@ -148,7 +149,8 @@ class ModelPlugin(DDPlugin):
                 f"{trained_for!r}, this context is for {expected!r}: train a model for {expected!r} "
                 "(ddcore train ...) and point the option at it"
             )
-        self.model = models.load_model(path, self.model_kind, self.model_inputs, self.model_outputs)
+        self.model = models.load_model(path, self.model_kind, self.model_inputs, self.model_outputs,
+                                       extra_inputs=self.model_extra_inputs)
 
 
 def model_detector_option() -> strax.Config:

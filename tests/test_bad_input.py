@@ -73,13 +73,29 @@ def test_store_naming_a_file_is_refused(tmp_path):
         ddcore.context("xenon1t", storage=str(path))
 
 
+def _calibration(**changes):
+    from ddplugins.ml import calibration as cal
+
+    levels = cal.LEVELS.tolist()
+    category = {"n_events": 10, "n_effective": 10.0, "plane_mse_quantiles": [levels, None, levels],
+                "statistic_quantiles": levels}
+    content = {"format_version": cal.FORMAT_VERSION, "cnn_model_sha256": "x", "cvae_model_sha256": "y",
+               "cvae_beta": 1e-4, "levels": levels, "cnn_likelihood_ratio": {"logit": [0, 1], "log_ratio": [0, 1]},
+               "categories": {name: dict(category) for name in ("no_s1", "small_s1", "analysis_space", "other")}}
+    content.update(changes)
+    return json.dumps(content)
+
+
 @pytest.mark.parametrize("content, message", [
     ("{not json", r"is not valid JSON"),
-    (json.dumps({"cnn_model_sha256": "x"}), r"lacks cvae_model_sha256, cvae_beta"),
-    (json.dumps({"cnn_model_sha256": "x", "cvae_model_sha256": "y", "cvae_beta": 1e-4, "n_events": 3,
-                 "cvae_loss_quantiles": [3, 2, 1], "cnn_score_quantiles": [0, 1],
-                 "anomaly_score_quantiles": [0, 1]}), r"cvae_loss_quantiles must be an increasing list"),
-], ids=["malformed", "incomplete", "not quantiles"])
+    (json.dumps({"cnn_model_sha256": "x"}), r"has format 1, this version reads 2"),
+    (_calibration(cvae_beta=None) .replace('"cvae_beta": null, ', ""), r"lacks cvae_beta"),
+    (_calibration(categories={}), r"lacks categories.no_s1, categories.small_s1"),
+    (_calibration(categories={name: {"n_events": 1, "n_effective": 1.0, "plane_mse_quantiles": [],
+                                     "statistic_quantiles": [3, 2, 1]}
+                              for name in ("no_s1", "small_s1", "analysis_space", "other")}),
+     r"categories.no_s1.statistic_quantiles must be an increasing list"),
+], ids=["malformed", "old format", "incomplete", "no categories", "not quantiles"])
 def test_bad_calibration_file_is_named(tmp_path, content, message):
     from ddplugins.ml.calibration import read_calibration
 

@@ -13,14 +13,15 @@ from ddcore import models
 from ddcore.files import file_sha256
 from ddcore.models import ModelFileError
 from ddplugins.events.event_images import IMAGE_FIELDS
-from ddplugins.ml import architectures, evaluation, training
+from ddplugins.ml import architectures, evaluation, scoring, training
 from ddplugins.ml.datasets import fiducial_volume, image_set, split_runs
 
 TINY_EVENTS = 150
 
 
 def load_cnn(path):
-    return models.load_model(path, "cnn", tuple(IMAGE_FIELDS.values()), 1)
+    return models.load_model(path, "cnn", tuple(IMAGE_FIELDS.values()), 1,
+                             extra_inputs=(scoring.PHYSICS_FEATURES_INPUT,))
 
 
 @pytest.fixture(scope="session")
@@ -82,6 +83,48 @@ def test_save_load_round_trip_is_bit_identical(tmp_path):
     np.testing.assert_array_equal(model.predict(images, verbose=0), loaded.predict(images, verbose=0))
 
 
+def test_cnn_reads_the_reconstructed_quantities_it_was_trained_with(tmp_path):
+    n = len(scoring.PHYSICS_FEATURES)
+    model = architectures.build_cnn("hit_image", (50, 100), n_conv_layers=1,
+                                    feature_scale=(np.arange(n), np.ones(n)))
+    rng = np.random.default_rng(0)
+    events = np.zeros(6, [("hit_image", np.float32, (50, 100)), ("cs1", np.float32), ("cs2_bottom", np.float32),
+                          ("drift_time", np.float32), ("x", np.float32), ("y", np.float32)])
+    events["hit_image"] = rng.random((6, 50, 100))
+    events["cs1"], events["cs2_bottom"], events["drift_time"] = 20.0, 2000.0, 3e5
+    events["cs1"][0] = np.nan  # no S1: no cS1, cS2 or drift time, read as 0
+    features = scoring.physics_features(events)
+    assert np.isfinite(features).all() and features[0, 0] == 0
+    np.testing.assert_allclose(features[1], [20.0, np.log10(2000.0), 300.0, 0.0, 0.0], rtol=1e-6)
+    path = tmp_path / "m.keras"
+    models.save_model(model, path, "cnn", {})
+    loaded = load_cnn(path)
+    scores = scoring.cnn_signal_probability(loaded, events)
+    np.testing.assert_array_equal(scores, model.predict(scoring.model_inputs(model, events), verbose=0)[:, 0])
+    # the physics input changes the score: it is read, not ignored
+    moved = events.copy()
+    moved["cs1"] = 60.0
+    assert not np.allclose(scoring.cnn_signal_probability(loaded, moved), scores)
+    # a second input no plugin can fill is refused, naming it
+    with pytest.raises(ModelFileError, match="physics_features.*cannot be given"):
+        models.load_model(path, "cnn", tuple(IMAGE_FIELDS.values()), 1)
+
+
+def test_density_ratio_reference_reaches_the_separation_of_the_plane():
+    rng = np.random.default_rng(3)
+    n = 2000
+    cs1 = rng.uniform(3, 70, 2 * n)
+    labels = np.repeat([0, 1], n)
+    log_cs2 = 2.2 + 0.6 * np.log10(cs1) - 0.25 * labels + rng.normal(0, 0.08, 2 * n)
+    events = np.zeros(2 * n, [("cs1", float), ("cs2_bottom", float)])
+    events["cs1"], events["cs2_bottom"] = cs1, 10**log_cs2
+    half = rng.permutation(2 * n)[:n]
+    test = np.setdiff1d(np.arange(2 * n), half)
+    score = evaluation.density_ratio_score(events[half], labels[half], events[test])
+    # two Gaussian bands 3.1 sigma apart: AUC = Phi(3.1 / sqrt 2) = 0.986
+    assert evaluation.fast_auc(labels[test], score) == pytest.approx(0.986, abs=0.01)
+
+
 def test_changed_model_gives_new_lineage(scored_context, make_context, tiny_models, tmp_path):
     other = tmp_path / "other_cnn.keras"
     models.save_model(architectures.build_cnn("hitpeak_image", (75, 75, 3), n_conv_layers=1, seed=5),
@@ -119,25 +162,59 @@ def test_changed_model_file_recomputes_however_the_option_is_set(scored_context,
     assert st.key_for(run, "cnn_scores").lineage_hash != before
 
 
-def test_anomaly_scores_per_event(scored_context):
+def test_anomaly_scores_per_event(scored_context, tiny_models):
+    from ddplugins.ml import calibration as cal
+    from ddplugins.ml.datasets import categories
+
     run = "pseudo_sr0_000"
-    scores = scored_context.get_df(run, "anomaly_scores", progress_bar=False)
+    scores = scored_context.get_array(run, "anomaly_scores", progress_bar=False)
     basics = scored_context.get_array(run, "event_basics", progress_bar=False)
     assert len(scores) == len(basics) > 0
-    assert scores["cnn_score"].between(0, 1).all()
+    assert ((scores["cnn_score"] >= 0) & (scores["cnn_score"] <= 1)).all()
     assert (scores["cvae_loss"] > 0).all()
-    expected = -np.log10(scores["cvae_tail_probability"] * scores["cnn_tail_probability"])
-    np.testing.assert_allclose(scores["anomaly_score"], expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(scores["category"], categories(basics, fiducial_volume(scored_context, run)))
+    # the statistic is log((LR_cnn + B_cvae) / 2): never below either part's log Bayes factor - log 2
+    bound = cal.bayes_factor_bound(scores["cvae_tail_probability"])
+    assert np.all(scores["anomaly_statistic"] >= np.maximum(scores["cnn_log_likelihood_ratio"], bound) - np.log(2) - 1e-4)
+    calibration = cal.read_calibration(tiny_models["calibration"])
+    # the score is the background tail probability of the statistic in the event's category
+    for index, name in enumerate(("no_s1", "small_s1", "analysis_space", "other")):
+        pick = scores["category"] == index
+        if pick.any():
+            found = calibration["categories"][name]
+            p = cal.tail_probability(scores["anomaly_statistic"][pick], np.asarray(found["statistic_quantiles"]),
+                                     found["n_effective"])
+            np.testing.assert_allclose(scores["anomaly_score"][pick], -np.log10(p), rtol=1e-4, atol=1e-4)
+
+
+def test_every_category_is_calibrated_on_the_background_model(tiny_models):
+    from ddplugins.ml import calibration as cal
+
+    calibration = cal.read_calibration(tiny_models["calibration"])
+    for name, found in calibration["categories"].items():
+        assert found["n_events"] > 0 and 0 < found["n_effective"] <= found["n_events"], name
+    # every background population was simulated for it, the WIMP only for the CNN's likelihood ratio
+    sources = {run.split("_")[0] for run in calibration["background_runs"]}
+    assert sources == {"er", "wimp", "neutron", "cevns", "accidental", "wall", "s2only", "multisite"}
+    ratio = np.asarray(calibration["cnn_likelihood_ratio"]["log_ratio"])
+    assert np.all(np.diff(ratio) >= 0) and ratio[-1] > 0 > ratio[0]
 
 
 def test_flag_rate_on_background_matches_the_acceptance(scored_context, tiny_models):
-    calibration = json.loads(tiny_models["calibration"].read_text())
+    """On the calibration runs themselves, weighted by rate, each category flags about the
+    acceptance."""
+    from ddplugins.ml.datasets import CATEGORIES
+    from ddplugins.simulation import populations
+
     st = ddcore.derive(scored_context, sim_n_events=TINY_EVENTS, anomaly_background_acceptance=0.2)
-    flags = st.get_array(split_runs(st, "calibration", sources=("er",))[0], "anomaly_scores",
-                         progress_bar=False)["is_anomalous"]
-    assert calibration["n_events"] > 50
-    # the calibration events themselves: a fraction of about the acceptance is flagged
-    assert 0.1 < np.mean(flags) < 0.35
+    flagged, total = np.zeros(len(CATEGORIES)), np.zeros(len(CATEGORIES))
+    for run in split_runs(st, "calibration", sources=[n for n in populations.NAMES if n != "wimp"]):
+        weight = populations.expected_counts(st.get_single_plugin(run, "instructions"))[run.split("_")[0]]
+        scores = st.get_array(run, "anomaly_scores", progress_bar=False)
+        total += weight * np.bincount(scores["category"], minlength=len(CATEGORIES))
+        flagged += weight * np.bincount(scores["category"][scores["is_anomalous"]], minlength=len(CATEGORIES))
+    fraction = flagged / total
+    np.testing.assert_allclose(fraction[total > 0], 0.2, atol=0.06)
 
 
 def test_untrusted_or_wrong_model_files_are_refused(tmp_path, tiny_models):
@@ -223,7 +300,8 @@ def test_evaluation_and_report_compare_every_method(scored_context, tmp_path):
 
     result = report.evaluate(scored_context, n_test=TINY_EVENTS, n_train=TINY_EVENTS, progress=False)
     assert set(result["metrics"]) == {
-        "CNN (hitpeak)", "combined anomaly score", "CVAE loss", "boosted trees", "cS2/cS1 band cut"}
+        "CNN (hitpeak)", "combined anomaly score", "CVAE loss", "boosted trees", "cS2/cS1 band cut",
+        report.DENSITY_RATIO}
     for name, metrics in result["metrics"].items():
         assert 0 <= metrics["er_rejection_at_50pct_wimp"] <= 1, name
     assert result["metrics"]["cS2/cS1 band cut"]["roc_auc"] > 0.8
@@ -231,11 +309,16 @@ def test_evaluation_and_report_compare_every_method(scored_context, tmp_path):
     assert rows[-1]["likelihood_z"] > rows[0]["likelihood_z"] > 0
     # every significance and fraction carries its uncertainty
     assert all(r["likelihood_z_error"] >= 0 and r["anomaly_fraction_background_error"] > 0 for r in rows)
+    assert all(r["anomaly_score_likelihood_z_error"] >= 0 for r in rows)
+    assert rows[-1]["anomaly_score_likelihood_z"] > 0
     injected = {e["population"]: e for e in report.injection_summary(result)}
     assert set(injected) == set(report.INJECTED_POPULATIONS)
     # without an S1 an S2-only event is never in the analysis space: neither test sees it
     assert injected["s2only"]["in_space"] == 0 and injected["s2only"]["likelihood_z"] == 0
     assert injected["wimp"]["likelihood_z"] > 0
+    for entry in injected.values():  # every injected significance carries its template uncertainty
+        for test in ("likelihood", "anomaly_fraction", "anomaly_score_likelihood"):
+            assert entry[f"{test}_z_error"] >= 0, (entry["population"], test)
     path = report.write_report(scored_context, result, str(tmp_path / "report.html"))
     html = open(path).read()
     assert "boosted trees" in html and "data:image/png;base64" in html and "Significance vs exposure" in html
@@ -291,6 +374,7 @@ def test_paper_cvae_preset_has_the_slides_size():
 
 def test_anomaly_fraction_of_a_run_and_a_superrun(scored_context):
     from ddplugins.ml import anomaly_fraction as af
+    from ddplugins.ml.datasets import categories
 
     runs = ["pseudo_sr0_000", "pseudo_sr0_001"]
     rows = {run: scored_context.get_array(run, "anomaly_fraction", progress_bar=False) for run in runs}
@@ -298,17 +382,19 @@ def test_anomaly_fraction_of_a_run_and_a_superrun(scored_context):
         assert len(row) == 1
         events = scored_context.get_array(run, ["event_basics", "anomaly_scores"], progress_bar=False)
         fiducial = fiducial_volume(scored_context, run)
-        category = af.categories(events, fiducial)
+        category = categories(events, fiducial)
+        np.testing.assert_array_equal(category, events["category"])
         for i, name in enumerate(af.CATEGORIES):
             assert row[f"n_{name}"][0] == np.sum(category == i)
             assert row[f"flagged_{name}"][0] == np.sum(events["is_anomalous"][category == i])
             if row[f"n_{name}"][0]:
                 assert row[f"fraction_low_{name}"][0] <= row[f"fraction_{name}"][0] <= row[f"fraction_high_{name}"][0]
         assert sum(row[f"n_{name}"][0] for name in af.CATEGORIES) == len(events)
-        # calibrated where the calibration was made, and nowhere else
-        assert np.isfinite(row["background_fraction_analysis_space"][0])
-        assert row["background_fraction_error_analysis_space"][0] > 0
-        assert np.isnan(row["background_fraction_no_s1"][0])
+        # every category calibrated, with the uncertainty of its calibration sample
+        for name in af.CATEGORIES:
+            assert row[f"background_fraction_{name}"][0] == 0.03  # the default acceptance
+            assert row[f"background_fraction_error_{name}"][0] > 0 and row[f"calibration_events_{name}"][0] > 0
+            assert np.isfinite(row[f"z_{name}"][0])
     scored_context.define_run("_pseudo_pair", runs)
     combined = scored_context.get_array("_pseudo_pair", "anomaly_fraction", progress_bar=False)
     assert len(combined) == 1
@@ -323,3 +409,44 @@ def test_excess_significance_counts_the_calibration_uncertainty():
     exact_background = excess_significance(1000, 25, 0.01, 10**9)
     assert exact_background > excess_significance(1000, 25, 0.01, 2400) > 2
     assert np.isnan(excess_significance(100, 10, np.nan, 2400))
+
+
+def test_combined_statistic_keeps_the_cnn_where_it_is_confident_and_flags_rare_reconstructions():
+    """Synthetic background model: the calibrated statistic flags the acceptance in every
+    category, ranks signal-like CNN scores as the CNN does, and flags events whose CVAE error
+    is far in the background's tail even with a background-like CNN score."""
+    from ddplugins.ml import calibration as cal
+
+    assert np.exp(cal.bayes_factor_bound(0.05)) == pytest.approx(1 / (np.e * 0.05 * np.log(20)))
+    assert cal.bayes_factor_bound(0.5) == 0
+    rng = np.random.default_rng(4)
+    n = 40000
+    background = np.zeros(n, [("category", np.int8), ("weight", float), ("cnn_score", np.float32),
+                              ("cvae_plane_mse", np.float32, (3,))])
+    background["category"] = rng.integers(0, 4, n)
+    background["weight"] = rng.choice([0.5, 2.0], n)
+    background["cnn_score"] = 1 / (1 + np.exp(-rng.normal(-3, 1.5, n)))
+    background["cvae_plane_mse"] = np.exp(rng.normal(-5, 0.5, (n, 3)))
+    background["cvae_plane_mse"][:, 1] = np.nan  # a plane the images do not have
+    er_scores = background["cnn_score"][:5000]
+    wimp_scores = 1 / (1 + np.exp(-rng.normal(3, 1.5, 5000)))
+    calibration = cal.make_calibration(background, er_scores, wimp_scores, {}, {})
+    threshold = cal.thresholds(calibration, 0.01)
+    _, _, values = cal.statistic(background["cnn_score"], background["cvae_plane_mse"], background["category"],
+                                 calibration)
+    for index in range(4):
+        pick = background["category"] == index
+        flagged = np.sum(background["weight"][pick] * (values[pick] > threshold[index]))
+        assert flagged / background["weight"][pick].sum() == pytest.approx(0.01, abs=0.003)
+    # signal-like scores: ranked by the CNN (typical CVAE errors), up to the likelihood ratio the
+    # calibration sample can tell
+    scores = np.array([0.5, 0.9, 0.99, 0.999], np.float32)
+    typical = np.full((4, 3), np.exp(-5), np.float32)
+    log_lr, _, ranked = cal.statistic(scores, typical, np.full(4, 2), calibration)
+    assert np.all(np.diff(ranked) >= 0) and ranked[2] > ranked[0]
+    np.testing.assert_allclose(ranked, np.logaddexp(log_lr, 0) - np.log(2))
+    # a background-like CNN score with a reconstruction error 6 sigma into the tail is flagged
+    odd = np.full((1, 3), np.exp(-5), np.float32)
+    odd[0, 2] = np.exp(-5 + 6 * 0.5)
+    _, p, value = cal.statistic(np.array([0.05], np.float32), odd, np.array([2]), calibration)
+    assert p[0] < 1e-3 and value[0] > threshold[2]

@@ -23,18 +23,35 @@ def _image_input(field, shape):
 
 
 def build_cnn(field, image_shape, n_conv_layers=2, filters=16, leaky_alpha=0.05,
-              learning_rate=1e-3, conv_l2=0.005, dense_l2=0.001, seed=0):
+              learning_rate=1e-3, conv_l2=0.005, dense_l2=0.001, seed=0, feature_scale=None):
     """Conv(16, 3x3, L2) + LeakyReLU + 2x2 max-pool + dropout 0.25, repeated; dense 32 (L2),
-    dropout 0.5, sigmoid; Adam, binary cross-entropy."""
+    dropout 0.5, sigmoid; Adam, binary cross-entropy.
+
+    ``feature_scale`` (means, variances of the reconstructed quantities
+    ``scoring.PHYSICS_FEATURES``) adds a second input, standardised inside the model, passed
+    through a dense layer of 32 and joined to the flattened image features before the dense 32:
+    the images carry no position or drift-time correction; cS1, cS2_b, drift time and (x, y) do.
+    """
     keras.utils.set_random_seed(seed)
-    inputs = _image_input(field, image_shape)
-    x = inputs
+    image = _image_input(field, image_shape)
+    inputs = image
+    x = image
     for _ in range(n_conv_layers):
         x = layers.Conv2D(filters, 3, padding="same", kernel_regularizer=regularizers.l2(conv_l2))(x)
         x = layers.LeakyReLU(negative_slope=leaky_alpha)(x)
         x = layers.MaxPooling2D(2)(x)
         x = layers.Dropout(0.25)(x)
     x = layers.Flatten()(x)
+    if feature_scale is not None:
+        from ddplugins.ml.scoring import PHYSICS_FEATURES, PHYSICS_FEATURES_INPUT
+
+        features = keras.Input(shape=(len(PHYSICS_FEATURES),), name=PHYSICS_FEATURES_INPUT)
+        mean, variance = feature_scale
+        f = layers.Normalization(mean=list(mean), variance=list(variance))(features)
+        f = layers.Dense(32)(f)
+        f = layers.LeakyReLU(negative_slope=leaky_alpha)(f)
+        x = layers.Concatenate()([x, f])
+        inputs = [image, features]
     x = layers.Dense(32, kernel_regularizer=regularizers.l2(dense_l2))(x)
     x = layers.LeakyReLU(negative_slope=leaky_alpha)(x)
     x = layers.Dropout(0.5)(x)

@@ -1,69 +1,215 @@
-"""Background calibration of the anomaly scores.
+"""Background calibration of the anomaly score, per event category.
 
-The combined semi-supervised score of an event is
+The anomaly statistic of an event is the log Bayes factor of "a WIMP or an unknown anomaly"
+against the known background, with the two alternatives weighted equally:
 
-    anomaly_score = -log10( P_bkg(CVAE loss >= observed) * P_bkg(CNN score >= observed) )
+    statistic = log((LR_cnn + B_cvae) / 2)
 
-with both tail probabilities measured on simulated background (ER) events that neither model
-was trained on (Fisher's combination of an unsupervised and a supervised test). An event is
-flagged anomalous above the score that a fraction ``anomaly_background_acceptance`` of
-background events exceeds. The calibration file keeps the background quantiles of the three
-quantities and the hashes of the models they belong to.
+- ``LR_cnn``, the supervised part: the CNN's likelihood ratio, WIMP over background density of
+  its score, learnt on calibration events in the analysis space (isotonic regression of the
+  label on the score with the classes weighted equally, so it never falls as the score rises).
+- ``B_cvae``, the unsupervised part: the largest Bayes factor that *any* alternative can have
+  against the background at the CVAE's background tail probability p, 1 / (-e p ln p) for
+  p < 1/e and 1 above (Sellke, Bayarri and Berger, Am. Stat. 55 (2001) 62). It knows no signal,
+  so it speaks only where the background makes the reconstruction error rare. p is the
+  smallest of the tail probabilities of the errors of the image's colour planes (HitPeak: S2
+  top, S1 bottom, peak), Sidak-corrected for their number, each plane's error standardised by
+  the background of the event's category: a missing S1 weighs one plane, not the ~14% of the
+  pixel error the S1 plane holds.
+
+A sum of the two Bayes factors keeps the CNN's ranking wherever it is confident (its likelihood
+ratio reaches ~1e3 on WIMPs, where a CVAE bound of 1e3 needs p ~ 4e-5), unlike a product of tail
+probabilities, which lets every background fluctuation of the CVAE dilute the CNN.
+
+The anomaly score is -log10 of the background tail probability of the statistic within the
+event's category (``datasets.CATEGORIES``: no main S1; cS1 < 3 PE; the analysis space; other),
+measured on the full known-background model: every population but the WIMP, each weighted by
+its rate over its simulated events (``populations.expected_counts``). An event is flagged above
+the score that a fraction ``anomaly_background_acceptance`` of its category's background exceeds.
 """
 
 import datetime
 import json
+import logging
 
 import numpy as np
 
 from ddcore.config import ConfigError
+from ddplugins.ml.datasets import CATEGORIES
 
-N_QUANTILES = 2001
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 2
+# quantile levels: uniform, and dense in the upper tail where the flags and scores are read
+LEVELS = np.unique(np.concatenate([np.linspace(0, 1, 1001), 1 - np.logspace(-6, -2, 201)]))
+PLANE_NAMES = ("s2_top", "s1_bottom", "peak")
+_E = np.e
 
 
-def tail_probability(values, quantiles, n_events):
-    """P(background >= value) from background quantiles, floored at 1 / (n_events + 1)."""
-    levels = np.linspace(0, 1, len(quantiles))
+def weighted_quantiles(values, weights, levels=LEVELS):
+    """Quantiles of weighted values (the midpoint rule of the weighted empirical CDF)."""
+    values, weights = np.asarray(values, float), np.asarray(weights, float)
+    order = np.argsort(values, kind="stable")
+    values, weights = values[order], weights[order]
+    cdf = (np.cumsum(weights) - weights / 2) / weights.sum()
+    return np.interp(levels, cdf, values)
+
+
+def effective_events(weights):
+    """Kish's effective sample size of weighted events: (sum w)^2 / sum w^2."""
+    weights = np.asarray(weights, float)
+    return float(weights.sum() ** 2 / np.sum(weights**2)) if len(weights) else 0.0
+
+
+def tail_probability(values, quantiles, n_events, levels=LEVELS):
+    """P(background >= value) from background quantiles at ``levels``, floored at
+    1 / (n_events + 1) (no sample of n events tells a smaller one)."""
     cdf = np.interp(values, quantiles, levels, left=0.0, right=1.0)
     return np.clip(1 - cdf, 1 / (n_events + 1), 1)
 
 
-def combined_score(cvae_loss, cnn_score, calibration):
-    n = calibration["n_events"]
-    p_cvae = tail_probability(cvae_loss, np.asarray(calibration["cvae_loss_quantiles"]), n)
-    p_cnn = tail_probability(cnn_score, np.asarray(calibration["cnn_score_quantiles"]), n)
-    return p_cvae, p_cnn, -np.log10(p_cvae * p_cnn)
+def bayes_factor_bound(p):
+    """log of 1 / (-e p ln p) for p < 1/e, else 0: the largest log Bayes factor against a null
+    that a tail probability p allows."""
+    p = np.clip(np.asarray(p, float), 1e-300, 1)
+    return np.where(p < 1 / _E, -np.log(-_E * p * np.log(p)), 0.0)
 
 
-def make_calibration(cvae_loss, cnn_score, cnn_sha256, cvae_sha256, cvae_beta, runs):
-    levels = np.linspace(0, 1, N_QUANTILES)
+def _logit(score):
+    score = np.clip(np.asarray(score, float), 1e-7, 1 - 1e-7)
+    return np.log(score) - np.log1p(-score)
+
+
+def fit_cnn_likelihood_ratio(er_scores, wimp_scores):
+    """{"logit": points, "log_ratio": values}: log of the WIMP over background density of the CNN
+    score, a non-decreasing step function of logit(score) (isotonic regression, classes
+    weighted equally), capped at what the sample sizes can tell."""
+    from sklearn.isotonic import IsotonicRegression
+
+    x = np.concatenate([_logit(er_scores), _logit(wimp_scores)])
+    y = np.concatenate([np.zeros(len(er_scores)), np.ones(len(wimp_scores))])
+    w = np.concatenate([np.full(len(er_scores), 1 / len(er_scores)), np.full(len(wimp_scores), 1 / len(wimp_scores))])
+    low, high = 1 / (len(wimp_scores) + 1), 1 - 1 / (len(er_scores) + 1)
+    fit = IsotonicRegression(y_min=low, y_max=high, out_of_bounds="clip").fit(x, y, sample_weight=w)
+    posterior = np.clip(fit.y_thresholds_, low, high)
+    return {"logit": fit.X_thresholds_.tolist(), "log_ratio": (np.log(posterior) - np.log1p(-posterior)).tolist()}
+
+
+def cnn_log_likelihood_ratio(cnn_score, calibration):
+    table = calibration["cnn_likelihood_ratio"]
+    return np.interp(_logit(cnn_score), table["logit"], table["log_ratio"])
+
+
+def is_calibrated(category_calibration):
+    """Whether any background calibration event fell in the category."""
+    return category_calibration["statistic_quantiles"] is not None
+
+
+def cvae_tail_probability(plane_mse, category_calibration):
+    """Sidak-corrected smallest background tail probability of the planes' errors (1 in a
+    category without calibration events)."""
+    plane_mse = np.atleast_2d(np.asarray(plane_mse, float))
+    if not category_calibration["n_events"]:
+        return np.ones(len(plane_mse))
+    planes = category_calibration["plane_mse_quantiles"]
+    n = category_calibration["n_effective"]
+    smallest = np.ones(len(plane_mse))
+    used = 0
+    for j, quantiles in enumerate(planes):
+        if quantiles is None:
+            continue
+        used += 1
+        p = tail_probability(plane_mse[:, j], np.asarray(quantiles), n)
+        smallest = np.minimum(smallest, np.where(np.isfinite(plane_mse[:, j]), p, 1.0))
+    return 1 - (1 - smallest) ** max(used, 1)
+
+
+def statistic(cnn_score, plane_mse, category, calibration):
+    """(log LR of the CNN, CVAE tail probability, anomaly statistic) per event."""
+    log_lr = cnn_log_likelihood_ratio(cnn_score, calibration)
+    p_cvae = np.ones(len(log_lr))
+    for index, name in enumerate(CATEGORIES):
+        pick = np.asarray(category) == index
+        if pick.any():
+            p_cvae[pick] = cvae_tail_probability(np.asarray(plane_mse)[pick], calibration["categories"][name])
+    return log_lr, p_cvae, np.logaddexp(log_lr, bayes_factor_bound(p_cvae)) - np.log(2)
+
+
+def anomaly_score(values, category, calibration):
+    """-log10 of the background tail probability of the statistic in each event's category
+    (NaN in a category without calibration events)."""
+    score = np.full(len(values), np.nan)
+    for index, name in enumerate(CATEGORIES):
+        pick = np.asarray(category) == index
+        found = calibration["categories"][name]
+        if pick.any() and is_calibrated(found):
+            score[pick] = -np.log10(tail_probability(values[pick], np.asarray(found["statistic_quantiles"]),
+                                                     found["n_effective"]))
+    return score
+
+
+def thresholds(calibration, background_acceptance):
+    """Per category, the statistic above which a fraction ``background_acceptance`` of background
+    lies (infinite, nothing flagged, in a category without calibration events)."""
+    return np.array([np.interp(1 - background_acceptance, LEVELS, found["statistic_quantiles"])
+                     if is_calibrated(found) else np.inf
+                     for found in (calibration["categories"][name] for name in CATEGORIES)])
+
+
+def make_calibration(background, er_scores, wimp_scores, hashes, runs):
+    """The calibration from the full background model and the analysis-space CNN scores.
+
+    :param background: structured events of every background population, with ``cnn_score``,
+        ``cvae_plane_mse``, ``category`` and ``weight`` (expected events per simulated event)
+    :param er_scores, wimp_scores: CNN scores of ER and WIMP calibration events in the analysis space
+    :param hashes: cnn_model_sha256, cvae_model_sha256 and cvae_beta of the models calibrated
+    :param runs: {run: lineage} of the calibration runs
+    (``expected_events`` per category: in the exposure of the weights)
+    """
     calibration = {
+        "format_version": FORMAT_VERSION,
         "made": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "cnn_model_sha256": cnn_sha256,
-        "cvae_model_sha256": cvae_sha256,
-        "cvae_beta": cvae_beta,
+        **hashes,
         "background_runs": runs,
-        "n_events": int(len(cvae_loss)),
-        "cvae_loss_quantiles": np.quantile(cvae_loss, levels).tolist(),
-        "cnn_score_quantiles": np.quantile(cnn_score, levels).tolist(),
+        "levels": LEVELS.tolist(),
+        "cnn_likelihood_ratio": fit_cnn_likelihood_ratio(er_scores, wimp_scores),
+        "categories": {},
     }
-    _, _, combined = combined_score(cvae_loss, cnn_score, calibration)
-    calibration["anomaly_score_quantiles"] = np.quantile(combined, levels).tolist()
+    for index, name in enumerate(CATEGORIES):
+        events = background[background["category"] == index]
+        if not len(events):
+            log.warning("No background calibration event falls in category %r: its events get no anomaly "
+                        "score and are never flagged; simulate more events to calibrate it", name)
+            calibration["categories"][name] = {"n_events": 0, "n_effective": 0.0, "expected_events": 0.0,
+                                               "plane_mse_quantiles": [], "statistic_quantiles": None}
+            continue
+        weights = events["weight"]
+        planes = [None if np.all(np.isnan(events["cvae_plane_mse"][:, j])) else
+                  weighted_quantiles(events["cvae_plane_mse"][:, j], weights).tolist()
+                  for j in range(events["cvae_plane_mse"].shape[1])]
+        calibration["categories"][name] = {
+            "n_events": int(len(events)),
+            "n_effective": effective_events(weights),
+            "expected_events": float(weights.sum()),
+            "plane_mse_quantiles": planes,
+        }
+    values = statistic(background["cnn_score"], background["cvae_plane_mse"], background["category"],
+                       calibration)[2].astype(np.float32)  # as anomaly_scores stores it
+    for index, name in enumerate(CATEGORIES):
+        pick = background["category"] == index
+        if not pick.any():
+            continue
+        calibration["categories"][name]["statistic_quantiles"] = weighted_quantiles(
+            values[pick], background["weight"][pick]).tolist()
     return calibration
-
-
-def threshold_for(calibration, background_acceptance):
-    levels = np.linspace(0, 1, len(calibration["anomaly_score_quantiles"]))
-    return float(np.interp(1 - background_acceptance, levels, calibration["anomaly_score_quantiles"]))
 
 
 def write_calibration(path, calibration):
     with open(path, "w") as f:
-        json.dump(calibration, f, indent=1)
+        json.dump(calibration, f, indent=0)
 
 
-REQUIRED_KEYS = ("cnn_model_sha256", "cvae_model_sha256", "cvae_beta", "n_events",
-                 "cvae_loss_quantiles", "cnn_score_quantiles", "anomaly_score_quantiles")
+REQUIRED_KEYS = ("cnn_model_sha256", "cvae_model_sha256", "cvae_beta", "cnn_likelihood_ratio", "categories")
 
 
 def read_calibration(path):
@@ -75,11 +221,23 @@ def read_calibration(path):
         raise ConfigError(f"Anomaly calibration {path} is not valid JSON: {e}") from None
     if not isinstance(calibration, dict):
         raise ConfigError(f"Anomaly calibration {path} must hold a JSON object")
+    if calibration.get("format_version") != FORMAT_VERSION:
+        raise ConfigError(f"Anomaly calibration {path} has format {calibration.get('format_version', 1)}, "
+                          f"this version reads {FORMAT_VERSION}: make it again with 'ddcore train calibrate'")
     missing = [key for key in REQUIRED_KEYS if key not in calibration]
+    missing += [f"categories.{name}" for name in CATEGORIES if name not in calibration.get("categories", {})]
     if missing:
         raise ConfigError(f"Anomaly calibration {path} lacks {', '.join(missing)}: make it with 'ddcore train calibrate'")
-    for key in ("cvae_loss_quantiles", "cnn_score_quantiles", "anomaly_score_quantiles"):
-        values = np.asarray(calibration[key], dtype=float)
-        if values.ndim != 1 or len(values) < 2 or not np.all(np.diff(values) >= 0):
-            raise ConfigError(f"Anomaly calibration {path}: {key} must be an increasing list of quantiles")
+    if not np.allclose(calibration.get("levels", []), LEVELS):
+        raise ConfigError(f"Anomaly calibration {path}: its quantile levels are not this version's")
+    for name in CATEGORIES:
+        found = calibration["categories"][name]
+        if found.get("n_events") == 0 and found.get("statistic_quantiles", 0) is None:
+            continue  # no calibration event fell in it: not calibrated
+        for key, values in [("statistic_quantiles", found.get("statistic_quantiles"))] + [
+                (f"plane_mse_quantiles[{j}]", q) for j, q in enumerate(found.get("plane_mse_quantiles", [])) if q is not None]:
+            values = np.asarray(values if values is not None else [], dtype=float)
+            if values.ndim != 1 or len(values) != len(LEVELS) or not np.all(np.diff(values) >= 0):
+                raise ConfigError(f"Anomaly calibration {path}: categories.{name}.{key} must be an "
+                                  f"increasing list of {len(LEVELS)} quantiles")
     return calibration

@@ -25,7 +25,8 @@ def cmd_train(args):
         training.train_cnn(st, _model_path(args, st.detector, "cnn"), image_kind=args.image_kind, n_train=args.events,
                            n_validation=args.validation_events, epochs=args.epochs or 15,
                            batch_size=args.batch_size or 64, n_conv_layers=args.layers,
-                           leaky_alpha=args.alpha, learning_rate=args.learning_rate, seed=args.seed)
+                           leaky_alpha=args.alpha, learning_rate=args.learning_rate, seed=args.seed,
+                           with_features=not args.images_only)
     elif args.model == "cvae":
         training.train_cvae(st, _model_path(args, st.detector, "cvae"), image_kind=args.image_kind,
                             preset=args.cvae_preset, n_train=args.events,
@@ -38,7 +39,7 @@ def cmd_train(args):
         if not cnn or not cvae:
             raise ValueError("ddcore train calibrate needs --cnn and --cvae model files")
         training.calibrate(st, _model_path(args, st.detector, "anomaly_calibration", ".json"), cnn, cvae,
-                           n_events=args.events)
+                           n_events=args.events, workers=args.workers)
 
 
 def cmd_grid_search(args):
@@ -91,7 +92,9 @@ def ddcore_register_commands(cli: CommandLine) -> None:
         "train", cmd_train, help="train a CNN or CVAE, or calibrate the anomaly score",
         description="Train on simulated runs made through the context (disjoint seeds: train "
         "100+, validation 200+, test 300+, calibration 400+) and save a .keras model with a JSON "
-        "manifest. 'calibrate' measures background quantiles of both models' outputs.",
+        "manifest. 'calibrate' measures, per event category, the background distributions of both "
+        "models' outputs on a run of every background population (--events each, weighted by its "
+        "rate) and the CNN's likelihood ratio on ER and WIMP runs.",
     )
     p.add_argument("model", choices=("cnn", "cvae", "calibrate"))
     p.add_argument("--image-kind", default="hitpeak", choices=IMAGE_KINDS)
@@ -100,12 +103,17 @@ def ddcore_register_commands(cli: CommandLine) -> None:
     p.add_argument("--epochs", type=int, help="default 15 (cnn), 30 (cvae)")
     p.add_argument("--batch-size", type=int, help="default 64 (cnn), 100 (cvae)")
     p.add_argument("--layers", type=int, default=2, help="CNN convolution layers (1-3)")
+    p.add_argument("--images-only", action="store_true",
+                   help="CNN: read the image alone (as the seed paper), without the reconstructed cS1, "
+                   "cS2_b, drift time and (x, y) that the default model also reads")
     p.add_argument("--alpha", type=float, default=0.05, help="LeakyReLU negative slope")
     p.add_argument("--learning-rate", type=float, default=1e-3)
     p.add_argument("--cvae-preset", default="compact", choices=("compact", "paper"))
     p.add_argument("--beta", type=float, default=1e-4, help="KL weight of the CVAE loss")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cnn", help="calibrate: CNN model file (default: the context's)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="calibrate: processes per run (each run made in chunk ranges)")
     p.add_argument("--cvae", help="calibrate: CVAE model file (default: the context's)")
     p.add_argument("--output", "-o",
                    help="model path (default dd_output/models/<detector>_<model>_<kind>.keras)")

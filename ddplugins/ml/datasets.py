@@ -2,7 +2,7 @@
 
 Each split uses its own block of run numbers (random seeds), so no two splits share events:
 train 100+, validation 200+, test 300+, background calibration 400+, likelihood templates of
-the populations other than ER and WIMP 500+. A run name stands for one
+the populations other than ER and WIMP 500+, the 50 GeV WIMP injected in the report 600+. A run name stands for one
 set of data, so the number also carries the events per run: ``er_sr0_100004000`` is the first
 training run of 4000 events, ``er_sr0_300000150`` the first test run of 150.
 """
@@ -12,7 +12,8 @@ import numpy as np
 from ddcore import config as dd_config
 from ddcore import registry
 
-SPLIT_FIRST_RUN = {"train": 100, "validation": 200, "test": 300, "calibration": 400, "template": 500}
+SPLIT_FIRST_RUN = {"train": 100, "validation": 200, "test": 300, "calibration": 400, "template": 500,
+                   "light_wimp_template": 600}
 ANALYSIS_CS1_PE = (3.0, 70.0)
 ANALYSIS_MIN_CS2_BOTTOM_PE = 50.0
 SINGLE_SCATTER_MAX_ALT_S2 = 0.05  # of the main S2's area
@@ -41,12 +42,13 @@ def split_runs(st, split, sources=("er", "wimp"), n_runs=1):
     return [f"{source}_{preset}_{first + i:03d}{n_events:06d}" for source in sources for i in range(n_runs)]
 
 
-def analysis_selection(events, volume=None, single_scatter=False):
+def analysis_selection(events, volume=None, single_scatter=False, use_truth=True):
     """Events inside the analysis space: main S1 and S2 found, cS1 in [3, 70] PE, cS2_b >= 50 PE,
     and (for simulated runs) a true interaction behind the event. ``volume`` (from
     :func:`fiducial_volume`) adds the fiducial cut on the reconstructed position, needed where
     runs hold events from the whole TPC; ``single_scatter`` drops events with a second S2 above
-    ``SINGLE_SCATTER_MAX_ALT_S2`` of the main one (at least 100 PE)."""
+    ``SINGLE_SCATTER_MAX_ALT_S2`` of the main one (at least 100 PE). ``use_truth=False`` ignores
+    the truth label (what data, and the plugins, see)."""
     cs1 = events["cs1"]
     selected = (
         np.isfinite(cs1)
@@ -55,7 +57,7 @@ def analysis_selection(events, volume=None, single_scatter=False):
         & (events["cs2_bottom"] >= ANALYSIS_MIN_CS2_BOTTOM_PE)
     )
     fields = events.columns if hasattr(events, "columns") else events.dtype.names
-    if "label" in fields:
+    if use_truth and "label" in fields:
         selected &= np.asarray(events["label"]) >= 0
     if volume is not None:
         r_max, z_top, z_bottom = volume
@@ -65,6 +67,25 @@ def analysis_selection(events, volume=None, single_scatter=False):
         limit = np.maximum(SINGLE_SCATTER_MAX_ALT_S2 * np.asarray(events["s2_area"]), 100.0)
         selected &= ~(np.asarray(events["alt_s2_area"]) > limit)
     return np.asarray(selected)
+
+
+CATEGORIES = ("no_s1", "small_s1", "analysis_space", "other")
+CATEGORY_TITLES = {
+    "no_s1": "events without a main S1",
+    "small_s1": f"events with cS1 < {ANALYSIS_CS1_PE[0]:g} PE",
+    "analysis_space": "events in the analysis space",
+    "other": "other events (cS1 above the space, outside the fiducial volume, small S2, multiple S2s)",
+}
+CATEGORY_TITLE = "Event category: " + ", ".join(f"{i} {name}" for i, name in enumerate(CATEGORIES))
+
+
+def categories(events, fiducial):
+    """Category index (into CATEGORIES) of each event, from reconstructed quantities only; the
+    analysis space is that of the dataset-level search (fiducial, single scatter)."""
+    cs1 = np.asarray(events["cs1"])
+    in_space = analysis_selection(events, volume=fiducial, single_scatter=True, use_truth=False)
+    return np.select([~np.isfinite(cs1), cs1 < ANALYSIS_CS1_PE[0], in_space],
+                     [0, 1, 2], default=3).astype(np.int8)
 
 
 def search_selection(st, run_id, events):
@@ -98,7 +119,7 @@ def image_set(st, run_ids, field, progress=True):
     """(images, labels, events) of the selected events of runs; labels 1 = WIMP, 0 = ER."""
     from ddplugins.ml.evaluation import BASIC_FEATURES
 
-    columns = ["time", "endtime", "label", "cs1", "cs2_bottom", field, *BASIC_FEATURES]
+    columns = ["time", "endtime", "label", "cs1", "cs2_bottom", "x", "y", field, *BASIC_FEATURES]
     events = load_events(
         st, run_ids, ("event_basics", "event_truth", "event_images"), progress=progress,
         keep_columns=list(dict.fromkeys(columns)),

@@ -13,7 +13,7 @@ import numpy as np
 
 from ddplugins.analyses.event_display import save_event_display
 from ddplugins.ml import report, statistics
-from ddplugins.ml.datasets import run_preset, search_selection
+from ddplugins.ml.datasets import CATEGORIES, run_preset, search_selection
 from ddplugins.simulation import populations
 
 log = logging.getLogger(__name__)
@@ -23,8 +23,8 @@ def pseudo_data_summary(st, run_id, evaluation):
     """Anomaly fraction of a pseudo-data run (exact binomial interval) and the significance of
     its events against the full background model: the WIMP-template likelihood and the
     anomaly-fraction test, both with the evaluation's templates at the run's exposure."""
-    data = st.get_array(run_id, ["event_basics", "event_truth", "anomaly_scores"], progress_bar=False)
-    data = data[search_selection(st, run_id, data)]
+    every_event = st.get_array(run_id, ["event_basics", "event_truth", "anomaly_scores"], progress_bar=False)
+    data = every_event[search_selection(st, run_id, every_event)]
     n, k = len(data), int(np.sum(data["is_anomalous"]))
     low, high = statistics.clopper_pearson(k, n) if n else (0.0, 1.0)
     observed = report.observed_significance(st, evaluation, run_id, data)
@@ -39,7 +39,42 @@ def pseudo_data_summary(st, run_id, evaluation):
         "anomaly_fraction": k / n if n else float("nan"),
         "anomaly_fraction_interval": [low, high],
         **observed,
+        "categories": category_summary(st.get_array(run_id, "anomaly_fraction", progress_bar=False)),
+        "cvae_surfacing": cvae_surfacing(every_event, evaluation),
     }
+
+
+def category_summary(row):
+    """The ``anomaly_fraction`` row of a run as {category: figures}."""
+    fields = ("n", "flagged", "fraction", "fraction_low", "fraction_high", "background_fraction",
+              "background_fraction_error", "calibration_events", "z")
+    return {name: {field: float(row[f"{field}_{name}"][0]) for field in fields} for name in CATEGORIES}
+
+
+def cvae_surfacing(events, evaluation, level=0.99):
+    """Per true population of a run's events (all of them, in any category): the fraction whose
+    CVAE loss is above the ``level`` quantile of the ER test events in the analysis space (the
+    background the CVAE was trained on), with its exact 68% interval: where the seeds' CVAE
+    result (S2-only events surfacing in the loss distribution) is tested."""
+    scores, labels = evaluation["scores"], evaluation["labels"]
+    if "CVAE loss" not in scores:
+        return {}
+    threshold = float(np.quantile(scores["CVAE loss"][labels == 0], level))
+    found = {}
+    for code in np.unique(events["population"][events["population"] >= 0]):
+        loss = events["cvae_loss"][events["population"] == code]
+        k, n = int(np.sum(loss > threshold)), len(loss)
+        low, high = statistics.clopper_pearson(k, n)
+        found[populations.NAMES[code]] = {"n": n, "above": k, "fraction": k / n, "interval": [low, high],
+                                          "median_loss": float(np.median(loss))}
+    return {"er_quantile": level, "threshold": threshold, "populations": found}
+
+
+def _surfacing_text(surfacing):
+    if not surfacing:
+        return ""
+    return (f"CVAE loss above the {100 * surfacing['er_quantile']:g}% quantile of ER in the analysis space: " + ", ".join(
+        f"{name} {c['above']}/{c['n']}" for name, c in surfacing["populations"].items()) + ".\n")
 
 
 def _populations_text(counts):
@@ -68,9 +103,13 @@ def run_demo(st, output, n_events=2000):
         f"analysis space anomalous (fraction {pseudo['anomaly_fraction']:.3f}, 68% interval "
         f"{pseudo['anomaly_fraction_interval'][0]:.3f}-{pseudo['anomaly_fraction_interval'][1]:.3f}; background "
         f"model {pseudo['background_anomaly_fraction']:.4f} +- {pseudo['background_anomaly_fraction_error']:.4f}); "
-        f"anomaly-fraction Z = {pseudo['anomaly_fraction_z']:.2f}, WIMP-template likelihood Z = "
+        f"anomaly-fraction Z = {pseudo['anomaly_fraction_z']:.2f}, anomaly-score likelihood Z = "
+        f"{pseudo['anomaly_score_likelihood_z']:.2f}, WIMP-template likelihood Z = "
         f"{pseudo['likelihood_z']:.2f} (pyhf, every background population with its rate uncertainty).\n"
         f"Truth of those events: {_populations_text(pseudo['true_populations'])}.\n"
+        f"Every event by category (flagged / events, Z of the excess): " + ", ".join(
+            f"{name} {c['flagged']:.0f}/{c['n']:.0f} (Z {c['z']:.2f})" for name, c in pseudo["categories"].items())
+        + ".\n" + _surfacing_text(pseudo["cvae_surfacing"]) +
         f"\nReport: {path} ({time.time() - started:.0f} s)"
     )
     return path, summary

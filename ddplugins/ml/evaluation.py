@@ -78,3 +78,18 @@ def band_cut_score(train_events, train_labels, events, n_bins=10):
     return np.interp(events["cs1"], centres, medians) - y
 
 
+
+
+def density_ratio_score(train_events, train_labels, events):
+    """The information limit of (cS1, log10 cS2_b): log of the WIMP over the ER density there,
+    both Gaussian kernel density estimates (Scott's bandwidth) of the training events."""
+    from scipy.stats import gaussian_kde
+
+    def plane(data):
+        return np.vstack([np.asarray(data["cs1"], float), np.log10(np.asarray(data["cs2_bottom"], float))])
+
+    train = plane(train_events)
+    points = plane(events)
+    wimp = gaussian_kde(train[:, train_labels == 1]).logpdf(points)
+    er = gaussian_kde(train[:, train_labels == 0]).logpdf(points)
+    return wimp - er

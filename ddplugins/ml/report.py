@@ -23,6 +23,7 @@ from ddcore.files import resolve_path
 from ddplugins.events.event_images import IMAGE_FIELDS
 from ddplugins.ml import evaluation as ev
 from ddplugins.ml import statistics
+from ddplugins.ml.scoring import PHYSICS_FEATURES_INPUT
 from ddplugins.ml.datasets import SEARCH_COLUMNS, load_events, search_selection, split_runs
 from ddplugins.simulation import populations
 
@@ -31,9 +32,13 @@ EXPOSURES_LIVE_DAYS = (5, 10, 20, PSEUDO_LIVE_DAYS, 60, 100, 200)
 N_BOOTSTRAP = 200
 N_BOOTSTRAP_Z = 20
 FLAG_EDGES = np.array([-0.5, 0.5, 1.5])  # anomaly flag: bins "not flagged", "flagged"
-INJECTED_POPULATIONS = ("wimp", "s2only", "accidental", "wall", "neutron", "multisite")
+LIGHT_WIMP = "wimp_50gev"
+LIGHT_WIMP_MASS_GEV = 50.0
+INJECTED_POPULATIONS = ("wimp", LIGHT_WIMP, "s2only", "accidental", "wall", "neutron", "multisite")
 INJECTED_PER_SR0 = 20.0  # events produced per 34.2 live days on top of the background model
 GALLERY_EVENTS = 4
+DENSITY_RATIO = "density ratio on (cS1, log cS2_b)"
+ANOMALY_COLUMNS = ("anomaly_score", "is_anomalous")
 
 
 def _cnn_models(st, models_dir):
@@ -46,7 +51,8 @@ def _cnn_models(st, models_dir):
                 found[kind] = path
     configured = resolve_path(st.config.get("cnn_model_file"))
     if configured:
-        model = models.load_model(configured, "cnn", tuple(IMAGE_FIELDS.values()), 1)
+        model = models.load_model(configured, "cnn", tuple(IMAGE_FIELDS.values()), 1,
+                                  extra_inputs=(PHYSICS_FEATURES_INPUT,))
         kind = {v: k for k, v in IMAGE_FIELDS.items()}[model.inputs[0].name]
         found.setdefault(kind, configured)
     return found
@@ -72,13 +78,13 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True):
 
     if st.config.get("anomaly_calibration_file"):
         anomaly = load_events(test_st, test_runs, ("event_basics", "event_truth", "anomaly_scores"),
-                              progress=progress, keep_columns=["anomaly_score", "cvae_loss", "is_anomalous"])
+                              progress=progress, keep_columns=list(ANOMALY_COLUMNS) + ["cvae_loss"])
         scores["combined anomaly score"] = anomaly["anomaly_score"]
         scores["CVAE loss"] = anomaly["cvae_loss"]
         lineages["combined anomaly score"] = {r: str(test_st.key_for(r, "anomaly_scores")) for r in test_runs}
-        flags = anomaly["is_anomalous"]
+        anomaly = anomaly[list(ANOMALY_COLUMNS)]
     else:
-        flags = None
+        anomaly = None
 
     trees = ev.train_boosted_trees(train, train["label"].astype(int))
     scores["boosted trees"] = trees.predict_proba(ev.feature_matrix(test))[:, 1]
@@ -87,14 +93,15 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True):
         return ev.band_cut_score(train, train["label"].astype(int), events)
 
     scores["cS2/cS1 band cut"] = discriminant(test)
+    scores[DENSITY_RATIO] = ev.density_ratio_score(train, train["label"].astype(int), test)
     search = SearchTemplates.build(
         st.get_single_plugin(split_runs(st, "test")[0], "instructions"), discriminant,
-        _population_events(st, test, labels, flags, n_test, progress))
+        _population_events(st, test, labels, anomaly, n_test, progress))
 
     metrics = {}
     for name, values in scores.items():
         values = np.asarray(values, float)
-        if name in ("CVAE loss", "cS2/cS1 band cut", "combined anomaly score"):
+        if name in ("CVAE loss", "cS2/cS1 band cut", "combined anomaly score", DENSITY_RATIO):
             metrics[name] = {
                 "roc_auc": ev.fast_auc(labels, values),
                 "er_rejection_at_50pct_wimp": ev.rejection_at_acceptance(values[labels == 0], values[labels == 1]),
@@ -115,7 +122,7 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True):
         "metrics": metrics,
         "fiducial_mass_kg": search.plugin.sim_fiducial_mass_kg,
         "significance": _significance(search, np.random.default_rng(0)),
-        "injection": _injection_study(search),
+        "injection": _injection_study(search, np.random.default_rng(1)),
         "scores": {k: np.asarray(v, float) for k, v in scores.items()},
         "labels": labels,
         "test_events": test,
@@ -129,18 +136,18 @@ def _wimp_description(plugin):
             f"WIMP ({plugin.wimp_normalisation} rate)")
 
 
-def _population_events(st, test, labels, flags, n_test, progress):
-    """{population: (simulated events, discriminant-ready events in the analysis space, flags)}:
-    ER and WIMP from the test runs, every other population from its own template runs (split
-    "template"), all independent of any pseudo-data run."""
+def _population_events(st, test, labels, anomaly, n_test, progress):
+    """{population: (simulated events, discriminant-ready events in the analysis space, their
+    anomaly scores and flags or None)}: ER and WIMP from the test runs, every other population
+    from its own template runs (split "template"), all independent of any pseudo-data run."""
     template_st = derive(st, sim_n_events=n_test)
     searched = search_selection(template_st, split_runs(template_st, "test")[0], test)
     found = {name: (n_test, test[searched & (labels == label)],
-                    None if flags is None else flags[searched & (labels == label)])
+                    None if anomaly is None else anomaly[searched & (labels == label)])
              for name, label in (("er", 0), ("wimp", 1))}
-    targets = ("event_basics", "event_truth") + (("anomaly_scores",) if flags is not None else ())
+    targets = ("event_basics", "event_truth") + (("anomaly_scores",) if anomaly is not None else ())
     columns = ["label", "cs1", "cs2_bottom", *SEARCH_COLUMNS, *ev.BASIC_FEATURES] + (
-        ["is_anomalous"] if flags is not None else [])
+        list(ANOMALY_COLUMNS) if anomaly is not None else [])
     for name in populations.NAMES:
         if name in found:
             continue
@@ -148,7 +155,14 @@ def _population_events(st, test, labels, flags, n_test, progress):
         events = load_events(template_st, [run], targets, selected=False, progress=progress,
                              keep_columns=list(dict.fromkeys(columns)))
         events = events[search_selection(template_st, run, events)]
-        found[name] = (n_test, events, None if flags is None else events["is_anomalous"])
+        found[name] = (n_test, events, None if anomaly is None else events[list(ANOMALY_COLUMNS)])
+    # a light WIMP, injected only (its own runs: a run name stands for one set of options)
+    light_st = derive(template_st, wimp_mass_gev=LIGHT_WIMP_MASS_GEV)
+    run = split_runs(light_st, "light_wimp_template", sources=("wimp",))[0]
+    events = load_events(light_st, [run], targets, selected=False, progress=progress,
+                         keep_columns=list(dict.fromkeys(columns)))
+    events = events[search_selection(light_st, run, events)]
+    found[LIGHT_WIMP] = (n_test, events, None if anomaly is None else events[list(ANOMALY_COLUMNS)])
     return found
 
 
@@ -168,34 +182,41 @@ def _as_is(values):
 @dataclasses.dataclass
 class SearchTemplates:
     """The simulated events behind the dataset-level tests, computed once per evaluation: per
-    population the number simulated and the discriminant values (and anomaly flags) of those in
-    the search's analysis space, with the likelihood's bin edges."""
+    population the number simulated and, for those in the search's analysis space, the band
+    discriminant, the anomaly flags and the anomaly scores, with each likelihood's bin edges."""
 
     plugin: object  # the instructions plugin whose rates give the expected counts
     discriminant: object  # events -> band discriminant values
     values: dict
     flags: dict | None
     edges: np.ndarray
+    anomaly_scores: dict | None = None
+    anomaly_score_edges: np.ndarray | None = None
 
     @classmethod
     def build(cls, plugin, discriminant, population_events):
         values = {name: (n, discriminant(events)) for name, (n, events, _) in population_events.items()}
-        flags = None
+        flags = scores = score_edges = None
         if population_events["er"][2] is not None:
-            flags = {name: (n, np.asarray(f, float)) for name, (n, _, f) in population_events.items()}
-        return cls(plugin, discriminant, values, flags, statistics.quantile_edges(values["er"][1]))
+            flags = {name: (n, np.asarray(a["is_anomalous"], float)) for name, (n, _, a) in population_events.items()}
+            scores = {name: (n, np.asarray(a["anomaly_score"], float)) for name, (n, _, a) in population_events.items()}
+            score_edges = statistics.quantile_edges(scores["er"][1])
+        return cls(plugin, discriminant, values, flags, statistics.quantile_edges(values["er"][1]),
+                   scores, score_edges)
 
     def tests(self):
-        """(name, per-population values, bin edges) of the likelihood and the anomaly test."""
+        """(name, per-population values, bin edges) of the WIMP-template likelihood, the
+        anomaly-fraction test and the binned likelihood of the anomaly score."""
         found = [("likelihood", self.values, self.edges)]
         if self.flags is not None:
             found.append(("anomaly_fraction", self.flags, FLAG_EDGES))
+            found.append(("anomaly_score_likelihood", self.anomaly_scores, self.anomaly_score_edges))
         return found
 
     def templates(self, produced, values, edges, resample=_as_is):
         """Signal (WIMP) and background templates for the expected counts ``produced``."""
         made = {name: statistics.template(name, resample(v), edges, produced[name], n)
-                for name, (n, v) in values.items()}
+                for name, (n, v) in values.items() if name in produced}  # not the injected-only ones
         return made.pop("wimp"), list(made.values())
 
 
@@ -211,7 +232,7 @@ def _significance(search, rng):
     rows = []
     for days in EXPOSURES_LIVE_DAYS:
         produced = populations.expected_counts(search.plugin, live_days=days)
-        in_space = {name: produced[name] * len(v) / n for name, (n, v) in search.values.items()}
+        in_space = {name: produced[name] * len(v) / n for name, (n, v) in search.values.items() if name in produced}
         row = {"live_days": days, "expected_er": in_space["er"], "expected_wimp": in_space["wimp"],
                "expected_in_analysis_space": in_space}
         for name, values, edges in search.tests():
@@ -226,10 +247,11 @@ def _significance(search, rng):
     return rows
 
 
-def _injection_study(search):
-    """Z of both tests when a population is injected on top of the background model
-    (``INJECTED_PER_SR0`` events produced per 34.2 live days, Asimov data), for every exposure;
-    and the WIMP count the WIMP-template fit attributes to the excess."""
+def _injection_study(search, rng):
+    """Z of every test when a population is injected on top of the background model
+    (``INJECTED_PER_SR0`` events produced per 34.2 live days, Asimov data), for every exposure,
+    with the spread over bootstrap resamples of the templates at 34.2 live days; and the WIMP
+    count the WIMP-template fit attributes to the excess."""
     import pyhf
 
     rows = []
@@ -239,12 +261,20 @@ def _injection_study(search):
             injected_count = INJECTED_PER_SR0 * days / PSEUDO_LIVE_DAYS
             row = {"population": name, "live_days": days, "injected": injected_count}
             for test_name, values, edges in search.tests():
-                signal, backgrounds = search.templates(produced, values, edges)
+                def injected(resample, values=values, edges=edges):
+                    signal, backgrounds = search.templates(produced, values, edges, resample)
+                    n, v = values[name]
+                    excess = statistics.template(name, resample(v), edges, injected_count, n)
+                    return signal, backgrounds, sum(b.expected for b in backgrounds) + excess.expected
+
+                signal, backgrounds, data = injected(_as_is)
                 n, v = values[name]
-                excess = statistics.template(name, v, edges, injected_count, n)
-                data = sum(b.expected for b in backgrounds) + excess.expected
-                row[f"{test_name}_injected_in_space"] = float(excess.expected.sum())
-                row[f"{test_name}_z"] = statistics.discovery_significance(signal, backgrounds, observed=data)
+                row[f"{test_name}_injected_in_space"] = float(injected_count * len(v) / n)
+                if days == PSEUDO_LIVE_DAYS:
+                    row[f"{test_name}_z"], row[f"{test_name}_z_error"] = statistics.bootstrap_significance(
+                        injected, rng, N_BOOTSTRAP_Z)
+                else:
+                    row[f"{test_name}_z"] = statistics.discovery_significance(signal, backgrounds, observed=data)
                 if test_name == "likelihood":
                     model = statistics.build_model(signal, backgrounds)
                     used = statistics.used_bins(signal, backgrounds)
@@ -265,11 +295,14 @@ def injection_summary(result):
         at_sr0 = next(r for r in rows if r["live_days"] == PSEUDO_LIVE_DAYS)
         entry = {"population": name, "injected": at_sr0["injected"],
                  "in_space": at_sr0["likelihood_injected_in_space"],
-                 "likelihood_z": at_sr0["likelihood_z"], "fitted_wimps": at_sr0["likelihood_fitted_wimps"],
+                 "likelihood_z": at_sr0["likelihood_z"], "likelihood_z_error": at_sr0["likelihood_z_error"],
+                 "fitted_wimps": at_sr0["likelihood_fitted_wimps"],
                  "likelihood_days_to_3_sigma": exposure_to_reach(rows, "likelihood_z")}
-        if "anomaly_fraction_z" in at_sr0:
-            entry["anomaly_fraction_z"] = at_sr0["anomaly_fraction_z"]
-            entry["anomaly_fraction_days_to_3_sigma"] = exposure_to_reach(rows, "anomaly_fraction_z")
+        for test in ("anomaly_fraction", "anomaly_score_likelihood"):
+            if f"{test}_z" in at_sr0:
+                entry[f"{test}_z"] = at_sr0[f"{test}_z"]
+                entry[f"{test}_z_error"] = at_sr0[f"{test}_z_error"]
+                entry[f"{test}_days_to_3_sigma"] = exposure_to_reach(rows, f"{test}_z")
         summary.append(entry)
     return summary
 
@@ -305,6 +338,10 @@ def observed_significance(st, result, run_id, events):
             signal, backgrounds, observed=[len(events) - flagged, flagged])
         (found["background_anomaly_fraction"], found["background_anomaly_fraction_error"],
          found["expected_background"]) = _background_flag_fraction(backgrounds)
+        edges = search.anomaly_score_edges
+        observed, _ = np.histogram(np.clip(events["anomaly_score"], edges[0], edges[-1]), edges)
+        found["anomaly_score_likelihood_z"] = statistics.discovery_significance(
+            *search.templates(produced, search.anomaly_scores, edges), observed=observed)
     return found
 
 
@@ -322,7 +359,8 @@ def format_evaluation(result):
                  f"{result['wimp']}:")
     for row in result["significance"]:
         extra = (f", anomaly fraction Z = {row['anomaly_fraction_z']:.2f} +- {row['anomaly_fraction_z_error']:.2f}"
-                 if "anomaly_fraction_z" in row else "")
+                 f", anomaly-score likelihood Z = {row['anomaly_score_likelihood_z']:.2f} "
+                 f"+- {row['anomaly_score_likelihood_z_error']:.2f}" if "anomaly_fraction_z" in row else "")
         lines.append(f"  {row['live_days']:6.1f} live days: {row['expected_er']:.1f} ER, "
                      f"{row['expected_wimp']:.2f} WIMP expected; likelihood Z = {row['likelihood_z']:.2f} "
                      f"+- {row['likelihood_z_error']:.2f}{extra}")
@@ -334,9 +372,10 @@ def format_evaluation(result):
         for e in summary:
             def days(v):
                 return f"{v:.0f}" if v is not None else "-"
-            anomaly = (f"; anomaly fraction Z = {e['anomaly_fraction_z']:.2f}, 3 sigma at "
-                       f"{days(e['anomaly_fraction_days_to_3_sigma'])}" if "anomaly_fraction_z" in e else "")
-            lines.append(f"  {e['population']:10s} {e['in_space']:.2f} in the space: likelihood Z = {e['likelihood_z']:.2f}, "
+            anomaly = "".join(f"; {test.replace('_', ' ')} Z = {e[test + '_z']:.2f} +- {e[test + '_z_error']:.2f}, 3 sigma at "
+                              f"{days(e[test + '_days_to_3_sigma'])}"
+                              for test in ("anomaly_fraction", "anomaly_score_likelihood") if test + "_z" in e)
+            lines.append(f"  {e['population']:10s} {e['in_space']:.2f} in the space: likelihood Z = {e['likelihood_z']:.2f} +- {e['likelihood_z_error']:.2f}, "
                          f"3 sigma at {days(e['likelihood_days_to_3_sigma'])}, fitted as {e['fitted_wimps']:.2f} WIMPs{anomaly}")
     return "\n".join(lines)
 
@@ -374,7 +413,7 @@ def _roc_figure(result):
         fpr, tpr, _ = roc_curve(labels, values)
         m = result["metrics"][name]
         line, = ax.plot(fpr, tpr, label=f"{name} (AUC {m['roc_auc']:.3f} $\\pm$ {m['roc_auc_error']:.3f})")
-        if name in ("CNN (hitpeak)", "cS2/cS1 band cut", "combined anomaly score"):
+        if name in ("CNN (hitpeak)", "cS2/cS1 band cut", "combined anomaly score", DENSITY_RATIO):
             curves = []
             for _ in range(100):
                 pick = rng.integers(0, len(labels), len(labels))
@@ -389,7 +428,7 @@ def _roc_figure(result):
     ax.axhline(0.5, color="grey", lw=0.5)
     ax.legend(fontsize=7)
     return _figure("ROC curves", "Held-out test events; bands: 16-84% of 100 bootstrap resamples "
-                   "(HitPeak CNN, combined score, cut).", fig)
+                   "(HitPeak CNN, combined score, cut, density ratio).", fig)
 
 
 def _band_figure(test, labels, pseudo):
@@ -475,6 +514,9 @@ def _significance_figure(result):
     if "anomaly_fraction_z" in rows[0]:
         ax.errorbar(days, [r["anomaly_fraction_z"] for r in rows], yerr=[r["anomaly_fraction_z_error"] for r in rows],
                     fmt="s-", capsize=3, label="anomaly fraction (flagged vs not)")
+        ax.errorbar(days, [r["anomaly_score_likelihood_z"] for r in rows],
+                    yerr=[r["anomaly_score_likelihood_z_error"] for r in rows],
+                    fmt="^-", capsize=3, label="anomaly-score likelihood (binned score)")
     ax.set_xscale("log")
     ax.set_xlabel(f"exposure [live days x {result['fiducial_mass_kg']:g} kg]")
     ax.set_ylabel("expected discovery significance [sigma]")
@@ -489,23 +531,32 @@ def _cvae_figure(result, st, pseudo_run):
 
     labels, loss = result["labels"], result["scores"]["CVAE loss"]
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    bins = np.logspace(np.log10(max(loss.min(), 1e-9)), np.log10(loss.max()), 41)
+    every = [loss]
+    pseudo = None
+    if pseudo_run is not None:
+        pseudo = st.get_array(pseudo_run, ["event_truth", "anomaly_scores"], progress_bar=False)
+        every.append(pseudo["cvae_loss"])
+    every = np.concatenate(every)
+    bins = np.logspace(np.log10(max(every.min(), 1e-9)), np.log10(every.max()), 41)
     reference = next(r for r in result["significance"] if r["live_days"] == PSEUDO_LIVE_DAYS)
-    for label, name, colour in ((0, "background (ER)", "tab:blue"), (1, "signal (WIMP)", "tab:red")):
+    for label, name, colour in ((0, "ER test events in the space", "tab:blue"), (1, "WIMP test events in the space", "tab:red")):
         sel = loss[labels == label]
         weight = reference["expected_er" if label == 0 else "expected_wimp"] / len(sel)
-        ax.hist(sel, bins, weights=np.full(len(sel), weight), histtype="step", color=colour, label=name)
-    if pseudo_run is not None:
-        pseudo = st.get_array(pseudo_run, "anomaly_scores", progress_bar=False)["cvae_loss"]
-        n, _ = np.histogram(pseudo, bins)
-        centres = np.sqrt(bins[1:] * bins[:-1])
-        ax.errorbar(centres[n > 0], n[n > 0], yerr=np.sqrt(n[n > 0]), fmt="ko", ms=3, label=pseudo_run)
+        ax.hist(sel, bins, weights=np.full(len(sel), weight), histtype="step", color=colour, lw=2,
+                label=f"{name} (scaled to {PSEUDO_LIVE_DAYS} live days)")
+    if pseudo is not None:
+        for name, _, pick in _by_population(pseudo):
+            ax.hist(pseudo["cvae_loss"][pick], bins, histtype="step", ls="--", label=f"{pseudo_run}: {name}")
+    threshold = np.quantile(loss[labels == 0], 0.99)
+    ax.axvline(threshold, color="grey", lw=1, label="99% quantile of the ER test events")
     ax.set_xscale("log")
-    ax.set_xlabel("CVAE loss")
-    ax.set_ylabel(f"events per {PSEUDO_LIVE_DAYS} live days")
-    ax.legend(fontsize=7)
-    return _figure("CVAE loss distributions", "Test events normalised to the expected counts in the analysis space; pseudo-data "
-                   "with Poisson error bars.", fig)
+    ax.set_yscale("log")
+    ax.set_xlabel("CVAE loss (mean squared error per pixel + beta KL)")
+    ax.set_ylabel("events per bin")
+    ax.legend(fontsize=6)
+    return _figure("CVAE loss distributions", "Test events in the analysis space normalised to the expected "
+                   f"counts of {PSEUDO_LIVE_DAYS} live days; every event of the pseudo-data run, in any category, "
+                   "by true population.", fig)
 
 
 def _gallery(st, pseudo_run, pseudo):

@@ -4,6 +4,35 @@ import numpy as np
 
 PREDICT_BATCH = 128  # larger batches cost ~3 MB of activations per image for little speed
 
+# The reconstructed quantities a CNN with a second input reads (``event_basics``), in this order.
+# Events without them (no S1: no cS1, drift time or corrected S2) read 0.
+PHYSICS_FEATURES_INPUT = "physics_features"
+PHYSICS_FEATURES = ("cs1", "log10_cs2_bottom", "drift_time_us", "x", "y")
+
+
+def physics_features(events):
+    """(n, 5) float32: cS1 [PE], log10 cS2_b [PE], drift time [us], x, y [cm]."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        columns = (
+            events["cs1"],
+            np.log10(np.asarray(events["cs2_bottom"], np.float64)),
+            np.asarray(events["drift_time"], np.float64) / 1e3,
+            events["x"],
+            events["y"],
+        )
+    matrix = np.column_stack([np.asarray(c, np.float64) for c in columns])
+    return np.nan_to_num(matrix, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+
+
+def model_inputs(model, events):
+    """What ``model.predict`` takes for ``events``: the image batch, and the physics features
+    where the model has that second input."""
+    field = model.inputs[0].name
+    images = image_batch(events, field, model)
+    if len(model.inputs) == 1:
+        return images
+    return {field: images, PHYSICS_FEATURES_INPUT: physics_features(events)}
+
 
 def image_batch(images, field, model):
     """The images a model reads, shaped as its input (a channel axis for 2-D images)."""
@@ -19,21 +48,27 @@ def image_batch(images, field, model):
     return data
 
 
-def cnn_signal_probability(model, images):
-    field = model.inputs[0].name
-    if not len(images):
+def cnn_signal_probability(model, events):
+    if not len(events):
         return np.zeros(0, np.float32)
-    return model.predict(image_batch(images, field, model), batch_size=PREDICT_BATCH, verbose=0)[:, 0]
+    return model.predict(model_inputs(model, events), batch_size=PREDICT_BATCH, verbose=0)[:, 0]
+
+
+MAX_PLANES = 3  # HitPeak images: S2 top, S1 bottom, peak
 
 
 def cvae_losses(model, images, beta):
-    """(mse, kl, loss = mse + beta * kl) per image, reconstructing from the latent means."""
+    """(mse, kl, loss = mse + beta * kl, mse per colour plane) per image, reconstructing from
+    the latent means; planes an image does not have are NaN."""
     field = model.inputs[0].name
+    planes = np.full((len(images), MAX_PLANES), np.nan, np.float32)
     if not len(images):
         empty = np.zeros(0, np.float32)
-        return empty, empty, empty
+        return empty, empty, empty, planes
     data = image_batch(images, field, model)
     z_mean, z_log_var, reconstruction = model.predict(data, batch_size=PREDICT_BATCH, verbose=0)
-    mse = np.mean((data - reconstruction) ** 2, axis=(1, 2, 3))
+    per_plane = np.mean((data - reconstruction) ** 2, axis=(1, 2))
+    planes[:, :per_plane.shape[1]] = per_plane
+    mse = per_plane.mean(axis=1)
     kl = 0.5 * np.sum(np.exp(z_log_var) + z_mean**2 - z_log_var - 1, axis=1)
-    return mse, kl, mse + beta * kl
+    return mse, kl, mse + beta * kl, planes

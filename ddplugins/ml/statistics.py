@@ -139,9 +139,10 @@ def discovery_significance(signal, backgrounds, observed=None, calctype="asympto
 
 
 def bootstrap_significance(make_templates, rng, n_bootstrap=20):
-    """Expected Z and its uncertainty from bootstrap resamples of the simulated template events
-    (half the 16-84% range of the resampled Z): ``make_templates(resample)`` returns
-    (signal, backgrounds) built from the events ``resample(array)`` picks."""
+    """Z and its uncertainty from bootstrap resamples of the simulated template events (half the
+    16-84% range of the resampled Z): ``make_templates(resample)`` returns (signal, backgrounds)
+    built from the events ``resample(array)`` picks (expected Z, Asimov), or (signal,
+    backgrounds, observed counts)."""
     import pyhf
 
     def resample(values):

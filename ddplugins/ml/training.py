@@ -11,8 +11,9 @@ from ddcore.log import import_keras
 from ddcore.context import derive
 from ddplugins.events.event_images import IMAGE_FIELDS
 from ddplugins.ml import architectures, calibration
-from ddplugins.ml.datasets import image_set, split_runs
+from ddplugins.ml.datasets import CATEGORIES, image_set, load_events, split_runs
 from ddplugins.ml.evaluation import classification_metrics
+from ddplugins.ml.scoring import PHYSICS_FEATURES, PHYSICS_FEATURES_INPUT, physics_features
 
 log = logging.getLogger(__name__)
 
@@ -33,21 +34,38 @@ def _sets(st, image_kind, n_train, n_validation):
     return field, train, validation, _lineages(train_st, train_runs), _lineages(validation_st, validation_runs)
 
 
+def _cnn_inputs(model, images, events):
+    if len(model.inputs) == 1:
+        return images
+    return {model.inputs[0].name: images, PHYSICS_FEATURES_INPUT: physics_features(events)}
+
+
 def train_cnn(st, output, image_kind="hitpeak", n_train=4000, n_validation=1000, epochs=10,
-              batch_size=64, n_conv_layers=2, leaky_alpha=0.05, learning_rate=1e-3, seed=0):
-    """Train the CNN on simulated ER (label 0) and WIMP (label 1) events; save model + manifest."""
-    field, (x, y, _), (x_val, y_val, _), train_lineage, val_lineage = _sets(st, image_kind, n_train, n_validation)
+              batch_size=64, n_conv_layers=2, leaky_alpha=0.05, learning_rate=1e-3, seed=0,
+              with_features=True):
+    """Train the CNN on simulated ER (label 0) and WIMP (label 1) events; save model + manifest.
+    ``with_features``: the model also reads the reconstructed cS1, cS2_b, drift time and (x, y)."""
+    field, (x, y, events), (x_val, y_val, events_val), train_lineage, val_lineage = _sets(
+        st, image_kind, n_train, n_validation)
+    scale = None
+    if with_features:
+        train_features = physics_features(events)
+        scale = (train_features.mean(axis=0), np.maximum(train_features.var(axis=0), 1e-12))
     model = architectures.build_cnn(field, x.shape[1:], n_conv_layers=n_conv_layers,
-                                    leaky_alpha=leaky_alpha, learning_rate=learning_rate, seed=seed)
-    log.info(f"Training CNN on {len(x)} {field}s ({np.sum(y == 1)} WIMP), validating on {len(x_val)}")
-    history = model.fit(x, y, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
-                        shuffle=True, verbose=2)
-    scores = model.predict(x_val, batch_size=512, verbose=0)[:, 0]
+                                    leaky_alpha=leaky_alpha, learning_rate=learning_rate, seed=seed,
+                                    feature_scale=scale)
+    log.info(f"Training CNN on {len(x)} {field}s ({np.sum(y == 1)} WIMP), validating on {len(x_val)}"
+             + (f"; with {', '.join(PHYSICS_FEATURES)}" if with_features else ""))
+    validation_inputs = _cnn_inputs(model, x_val, events_val)
+    history = model.fit(_cnn_inputs(model, x, events), y, validation_data=(validation_inputs, y_val),
+                        epochs=epochs, batch_size=batch_size, shuffle=True, verbose=2)
+    scores = model.predict(validation_inputs, batch_size=512, verbose=0)[:, 0]
     metrics = classification_metrics(y_val, scores)
     manifest = models.save_model(model, output, "cnn", {
         "detector": st.detector,
         "architecture": dict(n_conv_layers=n_conv_layers, filters=16, leaky_alpha=leaky_alpha,
-                             conv_l2=0.005, dense_l2=0.001, dropout=(0.25, 0.5)),
+                             conv_l2=0.005, dense_l2=0.001, dropout=(0.25, 0.5),
+                             physics_features=list(PHYSICS_FEATURES) if with_features else []),
         "training": dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
                          n_train=int(len(x)), n_validation=int(len(x_val))),
         "training_runs": train_lineage,
@@ -94,23 +112,53 @@ def train_cvae(st, output, image_kind="hitpeak", preset="compact", n_train=4000,
     return manifest
 
 
-def calibrate(st, output, cnn_model, cvae_model, n_events=2000):
-    """Background quantiles of CVAE loss, CNN score and combined score on calibration runs."""
-    cal_st = derive(st, sim_n_events=n_events, cnn_model_file=str(cnn_model),
-                    cvae_model_file=str(cvae_model))
-    runs = split_runs(cal_st, "calibration", sources=("er",))
-    from ddplugins.ml.datasets import load_events
+CALIBRATION_COLUMNS = ("cs1", "cs2_bottom", "s2_area", "alt_s2_area", "x", "y", "z", "cnn_score", "cvae_plane_mse")
 
-    events = load_events(cal_st, runs, ("event_basics", "event_truth", "cnn_scores", "cvae_losses"))
+
+def calibrate(st, output, cnn_model, cvae_model, n_events=2000, workers=1):
+    """Calibrate the anomaly score on the full known-background model: a calibration run of
+    ``n_events`` of every population but the WIMP, each event weighted by its population's
+    expected events over the events simulated, and the CNN's likelihood ratio from the ER and
+    WIMP calibration runs (see ``ddplugins.ml.calibration``). ``workers`` > 1 makes each run in
+    chunk ranges on that many processes."""
+    from ddcore import parallel
+    from ddplugins.ml.datasets import categories, fiducial_volume
+    from ddplugins.simulation import populations
+
+    cal_st = derive(st, sim_n_events=n_events, cnn_model_file=str(cnn_model), cvae_model_file=str(cvae_model))
+    runs = split_runs(cal_st, "calibration", sources=populations.NAMES)
+    targets = ("event_basics", "cnn_scores", "cvae_losses")
+    dtype = [("category", np.int8), ("weight", np.float64), ("cnn_score", np.float32),
+             ("cvae_plane_mse", np.float32, (3,))]
+    background, in_space = [], {}
+    for run in runs:
+        name = populations.NAMES[populations.population_code(run.split("_")[0])]
+        if workers > 1:
+            parallel.make_run(cal_st, run, targets, workers=workers)
+        events = load_events(cal_st, [run], targets, selected=False, keep_columns=list(CALIBRATION_COLUMNS))
+        category = categories(events, fiducial_volume(cal_st, run))
+        in_space[name] = events["cnn_score"][category == CATEGORIES.index("analysis_space")]
+        if name == "wimp":
+            continue
+        produced = populations.expected_counts(cal_st.get_single_plugin(run, "instructions"))[name]
+        rows = np.zeros(len(events), dtype)
+        rows["category"], rows["weight"] = category, produced / n_events
+        rows["cnn_score"], rows["cvae_plane_mse"] = events["cnn_score"], events["cvae_plane_mse"]
+        background.append(rows)
+        log.info("%s: %d events, %s", run, len(events),
+                 ", ".join(f"{c} {np.sum(category == i)}" for i, c in enumerate(CATEGORIES)))
     cvae_plugin = cal_st.get_single_plugin(runs[0], "cvae_losses")
     cnn_plugin = cal_st.get_single_plugin(runs[0], "cnn_scores")
-    result = calibration.make_calibration(
-        events["cvae_loss"], events["cnn_score"], cnn_plugin.cnn_model_sha256,
-        cvae_plugin.cvae_model_sha256, cvae_plugin.cvae_beta, _lineages(cal_st, runs, "cvae_losses"),
-    )
+    hashes = {"cnn_model_sha256": cnn_plugin.cnn_model_sha256, "cvae_model_sha256": cvae_plugin.cvae_model_sha256,
+              "cvae_beta": cvae_plugin.cvae_beta,
+              "live_days": float(cal_st.get_single_plugin(runs[0], "instructions").sim_exposure_live_days)}
+    result = calibration.make_calibration(np.concatenate(background), in_space["er"], in_space["wimp"], hashes,
+                                          _lineages(cal_st, runs, "cvae_losses"))
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     calibration.write_calibration(output, result)
-    log.info(f"Saved {output}: {result['n_events']} background events")
+    log.info("Saved %s: %s", output, "; ".join(
+        f"{name} {c['n_events']} background events ({c['n_effective']:.0f} effective)"
+        for name, c in result["categories"].items()))
     return result
 
 
