@@ -61,12 +61,15 @@ def test_train_and_grid_search(workdir):
 
 
 def test_evaluate_report_and_demo(workdir):
-    out = ddcore(workdir, "evaluate", "--events", "40", "--train-events", "40", "-o", "evaluation").stdout
+    fast = ["--bootstraps", "3"]  # the errors of the significances, from fewer template resamples
+    out = ddcore(workdir, "evaluate", "--events", "40", "--train-events", "40", "-o", "evaluation", *fast).stdout
     assert "cS2/cS1 band cut" in out and (workdir / "evaluation" / "evaluation.json").exists()
+    assert "spread over 3 template bootstraps" in out
     short = ["--set", "sim_exposure_live_days=0.5"]  # a pseudo run of ~150 events
-    out = ddcore(workdir, "report", "--events", "40", "--train-events", "40", "-o", "evaluation", *short).stdout
+    out = ddcore(workdir, "report", "--events", "40", "--train-events", "40", "-o", "evaluation", *short,
+                 *fast).stdout
     assert "Report:" in out and (workdir / "evaluation" / "report.html").exists()
-    out = ddcore(workdir, "demo", "--events", "40", "-o", "demo", *short).stdout
+    out = ddcore(workdir, "demo", "--events", "40", "-o", "demo", *short, *fast).stdout
     assert "Pseudo-data pseudo_sr0_000" in out and "Truth of those events" in out and (workdir / "demo" / "report.html").exists()
 
 

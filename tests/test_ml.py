@@ -298,7 +298,8 @@ def test_expected_counts_enter_once_and_rate_nuisances_cost_significance():
 def test_evaluation_and_report_compare_every_method(scored_context, tmp_path):
     from ddplugins.ml import report
 
-    result = report.evaluate(scored_context, n_test=TINY_EVENTS, n_train=TINY_EVENTS, progress=False)
+    result = report.evaluate(scored_context, n_test=TINY_EVENTS, n_train=TINY_EVENTS, progress=False,
+                             n_bootstrap_z=3)
     assert set(result["metrics"]) == {
         "CNN (hitpeak)", "combined anomaly score", "CVAE loss", "boosted trees", "cS2/cS1 band cut",
         report.DENSITY_RATIO}
@@ -337,7 +338,8 @@ def test_report_renders_in_a_browser_with_every_image(scored_context, tmp_path):
 
     from ddplugins.ml import report
 
-    result = report.evaluate(scored_context, n_test=TINY_EVENTS, n_train=TINY_EVENTS, progress=False)
+    result = report.evaluate(scored_context, n_test=TINY_EVENTS, n_train=TINY_EVENTS, progress=False,
+                             n_bootstrap_z=3)
     path = report.write_report(scored_context, result, str(tmp_path / "report.html"), pseudo_run="pseudo_sr0_000")
     html = open(path).read()
     for title in ("ROC curves", "Discrimination space", "Energy spectrum", "Positions", "Significance vs exposure",

@@ -63,7 +63,8 @@ def cmd_evaluate(args):
     from ddplugins.ml import report
 
     st = CommandLine.context_from(args)
-    result = report.evaluate(st, n_test=args.events, n_train=args.train_events, models_dir=args.models)
+    result = report.evaluate(st, n_test=args.events, n_train=args.train_events, models_dir=args.models,
+                             n_bootstrap_z=args.bootstraps)
     print(report.format_evaluation(result))
     report.save_json(result, os.path.join(args.output, "evaluation.json"))
     if args.command == "report":
@@ -82,8 +83,14 @@ def cmd_demo(args):
     from ddplugins.ml.demo import run_demo
 
     st = CommandLine.context_from(args)
-    _, summary = run_demo(st, args.output, n_events=args.events)
+    _, summary = run_demo(st, args.output, n_events=args.events, n_bootstrap_z=args.bootstraps)
     print(summary)
+
+
+def _bootstraps_argument(parser):
+    parser.add_argument("--bootstraps", type=int, default=20,
+                        help="resamples of the template events behind the error of every significance "
+                        "(default 20)")
 
 
 @hookimpl
@@ -141,6 +148,7 @@ def ddcore_register_commands(cli: CommandLine) -> None:
         p.add_argument("--train-events", type=int, default=4000,
                        help="events per class for the boosted trees and the cut (train split)")
         p.add_argument("--models", help="folder with <detector>_cnn_<kind>.keras models to compare")
+        _bootstraps_argument(p)
         p.add_argument("--output", "-o", default="dd_output/evaluation")
         cli.add_context_arguments(p)
 
@@ -151,5 +159,6 @@ def ddcore_register_commands(cli: CommandLine) -> None:
     )
     p.add_argument("--events", type=int, default=2000,
                    help="simulated events per class for the train and the test split (default 2000)")
+    _bootstraps_argument(p)
     p.add_argument("--output", "-o", default="dd_output/demo", help="report folder")
     cli.add_context_arguments(p)

@@ -81,13 +81,13 @@ def _populations_text(counts):
     return ", ".join(f"{n} {name}" for name, n in counts.items()) or "none"
 
 
-def run_demo(st, output, n_events=2000):
+def run_demo(st, output, n_events=2000, n_bootstrap_z=report.N_BOOTSTRAP_Z):
     """Evaluate every method, score the pseudo-data run, write the report; return
     (report path, text summary)."""
     started = time.time()
     pseudo_run = f"pseudo_{run_preset(st)}_000"
     log.info("Evaluating on %d simulated ER and WIMP events each (train and test splits)", n_events)
-    result = report.evaluate(st, n_test=n_events, n_train=n_events)
+    result = report.evaluate(st, n_test=n_events, n_train=n_events, n_bootstrap_z=n_bootstrap_z)
     log.info("Pseudo-data run %s: every population at its rate for %g live days", pseudo_run,
              st.get_single_plugin(pseudo_run, "instructions").sim_exposure_live_days)
     st.make(pseudo_run, ["event_basics", "event_truth", "anomaly_scores"], progress_bar=True)
@@ -103,9 +103,11 @@ def run_demo(st, output, n_events=2000):
         f"analysis space anomalous (fraction {pseudo['anomaly_fraction']:.3f}, 68% interval "
         f"{pseudo['anomaly_fraction_interval'][0]:.3f}-{pseudo['anomaly_fraction_interval'][1]:.3f}; background "
         f"model {pseudo['background_anomaly_fraction']:.4f} +- {pseudo['background_anomaly_fraction_error']:.4f}); "
-        f"anomaly-fraction Z = {pseudo['anomaly_fraction_z']:.2f}, anomaly-score likelihood Z = "
-        f"{pseudo['anomaly_score_likelihood_z']:.2f}, WIMP-template likelihood Z = "
-        f"{pseudo['likelihood_z']:.2f} (pyhf, every background population with its rate uncertainty).\n"
+        f"anomaly-fraction Z = {pseudo['anomaly_fraction_z']:.2f} +- {pseudo['anomaly_fraction_z_error']:.2f}, "
+        f"anomaly-score likelihood Z = {pseudo['anomaly_score_likelihood_z']:.2f} +- "
+        f"{pseudo['anomaly_score_likelihood_z_error']:.2f}, WIMP-template likelihood Z = "
+        f"{pseudo['likelihood_z']:.2f} +- {pseudo['likelihood_z_error']:.2f} (pyhf, every background population "
+        "with its rate uncertainty; +-: template bootstrap).\n"
         f"Truth of those events: {_populations_text(pseudo['true_populations'])}.\n"
         f"Every event by category (flagged / events, Z of the excess): " + ", ".join(
             f"{name} {c['flagged']:.0f}/{c['n']:.0f} (Z {c['z']:.2f})" for name, c in pseudo["categories"].items())

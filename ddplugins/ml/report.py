@@ -58,8 +58,9 @@ def _cnn_models(st, models_dir):
     return found
 
 
-def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True):
-    """Scores and figures of merit for every method; returns a dict (arrays under 'scores')."""
+def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bootstrap_z=N_BOOTSTRAP_Z):
+    """Scores and figures of merit for every method; returns a dict (arrays under 'scores').
+    ``n_bootstrap_z``: template resamples behind the error of every significance."""
     test_st = derive(st, sim_n_events=n_test)
     train_st = derive(st, sim_n_events=n_train)
     test_runs = split_runs(test_st, "test")
@@ -121,8 +122,9 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True):
         "model_lineages": lineages,
         "metrics": metrics,
         "fiducial_mass_kg": search.plugin.sim_fiducial_mass_kg,
-        "significance": _significance(search, np.random.default_rng(0)),
-        "injection": _injection_study(search, np.random.default_rng(1)),
+        "n_bootstrap_z": n_bootstrap_z,
+        "significance": _significance(search, np.random.default_rng(0), n_bootstrap_z),
+        "injection": _injection_study(search, np.random.default_rng(1), n_bootstrap_z),
         "scores": {k: np.asarray(v, float) for k, v in scores.items()},
         "labels": labels,
         "test_events": test,
@@ -220,7 +222,7 @@ class SearchTemplates:
         return made.pop("wimp"), list(made.values())
 
 
-def _significance(search, rng):
+def _significance(search, rng, n_bootstrap):
     """Expected discovery significance of the WIMP vs exposure: a binned likelihood in the
     cS2_b/cS1 band discriminant and the anomaly-fraction test (flagged vs not flagged), both
     pyhf models with a rate nuisance per background and template statistics; errors are the
@@ -237,7 +239,7 @@ def _significance(search, rng):
                "expected_in_analysis_space": in_space}
         for name, values, edges in search.tests():
             row[f"{name}_z"], row[f"{name}_z_error"] = statistics.bootstrap_significance(
-                lambda resample: search.templates(produced, values, edges, resample), rng, N_BOOTSTRAP_Z)
+                lambda resample: search.templates(produced, values, edges, resample), rng, n_bootstrap)
         if search.flags is not None:
             signal, backgrounds = search.templates(produced, search.flags, FLAG_EDGES)
             row["anomaly_fraction_background"], row["anomaly_fraction_background_error"], _ = (
@@ -247,7 +249,7 @@ def _significance(search, rng):
     return rows
 
 
-def _injection_study(search, rng):
+def _injection_study(search, rng, n_bootstrap):
     """Z of every test when a population is injected on top of the background model
     (``INJECTED_PER_SR0`` events produced per 34.2 live days, Asimov data), for every exposure,
     with the spread over bootstrap resamples of the templates at 34.2 live days; and the WIMP
@@ -272,7 +274,7 @@ def _injection_study(search, rng):
                 row[f"{test_name}_injected_in_space"] = float(injected_count * len(v) / n)
                 if days == PSEUDO_LIVE_DAYS:
                     row[f"{test_name}_z"], row[f"{test_name}_z_error"] = statistics.bootstrap_significance(
-                        injected, rng, N_BOOTSTRAP_Z)
+                        injected, rng, n_bootstrap)
                 else:
                     row[f"{test_name}_z"] = statistics.discovery_significance(signal, backgrounds, observed=data)
                 if test_name == "likelihood":
@@ -322,26 +324,30 @@ def exposure_to_reach(rows, key, z=3.0):
     return float(np.exp(np.log(days[i - 1]) + fraction * (np.log(days[i]) - np.log(days[i - 1]))))
 
 
-def observed_significance(st, result, run_id, events):
-    """Z of the WIMP-template likelihood and of the anomaly-fraction test for the events of a
-    (pseudo-)data run in the analysis space, with the templates of an evaluation result at the
-    run's exposure."""
+def observed_significance(st, result, run_id, events, rng=None):
+    """Z of the WIMP-template likelihood, the anomaly-fraction test and the anomaly-score
+    likelihood for the events of a (pseudo-)data run in the analysis space, with the templates
+    of an evaluation result at the run's exposure; each with its spread over bootstrap
+    resamples of the templates (``<test>_z_error``)."""
     search = result["_search"]
+    rng = np.random.default_rng(2) if rng is None else rng
     produced = populations.expected_counts(st.get_single_plugin(run_id, "instructions"))
-    observed, _ = np.histogram(np.clip(search.discriminant(events), search.edges[0], search.edges[-1]), search.edges)
-    found = {"likelihood_z": statistics.discovery_significance(
-        *search.templates(produced, search.values, search.edges), observed=observed)}
+    observed_values = {"likelihood": search.discriminant(events)}
+    found = {}
     if search.flags is not None:
-        flagged = int(np.sum(events["is_anomalous"]))
-        signal, backgrounds = search.templates(produced, search.flags, FLAG_EDGES)
-        found["anomaly_fraction_z"] = statistics.discovery_significance(
-            signal, backgrounds, observed=[len(events) - flagged, flagged])
+        observed_values["anomaly_fraction"] = np.asarray(events["is_anomalous"], float)
+        observed_values["anomaly_score_likelihood"] = np.asarray(events["anomaly_score"], float)
+        _, backgrounds = search.templates(produced, search.flags, FLAG_EDGES)
         (found["background_anomaly_fraction"], found["background_anomaly_fraction_error"],
          found["expected_background"]) = _background_flag_fraction(backgrounds)
-        edges = search.anomaly_score_edges
-        observed, _ = np.histogram(np.clip(events["anomaly_score"], edges[0], edges[-1]), edges)
-        found["anomaly_score_likelihood_z"] = statistics.discovery_significance(
-            *search.templates(produced, search.anomaly_scores, edges), observed=observed)
+    for name, values, edges in search.tests():
+        observed, _ = np.histogram(np.clip(observed_values[name], edges[0], edges[-1]), edges)
+
+        def make(resample, values=values, edges=edges, observed=observed):
+            return (*search.templates(produced, values, edges, resample), observed)
+
+        found[f"{name}_z"], found[f"{name}_z_error"] = statistics.bootstrap_significance(
+            make, rng, result.get("n_bootstrap_z", N_BOOTSTRAP_Z))
     return found
 
 
@@ -355,7 +361,7 @@ def format_evaluation(result):
     for name, m in result["metrics"].items():
         lines.append(f"{name:26s} " + " ".join(f"{m[k]:12.4f}" if k in m else f"{'-':>12s}" for k in keys))
     lines.append("\nExpected discovery significance (Asimov, pyhf with background-rate and template "
-                 f"nuisances; +- spread over {N_BOOTSTRAP_Z} template bootstraps) vs exposure, "
+                 f"nuisances; +- spread over {result['n_bootstrap_z']} template bootstraps) vs exposure, "
                  f"{result['wimp']}:")
     for row in result["significance"]:
         extra = (f", anomaly fraction Z = {row['anomaly_fraction_z']:.2f} +- {row['anomaly_fraction_z_error']:.2f}"
@@ -523,7 +529,7 @@ def _significance_figure(result):
     ax.legend(fontsize=8)
     return _figure("Significance vs exposure", f"Asimov expectations for the {result['wimp']}: pyhf "
                    "models with a rate nuisance per background population and template statistics; error "
-                   f"bars: spread over {N_BOOTSTRAP_Z} bootstrap resamples of the template events.", fig)
+                   f"bars: spread over {result['n_bootstrap_z']} bootstrap resamples of the template events.", fig)
 
 
 def _cvae_figure(result, st, pseudo_run):
