@@ -52,8 +52,8 @@ bench-peer:
 clean:
 	rm -rf $(VENV) $(PEER_VENV) dd_data dd_output .pytest_cache
 
-# Reproduce the models shipped in ddplugins/<detector>/models (xenon1t: ~40 minutes on 2 cores,
-# half of it the calibration's 8 x 20,000 simulated events):
+# Reproduce the models shipped in ddplugins/<detector>/models (xenon1t: ~25 minutes on 2 cores,
+# 8 of them the calibration's 8 x 20,000 simulated events):
 #   make models                                       (xenon1t, as shipped)
 #   make models DETECTOR=xenonnt HITPEAK_OPTIONS="--events 3000 --images-only" OTHER_CNN_KINDS= MODEL_EVENTS=3000 CALIBRATION_EVENTS=2000
 DETECTOR ?= xenon1t

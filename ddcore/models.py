@@ -97,7 +97,7 @@ def load_model(path, kind: str, input_names: tuple[str, ...], n_outputs: int,
         if len(_loaded) >= MODELS_KEPT:
             _loaded.popitem(last=False)
         _loaded[key] = model
-    log.debug("Loaded %s model %s", kind, path)
+        log.debug("Loaded %s model %s", kind, path)
     return model
 
 

@@ -129,8 +129,9 @@ class ModelPlugin(DDPlugin):
 
     Subclasses declare the option pair with :func:`ddcore.files.file_options` (its name prefix
     is ``model_option``) and set ``model_kind``, ``model_inputs`` (input names a model may read
-    first), ``model_extra_inputs`` (names its further inputs may have) and ``model_outputs``; ``setup`` loads the model as ``self.model`` after checking the file is the
-    one whose hash entered the lineage.
+    first), ``model_extra_inputs`` (names its further inputs may have) and ``model_outputs``;
+    ``setup`` loads the model as ``self.model`` after checking the file is the one whose hash
+    entered the lineage.
     """
 
     model_option: str = ""

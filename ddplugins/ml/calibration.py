@@ -42,8 +42,6 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 2
 # quantile levels: uniform, and dense in the upper tail where the flags and scores are read
 LEVELS = np.unique(np.concatenate([np.linspace(0, 1, 1001), 1 - np.logspace(-6, -2, 201)]))
-PLANE_NAMES = ("s2_top", "s1_bottom", "peak")
-_E = np.e
 
 
 def weighted_quantiles(values, weights, levels=LEVELS):
@@ -72,7 +70,7 @@ def bayes_factor_bound(p):
     """log of 1 / (-e p ln p) for p < 1/e, else 0: the largest log Bayes factor against a null
     that a tail probability p allows."""
     p = np.clip(np.asarray(p, float), 1e-300, 1)
-    return np.where(p < 1 / _E, -np.log(-_E * p * np.log(p)), 0.0)
+    return np.where(p < 1 / np.e, -np.log(-np.e * p * np.log(p)), 0.0)
 
 
 def _logit(score):
@@ -109,8 +107,6 @@ def cvae_tail_probability(plane_mse, category_calibration):
     """Sidak-corrected smallest background tail probability of the planes' errors (1 in a
     category without calibration events)."""
     plane_mse = np.atleast_2d(np.asarray(plane_mse, float))
-    if not category_calibration["n_events"]:
-        return np.ones(len(plane_mse))
     planes = category_calibration["plane_mse_quantiles"]
     n = category_calibration["n_effective"]
     smallest = np.ones(len(plane_mse))
@@ -232,7 +228,7 @@ def read_calibration(path):
         raise ConfigError(f"Anomaly calibration {path}: its quantile levels are not this version's")
     for name in CATEGORIES:
         found = calibration["categories"][name]
-        if found.get("n_events") == 0 and found.get("statistic_quantiles", 0) is None:
+        if found.get("n_events") == 0:
             continue  # no calibration event fell in it: not calibrated
         for key, values in [("statistic_quantiles", found.get("statistic_quantiles"))] + [
                 (f"plane_mse_quantiles[{j}]", q) for j, q in enumerate(found.get("plane_mse_quantiles", [])) if q is not None]:

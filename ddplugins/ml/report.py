@@ -148,23 +148,21 @@ def _population_events(st, test, labels, anomaly, n_test, progress):
                     None if anomaly is None else anomaly[searched & (labels == label)])
              for name, label in (("er", 0), ("wimp", 1))}
     targets = ("event_basics", "event_truth") + (("anomaly_scores",) if anomaly is not None else ())
-    columns = ["label", "cs1", "cs2_bottom", *SEARCH_COLUMNS, *ev.BASIC_FEATURES] + (
-        list(ANOMALY_COLUMNS) if anomaly is not None else [])
+    columns = list(dict.fromkeys(["label", "cs1", "cs2_bottom", *SEARCH_COLUMNS, *ev.BASIC_FEATURES] + (
+        list(ANOMALY_COLUMNS) if anomaly is not None else [])))
+
+    def searched_events(run_st, split, source):
+        run = split_runs(run_st, split, sources=(source,))[0]
+        events = load_events(run_st, [run], targets, selected=False, progress=progress, keep_columns=columns)
+        events = events[search_selection(run_st, run, events)]
+        return n_test, events, None if anomaly is None else events[list(ANOMALY_COLUMNS)]
+
     for name in populations.NAMES:
-        if name in found:
-            continue
-        run = split_runs(template_st, "template", sources=(name,))[0]
-        events = load_events(template_st, [run], targets, selected=False, progress=progress,
-                             keep_columns=list(dict.fromkeys(columns)))
-        events = events[search_selection(template_st, run, events)]
-        found[name] = (n_test, events, None if anomaly is None else events[list(ANOMALY_COLUMNS)])
+        if name not in found:
+            found[name] = searched_events(template_st, "template", name)
     # a light WIMP, injected only (its own runs: a run name stands for one set of options)
-    light_st = derive(template_st, wimp_mass_gev=LIGHT_WIMP_MASS_GEV)
-    run = split_runs(light_st, "light_wimp_template", sources=("wimp",))[0]
-    events = load_events(light_st, [run], targets, selected=False, progress=progress,
-                         keep_columns=list(dict.fromkeys(columns)))
-    events = events[search_selection(light_st, run, events)]
-    found[LIGHT_WIMP] = (n_test, events, None if anomaly is None else events[list(ANOMALY_COLUMNS)])
+    found[LIGHT_WIMP] = searched_events(derive(template_st, wimp_mass_gev=LIGHT_WIMP_MASS_GEV),
+                                        "light_wimp_template", "wimp")
     return found
 
 

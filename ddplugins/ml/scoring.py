@@ -24,11 +24,12 @@ def physics_features(events):
     return np.nan_to_num(matrix, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
 
-def model_inputs(model, events):
-    """What ``model.predict`` takes for ``events``: the image batch, and the physics features
-    where the model has that second input."""
+def model_inputs(model, events, images=None):
+    """What ``model.predict`` takes for ``events``: the image batch (``images``, if already made
+    from them), and the physics features where the model has that second input."""
     field = model.inputs[0].name
-    images = image_batch(events, field, model)
+    if images is None:
+        images = image_batch(events, field, model)
     if len(model.inputs) == 1:
         return images
     return {field: images, PHYSICS_FEATURES_INPUT: physics_features(events)}

@@ -13,7 +13,7 @@ from ddplugins.events.event_images import IMAGE_FIELDS
 from ddplugins.ml import architectures, calibration
 from ddplugins.ml.datasets import CATEGORIES, image_set, load_events, split_runs
 from ddplugins.ml.evaluation import classification_metrics
-from ddplugins.ml.scoring import PHYSICS_FEATURES, PHYSICS_FEATURES_INPUT, physics_features
+from ddplugins.ml.scoring import MAX_PLANES, PHYSICS_FEATURES, model_inputs, physics_features
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +34,6 @@ def _sets(st, image_kind, n_train, n_validation):
     return field, train, validation, _lineages(train_st, train_runs), _lineages(validation_st, validation_runs)
 
 
-def _cnn_inputs(model, images, events):
-    if len(model.inputs) == 1:
-        return images
-    return {model.inputs[0].name: images, PHYSICS_FEATURES_INPUT: physics_features(events)}
-
-
 def train_cnn(st, output, image_kind="hitpeak", n_train=4000, n_validation=1000, epochs=10,
               batch_size=64, n_conv_layers=2, leaky_alpha=0.05, learning_rate=1e-3, seed=0,
               with_features=True):
@@ -56,8 +50,8 @@ def train_cnn(st, output, image_kind="hitpeak", n_train=4000, n_validation=1000,
                                     feature_scale=scale)
     log.info(f"Training CNN on {len(x)} {field}s ({np.sum(y == 1)} WIMP), validating on {len(x_val)}"
              + (f"; with {', '.join(PHYSICS_FEATURES)}" if with_features else ""))
-    validation_inputs = _cnn_inputs(model, x_val, events_val)
-    history = model.fit(_cnn_inputs(model, x, events), y, validation_data=(validation_inputs, y_val),
+    validation_inputs = model_inputs(model, events_val, x_val)
+    history = model.fit(model_inputs(model, events, x), y, validation_data=(validation_inputs, y_val),
                         epochs=epochs, batch_size=batch_size, shuffle=True, verbose=2)
     scores = model.predict(validation_inputs, batch_size=512, verbose=0)[:, 0]
     metrics = classification_metrics(y_val, scores)
@@ -126,13 +120,12 @@ def calibrate(st, output, cnn_model, cvae_model, n_events=2000, workers=1):
     from ddplugins.simulation import populations
 
     cal_st = derive(st, sim_n_events=n_events, cnn_model_file=str(cnn_model), cvae_model_file=str(cvae_model))
-    runs = split_runs(cal_st, "calibration", sources=populations.NAMES)
+    runs = {name: split_runs(cal_st, "calibration", sources=(name,))[0] for name in populations.NAMES}
     targets = ("event_basics", "cnn_scores", "cvae_losses")
     dtype = [("category", np.int8), ("weight", np.float64), ("cnn_score", np.float32),
-             ("cvae_plane_mse", np.float32, (3,))]
+             ("cvae_plane_mse", np.float32, (MAX_PLANES,))]
     background, in_space = [], {}
-    for run in runs:
-        name = populations.NAMES[populations.population_code(run.split("_")[0])]
+    for name, run in runs.items():
         if workers > 1:
             parallel.make_run(cal_st, run, targets, workers=workers)
         events = load_events(cal_st, [run], targets, selected=False, keep_columns=list(CALIBRATION_COLUMNS))
@@ -147,13 +140,14 @@ def calibrate(st, output, cnn_model, cvae_model, n_events=2000, workers=1):
         background.append(rows)
         log.info("%s: %d events, %s", run, len(events),
                  ", ".join(f"{c} {np.sum(category == i)}" for i, c in enumerate(CATEGORIES)))
-    cvae_plugin = cal_st.get_single_plugin(runs[0], "cvae_losses")
-    cnn_plugin = cal_st.get_single_plugin(runs[0], "cnn_scores")
+    first = runs["er"]
+    cvae_plugin = cal_st.get_single_plugin(first, "cvae_losses")
+    cnn_plugin = cal_st.get_single_plugin(first, "cnn_scores")
     hashes = {"cnn_model_sha256": cnn_plugin.cnn_model_sha256, "cvae_model_sha256": cvae_plugin.cvae_model_sha256,
               "cvae_beta": cvae_plugin.cvae_beta,
-              "live_days": float(cal_st.get_single_plugin(runs[0], "instructions").sim_exposure_live_days)}
+              "live_days": float(cal_st.get_single_plugin(first, "instructions").sim_exposure_live_days)}
     result = calibration.make_calibration(np.concatenate(background), in_space["er"], in_space["wimp"], hashes,
-                                          _lineages(cal_st, runs, "cvae_losses"))
+                                          _lineages(cal_st, runs.values(), "cvae_losses"))
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     calibration.write_calibration(output, result)
     log.info("Saved %s: %s", output, "; ".join(
