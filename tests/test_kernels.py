@@ -10,6 +10,8 @@ from ddplugins.events.event_waveforms import rebin_onto_window
 from ddplugins.events.main_peaks import _main_peaks
 from ddplugins.events.position import fit_positions
 from ddplugins.peaks.peak_basics import S1, S2
+from ddplugins.peaks.peaks import PeakFinder
+from ddplugins.records.records import raw_to_records
 from ddplugins.simulation import pmt_response
 from ddplugins.tpc._options import SHARED_OPTIONS, pmt_table
 
@@ -178,3 +180,37 @@ def test_sort_by_time_orders_as_strax(rows):
     hits["channel"] = [c for _, c in rows]
     hits["area"] = np.arange(len(rows))
     assert sort_by_time(hits).tobytes() == strax.sort_by_time(hits).tobytes()
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 10**9), st.integers(0, 247), st.integers(1, 110),
+                          st.integers(0, 2**14)), min_size=0, max_size=50))
+def test_raw_to_records_copies_as_strax(rows):
+    raw = np.zeros(len(rows), strax.raw_record_dtype(SAMPLES_PER_RECORD))
+    raw["time"] = [t for t, *_ in rows]
+    raw["channel"] = [c for _, c, *_ in rows]
+    raw["length"] = raw["pulse_length"] = [n for *_, n, _ in rows]
+    raw["dt"], raw["baseline"], raw["record_i"] = DT, 16000, np.arange(len(rows))
+    raw["data"] = np.array([v for *_, v in rows], np.int16).reshape(-1, 1) if rows else 0
+    assert raw_to_records(raw).tobytes() == strax.raw_to_records(raw).tobytes()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.integers(0, 5_000), st.integers(0, 3), st.integers(1, 20),
+                                   st.floats(0.0, 50.0)), min_size=1, max_size=40), min_size=1, max_size=3),
+       st.integers(1, 8), st.integers(1, 2))
+def test_peak_finder_reusing_its_buffer_finds_what_strax_finds(chunks, buffer_size, min_channels):
+    """Chunk after chunk with one kept buffer (small, so it fills and is reused within a call)."""
+    dtype = strax.peak_dtype(n_channels=4)
+    finder = PeakFinder(dtype, buffer_size=buffer_size)
+    for rows in chunks:
+        hits = np.zeros(len(rows), strax.hit_dtype)
+        hits["time"] = np.sort([t for t, *_ in rows]) * DT
+        hits["channel"] = [c for _, c, *_ in rows]
+        hits["length"] = [n for *_, n, _ in rows]
+        hits["area"] = [a for *_, a in rows]
+        hits["dt"] = DT
+        options = dict(gap_threshold=300, left_extension=20, right_extension=150,
+                       min_channels=min_channels, min_area=1.0)
+        expected = strax.find_peaks(hits, np.ones(4), result_dtype=dtype, **options)
+        assert finder(hits, np.ones(4), **options).tobytes() == expected.tobytes()

@@ -57,6 +57,7 @@ class Peaks(DDPlugin):
         )
 
     def setup(self):
+        self.peak_finder = PeakFinder(self.dtype)
         pmts = pmt_table(self.config)
         self.n_pmts = len(pmts)
         self.n_top_pmts = int(np.sum(pmts["array"] == TOP))
@@ -66,10 +67,12 @@ class Peaks(DDPlugin):
         if not len(records):
             return np.zeros(0, self.dtype)
         hits = strax.find_hits(records, min_amplitude=self.hit_min_amplitude_adc)
-        hits = hits[self.to_pe[hits["channel"]] > 0]
+        alive = self.to_pe[hits["channel"]] > 0
+        if not alive.all():
+            hits = hits[alive]
         hits = sort_by_time(hits)
         left_ext, right_ext = self.peak_extension_ns
-        peaks = strax.find_peaks(
+        peaks = self.peak_finder(
             hits,
             self.to_pe,
             gap_threshold=self.peak_gap_threshold_ns,
@@ -77,7 +80,6 @@ class Peaks(DDPlugin):
             right_extension=right_ext,
             min_channels=self.peak_min_channels,
             max_duration=self.peak_max_duration_ns,
-            result_dtype=self.dtype,
         )
         if peaks is None or not len(peaks):
             return np.zeros(0, self.dtype)
@@ -94,7 +96,7 @@ class Peaks(DDPlugin):
             n_channels=len(pmt_table(self.config)),
             allow_bounds_beyond_records=True,
         )
-        extended = hits.copy()
+        extended = hits  # the hits are not needed after this: extended in place
         extended["time"] -= (extended["left"] - extended["left_integration"]) * extended["dt"]
         extended["length"] = extended["right_integration"] - extended["left_integration"]
         extended = sort_by_time(extended)
@@ -110,3 +112,31 @@ class Peaks(DDPlugin):
         peaks = peaks[peaks["area"] > 0]
         strax.compute_properties(peaks, n_top_channels=self.n_top_pmts)
         return peaks
+
+
+class PeakFinder:
+    """``strax.find_peaks`` with one result buffer kept between calls.
+
+    strax allocates a fresh zeroed buffer of 10,000 peaks (~35 MB with per-channel areas and
+    three waveforms) on every call, more time than finding the few thousand peaks of a chunk
+    takes. This keeps the buffer and zeroes only the rows a call used, so each call starts from
+    the same all-zero buffer as strax's and returns the same peaks.
+    """
+
+    def __init__(self, dtype, buffer_size=int(1e4)):
+        self.kernel = getattr(strax.find_peaks, "__wrapped__", None)
+        self.buffer = np.zeros(buffer_size, dtype)
+
+    def __call__(self, hits, adc_to_pe, **kwargs):
+        if self.kernel is None:  # a strax without the growing-result wrapper: its own path
+            return strax.find_peaks(hits, adc_to_pe, result_dtype=self.buffer.dtype, **kwargs)
+        found, used = [], 0
+        try:
+            for n_added in self.kernel(hits, adc_to_pe, _result_buffer=self.buffer, **kwargs):
+                found.append(self.buffer[:n_added].copy())
+                used = max(used, n_added)
+        finally:
+            self.buffer[:used + 1] = 0  # a rejected last candidate leaves its row written
+        if not found:
+            return np.zeros(0, self.buffer.dtype)
+        return found[0] if len(found) == 1 else np.concatenate(found)

@@ -25,6 +25,8 @@ def raw_records_source(raw_records, chunk_duration_ns=None):
             if j < len(clean_times) and clean_times[j] > edges[-1]:
                 edges.append(int(clean_times[j]))
     edges.append(end)
+    # a contiguous copy: searchsorted on the strided field copied all of it for every chunk
+    times = np.ascontiguousarray(raw_records["time"])
 
     class ArrayRawRecords(strax.Plugin):
         __version__ = "0.0.1"
@@ -42,7 +44,7 @@ def raw_records_source(raw_records, chunk_duration_ns=None):
 
         def compute(self, chunk_i):
             lo, hi = edges[chunk_i], edges[chunk_i + 1]
-            first, last = np.searchsorted(raw_records["time"], [lo, hi])
+            first, last = np.searchsorted(times, [lo, hi])
             return self.chunk(start=lo, end=hi, data=raw_records[first:last])
 
     return ArrayRawRecords
