@@ -77,8 +77,10 @@ def _jsonable(document):
 
 def _field_compressor(dtype):
     # Byte shuffle hurts float images (~13x vs ~35x with zstd alone); integers gain from it.
+    # Level 1: twice as fast as 3 on every field; raw_records come out smaller (3.9x vs 3.7x),
+    # images ~20% larger.
     shuffle = numcodecs.Blosc.NOSHUFFLE if dtype.kind == "f" else numcodecs.Blosc.SHUFFLE
-    return numcodecs.Blosc(cname="zstd", clevel=3, shuffle=shuffle)
+    return numcodecs.Blosc(cname="zstd", clevel=1, shuffle=shuffle)
 
 
 def _field_layout(dtype):
