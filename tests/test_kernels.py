@@ -28,12 +28,20 @@ def _digitize(pes, zle_threshold, zle_window, baseline=16000, noise_rms=0.0):
     time = np.sort(np.array([t for t, _ in pes], np.int64)) + 1_000_000
     area = np.array([a for _, a in pes], np.float32)
     channel = np.zeros(len(time), np.int16)
-    capacity = pmt_response.max_raw_records(
-        channel, time, FRACTIONS.shape[1] * DT, zle_window, SAMPLES_PER_RECORD, DT)
-    out = np.zeros(capacity, strax.raw_record_dtype(SAMPLES_PER_RECORD))
-    n = pmt_response.digitize(0, channel, time, area, FRACTIONS, 100.0, baseline, noise_rms,
-                              zle_threshold, zle_window, SAMPLES_PER_RECORD, DT, out)
-    return area, out[:n]
+    return area, _digitize_blocks(channel, time, area, np.array([0, len(time)]), zle_threshold,
+                                  zle_window, baseline=baseline, noise_rms=noise_rms)
+
+
+def _digitize_blocks(channel, time, area, block_first, zle_threshold, zle_window, baseline=16000,
+                     noise_rms=0.0, seed=0):
+    total, largest = pmt_response.record_capacity(
+        channel, time, block_first, FRACTIONS.shape[1] * DT, zle_window, SAMPLES_PER_RECORD, DT)
+    out = np.zeros(total, strax.raw_record_dtype(SAMPLES_PER_RECORD))
+    scratch = np.zeros(largest, out.dtype)
+    noise = pmt_response.noise_table(seed, noise_rms)
+    n = pmt_response.digitize(seed, channel, time, area, block_first, FRACTIONS, 100.0, baseline,
+                              noise, zle_threshold, zle_window, SAMPLES_PER_RECORD, DT, out, scratch)
+    return out[:n]
 
 
 @settings(max_examples=60, deadline=None)
@@ -148,27 +156,51 @@ def test_alias_table_gives_each_outcome_its_probability(weights):
     np.testing.assert_allclose(implied / len(weights), weights / weights.sum(), atol=1e-9)
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 247), st.integers(0, 10**7)), min_size=1, max_size=500))
-def test_channel_time_order_is_lexsort(pes):
-    channel = np.array([c for c, _ in pes], np.int16)
-    time = np.array([t for _, t in pes], np.int64)
-    np.testing.assert_array_equal(pmt_response.channel_time_order(channel, time), np.lexsort((time, channel)))
+SEPARATION = 3_000
+
+
+@st.composite
+def events_of_photoelectrons(draw):
+    """Events in time order, each with (channel, time offset) photoelectrons; some overlap."""
+    events, start = [], 1_000_000
+    for _ in range(draw(st.integers(1, 6))):
+        start += draw(st.sampled_from([0, 1_000, SEPARATION, 50_000]))
+        pes = draw(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 20_000)), max_size=40))
+        events.append([(c, start + t) for c, t in pes])
+    channel = np.array([c for pes in events for c, _ in pes], np.int16)
+    time = np.array([t for pes in events for _, t in pes], np.int64)
+    event_first = np.cumsum([0] + [len(pes) for pes in events])
+    return channel, time, event_first
+
+
+@settings(max_examples=100, deadline=None)
+@given(events_of_photoelectrons())
+def test_block_order_sorts_whole_events_into_separated_blocks(case):
+    channel, time, event_first = case
+    order, block_first = pmt_response.block_order(channel, time, event_first, SEPARATION)
+    assert block_first[0] == 0 and block_first[-1] == len(time)
+    assert set(block_first) <= set(event_first)
+    for lo, hi in zip(block_first[:-1], block_first[1:]):
+        np.testing.assert_array_equal(order[lo:hi], lo + np.lexsort((time[lo:hi], channel[lo:hi])))
+        if lo and hi > lo:
+            assert time[lo:hi].min() - time[:lo].max() > SEPARATION
+    # blocks split exactly where everything after comes more than SEPARATION after everything before
+    splits = {event_first[k] for k in range(1, len(event_first) - 1)
+              if 0 < event_first[k] < len(time)
+              and time[event_first[k]:].min() - time[:event_first[k]].max() > SEPARATION}
+    assert set(block_first[1:-1]) == splits
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 20_000), st.floats(0.5, 5.0)), min_size=1, max_size=60))
-def test_records_sorted_as_strax_sorts_them(pes):
-    channel = np.array([c for c, _, _ in pes], np.int16)
-    time = np.array([t for _, t, _ in pes], np.int64) + 1_000_000
-    area = np.array([a for _, _, a in pes], np.float32)
-    order = pmt_response.channel_time_order(channel, time)
-    channel, time, area = channel[order], time[order], area[order]
-    capacity = pmt_response.max_raw_records(channel, time, FRACTIONS.shape[1] * DT, 5, SAMPLES_PER_RECORD, DT)
-    out = np.zeros(capacity, strax.raw_record_dtype(SAMPLES_PER_RECORD))
-    n = pmt_response.digitize(1, channel, time, area, FRACTIONS, 100.0, 16000, 2.25, 15, 5,
-                              SAMPLES_PER_RECORD, DT, out)
-    assert sort_by_time(out[:n]).tobytes() == strax.sort_by_time(out[:n]).tobytes()
+@given(events_of_photoelectrons(), st.sampled_from([0.5, 3.0]))
+def test_records_come_out_in_strax_order(case, area):
+    channel, time, event_first = case
+    assume(len(time))
+    order, block_first = pmt_response.block_order(channel, time, event_first, SEPARATION)
+    records = _digitize_blocks(channel[order], time[order], np.full(len(time), area, np.float32),
+                               block_first, zle_threshold=15, zle_window=5, noise_rms=2.25, seed=1)
+    assert len(records)
+    assert records.tobytes() == strax.sort_by_time(records).tobytes()
 
 
 @settings(max_examples=60, deadline=None)

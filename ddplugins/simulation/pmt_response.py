@@ -185,7 +185,8 @@ RESPONSE_DTYPE = np.dtype([
 
 @numba.njit(cache=True)
 def simulate_photoelectrons(seed, events, s1_delays, top_channels, bottom_channels, pmt_x, pmt_y, response):
-    """Photoelectrons of all events: (channel int16, time int64 [ns], area float32 [PE])."""
+    """Photoelectrons of all events: (channel int16, time int64 [ns], area float32 [PE]) in event
+    order, and each event's first photoelectron (int64, one more entry than events)."""
     p = response[0]
     s1_aft_top, s1_aft_bottom, tpc_length = p.s1_aft_top, p.s1_aft_bottom, p.tpc_length
     top_array_height, bottom_array_depth = p.top_array_height, p.bottom_array_depth
@@ -208,8 +209,9 @@ def simulate_photoelectrons(seed, events, s1_delays, top_channels, bottom_channe
     n = 0
     delay_i = 0
     bottom_uniform = _alias_table(np.ones(len(bottom_channels)))
+    event_first = np.empty(len(event_time) + 1, np.int64)
     for ev in range(len(event_time)):
-        ev_start = n
+        ev_start = event_first[ev] = n
         x, y, depth = events[ev]["x"], events[ev]["y"], events[ev]["depth"]
         # S1: share between arrays by a depth-dependent AFT, within an array by solid angle
         aft = s1_aft_top + (s1_aft_bottom - s1_aft_top) * depth / tpc_length
@@ -279,46 +281,125 @@ def simulate_photoelectrons(seed, events, s1_delays, top_channels, bottom_channe
                     )
                     area[n] = max(1.0 + spe_resolution * _from_table(state, gaussian), 0.05)
                     n += 1
-    return channel[:n], time[:n], area[:n]
+    event_first[len(event_time)] = n
+    return channel[:n], time[:n], area[:n], event_first
 
 
-@numba.njit(cache=True, inline="always")
-def _noise_index(state):
-    """Next 16-bit index into the noise table: four per step of a xorshift64* generator (its
-    multiplied output is good in every bit, unlike plain xorshift's low bits)."""
-    if state[2] == 0:
-        x = state[0]
-        x ^= x >> np.uint64(12)
-        x ^= x << np.uint64(25)
-        x ^= x >> np.uint64(27)
-        state[0] = x
-        state[1] = x * np.uint64(2685821657736338717)
-        state[2] = 4
-    index = state[1] & np.uint64(0xFFFF)
-    state[1] >>= np.uint64(16)
-    state[2] -= 1
-    return np.int64(index)
+NOISE_TABLE_BITS = 20  # 1M noise values per run; each pulse group reads a run of them
 
 
 @numba.njit(cache=True)
-def channel_time_order(channel, time):
-    """The order of ``np.lexsort((time, channel))``: a counting sort by channel, then a stable
-    sort of each channel's times (hundreds of channels: far fewer comparisons)."""
+def noise_table(seed, noise_rms):
+    """Digitiser noise to add to a sample's signal before flooring to ADC counts: Gaussian with
+    ``noise_rms`` [ADC], plus 0.5 so that flooring rounds."""
+    np.random.seed(seed)
+    return np.random.standard_normal(1 << NOISE_TABLE_BITS) * noise_rms + 0.5
+
+
+@numba.njit(cache=True)
+def _time_span(time, lo, hi):
+    earliest, latest = np.iinfo(np.int64).max, np.iinfo(np.int64).min
+    for i in range(lo, hi):
+        earliest = min(earliest, time[i])
+        latest = max(latest, time[i])
+    return earliest, latest
+
+
+@numba.njit(cache=True)
+def _sort_segment_by_time(order, lo, hi, time):
+    """Stable sort of order[lo:hi] by time: insertion sort for the few photoelectrons a channel
+    sees in one event, merge sort beyond."""
+    if hi - lo > 32:
+        segment = order[lo:hi]
+        order[lo:hi] = segment[np.argsort(time[segment], kind="mergesort")]
+        return
+    for i in range(lo + 1, hi):
+        moving = order[i]
+        t = time[moving]
+        k = i
+        while k > lo and time[order[k - 1]] > t:
+            order[k] = order[k - 1]
+            k -= 1
+        order[k] = moving
+
+
+@numba.njit(cache=True)
+def _block_starts(time, event_first, separation):
+    """The events that start a block: those after which every photoelectron comes more than
+    ``separation`` ns after every photoelectron before (the first event always starts one)."""
+    n_events = len(event_first) - 1
+    none_yet, no_more = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+    latest_before = np.full(n_events + 1, none_yet)
+    earliest_after = np.full(n_events + 1, no_more)
+    for ev in range(n_events):
+        earliest, latest = _time_span(time, event_first[ev], event_first[ev + 1])
+        latest_before[ev + 1] = max(latest_before[ev], latest)
+        earliest_after[ev] = earliest
+    for ev in range(n_events - 1, -1, -1):
+        earliest_after[ev] = min(earliest_after[ev], earliest_after[ev + 1])
+    starts = [0]
+    for ev in range(1, n_events):
+        if (latest_before[ev] != none_yet and earliest_after[ev] != no_more
+                and earliest_after[ev] - latest_before[ev] > separation):
+            starts.append(ev)
+    return starts
+
+
+@numba.njit(cache=True)
+def block_order(channel, time, event_first, separation):
+    """Photoelectrons ordered by block, then channel, then time (stable), and each block's first
+    position in that order.
+
+    Blocks are runs of consecutive events, split where everything after comes more than
+    ``separation`` ns after everything before. With events in their own time slots every event
+    is a block: the sorts stay small (one event's photoelectrons per channel), and the records
+    of one block all come before those of the next.
+    """
     n_channels = np.int64(channel.max()) + 1 if len(channel) else 0
-    first = np.zeros(n_channels + 1, np.int64)
-    for i in range(len(channel)):
-        first[channel[i] + 1] += 1
-    for c in range(n_channels):
-        first[c + 1] += first[c]
-    fill = first[:-1].copy()
     order = np.empty(len(channel), np.int64)
-    for i in range(len(channel)):
-        order[fill[channel[i]]] = i
-        fill[channel[i]] += 1
-    for c in range(n_channels):
-        same_channel = order[first[c]:first[c + 1]]
-        order[first[c]:first[c + 1]] = same_channel[np.argsort(time[same_channel], kind="mergesort")]
-    return order
+    starts = _block_starts(time, event_first, separation)
+    block_first = np.empty(len(starts) + 1, np.int64)
+    first = np.zeros(n_channels + 1, np.int64)
+    for b in range(len(starts)):
+        lo = event_first[starts[b]]
+        hi = event_first[starts[b + 1]] if b + 1 < len(starts) else len(channel)
+        # counting sort of the block by channel (stable), then each channel's times
+        first[:] = 0
+        for i in range(lo, hi):
+            first[channel[i] + 1] += 1
+        for c in range(n_channels):
+            first[c + 1] += first[c]
+        fill = first[:-1] + lo
+        for i in range(lo, hi):
+            order[fill[channel[i]]] = i
+            fill[channel[i]] += 1
+        for c in range(n_channels):
+            _sort_segment_by_time(order, lo + first[c], lo + first[c + 1], time)
+        block_first[b] = lo
+    block_first[len(starts)] = len(channel)
+    return order, block_first
+
+
+@numba.njit(cache=True)
+def _append_time_sorted(records, n, out, n_out):
+    """Append ``records[:n]`` to ``out`` at ``n_out`` in strax's order: time, then channel."""
+    if n == 0:
+        return n_out
+    earliest, latest = records[0]["time"], records[0]["time"]
+    for k in range(n):
+        earliest = min(earliest, records[k]["time"])
+        latest = max(latest, records[k]["time"])
+    if latest - earliest < (1 << 46):
+        key = np.empty(n, np.int64)
+        for k in range(n):
+            key[k] = ((records[k]["time"] - earliest) << 16) + records[k]["channel"]
+        by_key = np.argsort(key, kind="mergesort")
+    else:  # too long for one key: channel first, then a stable sort by time
+        by_key = np.argsort(records["channel"][:n], kind="mergesort")
+        by_key = by_key[np.argsort(records["time"][:n][by_key], kind="mergesort")]
+    for k in range(n):
+        out[n_out + k] = records[by_key[k]]
+    return n_out + n
 
 
 @numba.njit(cache=True)
@@ -327,41 +408,59 @@ def digitize(
     channel,
     time,
     area,
+    block_first,
     fractions,
     adc_per_pe,
     baseline,
-    noise_rms,
+    noise,
     zle_threshold,
     zle_window,
     samples_per_record,
     dt,
     out,
+    scratch,
 ):
-    """Write zero-suppressed raw records of photoelectrons (sorted by channel, time) into ``out``.
+    """Write zero-suppressed raw records of photoelectrons into ``out``, in strax's order.
 
-    Photoelectrons closer than twice the zero-suppression window form one group, digitised with
+    The photoelectrons come in blocks (``block_first``: where each starts, and the end), each
+    sorted by channel, then time, and later than the records of the blocks before it can reach
+    (see ``block_order``). A block's records are written into ``scratch`` channel after channel
+    and appended to ``out`` sorted by time. Photoelectrons closer than twice the zero-suppression window form one group, digitised with
     Gaussian noise; samples more than ``zle_threshold`` below the baseline open a pulse that keeps
-    ``zle_window`` samples either side. Returns the number of records written; ``out`` must hold
-    at least ``max_raw_records(...)`` records.
+    ``zle_window`` samples either side. Returns the number of records written; ``out`` and
+    ``scratch`` must hold at least the records ``record_capacity`` gives for all blocks and for
+    the largest one.
 
-    Noise is drawn once per sample, in two passes: first for the samples whose signal could
-    cross the threshold with the largest noise value (they decide where pulses are), then for
-    the other samples of the pulses as they are written; samples outside pulses need none.
+    A sample counts floor(signal + noise) ADC below the baseline. The noise of a group's samples
+    is a run of consecutive values of ``noise`` (``noise_table``; a power of two long) from a
+    random start: independent Gaussian values within a pulse, read in order (drawing a random
+    index per sample took three times as long). Only samples whose signal could cross the
+    threshold with the largest noise value are looked at to find the pulses.
     """
-    np.random.seed(seed)
-    noise = _gaussian_table(RANDOM_TABLE_SIZE) * noise_rms + 0.5  # count = floor(signal + noise)
     could_cross = zle_threshold + 1 - noise.max()
-    state = np.zeros(3, np.uint64)
-    state[0] = _rng_state(seed)[0]
+    state = _rng_state(seed)
+    n_out = 0
+    for block in range(len(block_first) - 1):
+        n_block = _digitize_block(
+            state, noise, could_cross, channel, time, area, block_first[block], block_first[block + 1],
+            fractions, adc_per_pe, baseline, zle_threshold, zle_window, samples_per_record, dt, scratch,
+        )
+        n_out = _append_time_sorted(scratch, n_block, out, n_out)
+    return n_out
+
+
+@numba.njit(cache=True)
+def _digitize_block(state, noise, could_cross, channel, time, area, i, n_pe, fractions, adc_per_pe,
+                    baseline, zle_threshold, zle_window, samples_per_record, dt, out):
+    """Records of photoelectrons ``i`` to ``n_pe`` (sorted by channel, time) written into ``out``
+    from its start, channel after channel; returns how many."""
     n_template = fractions.shape[1]
     gap = 2 * zle_window * dt + n_template * dt
+    mask = len(noise) - 1
+    start_shift = np.uint64(64 - np.log2(len(noise)))
     signal = np.zeros(1024)
-    counts = np.zeros(1024, np.int64)
-    decided = np.zeros(1024, np.bool_)
     pulses = np.zeros((64, 2), np.int64)
     n_out = 0
-    i = 0
-    n_pe = len(time)
     while i < n_pe:
         j = i + 1
         while j < n_pe and channel[j] == channel[i] and time[j] - time[j - 1] <= gap:
@@ -371,9 +470,8 @@ def digitize(
         length = last_sample - first_sample
         if length > len(signal):
             signal = np.zeros(2 * length)
-            counts = np.zeros(2 * length, np.int64)
-            decided = np.zeros(2 * length, np.bool_)
         signal[:length] = 0.0
+        noise_start = np.int64(_next(state) >> start_shift)
         for p in range(i, j):
             offset = time[p] - first_sample * dt
             s0 = offset // dt
@@ -384,11 +482,9 @@ def digitize(
         # pass 1: where the threshold is crossed; pulses are [start, end) sample ranges
         n_pulses = 0
         for s in range(length):
-            decided[s] = signal[s] >= could_cross
-            if not decided[s]:
+            if signal[s] < could_cross:
                 continue
-            counts[s] = np.int64(np.floor(signal[s] + noise[_noise_index(state)]))
-            if counts[s] <= zle_threshold:
+            if np.floor(signal[s] + noise[(noise_start + s) & mask]) <= zle_threshold:
                 continue
             lo = max(s - zle_window, 0)
             hi = min(length, s + zle_window + 1)
@@ -402,7 +498,7 @@ def digitize(
                 pulses[n_pulses, 0] = lo
                 pulses[n_pulses, 1] = hi
                 n_pulses += 1
-        # pass 2: write the pulses, drawing noise for the samples not decided yet
+        # pass 2: write the pulses
         for q in range(n_pulses):
             start, end = pulses[q, 0], pulses[q, 1]
             pulse_length = end - start
@@ -420,15 +516,24 @@ def digitize(
                 data = r["data"]
                 for k in range(n_samples):
                     s = r_start + k
-                    if decided[s]:
-                        count = counts[s]
-                    else:
-                        count = np.int64(np.floor(signal[s] + noise[_noise_index(state)]))
+                    count = np.int64(np.floor(signal[s] + noise[(noise_start + s) & mask]))
                     data[k] = max(baseline - count, 0)
                 data[n_samples:] = 0
                 n_out += 1
         i = j
     return n_out
+
+
+@numba.njit(cache=True)
+def record_capacity(channel, time, block_first, template_len_ns, zle_window, samples_per_record, dt):
+    """Upper bounds on the records ``digitize`` writes: for all blocks, and for the largest."""
+    total = largest = 0
+    for block in range(len(block_first) - 1):
+        lo, hi = block_first[block], block_first[block + 1]
+        n = max_raw_records(channel[lo:hi], time[lo:hi], template_len_ns, zle_window, samples_per_record, dt)
+        total += n
+        largest = max(largest, n)
+    return total, largest
 
 
 @numba.njit(cache=True)

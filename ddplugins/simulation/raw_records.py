@@ -4,7 +4,6 @@ import numpy as np
 import strax
 
 from ddcore.plugins import Checked, DDPlugin, parse_run_id
-from ddplugins._sorting import sort_by_time
 from ddplugins.simulation import pmt_response, run_spec
 from ddplugins.simulation.quanta import nest_s1_photon_times
 from ddplugins.tpc._geometry import BOTTOM, TOP
@@ -22,7 +21,7 @@ SAMPLES_PER_RECORD = strax.DEFAULT_RECORD_LENGTH
 class SimulatedRawRecords(DDPlugin):
     """Detector response to the instructions, down to strax raw_records (110 samples, 10 ns)."""
 
-    __version__ = "0.4.0"
+    __version__ = "0.5.0"
     depends_on = "instructions"
     provides = "raw_records"
     data_kind = "raw_records"
@@ -116,6 +115,8 @@ class SimulatedRawRecords(DDPlugin):
         spec = parse_run_id(self.run_id, run_spec.SOURCES)
         # the source enters the seed: er_sr0_5 and wimp_sr0_5 get independent detector noise
         self.run_seed = (spec.seed, run_spec.SOURCES.index(spec.source))
+        noise_seed = int(np.random.default_rng([*self.run_seed, 3]).integers(2**31))
+        self.noise = pmt_response.noise_table(noise_seed, float(self.noise_rms_adc))
         self.response = self._response_parameters()
 
     def _response_parameters(self):
@@ -175,7 +176,7 @@ class SimulatedRawRecords(DDPlugin):
         survival = np.exp(-drift / (self.electron_lifetime_us * 1e3)) * self.extraction_efficiency
         events["s2_electrons"] = rng.binomial(instructions["s2_electrons"], survival)
 
-        channel, time, area = pmt_response.simulate_photoelectrons(
+        channel, time, area, event_first = pmt_response.simulate_photoelectrons(
             int(rng.integers(2**31)),
             events,
             self._s1_delays(instructions, events["s1_detected"], rng),
@@ -185,21 +186,23 @@ class SimulatedRawRecords(DDPlugin):
             np.ascontiguousarray(self.pmts["y"]),
             self.response,
         )
-        return self.digitize(channel, time, area, seed=int(rng.integers(2**31)))
+        return self.digitize(channel, time, area, event_first, seed=int(rng.integers(2**31)))
 
-    def digitize(self, channel, time, area, seed):
-        order = pmt_response.channel_time_order(channel, time)
-        channel, time, area = channel[order], time[order], area[order]
+    def digitize(self, channel, time, area, event_first, seed):
         dt = self.sample_duration_ns
         template_len = self.pulse_fractions.shape[1] * dt
-        capacity = pmt_response.max_raw_records(
-            channel, time, template_len, self.zle_window_samples, SAMPLES_PER_RECORD, dt
+        # photoelectrons this far apart never share a pulse, nor do their records overlap
+        separation = 2 * self.zle_window_samples * dt + template_len + SAMPLES_PER_RECORD * dt
+        order, block_first = pmt_response.block_order(channel, time, event_first, separation)
+        channel, time, area = channel[order], time[order], area[order]
+        total, largest = pmt_response.record_capacity(
+            channel, time, block_first, template_len, self.zle_window_samples, SAMPLES_PER_RECORD, dt
         )
-        records = np.zeros(capacity, self.dtype)
+        records = np.empty(total, self.dtype)  # digitize writes every field of what it returns
         n = pmt_response.digitize(
-            seed, channel, time, area, self.pulse_fractions,
-            float(self.adc_per_pe), self.digitizer_baseline, float(self.noise_rms_adc),
+            seed, channel, time, area, block_first, self.pulse_fractions,
+            float(self.adc_per_pe), self.digitizer_baseline, self.noise,
             self.zle_threshold_adc, self.zle_window_samples, SAMPLES_PER_RECORD, dt, records,
+            np.empty(largest, self.dtype),
         )
-        # written channel after channel, each in time order: nearly sorted runs
-        return sort_by_time(records[:n])
+        return records[:n]
