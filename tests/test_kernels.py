@@ -175,13 +175,19 @@ def events_of_photoelectrons(draw):
 
 @settings(max_examples=100, deadline=None)
 @given(events_of_photoelectrons())
-def test_block_order_sorts_whole_events_into_separated_blocks(case):
+def test_photoelectrons_sorted_in_whole_events_into_separated_blocks(case):
     channel, time, event_first = case
-    order, block_first = pmt_response.block_order(channel, time, event_first, SEPARATION)
+    area = np.arange(len(time), dtype=np.float32)  # tells which photoelectron went where
+    by_channel, by_time, with_area, block_first = pmt_response.sort_photoelectrons(
+        channel, time, area, event_first, SEPARATION)
     assert block_first[0] == 0 and block_first[-1] == len(time)
     assert set(block_first) <= set(event_first)
     for lo, hi in zip(block_first[:-1], block_first[1:]):
-        np.testing.assert_array_equal(order[lo:hi], lo + np.lexsort((time[lo:hi], channel[lo:hi])))
+        expected = lo + np.lexsort((time[lo:hi], channel[lo:hi]))
+        np.testing.assert_array_equal(by_channel[lo:hi], channel[expected])
+        np.testing.assert_array_equal(by_time[lo:hi], time[expected])
+        # areas stay with their channel and block (which time gets which does not matter)
+        assert sorted(zip(by_channel[lo:hi], with_area[lo:hi])) == sorted(zip(channel[lo:hi], area[lo:hi]))
         if lo and hi > lo:
             assert time[lo:hi].min() - time[:lo].max() > SEPARATION
     # blocks split exactly where everything after comes more than SEPARATION after everything before
@@ -196,9 +202,10 @@ def test_block_order_sorts_whole_events_into_separated_blocks(case):
 def test_records_come_out_in_strax_order(case, area):
     channel, time, event_first = case
     assume(len(time))
-    order, block_first = pmt_response.block_order(channel, time, event_first, SEPARATION)
-    records = _digitize_blocks(channel[order], time[order], np.full(len(time), area, np.float32),
-                               block_first, zle_threshold=15, zle_window=5, noise_rms=2.25, seed=1)
+    channel, time, areas, block_first = pmt_response.sort_photoelectrons(
+        channel, time, np.full(len(time), area, np.float32), event_first, SEPARATION)
+    records = _digitize_blocks(channel, time, areas, block_first, zle_threshold=15, zle_window=5,
+                               noise_rms=2.25, seed=1)
     assert len(records)
     assert records.tobytes() == strax.sort_by_time(records).tobytes()
 
@@ -246,3 +253,12 @@ def test_peak_finder_reusing_its_buffer_finds_what_strax_finds(chunks, buffer_si
                        min_channels=min_channels, min_area=1.0)
         expected = strax.find_peaks(hits, np.ones(4), result_dtype=dtype, **options)
         assert finder(hits, np.ones(4), **options).tobytes() == expected.tobytes()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 2**40), max_size=300), st.integers(0, 2**50))
+def test_photoelectron_time_sort_sorts(times, offset):
+    values = np.array(times, np.int64) + offset
+    expected = np.sort(values)
+    pmt_response._sort_in_place(values, np.empty(len(values), np.int64), np.zeros(257, np.int64))
+    np.testing.assert_array_equal(values, expected)

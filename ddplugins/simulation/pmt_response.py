@@ -64,6 +64,24 @@ def _next(state):
 
 
 @numba.njit(cache=True, inline="always")
+def _next_fields(state):
+    """xorshift64* output: four 16-bit fields good enough to draw four things from one step."""
+    return _next(state) * np.uint64(2685821657736338717)
+
+
+@numba.njit(cache=True, inline="always")
+def _field(bits, k):
+    """The k-th 16-bit field of ``bits`` as an index (0 .. 65535)."""
+    return np.int64((bits >> np.uint64(16 * k)) & np.uint64(0xFFFF))
+
+
+@numba.njit(cache=True, inline="always")
+def _unit(bits, k):
+    """A uniform value in [0, 1) from the k-th 16-bit field of ``bits``."""
+    return _field(bits, k) * (1.0 / 65536.0)
+
+
+@numba.njit(cache=True, inline="always")
 def _uniform(state):
     return np.float64(_next(state) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
@@ -121,15 +139,16 @@ def _alias_table(weights):
 
 
 @numba.njit(cache=True, inline="always")
-def _pick(table, channels, state):
-    """A channel drawn from an alias table: the upper bits choose a column, the lower 32 decide
-    between the column and its alias."""
-    threshold, alias = table
+def _pick_either(first, threshold_a, alias_a, channels_a, threshold_b, alias_b, channels_b, state):
+    """A channel from alias table a if ``first``, else from b; both drawn, one kept, so the
+    choice costs no branch (top or bottom array is a coin flip per photon)."""
     bits = _next(state)
-    i = np.int64((bits >> np.uint64(32)) * np.uint64(len(channels)) >> np.uint64(32))
-    if np.float64(bits & np.uint64(0xFFFFFFFF)) * (1.0 / 4294967296.0) >= threshold[i]:
-        i = alias[i]
-    return channels[i]
+    high, low = bits >> np.uint64(32), np.float64(bits & np.uint64(0xFFFFFFFF)) * (1.0 / 4294967296.0)
+    i = np.int64(high * np.uint64(len(channels_a)) >> np.uint64(32))
+    i += np.int64(low >= threshold_a[i]) * (alias_a[i] - i)
+    k = np.int64(high * np.uint64(len(channels_b)) >> np.uint64(32))
+    k += np.int64(low >= threshold_b[k]) * (alias_b[k] - k)
+    return channels_b[k] + np.int64(first) * (channels_a[i] - channels_b[k])
 
 
 @numba.njit(cache=True)
@@ -208,21 +227,21 @@ def simulate_photoelectrons(seed, events, s1_delays, top_channels, bottom_channe
     area = np.empty(4096, np.float32)
     n = 0
     delay_i = 0
-    bottom_uniform = _alias_table(np.ones(len(bottom_channels)))
+    uniform_threshold, uniform_alias = _alias_table(np.ones(len(bottom_channels)))
     event_first = np.empty(len(event_time) + 1, np.int64)
     for ev in range(len(event_time)):
         ev_start = event_first[ev] = n
         x, y, depth = events[ev]["x"], events[ev]["y"], events[ev]["depth"]
         # S1: share between arrays by a depth-dependent AFT, within an array by solid angle
         aft = s1_aft_top + (s1_aft_bottom - s1_aft_top) * depth / tpc_length
-        top_table = _solid_angle_table(top_channels, pmt_x, pmt_y, x, y, depth + top_array_height)
-        bottom_table = _solid_angle_table(
+        top_threshold, top_alias = _solid_angle_table(top_channels, pmt_x, pmt_y, x, y, depth + top_array_height)
+        bottom_threshold, bottom_alias = _solid_angle_table(
             bottom_channels, pmt_x, pmt_y, x, y, tpc_length - depth + bottom_array_depth
         )
         n_photons = s1_detected[ev]
         # S2: electrons, each making a Poisson number of detected photons
         sigma = diffusion_sigma_per_sqrt_ns * np.sqrt(max(drift_time[ev], 0.0))
-        lrf_table = _solid_angle_table(
+        lrf_threshold, lrf_alias = _solid_angle_table(
             top_channels, pmt_x, pmt_y, events[ev]["s2_x"], events[ev]["s2_y"], s2_lrf_height
         )
         n_electrons = s2_electrons[ev]
@@ -244,29 +263,30 @@ def simulate_photoelectrons(seed, events, s1_delays, top_channels, bottom_channe
             time = _grow(time, n + 2 * k)
             area = _grow(area, n + 2 * k)
             for _ in range(k):
+                # one generator step gives four 16-bit draws: a photon takes two or three steps
+                # (one for its PMT) instead of eight draws
                 if e < n_photons:
                     t = base_t
-                    if _uniform(state) < aft:
-                        ch = _pick(top_table, top_channels, state)
-                    else:
-                        ch = _pick(bottom_table, bottom_channels, state)
+                    bits = _next_fields(state)
+                    ch = _pick_either(_unit(bits, 0) < aft, top_threshold, top_alias, top_channels,
+                                      bottom_threshold, bottom_alias, bottom_channels, state)
                 else:
-                    t = base_t + _uniform(state) * luminescence_ns
-                    if _uniform(state) < gas_singlet_fraction:
-                        t += gas_singlet_ns * _from_table(state, exponential)
-                    else:
-                        t += gas_triplet_ns * _from_table(state, exponential)
-                    if _uniform(state) < s2_aft:
-                        ch = _pick(lrf_table, top_channels, state)
-                    else:
-                        ch = _pick(bottom_uniform, bottom_channels, state)
-                t += _from_table(state, gaussian) * transit_spread_ns
-                n_pe = 2 if _uniform(state) < p_double_pe else 1
-                for _pe in range(n_pe):
+                    bits = _next_fields(state)
+                    t = base_t + _unit(bits, 0) * luminescence_ns
+                    gas_tau = gas_singlet_ns if _unit(bits, 1) < gas_singlet_fraction else gas_triplet_ns
+                    t += gas_tau * exponential[_field(bits, 2)]
+                    ch = _pick_either(_unit(bits, 3) < s2_aft, lrf_threshold, lrf_alias, top_channels,
+                                      uniform_threshold, uniform_alias, bottom_channels, state)
+                    bits = _next_fields(state)
+                # fields 1-3 of the photon's last step: transit time, double PE, first PE's area
+                t += gaussian[_field(bits, 1)] * transit_spread_ns
+                n_pe = 2 if _unit(bits, 2) < p_double_pe else 1
+                for pe in range(n_pe):
                     channel[n] = ch
                     # times relative to the event: float64 cannot resolve ns at epoch scale
                     time[n] = event_time[ev] + np.int64(t)
-                    area[n] = max(1.0 + spe_resolution * _from_table(state, gaussian), 0.05)
+                    spread = gaussian[_field(bits, 3)] if pe == 0 else _from_table(state, gaussian)
+                    area[n] = max(1.0 + spe_resolution * spread, 0.05)
                     n += 1
         if p_afterpulse > 0:
             ev_end = n
@@ -285,7 +305,7 @@ def simulate_photoelectrons(seed, events, s1_delays, top_channels, bottom_channe
     return channel[:n], time[:n], area[:n], event_first
 
 
-NOISE_TABLE_BITS = 20  # 1M noise values per run; each pulse group reads a run of them
+NOISE_TABLE_BITS = 18  # 256k noise values per run (1 MB: stays in cache); each pulse group reads a run of them
 
 
 @numba.njit(cache=True)
@@ -293,7 +313,7 @@ def noise_table(seed, noise_rms):
     """Digitiser noise to add to a sample's signal before flooring to ADC counts: Gaussian with
     ``noise_rms`` [ADC], plus 0.5 so that flooring rounds."""
     np.random.seed(seed)
-    return np.random.standard_normal(1 << NOISE_TABLE_BITS) * noise_rms + 0.5
+    return (np.random.standard_normal(1 << NOISE_TABLE_BITS) * noise_rms + 0.5).astype(np.float32)
 
 
 @numba.njit(cache=True)
@@ -303,24 +323,6 @@ def _time_span(time, lo, hi):
         earliest = min(earliest, time[i])
         latest = max(latest, time[i])
     return earliest, latest
-
-
-@numba.njit(cache=True)
-def _sort_segment_by_time(order, lo, hi, time):
-    """Stable sort of order[lo:hi] by time: insertion sort for the few photoelectrons a channel
-    sees in one event, merge sort beyond."""
-    if hi - lo > 32:
-        segment = order[lo:hi]
-        order[lo:hi] = segment[np.argsort(time[segment], kind="mergesort")]
-        return
-    for i in range(lo + 1, hi):
-        moving = order[i]
-        t = time[moving]
-        k = i
-        while k > lo and time[order[k - 1]] > t:
-            order[k] = order[k - 1]
-            k -= 1
-        order[k] = moving
 
 
 @numba.njit(cache=True)
@@ -346,24 +348,64 @@ def _block_starts(time, event_first, separation):
 
 
 @numba.njit(cache=True)
-def block_order(channel, time, event_first, separation):
-    """Photoelectrons ordered by block, then channel, then time (stable), and each block's first
-    position in that order.
+def _sort_in_place(values, buffer, counts):
+    """Sort int64 ``values`` in place: insertion sort for the few photoelectrons a channel sees
+    of most events; beyond, a radix sort on 8-bit digits of the offset from the smallest value
+    (an S2 spans a few microseconds: two passes, and none of quicksort's mispredicted branches).
+    ``buffer`` holds at least len(values) values, ``counts`` 257."""
+    n = len(values)
+    if n <= 24:
+        for i in range(1, n):
+            moving = values[i]
+            k = i
+            while k > 0 and values[k - 1] > moving:
+                values[k] = values[k - 1]
+                k -= 1
+            values[k] = moving
+        return
+    smallest, span = values.min(), values.max() - values.min()
+    source, target = values, buffer[:n]
+    shift = 0
+    while shift < 64 and (span >> shift) > 0:
+        counts[:] = 0
+        for v in source:
+            counts[((v - smallest) >> shift & 255) + 1] += 1
+        for d in range(256):
+            counts[d + 1] += counts[d]
+        for v in source:
+            digit = (v - smallest) >> shift & 255
+            target[counts[digit]] = v
+            counts[digit] += 1
+        source, target = target, source
+        shift += 8
+    if (shift // 8) % 2:  # the sorted values ended in the buffer
+        values[:] = source
+
+
+@numba.njit(cache=True)
+def sort_photoelectrons(channel, time, area, event_first, separation):
+    """Photoelectrons ordered by block, then channel, then time, as new arrays (channel, time,
+    area), and each block's first position.
 
     Blocks are runs of consecutive events, split where everything after comes more than
     ``separation`` ns after everything before. With events in their own time slots every event
     is a block: the sorts stay small (one event's photoelectrons per channel), and the records
-    of one block all come before those of the next.
+    of one block all come before those of the next. Within a channel only the times are sorted:
+    the areas are independent draws, so which time gets which area does not matter.
     """
     n_channels = np.int64(channel.max()) + 1 if len(channel) else 0
-    order = np.empty(len(channel), np.int64)
+    sorted_channel = np.empty_like(channel)
+    sorted_time = np.empty_like(time)
+    sorted_area = np.empty_like(area)
     starts = _block_starts(time, event_first, separation)
     block_first = np.empty(len(starts) + 1, np.int64)
     first = np.zeros(n_channels + 1, np.int64)
+    buffer = np.empty(len(time), np.int64)
+    counts = np.zeros(257, np.int64)
     for b in range(len(starts)):
         lo = event_first[starts[b]]
         hi = event_first[starts[b + 1]] if b + 1 < len(starts) else len(channel)
-        # counting sort of the block by channel (stable), then each channel's times
+        # counting sort of the block by channel, then each channel's times
         first[:] = 0
         for i in range(lo, hi):
             first[channel[i] + 1] += 1
@@ -371,13 +413,16 @@ def block_order(channel, time, event_first, separation):
             first[c + 1] += first[c]
         fill = first[:-1] + lo
         for i in range(lo, hi):
-            order[fill[channel[i]]] = i
-            fill[channel[i]] += 1
+            k = fill[channel[i]]
+            sorted_channel[k] = channel[i]
+            sorted_time[k] = time[i]
+            sorted_area[k] = area[i]
+            fill[channel[i]] = k + 1
         for c in range(n_channels):
-            _sort_segment_by_time(order, lo + first[c], lo + first[c + 1], time)
+            _sort_in_place(sorted_time[lo + first[c]:lo + first[c + 1]], buffer, counts)
         block_first[b] = lo
     block_first[len(starts)] = len(channel)
-    return order, block_first
+    return sorted_channel, sorted_time, sorted_area, block_first
 
 
 @numba.njit(cache=True)
@@ -424,7 +469,7 @@ def digitize(
 
     The photoelectrons come in blocks (``block_first``: where each starts, and the end), each
     sorted by channel, then time, and later than the records of the blocks before it can reach
-    (see ``block_order``). A block's records are written into ``scratch`` channel after channel
+    (see ``sort_photoelectrons``). A block's records are written into ``scratch`` channel after channel
     and appended to ``out`` sorted by time. Photoelectrons closer than twice the zero-suppression window form one group, digitised with
     Gaussian noise; samples more than ``zle_threshold`` below the baseline open a pulse that keeps
     ``zle_window`` samples either side. Returns the number of records written; ``out`` and
@@ -450,14 +495,21 @@ def digitize(
 
 
 @numba.njit(cache=True)
+def _tiled(values, length):
+    """``values`` repeated to ``length``: noise for a group longer than the table (>2 ms)."""
+    tiled = np.empty(length, values.dtype)
+    for k in range(length):
+        tiled[k] = values[k % len(values)]
+    return tiled
+
+
+@numba.njit(cache=True)
 def _digitize_block(state, noise, could_cross, channel, time, area, i, n_pe, fractions, adc_per_pe,
                     baseline, zle_threshold, zle_window, samples_per_record, dt, out):
     """Records of photoelectrons ``i`` to ``n_pe`` (sorted by channel, time) written into ``out``
     from its start, channel after channel; returns how many."""
     n_template = fractions.shape[1]
     gap = 2 * zle_window * dt + n_template * dt
-    mask = len(noise) - 1
-    start_shift = np.uint64(64 - np.log2(len(noise)))
     signal = np.zeros(1024)
     pulses = np.zeros((64, 2), np.int64)
     n_out = 0
@@ -471,7 +523,9 @@ def _digitize_block(state, noise, could_cross, channel, time, area, i, n_pe, fra
         if length > len(signal):
             signal = np.zeros(2 * length)
         signal[:length] = 0.0
-        noise_start = np.int64(_next(state) >> start_shift)
+        group_noise = noise if length <= len(noise) else _tiled(noise, length)
+        # a random start from which the whole group's noise is read in order
+        noise_start = np.int64((_next(state) >> np.uint64(11)) % np.uint64(len(group_noise) - length + 1))
         for p in range(i, j):
             offset = time[p] - first_sample * dt
             s0 = offset // dt
@@ -481,10 +535,12 @@ def _digitize_block(state, noise, could_cross, channel, time, area, i, n_pe, fra
                 signal[s0 + k] += amplitude * shape[k]
         # pass 1: where the threshold is crossed; pulses are [start, end) sample ranges
         n_pulses = 0
-        for s in range(length):
+        # outside the photoelectrons' pulses the signal is 0: look there only if noise alone can cross
+        scan_from, scan_to = (0, length) if could_cross <= 0 else (zle_window, length - zle_window)
+        for s in range(scan_from, scan_to):
             if signal[s] < could_cross:
                 continue
-            if np.floor(signal[s] + noise[(noise_start + s) & mask]) <= zle_threshold:
+            if np.floor(signal[s] + group_noise[noise_start + s]) <= zle_threshold:
                 continue
             lo = max(s - zle_window, 0)
             hi = min(length, s + zle_window + 1)
@@ -516,7 +572,7 @@ def _digitize_block(state, noise, could_cross, channel, time, area, i, n_pe, fra
                 data = r["data"]
                 for k in range(n_samples):
                     s = r_start + k
-                    count = np.int64(np.floor(signal[s] + noise[(noise_start + s) & mask]))
+                    count = np.int64(np.floor(signal[s] + group_noise[noise_start + s]))
                     data[k] = max(baseline - count, 0)
                 data[n_samples:] = 0
                 n_out += 1

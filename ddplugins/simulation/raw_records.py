@@ -193,8 +193,9 @@ class SimulatedRawRecords(DDPlugin):
         template_len = self.pulse_fractions.shape[1] * dt
         # photoelectrons this far apart never share a pulse, nor do their records overlap
         separation = 2 * self.zle_window_samples * dt + template_len + SAMPLES_PER_RECORD * dt
-        order, block_first = pmt_response.block_order(channel, time, event_first, separation)
-        channel, time, area = channel[order], time[order], area[order]
+        channel, time, area, block_first = pmt_response.sort_photoelectrons(
+            channel, time, area, event_first, separation
+        )
         total, largest = pmt_response.record_capacity(
             channel, time, block_first, template_len, self.zle_window_samples, SAMPLES_PER_RECORD, dt
         )
