@@ -433,7 +433,13 @@ def _missing_chunk_files(array, rows, folder):
 
 class ZarrSaver(strax.Saver):
     """Appends each chunk to the field arrays of a temporary group, records where its rows are
-    and their checksums, and publishes the group by renaming it on a clean close."""
+    and their checksums, and publishes the group by renaming it on a clean close.
+
+    Only whole zarr chunks are written while saving; the rows of a partly filled one wait in
+    memory (less than a zarr chunk per field) until the next strax chunk completes it or the
+    saver closes. Appending straight to the arrays made zarr read, decode and re-encode the
+    partly filled chunk on every append.
+    """
 
     # One writer per array: appends from forked processes would race.
     allow_fork = False
@@ -459,18 +465,43 @@ class ZarrSaver(strax.Saver):
                 compressor=_field_compressor(base),
             )
         self._flush_metadata(group)
+        self.group = group
+        self.pending = {}  # field -> rows not yet written (fewer than one zarr chunk)
 
     def _flush_metadata(self, group=None):
         if group is None:
             group = zarr.open_group(self.temporary, mode="r+")
         group.attrs[METADATA_ATTR] = _jsonable(self.md)
 
+    def _append_whole_chunks(self, name, values):
+        array = self.group[name]
+        per_chunk = array.chunks[0]
+        pending = self.pending.pop(name, None)
+        if pending is not None:  # complete the waiting zarr chunk first
+            fill = min(per_chunk - len(pending), len(values))
+            head = np.concatenate([pending, values[:fill]])
+            values = values[fill:]
+            if len(head) < per_chunk:
+                self.pending[name] = head
+                return
+            self._write_rows(array, head)
+        whole = len(values) - len(values) % per_chunk
+        if whole:
+            self._write_rows(array, values[:whole])
+        if whole < len(values):
+            self.pending[name] = values[whole:].copy()
+
+    @staticmethod
+    def _write_rows(array, rows):
+        start = array.shape[0]
+        array.resize((start + len(rows), *array.shape[1:]))
+        array[start:] = rows
+
     def _save_chunk(self, data, chunk_info, executor=None):
-        group = zarr.open_group(self.temporary, mode="r+")
         checksums = {}
         for name in data.dtype.names:
             values = np.ascontiguousarray(data[name])  # one copy for zarr and the checksum
-            group[name].append(values, axis=0)
+            self._append_whole_chunks(name, values)
             checksums[name] = field_checksum(values)
         row_start = self.rows_written
         self.rows_written += len(data)
@@ -484,6 +515,9 @@ class ZarrSaver(strax.Saver):
         if "exception" in self.md or self.got_exception is not None:
             shutil.rmtree(self.temporary, ignore_errors=True)
             return
+        for name, rows in self.pending.items():
+            self._write_rows(self.group[name], rows)
+        self.pending = {}
         self._flush_metadata()
         if self.replaces_existing and _is_group(self.path):
             replaced = f"{self.path}{REPLACED_MARK}{uuid.uuid4().hex[:8]}"

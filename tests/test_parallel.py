@@ -38,7 +38,7 @@ def test_parallel_make_is_bit_identical_to_serial(stores):
     serial, made, result = stores
     assert len(result["parts"]) == 3
     stored = [row["data_type"] for row in serial.storage[0].inventory(RUN)]
-    assert {"raw_records", "peaks", "events", TARGET} <= set(stored) <= set(result["merged"])
+    assert {"instructions", "peaks", "events", TARGET} <= set(stored) <= set(result["merged"])
     for data_type in stored:
         assert made.is_stored(RUN, data_type)
         a = made.get_array(RUN, data_type, progress_bar=False)

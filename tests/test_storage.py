@@ -19,6 +19,17 @@ def test_second_get_df_computes_nothing_and_is_identical(st):
     assert first.equals(second)
 
 
+def test_simulated_raw_records_are_stored_only_as_the_target(st, tmp_path):
+    """Making later data types does not store raw_records; asking for them re-simulates the same
+    records, and making them as the target stores them."""
+    assert st.is_stored(ER_RUN, "peaks") and not st.is_stored(ER_RUN, "raw_records")
+    again = st.get_array(ER_RUN, "raw_records", progress_bar=False)
+    explicit = ddcore.context("xenon1t", storage=str(tmp_path), **SMALL_RUN_OPTIONS)
+    explicit.make(ER_RUN, "raw_records", progress_bar=False)
+    assert explicit.is_stored(ER_RUN, "raw_records")
+    assert explicit.get_array(ER_RUN, "raw_records", progress_bar=False).tobytes() == again.tobytes()
+
+
 def test_image_fields_round_trip_bit_identical(st):
     stored = st.get_array(ER_RUN, "event_images", progress_bar=False)
     in_memory = ddcore.context("xenon1t", storage=[], **SMALL_RUN_OPTIONS)

@@ -22,8 +22,9 @@ class EventImages(DDPlugin):
     provides = "event_images"
     data_kind = "events"
     compressor = "zstd"
-    # ~107 kB per event: smaller saved chunks keep the saver's buffer, and memory, small
-    chunk_target_size_mb = 50
+    # saved as computed (one chunk of the source each): strax's rechunking copied every chunk
+    # into a buffer of up to chunk_target_size_mb, in time and in memory
+    rechunk_on_save = False
 
     (top_array_layout, top_array_pitch_cm, top_array_rings, top_array_max_radius_cm,
      bottom_array_pitch_cm, bottom_array_max_radius_cm, dead_channels) = pmt_layout_options()

@@ -22,7 +22,9 @@ class Peaks(DDPlugin):
     provides = "peaks"
     data_kind = "peaks"
     compressor = "zstd"
-    chunk_target_size_mb = 50
+    # saved as computed (one chunk of the source each): strax's rechunking copied every chunk
+    # into a buffer of up to chunk_target_size_mb, in time and in memory
+    rechunk_on_save = False
 
     (top_array_layout, top_array_pitch_cm, top_array_rings, top_array_max_radius_cm,
      bottom_array_pitch_cm, bottom_array_max_radius_cm, dead_channels) = pmt_layout_options()

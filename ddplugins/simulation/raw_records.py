@@ -19,7 +19,12 @@ SAMPLES_PER_RECORD = strax.DEFAULT_RECORD_LENGTH
 
 
 class SimulatedRawRecords(DDPlugin):
-    """Detector response to the instructions, down to strax raw_records (110 samples, 10 ns)."""
+    """Detector response to the instructions, down to strax raw_records (110 samples, 10 ns).
+
+    Stored only when they are the target (``ddcore make RUN raw_records``), as strax stores
+    ``records``: they are 85% of a run's bytes and a pure function of the run and its options,
+    and simulating them again (~2,000 events/s) takes about as long as reading them back.
+    """
 
     __version__ = "0.5.0"
     depends_on = "instructions"
@@ -28,6 +33,7 @@ class SimulatedRawRecords(DDPlugin):
     dtype = strax.raw_record_dtype(SAMPLES_PER_RECORD)
     compressor = "zstd"
     rechunk_on_save = False
+    save_when = strax.SaveWhen.TARGET
 
     (top_array_layout, top_array_pitch_cm, top_array_rings, top_array_max_radius_cm,
      bottom_array_pitch_cm, bottom_array_max_radius_cm, dead_channels) = pmt_layout_options()
