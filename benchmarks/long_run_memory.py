@@ -35,7 +35,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--target", default="anomaly_scores")
-    parser.add_argument("--chunk", type=int, default=500, help="events per chunk")
+    parser.add_argument("--chunk", type=int, default=250, help="events per chunk (the simulator's default)")
     parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.single:

@@ -79,6 +79,10 @@ class DDPlugin(strax.Plugin):
     # True when the output summarises the whole run (one row per run): made from the merged
     # data, never from a chunk range
     run_summary: bool = False
+    # strax gathers a data type's small chunks into saved chunks of this size, holding them in
+    # memory meanwhile: its default (200 MB) made memory grow with run length (hitpatterns and
+    # peak_basics are ~2 kB per event)
+    chunk_target_size_mb = 20
 
     def _fetch_chunk(self, d, iters, check_end_not_before=None):
         # strax appends each new input chunk to what is left of the previous one, copying it

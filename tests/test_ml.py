@@ -83,6 +83,28 @@ def test_save_load_round_trip_is_bit_identical(tmp_path):
     np.testing.assert_array_equal(model.predict(images, verbose=0), loaded.predict(images, verbose=0))
 
 
+@pytest.mark.parametrize("n_rows", [0, 5, 37])
+def test_batched_predict_gives_what_keras_predict_gives(n_rows):
+    """One and several inputs (dict or list), one and several outputs; batches of 16 with a
+    partial last one."""
+    rng = np.random.default_rng(1)
+    image, features = keras.Input((6, 6, 1), name="image"), keras.Input((3,), name="features")
+    joined = keras.layers.Concatenate()([keras.layers.Flatten()(keras.layers.Conv2D(2, 3)(image)), features])
+    two_outputs = keras.Model([image, features], [keras.layers.Dense(1)(joined), keras.layers.Dense(4)(joined)])
+    one_input = keras.Model(image, keras.layers.Dense(2)(keras.layers.Flatten()(image)))
+    x = {"image": rng.random((n_rows, 6, 6, 1), dtype=np.float32), "features": rng.random((n_rows, 3), dtype=np.float32)}
+    for model, inputs in ((two_outputs, x), (two_outputs, [x["image"], x["features"]]), (one_input, x["image"])):
+        got = models.predict(model, inputs, batch_size=16)
+        got = got if isinstance(got, list) else [got]
+        if not n_rows:  # Keras' own predict fails on no rows
+            assert [a.shape for a in got] in ([(0, 1), (0, 4)], [(0, 2)])
+            continue
+        expected = model.predict(inputs, batch_size=16, verbose=0)
+        for a, b in zip(expected if isinstance(expected, list) else [expected], got):
+            assert a.shape == b.shape
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
 def test_cnn_reads_the_reconstructed_quantities_it_was_trained_with(tmp_path):
     n = len(scoring.PHYSICS_FEATURES)
     model = architectures.build_cnn("hit_image", (50, 100), n_conv_layers=1,

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from ddcore.models import predict
+
 PREDICT_BATCH = 128  # larger batches cost ~3 MB of activations per image for little speed
 
 # The reconstructed quantities a CNN with a second input reads (``event_basics``), in this order.
@@ -52,7 +54,7 @@ def image_batch(images, field, model):
 def cnn_signal_probability(model, events):
     if not len(events):
         return np.zeros(0, np.float32)
-    return model.predict(model_inputs(model, events), batch_size=PREDICT_BATCH, verbose=0)[:, 0]
+    return predict(model, model_inputs(model, events), batch_size=PREDICT_BATCH)[:, 0]
 
 
 MAX_PLANES = 3  # HitPeak images: S2 top, S1 bottom, peak
@@ -67,7 +69,7 @@ def cvae_losses(model, images, beta):
         empty = np.zeros(0, np.float32)
         return empty, empty, empty, planes
     data = image_batch(images, field, model)
-    z_mean, z_log_var, reconstruction = model.predict(data, batch_size=PREDICT_BATCH, verbose=0)
+    z_mean, z_log_var, reconstruction = predict(model, data, batch_size=PREDICT_BATCH)
     per_plane = np.mean((data - reconstruction) ** 2, axis=(1, 2))
     planes[:, :per_plane.shape[1]] = per_plane
     mse = per_plane.mean(axis=1)

@@ -4,6 +4,7 @@ import numpy as np
 import strax
 
 from ddcore.files import file_options
+from ddcore.models import predict
 from ddcore.plugins import ModelPlugin, model_detector_option
 from ddplugins.newsdm.cnn3d import INPUT_NAME, model_input
 
@@ -27,7 +28,7 @@ class SignalProbability(ModelPlugin):
     def compute(self, tracks):
         result = self.new_result(tracks)
         if len(tracks):
-            result["signal_probability"] = self.model.predict(
-                model_input(tracks["polarization_images"]), batch_size=256, verbose=0
+            result["signal_probability"] = predict(
+                self.model, model_input(tracks["polarization_images"]), batch_size=256
             )[:, 0]
         return result

@@ -63,7 +63,8 @@ class Instructions(SimulatedSource):
     sim_n_events = Checked(minimum=1, 
         default=1000, type=int, help="Events in an 'er' or 'wimp' run"
     )
-    sim_events_per_chunk = Checked(minimum=1, default=500, type=int, help="Events per chunk")
+    sim_events_per_chunk = Checked(minimum=1, default=250, type=int,
+                                   help="Events per chunk; a chunk of every data type is held in memory at once (~2 MB per event)")
     sim_event_spacing_us = Checked(above=0,
         default=2500.0, type=(float, int),
         help="Time between consecutive event slots [us]; at least the interaction delay plus "
