@@ -223,20 +223,24 @@ def test_every_category_is_calibrated_on_the_background_model(tiny_models):
 
 
 def test_flag_rate_on_background_matches_the_acceptance(scored_context, tiny_models):
-    """On the calibration runs themselves, weighted by rate, each category flags about the
-    acceptance."""
+    """On the calibration runs themselves, weighted by rate, each category flags the acceptance,
+    up to the weight of the one event at the threshold (a few heavy events in a small category)."""
     from ddplugins.ml.datasets import CATEGORIES
     from ddplugins.simulation import populations
 
     st = ddcore.derive(scored_context, sim_n_events=TINY_EVENTS, anomaly_background_acceptance=0.2)
     flagged, total = np.zeros(len(CATEGORIES)), np.zeros(len(CATEGORIES))
+    heaviest = np.zeros(len(CATEGORIES))  # the largest weight of one event in each category
     for run in split_runs(st, "calibration", sources=[n for n in populations.NAMES if n != "wimp"]):
         weight = populations.expected_counts(st.get_single_plugin(run, "instructions"))[run.split("_")[0]]
         scores = st.get_array(run, "anomaly_scores", progress_bar=False)
-        total += weight * np.bincount(scores["category"], minlength=len(CATEGORIES))
+        in_category = np.bincount(scores["category"], minlength=len(CATEGORIES))
+        total += weight * in_category
         flagged += weight * np.bincount(scores["category"][scores["is_anomalous"]], minlength=len(CATEGORIES))
-    fraction = flagged / total
-    np.testing.assert_allclose(fraction[total > 0], 0.2, atol=0.06)
+        heaviest = np.where(in_category > 0, np.maximum(heaviest, weight), heaviest)
+    used = total > 0
+    fraction, threshold_event_share = flagged[used] / total[used], heaviest[used] / total[used]
+    assert np.all(np.abs(fraction - 0.2) <= threshold_event_share + 0.02), (fraction, threshold_event_share)
 
 
 def test_untrusted_or_wrong_model_files_are_refused(tmp_path, tiny_models):

@@ -19,12 +19,14 @@ def test_second_get_df_computes_nothing_and_is_identical(st):
     assert first.equals(second)
 
 
-def test_simulated_raw_records_are_stored_only_as_the_target(st, tmp_path):
+def test_simulated_raw_records_are_stored_only_as_the_target(tmp_path):
     """Making later data types does not store raw_records; asking for them re-simulates the same
     records, and making them as the target stores them."""
+    st = ddcore.context("xenon1t", storage=str(tmp_path / "later"), **SMALL_RUN_OPTIONS)
+    st.make(ER_RUN, "peaks", progress_bar=False)
     assert st.is_stored(ER_RUN, "peaks") and not st.is_stored(ER_RUN, "raw_records")
     again = st.get_array(ER_RUN, "raw_records", progress_bar=False)
-    explicit = ddcore.context("xenon1t", storage=str(tmp_path), **SMALL_RUN_OPTIONS)
+    explicit = ddcore.context("xenon1t", storage=str(tmp_path / "target"), **SMALL_RUN_OPTIONS)
     explicit.make(ER_RUN, "raw_records", progress_bar=False)
     assert explicit.is_stored(ER_RUN, "raw_records")
     assert explicit.get_array(ER_RUN, "raw_records", progress_bar=False).tobytes() == again.tobytes()
