@@ -123,13 +123,16 @@ def _check_interface(model, path, kind, input_names, n_outputs, extra_inputs):
 def _inference_call(model):
     """``model(x, training=False)``, compiled into a graph once per model with TensorFlow."""
     if model not in _inference_calls:
-        keras = import_keras()
-        if keras.backend.backend() == "tensorflow":
+        model_ref = weakref.ref(model)  # the call must not keep its model (the cache key) alive
+
+        def call(x):
+            return model_ref()(x, training=False)
+
+        if import_keras().backend.backend() == "tensorflow":
             import tensorflow as tf
 
-            _inference_calls[model] = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-        else:
-            _inference_calls[model] = lambda x: model(x, training=False)
+            call = tf.function(call, reduce_retracing=True)
+        _inference_calls[model] = call
     return _inference_calls[model]
 
 

@@ -464,14 +464,12 @@ class ZarrSaver(strax.Saver):
                 dtype=base,
                 compressor=_field_compressor(base),
             )
-        self._flush_metadata(group)
         self.group = group
+        self._flush_metadata()
         self.pending = {}  # field -> rows not yet written (fewer than one zarr chunk)
 
-    def _flush_metadata(self, group=None):
-        if group is None:
-            group = zarr.open_group(self.temporary, mode="r+")
-        group.attrs[METADATA_ATTR] = _jsonable(self.md)
+    def _flush_metadata(self):
+        self.group.attrs[METADATA_ATTR] = _jsonable(self.md)
 
     def _append_whole_chunks(self, name, values):
         array = self.group[name]

@@ -469,15 +469,15 @@ def digitize(
 
     The photoelectrons come in blocks (``block_first``: where each starts, and the end), each
     sorted by channel, then time, and later than the records of the blocks before it can reach
-    (see ``sort_photoelectrons``). A block's records are written into ``scratch`` channel after channel
-    and appended to ``out`` sorted by time. Photoelectrons closer than twice the zero-suppression window form one group, digitised with
-    Gaussian noise; samples more than ``zle_threshold`` below the baseline open a pulse that keeps
+    (see ``sort_photoelectrons``). A block's records are written into ``scratch`` channel after
+    channel and appended to ``out`` sorted by time. Photoelectrons closer than twice the
+    zero-suppression window form one group, digitised with Gaussian noise; samples more than ``zle_threshold`` below the baseline open a pulse that keeps
     ``zle_window`` samples either side. Returns the number of records written; ``out`` and
     ``scratch`` must hold at least the records ``record_capacity`` gives for all blocks and for
     the largest one.
 
     A sample counts floor(signal + noise) ADC below the baseline. The noise of a group's samples
-    is a run of consecutive values of ``noise`` (``noise_table``; a power of two long) from a
+    is a run of consecutive values of ``noise`` (``noise_table``) from a
     random start: independent Gaussian values within a pulse, read in order (drawing a random
     index per sample took three times as long). Only samples whose signal could cross the
     threshold with the largest noise value are looked at to find the pulses.
