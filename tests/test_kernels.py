@@ -5,12 +5,12 @@ import strax
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from ddplugins._kept_buffer import KeptBuffer
 from ddplugins._sorting import sort_by_time
 from ddplugins.events.event_waveforms import rebin_onto_window
 from ddplugins.events.main_peaks import _main_peaks
 from ddplugins.events.position import fit_positions
 from ddplugins.peaks.peak_basics import S1, S2
-from ddplugins.peaks.peaks import PeakFinder
 from ddplugins.records.records import raw_to_records
 from ddplugins.simulation import pmt_response
 from ddplugins.tpc._options import SHARED_OPTIONS, pmt_table
@@ -237,11 +237,11 @@ def test_raw_to_records_copies_as_strax(rows):
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.lists(st.tuples(st.integers(0, 5_000), st.integers(0, 3), st.integers(1, 20),
                                    st.floats(0.0, 50.0)), min_size=1, max_size=40), min_size=1, max_size=3),
-       st.integers(1, 8), st.integers(1, 2))
-def test_peak_finder_reusing_its_buffer_finds_what_strax_finds(chunks, buffer_size, min_channels):
+       st.integers(1, 8), st.integers(1, 2), st.booleans())
+def test_peak_finder_reusing_its_buffer_finds_what_strax_finds(chunks, buffer_size, min_channels, grow):
     """Chunk after chunk with one kept buffer (small, so it fills and is reused within a call)."""
     dtype = strax.peak_dtype(n_channels=4)
-    finder = PeakFinder(dtype, buffer_size=buffer_size)
+    finder = KeptBuffer(strax.find_peaks, dtype, buffer_size=buffer_size, grow=grow)
     for rows in chunks:
         hits = np.zeros(len(rows), strax.hit_dtype)
         hits["time"] = np.sort([t for t, *_ in rows]) * DT
@@ -255,6 +255,28 @@ def test_peak_finder_reusing_its_buffer_finds_what_strax_finds(chunks, buffer_si
         assert finder(hits, np.ones(4), **options).tobytes() == expected.tobytes()
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.integers(0, 3), st.integers(1, SAMPLES_PER_RECORD),
+                                   st.lists(st.integers(-20, 60), min_size=SAMPLES_PER_RECORD,
+                                            max_size=SAMPLES_PER_RECORD)),
+                         max_size=12), min_size=1, max_size=3),
+       st.integers(1, 6), st.booleans())
+def test_hit_finder_reusing_its_buffer_finds_what_strax_finds(chunks, buffer_size, grow):
+    from strax.processing.pulse_processing import _find_hits
+
+    finder = KeptBuffer(_find_hits, strax.hit_dtype, buffer_size=buffer_size, grow=grow)
+    for rows in chunks:
+        records = np.zeros(len(rows), strax.record_dtype(SAMPLES_PER_RECORD))
+        records["time"] = np.arange(len(rows)) * 10_000
+        records["channel"] = [c for c, *_ in rows]
+        records["length"] = [n for _, n, _ in rows]
+        records["dt"] = DT
+        records["baseline"] = 0.25
+        records["data"] = np.array([v for *_, v in rows], np.int16).reshape(len(rows), SAMPLES_PER_RECORD)
+        found = finder(records, np.full(4, 15.0), np.zeros(4))
+        assert found.tobytes() == strax.find_hits(records, min_amplitude=np.full(4, 15.0)).tobytes()
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.integers(0, 2**40), max_size=300), st.integers(0, 2**50))
 def test_photoelectron_time_sort_sorts(times, offset):
@@ -262,3 +284,62 @@ def test_photoelectron_time_sort_sorts(times, offset):
     expected = np.sort(values)
     pmt_response._sort_in_place(values, np.empty(len(values), np.int64), np.zeros(257, np.int64))
     np.testing.assert_array_equal(values, expected)
+
+
+pulses = st.lists(
+    st.tuples(st.integers(0, 3), st.integers(0, 3_000), st.integers(1, 3 * SAMPLES_PER_RECORD),
+              st.integers(0, 1), st.floats(0.0, 0.99), st.integers(0, 2**31)),
+    min_size=1, max_size=12,
+)
+
+
+def _records_of(pulses):
+    """Records of pulses (channel, start sample, length, bit shift, baseline fraction, seed), a
+    pulse cut into consecutive records as strax does; sparse hits, some saturating. A
+    pulse that overlaps an earlier one of its channel is left out (a digitiser channel records
+    one pulse at a time)."""
+    rows, taken = [], []
+    for channel, start, length, shift, fraction, seed in pulses:
+        if any(c == channel and start < e and s < start + length for c, s, e in taken):
+            continue
+        taken.append((channel, start, start + length))
+        rng = np.random.default_rng(seed)
+        for k, first in enumerate(range(0, length, SAMPLES_PER_RECORD)):
+            r = np.zeros(1, strax.record_dtype(SAMPLES_PER_RECORD))[0]
+            r["time"] = (start + first) * DT
+            r["channel"], r["dt"], r["record_i"] = channel, DT, k
+            r["pulse_length"], r["length"] = length, min(SAMPLES_PER_RECORD, length - first)
+            r["amplitude_bit_shift"], r["baseline"] = shift, 100 + fraction
+            samples = rng.integers(-5, 20, r["length"])
+            spikes = rng.random(r["length"]) < 0.1
+            samples[spikes] = rng.integers(60, 120, spikes.sum())
+            r["data"][:r["length"]] = samples
+            rows.append(r)
+    return strax.sort_by_time(np.array(rows))
+
+
+@settings(max_examples=60, deadline=None)
+@given(pulses, st.booleans())
+def test_sum_waveform_equals_strax(pulses, store_top):
+    from ddplugins.peaks._sum_waveform import sum_waveform
+
+    records = _records_of(pulses)
+    hits = strax.sort_by_time(strax.find_hits(records, min_amplitude=np.full(4, 60)))
+    assume(len(hits))
+    to_pe = np.array([0.01, 0.02, 0.005, 0.011])
+    dtype = strax.peak_dtype(n_channels=4, n_sum_wv_samples=20, store_data_top=True, store_data_start=True)
+    peaks = strax.find_peaks(hits, to_pe, gap_threshold=300, left_extension=20, right_extension=150,
+                             min_channels=1, min_area=0, result_dtype=dtype)
+    assume(len(peaks))
+    strax.find_hit_integration_bounds(hits, np.zeros(0, dtype=strax.time_dt_fields), records,
+                                      save_outside_hits=(30, 200), n_channels=4,
+                                      allow_bounds_beyond_records=True)
+    hits["time"] -= (hits["left"] - hits["left_integration"]) * hits["dt"]
+    hits["length"] = hits["right_integration"] - hits["left_integration"]
+    hits = strax.sort_by_time(hits)
+    expected, found = peaks.copy(), peaks.copy()
+    links = strax.record_links(records)
+    strax.sum_waveform(expected, hits, records, links, to_pe, n_top_channels=2,
+                       store_data_top=store_top, store_data_start=True)
+    sum_waveform(found, hits, records, links, to_pe, 2, store_top, True)
+    assert found.tobytes() == expected.tobytes()

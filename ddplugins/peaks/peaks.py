@@ -2,8 +2,11 @@
 
 import numpy as np
 import strax
+from strax.processing.pulse_processing import _find_hits
 
+from ddplugins._kept_buffer import KeptBuffer
 from ddplugins._sorting import sort_by_time
+from ddplugins.peaks._sum_waveform import sum_waveform
 from ddplugins.records.records import to_pe_per_channel
 from ddcore.plugins import DDPlugin
 from ddplugins.tpc._geometry import TOP
@@ -59,22 +62,25 @@ class Peaks(DDPlugin):
         )
 
     def setup(self):
-        self.peak_finder = PeakFinder(self.dtype)
         pmts = pmt_table(self.config)
         self.n_pmts = len(pmts)
+        self.find_peaks = KeptBuffer(strax.find_peaks, self.dtype)
+        self.find_hits = KeptBuffer(_find_hits, strax.hit_dtype, buffer_size=int(1e5))
+        # strax.find_hits' per-channel thresholds for a constant threshold
+        self.hit_thresholds = (np.full(self.n_pmts, float(self.hit_min_amplitude_adc)), np.zeros(self.n_pmts))
         self.n_top_pmts = int(np.sum(pmts["array"] == TOP))
         self.to_pe = to_pe_per_channel(pmts, self.adc_per_pe)
 
     def compute(self, records, start, end):
         if not len(records):
             return np.zeros(0, self.dtype)
-        hits = strax.find_hits(records, min_amplitude=self.hit_min_amplitude_adc)
+        hits = self.find_hits(records, *self.hit_thresholds)
         alive = self.to_pe[hits["channel"]] > 0
         if not alive.all():
             hits = hits[alive]
         hits = sort_by_time(hits)
         left_ext, right_ext = self.peak_extension_ns
-        peaks = self.peak_finder(
+        peaks = self.find_peaks(
             hits,
             self.to_pe,
             gap_threshold=self.peak_gap_threshold_ns,
@@ -95,14 +101,14 @@ class Peaks(DDPlugin):
             np.zeros(0, dtype=strax.time_dt_fields),
             records,
             save_outside_hits=tuple(self.hit_extension_ns),
-            n_channels=len(pmt_table(self.config)),
+            n_channels=self.n_pmts,
             allow_bounds_beyond_records=True,
         )
         extended = hits  # the hits are not needed after this: extended in place
         extended["time"] -= (extended["left"] - extended["left_integration"]) * extended["dt"]
         extended["length"] = extended["right_integration"] - extended["left_integration"]
         extended = sort_by_time(extended)
-        strax.sum_waveform(
+        sum_waveform(
             peaks,
             extended,
             records,
@@ -110,35 +116,8 @@ class Peaks(DDPlugin):
             self.to_pe,
             n_top_channels=self.n_top_pmts,
             store_data_top=True,
+            store_data_start=True,
         )
         peaks = peaks[peaks["area"] > 0]
         strax.compute_properties(peaks, n_top_channels=self.n_top_pmts)
         return peaks
-
-
-class PeakFinder:
-    """``strax.find_peaks`` with one result buffer kept between calls.
-
-    strax allocates a fresh zeroed buffer of 10,000 peaks (~35 MB with per-channel areas and
-    three waveforms) on every call, more time than finding the few thousand peaks of a chunk
-    takes. This keeps the buffer and zeroes only the rows a call used, so each call starts from
-    the same all-zero buffer as strax's and returns the same peaks.
-    """
-
-    def __init__(self, dtype, buffer_size=int(1e4)):
-        self.kernel = getattr(strax.find_peaks, "__wrapped__", None)
-        self.buffer = np.zeros(buffer_size, dtype)
-
-    def __call__(self, hits, adc_to_pe, **kwargs):
-        if self.kernel is None:  # a strax without the growing-result wrapper: its own path
-            return strax.find_peaks(hits, adc_to_pe, result_dtype=self.buffer.dtype, **kwargs)
-        found, used = [], 0
-        try:
-            for n_added in self.kernel(hits, adc_to_pe, _result_buffer=self.buffer, **kwargs):
-                found.append(self.buffer[:n_added].copy())
-                used = max(used, n_added)
-        finally:
-            self.buffer[:used + 1] = 0  # a rejected last candidate leaves its row written
-        if not found:
-            return np.zeros(0, self.buffer.dtype)
-        return found[0] if len(found) == 1 else np.concatenate(found)
