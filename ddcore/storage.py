@@ -10,7 +10,9 @@ Layout::
 
 A field with a subarray dtype (``float32[75, 75, 3]``) becomes an N-dimensional array of shape
 ``(rows, 75, 75, 3)``. Each chunk's rows are located by ``row_start``/``n`` in its chunk info
-(``_read_chunk`` receives no metadata), with a CRC-32 of every field's bytes. A run made as
+(``_read_chunk`` receives no metadata). Every zarr chunk file carries a CRC-32 of its compressed
+bytes (``ChecksummedBlosc``), checked when it is read; groups written before this codec carry a
+CRC-32 of every field's bytes per strax chunk in the chunk info, checked too. A run made as
 several chunk ranges in parallel (``ddcore.parallel``) keeps each range's arrays as a segment;
 the chunk info names the segment, so merging moves folders and writes metadata, copying no data.
 
@@ -19,9 +21,9 @@ renames it to ``<group>/`` only on a clean close (as strax's ``DataDirectory`` d
 ``_temp``). A crash, an exception or a killed process leaves only the temporary folder, which
 readers never see and the next writer of that key removes once its process is gone. When two
 processes make the same data at once, the first to finish publishes and the other discards its
-identical copy. On load, row counts are checked against the arrays and every field of every
-chunk against its checksum; a missing, truncated or altered chunk raises ``strax.DataCorrupted``
-naming run, data type, lineage, field and path.
+identical copy. On load, row counts are checked against the arrays, the chunk files a chunk needs
+must exist and every chunk file must match its checksum; a missing, truncated or altered chunk
+raises ``strax.DataCorrupted`` naming run, data type, lineage, field and path.
 
 All zarr calls of the project live in this module.
 """
@@ -40,6 +42,8 @@ import zlib
 from ast import literal_eval
 
 import numcodecs
+import numcodecs.abc
+import numcodecs.compat
 import numpy as np
 import strax
 import zarr
@@ -75,12 +79,52 @@ def _jsonable(document):
     return json.loads(json.dumps(document, default=_json_default))
 
 
+class ChecksummedBlosc(numcodecs.abc.Codec):
+    """Blosc compression followed by a CRC-32 of the compressed bytes (4 bytes, little endian),
+    checked before decompressing.
+
+    Checksumming the compressed bytes instead of each field's decompressed bytes reads 4x fewer
+    bytes for raw_records and ~20x fewer for images: CRC-32 runs at ~2 GB/s here, so the
+    field checksums cost 0.2 s of a 3.7 s stored chain of 2,000 events.
+    """
+
+    codec_id = "ddcore_blosc_crc32"
+
+    def __init__(self, cname="zstd", clevel=1, shuffle=numcodecs.Blosc.SHUFFLE, blocksize=0):
+        self.cname, self.clevel, self.shuffle, self.blocksize = cname, clevel, shuffle, blocksize
+        self._blosc = numcodecs.Blosc(cname=cname, clevel=clevel, shuffle=shuffle, blocksize=blocksize)
+
+    def encode(self, buf):
+        compressed = self._blosc.encode(buf)
+        return compressed + zlib.crc32(compressed).to_bytes(4, "little")
+
+    def decode(self, buf, out=None):
+        data = memoryview(numcodecs.compat.ensure_contiguous_ndarray(buf)).cast("B")
+        if len(data) < 4:
+            raise ValueError("chunk file shorter than its checksum")
+        body, stored = data[:-4], int.from_bytes(data[-4:], "little")
+        if zlib.crc32(body) != stored:
+            raise ChecksumMismatch("the chunk file does not match its CRC-32")
+        return self._blosc.decode(body, out)
+
+    def get_config(self):
+        return dict(id=self.codec_id, cname=self.cname, clevel=self.clevel, shuffle=self.shuffle,
+                    blocksize=self.blocksize)
+
+
+class ChecksumMismatch(ValueError):
+    """A chunk file's bytes differ from those written."""
+
+
+numcodecs.register_codec(ChecksummedBlosc)
+
+
 def _field_compressor(dtype):
     # Byte shuffle hurts float images (~13x vs ~35x with zstd alone); integers gain from it.
     # Level 1: twice as fast as 3 on every field; raw_records come out smaller (3.9x vs 3.7x),
     # images ~20% larger.
     shuffle = numcodecs.Blosc.NOSHUFFLE if dtype.kind == "f" else numcodecs.Blosc.SHUFFLE
-    return numcodecs.Blosc(cname="zstd", clevel=1, shuffle=shuffle)
+    return ChecksummedBlosc(cname="zstd", clevel=1, shuffle=shuffle)
 
 
 def _field_layout(dtype):
@@ -108,7 +152,8 @@ def _describe(path):
 
 
 def field_checksum(values) -> int:
-    """CRC-32 of a field's bytes, as stored in the chunk info."""
+    """CRC-32 of a field's bytes, as stored in the chunk info of groups written before
+    ``ChecksummedBlosc``."""
     return zlib.crc32(np.ascontiguousarray(values).view(np.uint8))
 
 
@@ -349,19 +394,22 @@ class ZarrBackend(strax.StorageBackend):
         group = zarr.open_group(folder, mode="r")
         start = chunk_info["row_start"]
         rows = slice(start, start + chunk_info["n"])
-        checksums = chunk_info.get("checksums", {})
-        data = np.zeros(chunk_info["n"], dtype=dtype)
+        checksums = chunk_info.get("checksums", {})  # groups written before ChecksummedBlosc
+        data = _empty_rows(chunk_info["n"], dtype)
         for name in dtype.names:
             where = f"{_describe(path)}, field {name!r}, rows {rows.start}-{rows.stop - 1}"
+            array = group[name]
+            missing = _missing_chunk_files(array, rows, os.path.join(folder, name))
+            if missing:  # zarr would read them as fill values
+                raise strax.DataCorrupted(f"{where}: chunk files missing: {', '.join(missing)}")
             try:
-                values = group[name][rows]  # contiguous: checksummed before it is copied in
+                array.get_basic_selection(rows, out=data[name])
+            except ChecksumMismatch as e:
+                raise strax.DataCorrupted(f"{where}: checksum mismatch ({e})") from None
             except Exception as e:  # a decompression error, a truncated or unreadable file
                 raise strax.DataCorrupted(f"{where}: cannot read ({type(e).__name__}: {e})") from None
-            data[name] = values
-            if name in checksums and field_checksum(values) != checksums[name]:
-                missing = _missing_chunk_files(group[name], rows, os.path.join(folder, name))
-                detail = f"chunk files missing: {', '.join(missing)}" if missing else "altered bytes"
-                raise strax.DataCorrupted(f"{where}: checksum mismatch ({detail})")
+            if name in checksums and field_checksum(data[name]) != checksums[name]:
+                raise strax.DataCorrupted(f"{where}: checksum mismatch (altered bytes)")
         return data
 
     def _saver(self, path, metadata, **kwargs):
@@ -421,10 +469,19 @@ def _shift_counters(part_path, chunks, fields, offset):
         values = group[name][:] + offset
         group[name][:] = values
         for chunk in chunks:
-            chunk["checksums"][name] = field_checksum(values[chunk["row_start"]:chunk["row_start"] + chunk["n"]])
+            if "checksums" in chunk:  # a group written before ChecksummedBlosc
+                chunk["checksums"][name] = field_checksum(values[chunk["row_start"]:chunk["row_start"] + chunk["n"]])
+
+
+def _empty_rows(n, dtype):
+    """Rows to be filled field by field: uninitialised unless the dtype has padding bytes."""
+    fields_bytes = sum(dtype.fields[name][0].itemsize for name in dtype.names)
+    return np.empty(n, dtype) if fields_bytes == dtype.itemsize else np.zeros(n, dtype)
 
 
 def _missing_chunk_files(array, rows, folder):
+    if rows.stop <= rows.start:
+        return []
     per_chunk = array.chunks[0]
     suffix = ".0" * (array.ndim - 1)
     names = [f"{i}{suffix}" for i in range(rows.start // per_chunk, (rows.stop - 1) // per_chunk + 1)]
@@ -496,14 +553,11 @@ class ZarrSaver(strax.Saver):
         array[start:] = rows
 
     def _save_chunk(self, data, chunk_info, executor=None):
-        checksums = {}
         for name in data.dtype.names:
-            values = np.ascontiguousarray(data[name])  # one copy for zarr and the checksum
-            self._append_whole_chunks(name, values)
-            checksums[name] = field_checksum(values)
+            self._append_whole_chunks(name, data[name])
         row_start = self.rows_written
         self.rows_written += len(data)
-        return dict(row_start=row_start, checksums=checksums), None
+        return dict(row_start=row_start), None
 
     def _save_chunk_metadata(self, chunk_info):
         chunk_info.setdefault("row_start", self.rows_written)

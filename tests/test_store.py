@@ -126,8 +126,41 @@ def test_flipped_byte_is_named(tmp_path):
     data = bytearray(chunk.read_bytes())
     data[len(data) // 2] ^= 0xFF
     chunk.write_bytes(bytes(data))
-    with pytest.raises(strax.DataCorrupted, match="field 'x'"):
+    with pytest.raises(strax.DataCorrupted, match="field 'x'.*checksum mismatch"):
         st.get_array("er_sr0_030", "event_basics", progress_bar=False)
+
+
+def test_groups_with_field_checksums_still_load_and_are_checked(tmp_path):
+    """Groups written before the chunk-file checksum (plain Blosc, a CRC-32 of each field per
+    chunk in the chunk info) load as before, and an altered field is still caught."""
+    import numcodecs
+    import zarr
+
+    from ddcore.storage import field_checksum
+
+    st, group = _corruptible(tmp_path)
+    expected = st.get_array("er_sr0_030", "event_basics", progress_bar=False)
+    old = zarr.open_group(str(group), mode="r+")
+    attrs = json.loads((group / ".zattrs").read_text())
+    chunks = attrs["strax_metadata"]["chunks"]
+    for name in expected.dtype.names:
+        values = old[name][:]
+        if name == "x":
+            values[chunks[-1]["row_start"]] += 1.0  # rewritten with a valid file, different bytes
+        zarr.array(values, chunks=old[name].chunks, compressor=numcodecs.Blosc(cname="zstd"),
+                   store=old.store, path=name, overwrite=True)
+        for chunk in chunks:
+            rows = slice(chunk["row_start"], chunk["row_start"] + chunk["n"])
+            chunk.setdefault("checksums", {})[name] = field_checksum(expected[name][rows])
+    (group / ".zattrs").write_text(json.dumps(attrs))
+    with pytest.raises(strax.DataCorrupted, match=r"field 'x', rows \d+-\d+: checksum mismatch"):
+        st.get_array("er_sr0_030", "event_basics", progress_bar=False)
+    chunks[-1]["checksums"]["x"] = field_checksum(old["x"][chunks[-1]["row_start"]:][:chunks[-1]["n"]])
+    (group / ".zattrs").write_text(json.dumps(attrs))
+    loaded = st.get_array("er_sr0_030", "event_basics", progress_bar=False)
+    changed = expected.copy()
+    changed["x"][chunks[-1]["row_start"]] += 1.0
+    assert loaded.tobytes() == changed.tobytes()
 
 
 def test_lying_row_count_is_named(tmp_path):
