@@ -1,6 +1,7 @@
 """Property tests of the numba kernels (as strax tests its processing kernels)."""
 
 import numpy as np
+import pytest
 import strax
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -11,7 +12,7 @@ from ddplugins.events.event_waveforms import rebin_onto_window
 from ddplugins.events.main_peaks import _main_peaks
 from ddplugins.events.position import fit_positions
 from ddplugins.peaks.peak_basics import S1, S2
-from ddplugins.records.records import raw_to_records
+from ddplugins.records.records import records_from_raw
 from ddplugins.simulation import pmt_response
 from ddplugins.tpc._options import SHARED_OPTIONS, pmt_table
 
@@ -221,19 +222,6 @@ def test_sort_by_time_orders_as_strax(rows):
     assert sort_by_time(hits).tobytes() == strax.sort_by_time(hits).tobytes()
 
 
-@settings(max_examples=30, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 10**9), st.integers(0, 247), st.integers(1, 110),
-                          st.integers(0, 2**14)), min_size=0, max_size=50))
-def test_raw_to_records_copies_as_strax(rows):
-    raw = np.zeros(len(rows), strax.raw_record_dtype(SAMPLES_PER_RECORD))
-    raw["time"] = [t for t, *_ in rows]
-    raw["channel"] = [c for _, c, *_ in rows]
-    raw["length"] = raw["pulse_length"] = [n for *_, n, _ in rows]
-    raw["dt"], raw["baseline"], raw["record_i"] = DT, 16000, np.arange(len(rows))
-    raw["data"] = np.array([v for *_, v in rows], np.int16).reshape(-1, 1) if rows else 0
-    assert raw_to_records(raw).tobytes() == strax.raw_to_records(raw).tobytes()
-
-
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.lists(st.tuples(st.integers(0, 5_000), st.integers(0, 3), st.integers(1, 20),
                                    st.floats(0.0, 50.0)), min_size=1, max_size=40), min_size=1, max_size=3),
@@ -343,3 +331,39 @@ def test_sum_waveform_equals_strax(pulses, store_top):
                        store_data_top=store_top, store_data_start=True)
     sum_waveform(found, hits, records, links, to_pe, 2, store_top, True)
     assert found.tobytes() == expected.tobytes()
+
+
+@settings(max_examples=60, deadline=None)
+@given(pulses, st.lists(st.floats(1.0, 130.0), min_size=4, max_size=4),
+       st.lists(st.floats(0.0, 30.0), min_size=4, max_size=4), st.floats(0.0, 8.0))
+def test_find_hits_equals_strax(pulses, min_amplitude, min_height_over_noise, baseline_rms):
+    from ddplugins.peaks._find_hits import find_hits
+
+    records = _records_of(pulses)
+    records["baseline_rms"] = baseline_rms
+    thresholds = np.array(min_amplitude), np.array(min_height_over_noise)
+    expected = strax.find_hits(records, *thresholds)
+    assert find_hits(records, *thresholds).tobytes() == expected.tobytes()
+
+
+@settings(max_examples=60, deadline=None)
+@given(pulses, st.integers(1, 60), st.integers(0, 10))
+def test_records_from_raw_equals_strax_pulse_processing(pulses, baseline_samples, drop_first):
+    """One pass = strax's raw_to_records, zero_out_of_bounds, baseline (flipped), integrate;
+    pulses shorter than the baseline window, continuation records, stray samples beyond a
+    record's length."""
+    records = _records_of(pulses)
+    raw = np.zeros(len(records), strax.raw_record_dtype(SAMPLES_PER_RECORD))
+    for name in ("time", "length", "dt", "channel", "pulse_length", "record_i"):
+        raw[name] = records[name]
+    raw["data"] = 16000 - records["data"]  # beyond the length too: raw_to_records must drop it
+    expected = strax.raw_to_records(raw)
+    strax.zero_out_of_bounds(expected)
+    strax.baseline(expected, baseline_samples=baseline_samples, flip=True)
+    strax.integrate(expected)
+    assert records_from_raw(raw, baseline_samples).tobytes() == expected.tobytes()
+    continuation = np.flatnonzero(raw["record_i"] > 0)
+    if drop_first and len(continuation):  # its pulse's first record cut away
+        cut = raw[raw["record_i"] > 0][:1]
+        with pytest.raises(RuntimeError, match="missing 0th fragment"):
+            records_from_raw(cut, baseline_samples)

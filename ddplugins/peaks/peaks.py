@@ -2,10 +2,10 @@
 
 import numpy as np
 import strax
-from strax.processing.pulse_processing import _find_hits
 
 from ddplugins._kept_buffer import KeptBuffer
 from ddplugins._sorting import sort_by_time
+from ddplugins.peaks._find_hits import find_hits
 from ddplugins.peaks._sum_waveform import sum_waveform
 from ddplugins.records.records import to_pe_per_channel
 from ddcore.plugins import DDPlugin
@@ -65,7 +65,7 @@ class Peaks(DDPlugin):
         pmts = pmt_table(self.config)
         self.n_pmts = len(pmts)
         self.find_peaks = KeptBuffer(strax.find_peaks, self.dtype)
-        self.find_hits = KeptBuffer(_find_hits, strax.hit_dtype, buffer_size=int(1e5))
+        self.find_hits = KeptBuffer(find_hits, strax.hit_dtype, buffer_size=int(1e5))
         # strax.find_hits' per-channel thresholds for a constant threshold
         self.hit_thresholds = (np.full(self.n_pmts, float(self.hit_min_amplitude_adc)), np.zeros(self.n_pmts))
         self.n_top_pmts = int(np.sum(pmts["array"] == TOP))
