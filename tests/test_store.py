@@ -130,6 +130,15 @@ def test_flipped_byte_is_named(tmp_path):
         st.get_array("er_sr0_030", "event_basics", progress_bar=False)
 
 
+def test_plain_zarr_reads_the_store(tmp_path):
+    """The chunk-file codec is a numcodecs entry point: zarr alone opens the arrays."""
+    st, group = _corruptible(tmp_path)
+    expected = st.get_array("er_sr0_030", "event_basics", progress_bar=False)["cs1"]
+    script = f"import sys, zarr; sys.stdout.write(zarr.open_group({str(group)!r}, mode='r')['cs1'][:].tobytes().hex())"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert bytes.fromhex(out) == expected.tobytes()
+
+
 def test_groups_with_field_checksums_still_load_and_are_checked(tmp_path):
     """Groups written before the chunk-file checksum (plain Blosc, a CRC-32 of each field per
     chunk in the chunk info) load as before, and an altered field is still caught."""
