@@ -298,7 +298,7 @@ def _records_of(pulses):
             r["channel"], r["dt"], r["record_i"] = channel, DT, k
             r["pulse_length"], r["length"] = length, min(SAMPLES_PER_RECORD, length - first)
             r["amplitude_bit_shift"], r["baseline"] = shift, 100 + fraction
-            samples = rng.integers(-5, 20, r["length"])
+            samples = rng.integers(-40, 20, r["length"])
             spikes = rng.random(r["length"]) < 0.1
             samples[spikes] = rng.integers(60, 120, spikes.sum())
             r["data"][:r["length"]] = samples
@@ -367,3 +367,19 @@ def test_records_from_raw_equals_strax_pulse_processing(pulses, baseline_samples
         cut = raw[raw["record_i"] > 0][:1]
         with pytest.raises(RuntimeError, match="missing 0th fragment"):
             records_from_raw(cut, baseline_samples)
+
+
+@settings(max_examples=60, deadline=None)
+@given(pulses, st.integers(0, 100), st.integers(0, 400))
+def test_integration_bounds_equal_strax(pulses, left_ns, right_ns):
+    """On hits as find_hits returns them (record order), as strax's on the time-sorted hits."""
+    from ddplugins.peaks._find_hits import find_hits, set_integration_bounds
+
+    records = _records_of(pulses)
+    hits = find_hits(records, np.full(4, 60.0), np.zeros(4))
+    expected = strax.sort_by_time(hits)
+    strax.find_hit_integration_bounds(expected, np.zeros(0, dtype=strax.time_dt_fields), records,
+                                      save_outside_hits=(left_ns, right_ns), n_channels=4,
+                                      allow_bounds_beyond_records=True)
+    set_integration_bounds(hits, left_ns, right_ns, 4)
+    assert strax.sort_by_time(hits).tobytes() == expected.tobytes()

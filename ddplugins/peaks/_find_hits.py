@@ -73,3 +73,32 @@ def find_hits(records, min_amplitude, min_height_over_noise, _result_buffer=None
                 yield offset
                 offset = 0
     yield offset
+
+
+@numba.njit(nogil=True, cache=True)
+def set_integration_bounds(hits, left_extension_ns, right_extension_ns, n_channels):
+    """``strax.find_hit_integration_bounds(hits, no excluded intervals, records, (left, right),
+    n_channels, allow_bounds_beyond_records=True)``, without reading the records.
+
+    A hit's record starts ``left`` samples before it (as ``find_hits`` sets it), so the records
+    are not needed; and since only the previous hit of the same channel matters, the hits need
+    to be in time order within each channel only, as ``find_hits`` returns them from
+    time-ordered records. strax's loop fetched each hit's record, ~45 ns per hit here.
+    """
+    end = np.empty(len(hits), dtype=np.int64)
+    last_hit = np.full(n_channels, -1, dtype=np.int64)
+    for i in range(len(hits)):
+        h = hits[i]
+        dt = h["dt"]
+        start = max(0, h["time"] - left_extension_ns)
+        end[i] = h["time"] + h["length"] * dt + right_extension_ns
+        previous = last_hit[h["channel"]]
+        if previous != -1:
+            end[previous] = min(end[previous], h["time"])
+            start = max(end[previous], start)
+            p = hits[previous]
+            p["right_integration"] = (end[previous] - (p["time"] - p["left"] * p["dt"])) // p["dt"]
+        last_hit[h["channel"]] = i
+        record_start = h["time"] - h["left"] * dt
+        h["left_integration"] = (start - record_start) // dt
+        h["right_integration"] = (end[i] - record_start) // dt

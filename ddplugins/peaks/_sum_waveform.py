@@ -55,7 +55,7 @@ def sum_waveform(peaks, hits, records, record_links, adc_to_pe, n_top_channels=0
         summed[:min(2 * p_length, len(summed))] = 0
         if store_data_top:
             top[:min(2 * p_length, len(top))] = 0
-        area_per_channel[:] = 0
+        area_per_channel *= 0  # as strax: a negative area of the last peak leaves -0.0
         p["area"] = 0
 
         while first_hit < len(hits):

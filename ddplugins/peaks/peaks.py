@@ -5,7 +5,7 @@ import strax
 
 from ddplugins._kept_buffer import KeptBuffer
 from ddplugins._sorting import sort_by_time
-from ddplugins.peaks._find_hits import find_hits
+from ddplugins.peaks._find_hits import find_hits, set_integration_bounds
 from ddplugins.peaks._sum_waveform import sum_waveform
 from ddplugins.records.records import to_pe_per_channel
 from ddcore.plugins import DDPlugin
@@ -14,7 +14,10 @@ from ddplugins.tpc._options import pmt_layout_options, pmt_table, tpc_options
 
 
 class Peaks(DDPlugin):
-    """strax find_hits -> find_peaks -> sum_waveform -> compute_properties.
+    """find_hits -> integration bounds -> find_peaks -> sum_waveform -> compute_properties.
+
+    strax's algorithms; hits, integration bounds and summed waveforms come from this package's
+    kernels (``_find_hits``, ``_sum_waveform``), which give strax's bytes faster.
 
     Hits are extended left and right for integration (``hit_extension_ns``) so the tails of
     S2 photon clusters are kept in the summed waveform and the areas.
@@ -78,6 +81,8 @@ class Peaks(DDPlugin):
         alive = self.to_pe[hits["channel"]] > 0
         if not alive.all():
             hits = hits[alive]
+        # strax.find_hit_integration_bounds; in each channel's time order, which find_hits keeps
+        set_integration_bounds(hits, *self.hit_extension_ns, self.n_pmts)
         hits = sort_by_time(hits)
         left_ext, right_ext = self.peak_extension_ns
         peaks = self.find_peaks(
@@ -96,14 +101,6 @@ class Peaks(DDPlugin):
         too_long = strax.endtime(peaks) > end
         peaks["length"][too_long] = (end - peaks["time"][too_long]) // peaks["dt"][too_long]
 
-        strax.find_hit_integration_bounds(
-            hits,
-            np.zeros(0, dtype=strax.time_dt_fields),
-            records,
-            save_outside_hits=tuple(self.hit_extension_ns),
-            n_channels=self.n_pmts,
-            allow_bounds_beyond_records=True,
-        )
         extended = hits  # the hits are not needed after this: extended in place
         extended["time"] -= (extended["left"] - extended["left_integration"]) * extended["dt"]
         extended["length"] = extended["right_integration"] - extended["left_integration"]
@@ -116,7 +113,6 @@ class Peaks(DDPlugin):
             self.to_pe,
             n_top_channels=self.n_top_pmts,
             store_data_top=True,
-            store_data_start=True,
         )
         peaks = peaks[peaks["area"] > 0]
         strax.compute_properties(peaks, n_top_channels=self.n_top_pmts)
