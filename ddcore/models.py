@@ -148,18 +148,16 @@ def predict(model, inputs, batch_size: int = 128):
     40,000 events).
     """
     if isinstance(inputs, dict):
-        names, arrays = list(inputs), list(inputs.values())
+        arrays, as_model_input = list(inputs.values()), lambda rows: dict(zip(inputs, rows))
     elif isinstance(inputs, (list, tuple)):
-        names, arrays = None, list(inputs)
+        arrays, as_model_input = list(inputs), list
     else:
-        names, arrays = False, [inputs]
+        arrays, as_model_input = [inputs], lambda rows: rows[0]
     n_rows = len(arrays[0])
     call = _inference_call(model)
     batches = []
     for start in range(0, max(n_rows, 1), batch_size):  # no rows: one (padded) batch
-        rows = [_padded(a[start:start + batch_size], batch_size) for a in arrays]
-        batch = dict(zip(names, rows)) if names else rows if names is None else rows[0]
-        outputs = call(batch)
+        outputs = call(as_model_input([_padded(a[start:start + batch_size], batch_size) for a in arrays]))
         kept = min(batch_size, n_rows - start)
         batches.append([np.asarray(o)[:kept] for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])])
     joined = [np.concatenate([b[k] for b in batches]) for k in range(len(batches[0]))]

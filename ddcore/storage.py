@@ -79,8 +79,6 @@ def _jsonable(document):
     return json.loads(json.dumps(document, default=_json_default))
 
 
-
-
 def _field_compressor(dtype):
     # Byte shuffle hurts float images (~13x vs ~35x with zstd alone); integers gain from it.
     # Level 1: twice as fast as 3 on every field; raw_records come out smaller (3.9x vs 3.7x),

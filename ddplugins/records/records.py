@@ -18,6 +18,8 @@ class Records(DDPlugin):
     compressor = "zstd"
     save_when = strax.SaveWhen.TARGET
 
+    # strax.baseline's fallback for a pulse whose first record is missing; that case is refused
+    # (as strax does without allow_sloppy_chunking), so the option only enters the lineage
     digitizer_baseline = tpc_options("digitizer_baseline")
     baseline_samples = strax.Config(
         default=40, type=int, help="Samples at the start of a pulse used for its baseline"
@@ -28,12 +30,13 @@ class Records(DDPlugin):
         return strax.record_dtype(record_length)
 
     def compute(self, raw_records):
-        return records_from_raw(raw_records, self.baseline_samples, self.digitizer_baseline)
+        return records_from_raw(raw_records, self.baseline_samples)
 
 
-def records_from_raw(raw_records, baseline_samples=40, fallback_baseline=16000):
+def records_from_raw(raw_records, baseline_samples=40):
     """strax's pulse processing in one pass over the records: ``raw_to_records``,
-    ``zero_out_of_bounds``, ``baseline`` (flipped) and ``integrate``, byte for byte.
+    ``zero_out_of_bounds``, ``baseline`` (flipped) and ``integrate``, byte for byte; a pulse
+    whose first record is missing is refused, as strax does without ``allow_sloppy_chunking``.
 
     strax makes four passes, and its baseline subtraction and ``raw_to_records`` copy (generated
     at run time, so numba cannot cache it: ~1.8 s of compilation per process) allocate
@@ -43,12 +46,12 @@ def records_from_raw(raw_records, baseline_samples=40, fallback_baseline=16000):
     record_length = strax.record_length_from_dtype(raw_records.dtype)
     records = np.zeros(len(raw_records), dtype=strax.record_dtype(record_length))
     if len(raw_records):
-        _records_from_raw(raw_records, records, baseline_samples, fallback_baseline)
+        _records_from_raw(raw_records, records, baseline_samples)
     return records
 
 
 @numba.njit(nogil=True, cache=True)
-def _records_from_raw(raw_records, records, baseline_samples, fallback_baseline):
+def _records_from_raw(raw_records, records, baseline_samples):
     samples_per_record = len(records[0]["data"])
     n_channels = raw_records["channel"].max() + 1
     last_baseline = np.zeros((n_channels, 2), dtype=np.float32)  # (mean, rms) of the pulse
