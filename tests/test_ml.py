@@ -17,6 +17,7 @@ from ddplugins.ml import architectures, evaluation, scoring, training
 from ddplugins.ml.datasets import fiducial_volume, image_set, split_runs
 
 TINY_EVENTS = 150
+TINY_STRATUM_EVENTS = 100
 
 
 def load_cnn(path):
@@ -36,7 +37,8 @@ def tiny_models(make_context, tmp_path_factory):
     training.train_cnn(st, paths["cnn"], n_train=TINY_EVENTS, n_validation=60, epochs=4, batch_size=32,
                        n_conv_layers=1)
     training.train_cvae(st, paths["cvae"], n_train=TINY_EVENTS, n_validation=60, epochs=2, batch_size=32)
-    training.calibrate(st, paths["calibration"], paths["cnn"], paths["cvae"], n_events=TINY_EVENTS)
+    training.calibrate(st, paths["calibration"], paths["cnn"], paths["cvae"], n_events=TINY_EVENTS,
+                       strata=[("wall", (0.5, 3.5), TINY_STRATUM_EVENTS)])
     return paths
 
 
@@ -223,24 +225,58 @@ def test_every_category_is_calibrated_on_the_background_model(tiny_models):
 
 
 def test_flag_rate_on_background_matches_the_acceptance(scored_context, tiny_models):
-    """On the calibration runs themselves, weighted by rate, each category flags the acceptance,
-    up to the weight of the one event at the threshold (a few heavy events in a small category)."""
+    """On the calibration runs themselves (the wall's energy-window stratum included), weighted
+    as the calibration weighs them, each category flags the acceptance, up to the weight of the
+    one event at the threshold (a few heavy events in a small category)."""
+    from ddplugins.ml import calibration as cal
     from ddplugins.ml.datasets import CATEGORIES
     from ddplugins.simulation import populations
 
-    st = ddcore.derive(scored_context, sim_n_events=TINY_EVENTS, anomaly_background_acceptance=0.2)
+    st = ddcore.derive(scored_context, anomaly_background_acceptance=0.2)
+    plan = cal.read_calibration(tiny_models["calibration"])["runs"]
+    assert [r["energy_window_kev"] for r in plan["wall"]] == [None, [0.5, 3.5]]
     flagged, total = np.zeros(len(CATEGORIES)), np.zeros(len(CATEGORIES))
     heaviest = np.zeros(len(CATEGORIES))  # the largest weight of one event in each category
-    for run in split_runs(st, "calibration", sources=[n for n in populations.NAMES if n != "wimp"]):
-        weight = populations.expected_counts(st.get_single_plugin(run, "instructions"))[run.split("_")[0]]
-        scores = st.get_array(run, "anomaly_scores", progress_bar=False)
-        in_category = np.bincount(scores["category"], minlength=len(CATEGORIES))
-        total += weight * in_category
-        flagged += weight * np.bincount(scores["category"][scores["is_anomalous"]], minlength=len(CATEGORIES))
-        heaviest = np.where(in_category > 0, np.maximum(heaviest, weight), heaviest)
+    for name, runs in plan.items():
+        if name == "wimp":
+            continue
+        contexts = [ddcore.derive(st, sim_n_events=found["events"], sim_energy_window_kev=found["energy_window_kev"])
+                    for found in runs]
+        scores = np.concatenate([run_st.get_array(found["run"], ["anomaly_scores", "event_truth"], progress_bar=False)
+                                 for run_st, found in zip(contexts, runs)])
+        plugin = contexts[0].get_single_plugin(runs[0]["run"], "instructions")
+        weight = cal.population_weights([(r["run"], r["events"], r["energy_window_kev"]) for r in runs],
+                                        scores["true_energy_total"], populations.expected_counts(plugin)[name],
+                                        plugin.er_energy_max_kev)
+        total += np.bincount(scores["category"], weight, minlength=len(CATEGORIES))
+        flagged += np.bincount(scores["category"], weight * scores["is_anomalous"], minlength=len(CATEGORIES))
+        for index in np.unique(scores["category"]):
+            heaviest[index] = max(heaviest[index], weight[scores["category"] == index].max())
     used = total > 0
     fraction, threshold_event_share = flagged[used] / total[used], heaviest[used] / total[used]
     assert np.all(np.abs(fraction - 0.2) <= threshold_event_share + 0.02), (fraction, threshold_event_share)
+
+
+def test_stratified_weights_are_unbiased_and_lighter_where_a_window_run_adds_events():
+    from ddplugins.ml import calibration as cal
+
+    rng = np.random.default_rng(5)
+    spectrum, produced = 15.0, 3420.0
+    runs = [("full", 4000, None), ("window", 20000, (0.5, 3.5))]
+    energy = np.concatenate([rng.uniform(0, spectrum, 4000), rng.uniform(0.5, 3.5, 20000)])
+    weight = cal.population_weights(runs, energy, produced, spectrum)
+    in_window = (energy >= 0.5) & (energy <= 3.5)
+    # the weighted events reproduce the produced count and the flat spectrum, window included
+    assert abs(weight.sum() / produced - 1) < 3 / np.sqrt(4000)
+    assert abs(weight[in_window].sum() / (produced * 0.2) - 1) < 0.02
+    low = (energy < 0.5)
+    assert abs(weight[low].sum() / (produced * 0.5 / spectrum) - 1) < 3 / np.sqrt(low.sum())
+    np.testing.assert_allclose(weight[~in_window], produced / 4000)
+    np.testing.assert_allclose(weight[in_window], produced / spectrum / (4000 / spectrum + 20000 / 3.0))
+    # one run of the whole spectrum: the plain produced / simulated
+    np.testing.assert_allclose(cal.population_weights(runs[:1], energy[:4000], produced, spectrum), produced / 4000)
+    with pytest.raises(ValueError, match="no calibration run draws"):
+        cal.population_weights(runs[1:], np.array([1.0, 7.0]), produced, spectrum)
 
 
 def test_untrusted_or_wrong_model_files_are_refused(tmp_path, tiny_models):

@@ -189,6 +189,19 @@ def test_each_source_makes_events_of_its_population():
     assert np.all(np.hypot(wall["s2_x"], wall["s2_y"]) <= 47.9 + 1e-3)
 
 
+def test_energy_window_draws_a_stratum_of_er_and_wall_runs_only():
+    st = in_memory(sim_n_events=200, sim_events_per_chunk=100, sim_energy_window_kev=[0.5, 3.5])
+    for name in ("er", "wall"):
+        energy = st.get_array(f"{name}_sr0_007", "instructions", progress_bar=False)["energy"]
+        assert energy.min() >= 0.5 and energy.max() <= 3.5 and np.ptp(energy) > 2.5, name
+    whole = in_memory(sim_n_events=200, sim_events_per_chunk=100)
+    assert whole.get_array("wall_sr0_007", "instructions", progress_bar=False)["energy"].max() > 3.5
+    with pytest.raises(ValueError, match=r"neutron_sr0_007.*sim_energy_window_kev.*er or wall"):
+        st.get_array("neutron_sr0_007", "instructions", progress_bar=False)
+    with pytest.raises(ValueError, match=r"er_sr0_007.*sim_energy_window_kev=\(3, 20\).*er_energy_max_kev"):
+        in_memory(sim_energy_window_kev=[3, 20]).get_array("er_sr0_007", "instructions", progress_bar=False)
+
+
 def test_detector_fluctuations_are_independent_across_sources():
     """er_sr0_5 and wimp_sr0_5 share a seed, not their detector noise: the same instructions
     under both run names give different raw records."""

@@ -53,6 +53,34 @@ def weighted_quantiles(values, weights, levels=LEVELS):
     return np.interp(levels, cdf, values)
 
 
+def stratified_weights(energy, runs, spectrum_max_kev, produced):
+    """Expected events per simulated event of a flat-spectrum population simulated in several
+    runs, each drawing the whole spectrum [0, ``spectrum_max_kev``] or a window of it (``runs``:
+    (events simulated, (low, high) keV) per run). Every event, whichever run drew it, stands for
+    produced / spectrum_max / (sum over runs of n_r q_r(E)) events, q_r the run's sampling density
+    at its energy E (the balance heuristic of multiple importance sampling): unbiased, and a window
+    run lowers the weights of the energies it covers."""
+    energy = np.asarray(energy, float)
+    density = np.zeros(len(energy))
+    for n_events, (low, high) in runs:
+        density += np.where((energy >= low) & (energy <= high), n_events / (high - low), 0.0)
+    if np.any(density <= 0):
+        raise ValueError(f"{int(np.sum(density <= 0))} events have an energy no calibration run draws "
+                         f"(e.g. {energy[density <= 0][0]} keV)")
+    return produced / spectrum_max_kev / density
+
+
+def population_weights(runs, energy, produced, spectrum_max_kev):
+    """Expected events per simulated event of one population's calibration runs (``runs``:
+    (run, events simulated, energy window or None) each; ``energy``: the true energies of their
+    events, concatenated in that order): produced / events for a single run of the whole
+    spectrum, else :func:`stratified_weights`."""
+    if len(runs) == 1 and runs[0][2] is None:
+        return np.full(len(energy), produced / runs[0][1])
+    return stratified_weights(energy, [(n, window or (0.0, spectrum_max_kev)) for _, n, window in runs],
+                              spectrum_max_kev, produced)
+
+
 def effective_events(weights):
     """Kish's effective sample size of weighted events: (sum w)^2 / sum w^2."""
     weights = np.asarray(weights, float)

@@ -1,6 +1,7 @@
 """Commands of the machine-learning package: ``train``, ``grid-search``, ``evaluate``,
 ``report`` and ``demo`` (registered through the ``ddcore_register_commands`` hook)."""
 
+import argparse
 import logging
 import os
 
@@ -15,6 +16,25 @@ log = logging.getLogger(__name__)
 def _model_path(args, detector, kind, suffix=".keras"):
     image = f"_{args.image_kind}" if kind in ("cnn", "cvae") else ""
     return args.output or os.path.join("dd_output", "models", f"{detector}_{kind}{image}{suffix}")
+
+
+def _population_count(text):
+    """'wall=40000' -> ('wall', 40000)."""
+    name, _, count = text.partition("=")
+    try:
+        return name.strip(), int(count)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give POPULATION=EVENTS, e.g. wall=40000") from None
+
+
+def _stratum(text):
+    """'wall:0.5:3.5:200000' -> ('wall', (0.5, 3.5), 200000)."""
+    try:
+        name, low, high, count = text.split(":")
+        return name.strip(), (float(low), float(high)), int(count)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give POPULATION:LOW_KEV:HIGH_KEV:EVENTS, "
+                                         "e.g. wall:0.5:3.5:200000") from None
 
 
 def cmd_train(args):
@@ -39,7 +59,8 @@ def cmd_train(args):
         if not cnn or not cvae:
             raise ValueError("ddcore train calibrate needs --cnn and --cvae model files")
         training.calibrate(st, _model_path(args, st.detector, "anomaly_calibration", ".json"), cnn, cvae,
-                           n_events=args.events, workers=args.workers)
+                           n_events=args.events, workers=args.workers,
+                           population_events=dict(args.population_events or []), strata=args.stratum)
 
 
 def cmd_grid_search(args):
@@ -122,6 +143,13 @@ def ddcore_register_commands(cli: CommandLine) -> None:
     p.add_argument("--workers", type=int, default=1,
                    help="calibrate: processes per run (each run made in chunk ranges)")
     p.add_argument("--cvae", help="calibrate: CVAE model file (default: the context's)")
+    p.add_argument("--population-events", type=comma_list(_population_count), metavar="POP=N,...",
+                   help="calibrate: events of these populations' runs instead of --events, "
+                   "e.g. er=40000,wall=40000")
+    p.add_argument("--stratum", type=_stratum, action="append", default=[], metavar="POP:LOW:HIGH:N",
+                   help="calibrate: an extra run of N events of POP (er or wall) drawing only LOW-HIGH keV "
+                   "of its flat spectrum, for a category that needs more events there (weighted so "
+                   "that the population's total is unchanged); repeatable")
     p.add_argument("--output", "-o",
                    help="model path (default dd_output/models/<detector>_<model>_<kind>.keras)")
     cli.add_context_arguments(p)

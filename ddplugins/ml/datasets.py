@@ -1,7 +1,7 @@
 """Training, validation, test and calibration sets, built through the context.
 
 Each split uses its own block of run numbers (random seeds), so no two splits share events:
-train 100+, validation 200+, test 300+, background calibration 400+, likelihood templates of
+train 100+, validation 200+, test 300+, background calibration 400+ (its energy-window strata 450+), likelihood templates of
 the populations other than ER and WIMP 500+, the 50 GeV WIMP injected in the report 600+. A run name stands for one
 set of data, so the number also carries the events per run: ``er_sr0_100004000`` is the first
 training run of 4000 events, ``er_sr0_300000150`` the first test run of 150.
@@ -12,7 +12,8 @@ import numpy as np
 from ddcore import config as dd_config
 from ddcore import registry
 
-SPLIT_FIRST_RUN = {"train": 100, "validation": 200, "test": 300, "calibration": 400, "template": 500,
+SPLIT_FIRST_RUN = {"train": 100, "validation": 200, "test": 300, "calibration": 400,
+                   "calibration_stratum": 450, "template": 500,
                    "light_wimp_template": 600}
 ANALYSIS_CS1_PE = (3.0, 70.0)
 ANALYSIS_MIN_CS2_BOTTOM_PE = 50.0

@@ -106,48 +106,89 @@ def train_cvae(st, output, image_kind="hitpeak", preset="compact", n_train=4000,
     return manifest
 
 
-CALIBRATION_COLUMNS = ("cs1", "cs2_bottom", "s2_area", "alt_s2_area", "x", "y", "z", "cnn_score", "cvae_plane_mse")
+CALIBRATION_COLUMNS = ("cs1", "cs2_bottom", "s2_area", "alt_s2_area", "x", "y", "z", "cnn_score", "cvae_plane_mse",
+                       "true_energy_total")
 
 
-def calibrate(st, output, cnn_model, cvae_model, n_events=2000, workers=1):
+def calibration_plan(st, n_events, population_events=None, strata=()):
+    """{population: [(run, events, energy window or None)]} of the calibration: one run of every
+    population (``n_events``, or ``population_events[name]``), and per stratum (population,
+    (low, high) keV, events) a run of that population drawing only that window of its spectrum."""
+    from ddplugins.simulation import populations
+
+    counts = {name: n_events for name in populations.NAMES}
+    for name, count in (population_events or {}).items():
+        populations.population_code(name)
+        counts[name] = int(count)
+    plan = {name: [(split_runs(derive(st, sim_n_events=n), "calibration", sources=(name,))[0], n, None)]
+            for name, n in counts.items()}
+    for index, (name, window, n) in enumerate(strata):
+        if name not in populations.STRATIFIED:
+            raise ValueError(f"Calibration stratum {name}:{window}: only {', '.join(populations.STRATIFIED)} "
+                             "runs draw an energy window")
+        run = split_runs(derive(st, sim_n_events=n), "calibration_stratum", sources=(name,), n_runs=index + 1)[index]
+        plan[name].append((run, n, tuple(float(v) for v in window)))
+    return plan
+
+
+def calibrate(st, output, cnn_model, cvae_model, n_events=2000, workers=1, population_events=None, strata=()):
     """Calibrate the anomaly score on the full known-background model: a calibration run of
-    ``n_events`` of every population but the WIMP, each event weighted by its population's
-    expected events over the events simulated, and the CNN's likelihood ratio from the ER and
-    WIMP calibration runs (see ``ddplugins.ml.calibration``). ``workers`` > 1 makes each run in
-    chunk ranges on that many processes."""
+    ``n_events`` (or ``population_events[name]``) of every population but the WIMP, each event
+    weighted by the events its population's rate produces per event simulated, plus stratum runs
+    (``strata``: (population, (low, high) keV, events)) that draw only a window of a flat
+    spectrum where a category needs more events (weights: ``calibration.stratified_weights``);
+    and the CNN's likelihood ratio from the ER and WIMP calibration runs (see
+    ``ddplugins.ml.calibration``). ``workers`` > 1 makes each run in chunk ranges on that many
+    processes."""
     from ddcore import parallel
     from ddplugins.ml.datasets import categories, fiducial_volume
     from ddplugins.simulation import populations
 
-    cal_st = derive(st, sim_n_events=n_events, cnn_model_file=str(cnn_model), cvae_model_file=str(cvae_model))
-    runs = {name: split_runs(cal_st, "calibration", sources=(name,))[0] for name in populations.NAMES}
-    targets = ("event_basics", "cnn_scores", "cvae_losses")
+    models_st = derive(st, cnn_model_file=str(cnn_model), cvae_model_file=str(cvae_model))
+    plan = calibration_plan(models_st, n_events, population_events, strata)
+    targets = ("event_basics", "event_truth", "cnn_scores", "cvae_losses")
     dtype = [("category", np.int8), ("weight", np.float64), ("cnn_score", np.float32),
              ("cvae_plane_mse", np.float32, (MAX_PLANES,))]
-    background, in_space = [], {}
-    for name, run in runs.items():
-        if workers > 1:
-            parallel.make_run(cal_st, run, targets, workers=workers)
-        events = load_events(cal_st, [run], targets, selected=False, keep_columns=list(CALIBRATION_COLUMNS))
-        category = categories(events, fiducial_volume(cal_st, run))
-        in_space[name] = events["cnn_score"][category == CATEGORIES.index("analysis_space")]
+    background, in_space, lineages, first = [], {}, {}, None
+    for name, runs in plan.items():
+        parts = []
+        for run, n, window in runs:
+            run_st = derive(models_st, sim_n_events=n, sim_energy_window_kev=list(window) if window else None)
+            first = first or (run_st, run)
+            if workers > 1:
+                parallel.make_run(run_st, run, targets, workers=workers)
+            events = load_events(run_st, [run], targets, selected=False, keep_columns=list(CALIBRATION_COLUMNS))
+            category = categories(events, fiducial_volume(run_st, run))
+            lineages.update(_lineages(run_st, [run], "cvae_losses"))
+            log.info("%s%s: %d events, %s", run, f" ({window[0]}-{window[1]} keV)" if window else "", len(events),
+                     ", ".join(f"{c} {np.sum(category == i)}" for i, c in enumerate(CATEGORIES)))
+            parts.append((run_st, events, category))
         if name == "wimp":
+            events, category = parts[0][1], parts[0][2]
+            in_space[name] = events["cnn_score"][category == CATEGORIES.index("analysis_space")]
             continue
-        produced = populations.expected_counts(cal_st.get_single_plugin(run, "instructions"))[name]
+        plugin = parts[0][0].get_single_plugin(runs[0][0], "instructions")
+        produced = populations.expected_counts(plugin)[name]
+        events = np.concatenate([p[1] for p in parts])
+        category = np.concatenate([p[2] for p in parts])
+        weight = calibration.population_weights(runs, events["true_energy_total"], produced,
+                                                plugin.er_energy_max_kev)
+        if name == "er":
+            in_space[name] = parts[0][1]["cnn_score"][parts[0][2] == CATEGORIES.index("analysis_space")]
         rows = np.zeros(len(events), dtype)
-        rows["category"], rows["weight"] = category, produced / n_events
+        rows["category"], rows["weight"] = category, weight
         rows["cnn_score"], rows["cvae_plane_mse"] = events["cnn_score"], events["cvae_plane_mse"]
         background.append(rows)
-        log.info("%s: %d events, %s", run, len(events),
-                 ", ".join(f"{c} {np.sum(category == i)}" for i, c in enumerate(CATEGORIES)))
-    first = runs["er"]
-    cvae_plugin = cal_st.get_single_plugin(first, "cvae_losses")
-    cnn_plugin = cal_st.get_single_plugin(first, "cnn_scores")
+    run_st, run = first
+    cvae_plugin = run_st.get_single_plugin(run, "cvae_losses")
+    cnn_plugin = run_st.get_single_plugin(run, "cnn_scores")
     hashes = {"cnn_model_sha256": cnn_plugin.cnn_model_sha256, "cvae_model_sha256": cvae_plugin.cvae_model_sha256,
               "cvae_beta": cvae_plugin.cvae_beta,
-              "live_days": float(cal_st.get_single_plugin(first, "instructions").sim_exposure_live_days)}
+              "live_days": float(run_st.get_single_plugin(run, "instructions").sim_exposure_live_days),
+              "runs": {name: [{"run": r, "events": n, "energy_window_kev": w} for r, n, w in runs]
+                       for name, runs in plan.items()}}
     result = calibration.make_calibration(np.concatenate(background), in_space["er"], in_space["wimp"], hashes,
-                                          _lineages(cal_st, runs.values(), "cvae_losses"))
+                                          lineages)
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     calibration.write_calibration(output, result)
     log.info("Saved %s: %s", output, "; ".join(

@@ -84,6 +84,13 @@ class Instructions(SimulatedSource):
     er_energy_max_kev = Checked(above=0, 
         default=15.0, type=(float, int), help="Flat ER background spectrum upper edge [keV]"
     )
+    sim_energy_window_kev = strax.Config(
+        default=None, type=(tuple, list, type(None)),
+        help="Draw the energies of an 'er' or 'wall' run only in [low, high] keV of their flat "
+        "spectrum (a stratum, for importance-sampled calibration runs: the run's events stand for "
+        "the window's share of the population, populations.energy_window_share) [keV]; default: "
+        "the whole spectrum",
+    )
     wimp_mass_gev = Checked(above=0, default=500.0, type=(float, int), help="WIMP mass [GeV/c^2]")
     wimp_cross_section_cm2 = Checked(above=0, 
         default=1e-45, type=(float, int), help="WIMP-nucleon cross-section [cm^2]"
@@ -175,6 +182,7 @@ class Instructions(SimulatedSource):
                 f"delay plus twice the longest drift time plus margins ({needed / 1e3:.0f} us): "
                 "events would reach into the next slot"
             )
+        populations.energy_window_share(self, self.spec.source, self.run_id)
         self.fax_table = None
         if self.spec.source == "fax":
             self.fax_table = self._load_fax_table()

@@ -75,6 +75,30 @@ def expected_counts(opts, live_days=None):
     }
 
 
+STRATIFIED = ("er", "wall")  # populations whose runs may draw a window of their (flat) spectrum
+
+
+def energy_window(opts):
+    """[low, high] keV of the flat spectrum an 'er' or 'wall' run draws (``sim_energy_window_kev``)."""
+    return tuple(opts.sim_energy_window_kev or (0.0, opts.er_energy_max_kev))
+
+
+def energy_window_share(opts, source, run_id="this run"):
+    """Share of the population's spectrum a run of ``source`` draws (1 without a window); a
+    ValueError names the run and the option where the window is not valid for it."""
+    window = opts.sim_energy_window_kev
+    if window is None:
+        return 1.0
+    if source not in STRATIFIED:
+        raise ValueError(f"Run {run_id!r}: sim_energy_window_kev={window!r} applies only to runs of "
+                         f"{' or '.join(STRATIFIED)} (flat spectra); unset it for {source!r} runs")
+    if (len(window) != 2 or not all(isinstance(v, (int, float)) for v in window)
+            or not 0 <= window[0] < window[1] <= opts.er_energy_max_kev):
+        raise ValueError(f"Run {run_id!r}: sim_energy_window_kev={window!r} must be [low, high] keV "
+                         f"with 0 <= low < high <= er_energy_max_kev ({opts.er_energy_max_kev})")
+    return (window[1] - window[0]) / opts.er_energy_max_kev
+
+
 def wimp_count(opts, tonne_years, normalisation=None):
     """WIMPs produced in an exposure: wimprates' rate at the configured model, or under the named
     benchmark "table_i" that rate scaled so the reference WIMP (500 GeV, 1e-45 cm^2 SI) gives
@@ -155,7 +179,7 @@ def interactions(opts, population, n, rng):
         x, y, z = _fiducial_vertices(opts, rng, n)
         event = np.arange(n)
         if name == "er":
-            energy = spectra.sample_er_energies(rng, n, opts.er_energy_max_kev)
+            energy = spectra.sample_er_energies(rng, n, *energy_window(opts))
         elif name == "wimp":
             energy = spectra.sample_wimp_energies(
                 rng, n, opts.wimp_mass_gev, opts.wimp_cross_section_cm2, opts.wimp_interaction)
@@ -174,14 +198,14 @@ def interactions(opts, population, n, rng):
         else:
             multiplicity = _multiplicities(rng, n, 0.5, minimum=2)
             event, x, y, z = _random_walk(opts, rng, first, multiplicity, opts.multisite_mean_step_cm)
-            energy = spectra.sample_er_energies(rng, len(event), opts.er_energy_max_kev)
+            energy = spectra.sample_er_energies(rng, len(event), 0.0, opts.er_energy_max_kev)
         table = _table(event, x, y, z, energy, NR if name == "neutron" else ER)
     elif name == "wall":
         phi = rng.uniform(0, 2 * np.pi, n)
         z = rng.uniform(-opts.tpc_length_cm, 0, n)
         radius = np.full(n, opts.tpc_radius_cm)
         table = _table(np.arange(n), radius * np.cos(phi), radius * np.sin(phi), z,
-                       spectra.sample_er_energies(rng, n, opts.er_energy_max_kev), ER)
+                       spectra.sample_er_energies(rng, n, *energy_window(opts)), ER)
         # electrons from the wall drift along it and are partly lost on the PTFE; those that
         # arrive come out further in, where the field lines bend away from the wall: a smooth
         # displacement (half-normal), the tails of the reconstructed position come from the

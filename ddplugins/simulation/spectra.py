@@ -85,8 +85,9 @@ def sample_wimp_energies(rng, n, mass_gev, cross_section_cm2, interaction="SI"):
     return sample_table(rng, n, energies, rates, f"WIMP ({mass_gev} GeV, {interaction})")
 
 
-def sample_er_energies(rng, n, e_max_kev):
-    return rng.uniform(0, e_max_kev, n)
+def sample_er_energies(rng, n, low_kev, high_kev):
+    """Energies of a flat spectrum on [low_kev, high_kev]."""
+    return rng.uniform(low_kev, high_kev, n)
 
 
 def exponential_fraction(scale_kev, low, high, e_min, e_max):
