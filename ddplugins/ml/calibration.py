@@ -108,8 +108,9 @@ def _logit(score):
 
 def fit_cnn_likelihood_ratio(er_scores, wimp_scores):
     """{"logit": points, "log_ratio": values}: log of the WIMP over background density of the CNN
-    score, a non-decreasing step function of logit(score) (isotonic regression, classes
-    weighted equally), capped at what the sample sizes can tell."""
+    score, a function of logit(score) that rises strictly between its caps (centred isotonic
+    regression, classes weighted equally; linear between the points), capped at what the sample
+    sizes can tell."""
     from sklearn.isotonic import IsotonicRegression
 
     x = np.concatenate([_logit(er_scores), _logit(wimp_scores)])
@@ -117,8 +118,14 @@ def fit_cnn_likelihood_ratio(er_scores, wimp_scores):
     w = np.concatenate([np.full(len(er_scores), 1 / len(er_scores)), np.full(len(wimp_scores), 1 / len(wimp_scores))])
     low, high = 1 / (len(wimp_scores) + 1), 1 - 1 / (len(er_scores) + 1)
     fit = IsotonicRegression(y_min=low, y_max=high, out_of_bounds="clip").fit(x, y, sample_weight=w)
+    # centred isotonic regression (Oron and Flournoy, Stat. Biopharm. Res. 9 (2017) 258): each
+    # flat block of the fit becomes one point at the centre of its scores, so the ratio rises
+    # strictly between the caps and keeps the CNN's ordering; a step function would tie every
+    # event of a block, and the calibrated score with them
     posterior = np.clip(fit.y_thresholds_, low, high)
-    return {"logit": fit.X_thresholds_.tolist(), "log_ratio": (np.log(posterior) - np.log1p(-posterior)).tolist()}
+    levels, block = np.unique(posterior, return_inverse=True)
+    centres = np.bincount(block, fit.X_thresholds_) / np.bincount(block)
+    return {"logit": centres.tolist(), "log_ratio": (np.log(levels) - np.log1p(-levels)).tolist()}
 
 
 def cnn_log_likelihood_ratio(cnn_score, calibration):

@@ -99,6 +99,8 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bo
         st.get_single_plugin(split_runs(st, "test")[0], "instructions"), discriminant,
         _population_events(st, test, labels, anomaly, n_test, progress))
 
+    flags_by_category = _flags_by_category(st, n_test, progress) if anomaly is not None else None
+
     metrics = {}
     for name, values in scores.items():
         values = np.asarray(values, float)
@@ -125,6 +127,7 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bo
         "n_bootstrap_z": n_bootstrap_z,
         "significance": _significance(search, np.random.default_rng(0), n_bootstrap_z),
         "injection": _injection_study(search, np.random.default_rng(1), n_bootstrap_z),
+        "flags_by_category": flags_by_category,
         "scores": {k: np.asarray(v, float) for k, v in scores.items()},
         "labels": labels,
         "test_events": test,
@@ -164,6 +167,30 @@ def _population_events(st, test, labels, anomaly, n_test, progress):
     found[LIGHT_WIMP] = searched_events(derive(template_st, wimp_mass_gev=LIGHT_WIMP_MASS_GEV),
                                         "light_wimp_template", "wimp")
     return found
+
+
+def _flags_by_category(st, n_test, progress):
+    """Where the anomaly search sees each population: per population (its test run for ER and
+    WIMP, its template run for the others; every event) and event category, the events, the
+    flagged events and the flagged fraction with its 68% exact binomial interval."""
+    from ddplugins.ml.datasets import CATEGORIES
+
+    run_st = derive(st, sim_n_events=n_test)
+    found = {}
+    for name in populations.NAMES:
+        split = "test" if name in ("er", "wimp") else "template"
+        run = split_runs(run_st, split, sources=(name,))[0]
+        run_st.make(run, "anomaly_scores", progress_bar=progress)
+        scores = run_st.get_array(run, "anomaly_scores", progress_bar=False, keep_columns=["category", "is_anomalous"])
+        found[name] = {"run": run, "simulated": n_test, "categories": {}}
+        for index, category in enumerate(CATEGORIES):
+            flags = scores["is_anomalous"][scores["category"] == index]
+            n, k = len(flags), int(np.sum(flags))
+            found[name]["categories"][category] = {
+                "n": n, "flagged": k, "fraction": k / n if n else None,
+                "interval": list(statistics.clopper_pearson(k, n)) if n else None}
+    acceptance = run_st.get_single_plugin(run, "anomaly_scores").config["anomaly_background_acceptance"]
+    return {"acceptance": acceptance, "populations": found}
 
 
 def _background_flag_fraction(backgrounds):
@@ -643,6 +670,7 @@ def write_report(st, result, output, pseudo_run=None):
         model_hashes=model_hashes, metrics=result["metrics"], n_bootstrap=N_BOOTSTRAP,
         significance=result["significance"], pseudo=result.get("pseudo_data"), figures=figures,
         injection=injection_summary(result), injected_per_sr0=INJECTED_PER_SR0,
+        flags_by_category=result.get("flags_by_category"),
         gallery=_gallery(st, pseudo_run, every_pseudo_event) if pseudo is not None else [],
         lineage=json.dumps({"test_runs": result["test_runs"], "models": result["model_lineages"]}, indent=1),
     )
