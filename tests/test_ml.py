@@ -70,6 +70,10 @@ def test_manifest_records_training(tiny_models):
     manifest = models.read_manifest(tiny_models["cnn"])
     assert manifest["kind"] == "cnn" and manifest["input_name"] == "hitpeak_image"
     assert all("event_images-" in key for key in manifest["training_runs"].values())
+    # what data it learnt from: the options that define its training runs
+    assert manifest["training_run_options"]["sim_n_events"] == TINY_EVENTS
+    assert manifest["training_run_options"]["s1_timing_model"] == "exponential"
+    assert models.read_manifest(tiny_models["cvae"])["training_run_options"]["sim_n_events"] == TINY_EVENTS
     assert set(manifest["validation_metrics"]) >= {"accuracy", "roc_auc"}
     assert manifest["model_sha256"] == file_sha256(tiny_models["cnn"])
 

@@ -6,8 +6,9 @@ against the known background, with the two alternatives weighted equally:
     statistic = log((LR_cnn + B_cvae) / 2)
 
 - ``LR_cnn``, the supervised part: the CNN's likelihood ratio, WIMP over background density of
-  its score, learnt on calibration events in the analysis space (isotonic regression of the
-  label on the score with the classes weighted equally, so it never falls as the score rises).
+  its score, learnt on calibration events in the analysis space (centred isotonic regression of
+  the label on the score with the classes weighted equally: it rises strictly with the score
+  between its caps, so it keeps the CNN's order).
 - ``B_cvae``, the unsupervised part: the largest Bayes factor that *any* alternative can have
   against the background at the CVAE's background tail probability p, 1 / (-e p ln p) for
   p < 1/e and 1 above (Sellke, Bayarri and Berger, Am. Stat. 55 (2001) 62). It knows no signal,

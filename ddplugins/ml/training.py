@@ -23,6 +23,12 @@ def _lineages(st, run_ids, data_type="event_images"):
     return {run_id: str(st.key_for(run_id, data_type)) for run_id in run_ids}
 
 
+def _run_options(st, run_id):
+    """The options that define a simulated run (its run document's per-run defaults), so a
+    manifest says what data a model learnt from (e.g. s1_timing_model)."""
+    return dict(st.run_metadata(run_id, projection=["strax_defaults"]).get("strax_defaults", {}))
+
+
 def _sets(st, image_kind, n_train, n_validation):
     field = IMAGE_FIELDS[image_kind]
     train_st = derive(st, sim_n_events=n_train)
@@ -31,7 +37,8 @@ def _sets(st, image_kind, n_train, n_validation):
     validation_runs = split_runs(validation_st, "validation")
     train = image_set(train_st, train_runs, field)
     validation = image_set(validation_st, validation_runs, field)
-    return field, train, validation, _lineages(train_st, train_runs), _lineages(validation_st, validation_runs)
+    return (field, train, validation, _lineages(train_st, train_runs), _lineages(validation_st, validation_runs),
+            _run_options(train_st, train_runs[0]))
 
 
 def train_cnn(st, output, image_kind="hitpeak", n_train=4000, n_validation=1000, epochs=10,
@@ -39,7 +46,7 @@ def train_cnn(st, output, image_kind="hitpeak", n_train=4000, n_validation=1000,
               with_features=True):
     """Train the CNN on simulated ER (label 0) and WIMP (label 1) events; save model + manifest.
     ``with_features``: the model also reads the reconstructed cS1, cS2_b, drift time and (x, y)."""
-    field, (x, y, events), (x_val, y_val, events_val), train_lineage, val_lineage = _sets(
+    field, (x, y, events), (x_val, y_val, events_val), train_lineage, val_lineage, run_options = _sets(
         st, image_kind, n_train, n_validation)
     scale = None
     if with_features:
@@ -63,6 +70,7 @@ def train_cnn(st, output, image_kind="hitpeak", n_train=4000, n_validation=1000,
         "training": dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
                          n_train=int(len(x)), n_validation=int(len(x_val))),
         "training_runs": train_lineage,
+        "training_run_options": run_options,
         "validation_runs": val_lineage,
         "validation_metrics": metrics,
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
@@ -99,6 +107,7 @@ def train_cvae(st, output, image_kind="hitpeak", preset="compact", n_train=4000,
                          seed=seed, n_train=int(len(x)), n_validation=int(len(x_val)),
                          background_only=True),
         "training_runs": _lineages(train_st, train_runs),
+        "training_run_options": _run_options(train_st, train_runs[0]),
         "validation_runs": _lineages(validation_st, validation_runs),
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
     })
