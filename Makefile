@@ -52,18 +52,19 @@ bench-peer:
 clean:
 	rm -rf $(VENV) $(PEER_VENV) dd_data dd_output .pytest_cache
 
-# Reproduce the models shipped in ddplugins/<detector>/models (xenon1t: ~30 minutes on 2 cores,
-# ~10 of them the calibration's 410,000 simulated events: 20,000 of every population, 40,000 ER,
-# 40,000 wall and 30,000 S2-only events, and 200,000 wall events at 0.5-3.5 keV, where the
-# wall's rare small-S1 events come from):
+# Reproduce the models shipped in ddplugins/<detector>/models (xenon1t: ~50 minutes on 2 cores,
+# ~30 of them the calibration's 2.8 million simulated events: 20,000 of every population, 40,000
+# ER, 40,000 wall and 30,000 S2-only events, and the strata where the rare small-S1 events come
+# from: 5 x 500,000 wall events at 0.5-3.5 keV and 50,000 ER events at 0.5-3 keV; ~10 GB of store):
 #   make models                                       (xenon1t, as shipped)
 #   make models DETECTOR=xenonnt HITPEAK_OPTIONS="--events 3000 --images-only" OTHER_CNN_KINDS= MODEL_EVENTS=3000 CALIBRATION_OPTIONS="--events 2000"
 DETECTOR ?= xenon1t
 HITPEAK_OPTIONS ?= --events 8000 --epochs 25 --layers 3
 OTHER_CNN_KINDS ?= hit peak
 MODEL_EVENTS ?= 4000
+WALL_STRATUM = --stratum wall:0.5:3.5:500000
 CALIBRATION_OPTIONS ?= --events 20000 --population-events er=40000,wall=40000,s2only=30000 \
-	--stratum wall:0.5:3.5:200000
+	$(WALL_STRATUM) $(WALL_STRATUM) $(WALL_STRATUM) $(WALL_STRATUM) $(WALL_STRATUM) --stratum er:0.5:3.0:50000
 MODELS = ddplugins/$(DETECTOR)/models/$(DETECTOR)
 models: $(STAMP)
 	$(BIN)/ddcore train cnn -d $(DETECTOR) --image-kind hitpeak $(HITPEAK_OPTIONS) -o $(MODELS)_cnn_hitpeak.keras
