@@ -176,6 +176,8 @@ def _flags_by_category(st, n_test, progress):
     from ddplugins.ml.datasets import CATEGORIES
 
     run_st = derive(st, sim_n_events=n_test)
+    acceptance = run_st.get_single_plugin(split_runs(run_st, "test")[0], "anomaly_scores").config[
+        "anomaly_background_acceptance"]
     found = {}
     for name in populations.NAMES:
         split = "test" if name in ("er", "wimp") else "template"
@@ -189,7 +191,6 @@ def _flags_by_category(st, n_test, progress):
             found[name]["categories"][category] = {
                 "n": n, "flagged": k, "fraction": k / n if n else None,
                 "interval": list(statistics.clopper_pearson(k, n)) if n else None}
-    acceptance = run_st.get_single_plugin(run, "anomaly_scores").config["anomaly_background_acceptance"]
     return {"acceptance": acceptance, "populations": found}
 
 

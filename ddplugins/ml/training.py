@@ -162,6 +162,7 @@ def calibrate(st, output, cnn_model, cvae_model, n_events=2000, workers=1, popul
     for name, runs in plan.items():
         parts = []
         for run, n, window in runs:
+            # the window as a list, as JSON and --set give it: a tuple would hash to another lineage
             run_st = derive(models_st, sim_n_events=n, sim_energy_window_kev=list(window) if window else None)
             first = first or (run_st, run)
             if workers > 1:
@@ -172,9 +173,9 @@ def calibrate(st, output, cnn_model, cvae_model, n_events=2000, workers=1, popul
             log.info("%s%s: %d events, %s", run, f" ({window[0]}-{window[1]} keV)" if window else "", len(events),
                      ", ".join(f"{c} {np.sum(category == i)}" for i, c in enumerate(CATEGORIES)))
             parts.append((run_st, events, category))
+        if name in ("er", "wimp"):  # the CNN's likelihood ratio: the full-spectrum run's analysis space
+            in_space[name] = parts[0][1]["cnn_score"][parts[0][2] == CATEGORIES.index("analysis_space")]
         if name == "wimp":
-            events, category = parts[0][1], parts[0][2]
-            in_space[name] = events["cnn_score"][category == CATEGORIES.index("analysis_space")]
             continue
         plugin = parts[0][0].get_single_plugin(runs[0][0], "instructions")
         produced = populations.expected_counts(plugin)[name]
@@ -182,8 +183,6 @@ def calibrate(st, output, cnn_model, cvae_model, n_events=2000, workers=1, popul
         category = np.concatenate([p[2] for p in parts])
         weight = calibration.population_weights(runs, events["true_energy_total"], produced,
                                                 plugin.er_energy_max_kev)
-        if name == "er":
-            in_space[name] = parts[0][1]["cnn_score"][parts[0][2] == CATEGORIES.index("analysis_space")]
         rows = np.zeros(len(events), dtype)
         rows["category"], rows["weight"] = category, weight
         rows["cnn_score"], rows["cvae_plane_mse"] = events["cnn_score"], events["cvae_plane_mse"]

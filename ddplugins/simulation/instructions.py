@@ -87,9 +87,8 @@ class Instructions(SimulatedSource):
     sim_energy_window_kev = strax.Config(
         default=None, type=(tuple, list, type(None)),
         help="Draw the energies of an 'er' or 'wall' run only in [low, high] keV of their flat "
-        "spectrum (a stratum, for importance-sampled calibration runs: the run's events stand for "
-        "the window's share of the population, populations.energy_window_share) [keV]; default: "
-        "the whole spectrum",
+        "spectrum (a stratum, for importance-sampled calibration runs, weighted by "
+        "ddplugins.ml.calibration.stratified_weights) [keV]; default: the whole spectrum",
     )
     wimp_mass_gev = Checked(above=0, default=500.0, type=(float, int), help="WIMP mass [GeV/c^2]")
     wimp_cross_section_cm2 = Checked(above=0, 
@@ -182,7 +181,7 @@ class Instructions(SimulatedSource):
                 f"delay plus twice the longest drift time plus margins ({needed / 1e3:.0f} us): "
                 "events would reach into the next slot"
             )
-        populations.energy_window_share(self, self.spec.source, self.run_id)
+        populations.check_energy_window(self, self.spec.source, self.run_id)
         self.fax_table = None
         if self.spec.source == "fax":
             self.fax_table = self._load_fax_table()

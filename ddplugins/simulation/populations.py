@@ -83,12 +83,12 @@ def energy_window(opts):
     return tuple(opts.sim_energy_window_kev or (0.0, opts.er_energy_max_kev))
 
 
-def energy_window_share(opts, source, run_id="this run"):
-    """Share of the population's spectrum a run of ``source`` draws (1 without a window); a
-    ValueError names the run and the option where the window is not valid for it."""
+def check_energy_window(opts, source, run_id="this run"):
+    """A ValueError naming the run and the option where ``sim_energy_window_kev`` is set for a
+    source without a flat spectrum or lies outside that spectrum."""
     window = opts.sim_energy_window_kev
     if window is None:
-        return 1.0
+        return
     if source not in STRATIFIED:
         raise ValueError(f"Run {run_id!r}: sim_energy_window_kev={window!r} applies only to runs of "
                          f"{' or '.join(STRATIFIED)} (flat spectra); unset it for {source!r} runs")
@@ -96,7 +96,6 @@ def energy_window_share(opts, source, run_id="this run"):
             or not 0 <= window[0] < window[1] <= opts.er_energy_max_kev):
         raise ValueError(f"Run {run_id!r}: sim_energy_window_kev={window!r} must be [low, high] keV "
                          f"with 0 <= low < high <= er_energy_max_kev ({opts.er_energy_max_kev})")
-    return (window[1] - window[0]) / opts.er_energy_max_kev
 
 
 def wimp_count(opts, tonne_years, normalisation=None):
