@@ -70,7 +70,7 @@ def test_evaluate_report_and_demo(workdir):
                  *fast).stdout
     assert "Report:" in out and (workdir / "evaluation" / "report.html").exists()
     out = ddcore(workdir, "demo", "--events", "40", "-o", "demo", *short, *fast).stdout
-    assert "Pseudo-data pseudo_sr0_000" in out and "Truth of those events" in out and (workdir / "demo" / "report.html").exists()
+    assert "Pseudo-data pseudo_sr0_000" in out and "Truth of the analysis-space events" in out and "(all categories)" in out and (workdir / "demo" / "report.html").exists()
 
 
 def test_newsdm(workdir):

@@ -22,7 +22,7 @@ TINY_STRATUM_EVENTS = 100
 
 def load_cnn(path):
     return models.load_model(path, "cnn", tuple(IMAGE_FIELDS.values()), 1,
-                             extra_inputs=(scoring.PHYSICS_FEATURES_INPUT,))
+                             extra_inputs=scoring.EXTRA_INPUTS)
 
 
 @pytest.fixture(scope="session")
@@ -138,6 +138,45 @@ def test_cnn_reads_the_reconstructed_quantities_it_was_trained_with(tmp_path):
         models.load_model(path, "cnn", tuple(IMAGE_FIELDS.values()), 1)
 
 
+def test_cnn_reads_the_s1_waveform_at_full_resolution(make_context, tmp_path):
+    """Trained through the context with the S1 waveform input, scored by the cnn_scores plugin;
+    the waveform's shape changes the score, its size does not; events without an S1 read zeros;
+    a waveform length other than the model's is refused naming the option."""
+    st = make_context()
+    path = tmp_path / "cnn_s1_waveform.keras"
+    manifest = training.train_cnn(st, path, n_train=TINY_EVENTS, n_validation=60, epochs=1, batch_size=32,
+                                  n_conv_layers=1, with_s1_waveform=True)
+    model = load_cnn(path)
+    assert [i.name for i in model.inputs] == ["hitpeak_image", scoring.PHYSICS_FEATURES_INPUT,
+                                              scoring.S1_WAVEFORM_INPUT]
+    test_st = ddcore.derive(make_context(cnn_model_file=str(path)), sim_n_events=TINY_EVENTS)
+    run = split_runs(test_st, "test")[0]
+    scored = test_st.get_array(run, "cnn_scores", progress_bar=False)["cnn_score"]
+    events = test_st.get_array(run, ["event_basics", "event_images", "event_waveforms"], progress_bar=False)
+    np.testing.assert_allclose(scored, scoring.cnn_signal_probability(model, events), rtol=1e-6)
+    samples = events["s1_waveform"].shape[1]
+    assert manifest["architecture"]["s1_waveform_samples"] == samples
+
+    has_s1 = events["s1_waveform"].sum(axis=1) > 0
+    assert has_s1.any()
+    shapes = scoring.s1_waveform_shapes(events)
+    np.testing.assert_allclose(shapes[has_s1].sum(axis=1), 1.0, rtol=1e-5)
+    assert not shapes[~has_s1].any()
+    doubled = events.copy()
+    doubled["s1_waveform"] *= 2
+    np.testing.assert_allclose(scoring.cnn_signal_probability(model, doubled), scored, rtol=1e-5)
+    shifted = events.copy()
+    shifted["s1_waveform"] = np.roll(events["s1_waveform"], samples // 4, axis=1)
+    assert not np.allclose(scoring.cnn_signal_probability(model, shifted[has_s1]), scored[has_s1])
+    short = np.zeros(len(events), [(n, events.dtype[n]) for n in events.dtype.names if n != "s1_waveform"]
+                     + [("s1_waveform", np.float32, samples // 2)])
+    for name in events.dtype.names:
+        if name != "s1_waveform":
+            short[name] = events[name]
+    with pytest.raises(ValueError, match=f"{samples} samples.*event_waveform_samples={samples}"):
+        scoring.cnn_signal_probability(model, short)
+
+
 def test_density_ratio_reference_reaches_the_separation_of_the_plane():
     rng = np.random.default_rng(3)
     n = 2000
@@ -231,7 +270,8 @@ def test_every_category_is_calibrated_on_the_background_model(tiny_models):
 
 def test_flag_rate_on_background_matches_the_acceptance(scored_context, tiny_models):
     """On the calibration runs themselves (the wall's energy-window stratum included), weighted
-    as the calibration weighs them, each category flags the acceptance, up to the weight of the
+    as the calibration weighs them, each category flags its acceptance (lowered to the flag
+    budget in the large categories), up to the weight of the
     one event at the threshold (a few heavy events in a small category) and, below it, the
     weight of events tied at the threshold (a point mass of the statistic, e.g. at the cap of the
     CNN's likelihood ratio, is flagged whole or not at all: flags never exceed the acceptance)."""
@@ -240,9 +280,13 @@ def test_flag_rate_on_background_matches_the_acceptance(scored_context, tiny_mod
     from ddplugins.simulation import populations
 
     st = ddcore.derive(scored_context, anomaly_background_acceptance=0.2)
-    plan = cal.read_calibration(tiny_models["calibration"])["runs"]
+    calibration = cal.read_calibration(tiny_models["calibration"])
+    plan = calibration["runs"]
     assert [r["energy_window_kev"] for r in plan["wall"]] == [None, [0.5, 3.5]]
-    threshold = cal.thresholds(cal.read_calibration(tiny_models["calibration"]), 0.2)
+    # 0.2, lowered in the large categories to the flag budget of 0.06 background events per day
+    acceptance = cal.category_acceptances(calibration, 0.2, 0.06)
+    assert acceptance.min() < 0.2 and acceptance.max() == 0.2
+    threshold = cal.thresholds(calibration, acceptance)
     flagged, total, tied = np.zeros(len(CATEGORIES)), np.zeros(len(CATEGORIES)), np.zeros(len(CATEGORIES))
     heaviest = np.zeros(len(CATEGORIES))  # the largest weight of one event in each category
     for name, runs in plan.items():
@@ -265,8 +309,8 @@ def test_flag_rate_on_background_matches_the_acceptance(scored_context, tiny_mod
     used = total > 0
     fraction, threshold_event_share = flagged[used] / total[used], heaviest[used] / total[used]
     tied_share = tied[used] / total[used]
-    assert np.all(fraction <= 0.2 + threshold_event_share + 0.02), (fraction, threshold_event_share)
-    assert np.all(fraction >= 0.2 - tied_share - threshold_event_share - 0.02), (fraction, tied_share)
+    assert np.all(fraction <= acceptance[used] + threshold_event_share + 0.02), (fraction, threshold_event_share)
+    assert np.all(fraction >= acceptance[used] - tied_share - threshold_event_share - 0.02), (fraction, tied_share)
 
 
 def test_stratified_weights_are_unbiased_and_lighter_where_a_window_run_adds_events():
@@ -404,6 +448,23 @@ def test_evaluation_and_report_compare_every_method(scored_context, tmp_path):
         for c in row["categories"].values():
             assert c["n"] == 0 or c["interval"][0] <= c["fraction"] <= c["interval"][1], name
     assert all(c["n"] == 0 for category, c in flags["s2only"]["categories"].items() if category != "no_s1")
+    # the anomaly fraction counts every event of each population's run, in every category (the
+    # S2-only events outside the analysis space too): not flagged per category, flagged pooled;
+    # the background's flags are the calibration's acceptances, with its errors
+    search = result["_search"]
+    n_categories = len(flags["er"]["categories"])
+    for name, row in flags.items():
+        bins = np.bincount(search.flags[name][1].astype(int), minlength=2 * n_categories)
+        assert list(bins[:n_categories]) == [c["n"] - c["flagged"] for c in row["categories"].values()], name
+        assert list(bins[n_categories:]) == [c["flagged"] for c in row["categories"].values()], name
+    assert len(search.flags["s2only"][1]) > 0 == len(search.values["s2only"][1])
+    assert list(result["flags_by_category"]["acceptance"].values()) == pytest.approx(search.flag_acceptances)
+    assert np.all(search.flag_acceptance_errors > 0)
+    signal, backgrounds = search.templates(populations.expected_counts(search.plugin), search.flags, report.FLAG_EDGES)
+    totals = sum(b.expected for b in backgrounds)
+    assert len(signal.expected) == n_categories + 1 and totals[-1] == pytest.approx(
+        sum(b.expected[-1] for b in backgrounds if b.name == "calibrated_flags"))
+    assert 0 < rows[0]["anomaly_fraction_background"] < 0.03
     path = report.write_report(scored_context, result, str(tmp_path / "report.html"))
     html = open(path).read()
     assert "boosted trees" in html and "data:image/png;base64" in html and "Significance vs exposure" in html
@@ -421,14 +482,16 @@ def test_report_renders_in_a_browser_with_every_image(scored_context, tmp_path):
     import shutil
     import subprocess
 
-    from ddplugins.ml import report
+    from ddplugins.ml import demo, report
 
     result = report.evaluate(scored_context, n_test=TINY_EVENTS, n_train=TINY_EVENTS, progress=False,
                              n_bootstrap_z=3)
+    result["pseudo_data"] = demo.pseudo_data_summary(scored_context, "pseudo_sr0_000", result)
     path = report.write_report(scored_context, result, str(tmp_path / "report.html"), pseudo_run="pseudo_sr0_000")
     html = open(path).read()
     for title in ("ROC curves", "Discrimination space", "Energy spectrum", "Positions", "Significance vs exposure",
-                  "Most anomalous events", "&plusmn;"):
+                  "Most anomalous events", "&plusmn;", "events\n(all categories) are anomalous",
+                  "Anomaly fraction by event category"):
         assert title in html, title
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
     assert len(images) >= 6 and all(base64.b64decode(i)[:8] == b"\x89PNG\r\n\x1a\n" for i in images)
@@ -477,16 +540,25 @@ def test_anomaly_fraction_of_a_run_and_a_superrun(scored_context):
             if row[f"n_{name}"][0]:
                 assert row[f"fraction_low_{name}"][0] <= row[f"fraction_{name}"][0] <= row[f"fraction_high_{name}"][0]
         assert sum(row[f"n_{name}"][0] for name in af.CATEGORIES) == len(events)
-        # every category calibrated, with the uncertainty of its calibration sample
-        for name in af.CATEGORIES:
-            assert row[f"background_fraction_{name}"][0] == 0.03  # the default acceptance
+        # every category calibrated, with the uncertainty of its calibration sample, at the
+        # acceptance its flags were set at
+        acceptances = scored_context.get_single_plugin(run, "anomaly_scores").acceptances
+        for index, name in enumerate(af.CATEGORIES):
+            assert row[f"background_fraction_{name}"][0] == acceptances[index] <= 0.03
             assert row[f"background_fraction_error_{name}"][0] > 0 and row[f"calibration_events_{name}"][0] > 0
             assert np.isfinite(row[f"z_{name}"][0])
+        # every category pooled: counts, the background expectation of the flags, an exact Z
+        assert row["n_total"][0] == len(events) and row["flagged_total"][0] == events["is_anomalous"].sum()
+        expected = sum(row[f"n_{name}"][0] * acceptances[i] for i, name in enumerate(af.CATEGORIES))
+        assert row["background_flagged_total"][0] == pytest.approx(expected)
+        assert row["background_flagged_total_error"][0] > 0 and np.isfinite(row["z_total"][0])
+        assert row["fraction_low_total"][0] <= row["fraction_total"][0] <= row["fraction_high_total"][0]
     scored_context.define_run("_pseudo_pair", runs)
     combined = scored_context.get_array("_pseudo_pair", "anomaly_fraction", progress_bar=False)
     assert len(combined) == 1
-    for name in af.CATEGORIES:
+    for name in [*af.CATEGORIES, "total"]:
         assert combined[f"n_{name}"][0] == sum(rows[run][f"n_{name}"][0] for run in runs)
+        assert combined[f"flagged_{name}"][0] == sum(rows[run][f"flagged_{name}"][0] for run in runs)
 
 
 def test_excess_significance_counts_the_calibration_uncertainty():
@@ -496,6 +568,37 @@ def test_excess_significance_counts_the_calibration_uncertainty():
     exact_background = excess_significance(1000, 25, 0.01, 10**9)
     assert exact_background > excess_significance(1000, 25, 0.01, 2400) > 2
     assert np.isnan(excess_significance(100, 10, np.nan, 2400))
+
+
+def test_pooled_excess_significance_convolves_the_categories():
+    from scipy import stats
+
+    from ddplugins.ml.anomaly_fraction import excess_significance, pooled_excess_significance
+
+    # one category: the same as its own significance; an uncalibrated category adds nothing
+    assert pooled_excess_significance([1000], 25, [0.01], [2400]) == pytest.approx(excess_significance(1000, 25, 0.01, 2400))
+    assert pooled_excess_significance([1000, 50], 25, [0.01, np.nan], [2400, 0]) == pytest.approx(
+        excess_significance(1000, 25, 0.01, 2400))
+    # well-known background fractions: the sum of two binomials
+    found = pooled_excess_significance([4000, 600], 12, [0.0005, 0.01], [1e6, 1e6])
+    p_value = 1 - np.convolve(stats.binom.pmf(np.arange(12), 4000, 0.0005), stats.binom.pmf(np.arange(12), 600, 0.01))[:12].sum()
+    assert found == pytest.approx(stats.norm.isf(p_value), rel=2e-3)
+    # fewer flags than expected: no excess; a less well calibrated background: a smaller Z
+    assert pooled_excess_significance([4000, 600], 7, [0.0005, 0.01], [1e6, 1e6]) == 0
+    assert pooled_excess_significance([4000, 600], 12, [0.0005, 0.01], [2e4, 2e4]) < found
+
+
+def test_flag_budget_lowers_the_acceptance_of_large_categories_only():
+    from ddplugins.ml import calibration as cal
+
+    calibration = {"live_days": 34.2, "categories": {
+        "no_s1": {"expected_events": 4800.0}, "small_s1": {"expected_events": 7.0},
+        "analysis_space": {"expected_events": 62.0}, "other": {"expected_events": 0.0}}}
+    acceptances = cal.category_acceptances(calibration, 0.03, 0.06)
+    # 0.06 per day = 2.05 per 34.2 days: 3% of 62 is below it, 3% of 4,800 is not
+    np.testing.assert_allclose(acceptances, [0.06 * 34.2 / 4800, 0.03, 0.03, 0.03])
+    assert acceptances[0] * 4800 == pytest.approx(0.06 * 34.2)
+    np.testing.assert_array_equal(cal.category_acceptances(calibration, 0.03), 0.03)
 
 
 def test_combined_statistic_keeps_the_cnn_where_it_is_confident_and_flags_rare_reconstructions():

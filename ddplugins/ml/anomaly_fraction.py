@@ -9,7 +9,11 @@ acceptance the flags were set at) with its uncertainty from the calibration samp
 size (NaN, and no significance, in a category no calibration event fell in), and the
 significance of the excess. The significance is exact: the number of flagged
 events is beta-binomial, binomial in the events with the background fraction's uncertainty
-from the calibration counts (a Jeffreys posterior).
+from the calibration counts (a Jeffreys posterior). The flag fraction of a category is capped
+at a few expected background events per live day (``anomaly_scores``), so the flags of all
+categories pool into one dataset-level anomaly fraction: the ``_total`` fields, with the
+background expectation summed over categories and the exact significance of the pooled count
+(the convolution of the categories' beta-binomials).
 
 A superrun (``st.define_run``) gets one row for all its runs together.
 """
@@ -39,7 +43,39 @@ def _fields():
             ((f"Effective background events calibrating the score ({name})", f"calibration_events_{name}"), np.float64),
             ((f"Significance of the excess of flagged events [sigma] ({name})", f"z_{name}"), np.float64),
         ]
+    fields += [
+        (("Number of events, all categories", "n_total"), np.int64),
+        (("Flagged anomalous, all categories", "flagged_total"), np.int64),
+        (("Anomaly fraction of all events", "fraction_total"), np.float64),
+        (("Lower end of its 68% exact binomial interval (all)", "fraction_low_total"), np.float64),
+        (("Upper end of its 68% exact binomial interval (all)", "fraction_high_total"), np.float64),
+        (("Background expectation of the flagged events, all categories [events]", "background_flagged_total"),
+         np.float64),
+        (("Its standard error from the calibration samples [events]", "background_flagged_total_error"), np.float64),
+        (("Significance of the excess of flagged events, all categories [sigma]", "z_total"), np.float64),
+    ]
     return fields
+
+
+def _beta_binomial(n, background_fraction, calibration_events):
+    return stats.betabinom(n, background_fraction * calibration_events + 0.5,
+                           calibration_events - background_fraction * calibration_events + 0.5)
+
+
+def pooled_excess_significance(counts, flagged, background_fractions, calibration_events):
+    """Z of ``flagged`` or more flagged events in all categories together, each category's count
+    beta-binomial as in :func:`excess_significance` (the exact convolution of the categories;
+    uncalibrated categories, NaN fraction, are left out)."""
+    used = [(n, f, k) for n, f, k in zip(counts, background_fractions, calibration_events) if np.isfinite(f) and n]
+    expected = sum(n * f for n, f, _ in used)
+    if flagged <= expected:
+        return 0.0
+    below = np.zeros(flagged)  # P(total = t) for t < flagged
+    below[0] = 1.0
+    for n, f, k in used:
+        pmf = _beta_binomial(n, f, k).pmf(np.arange(min(n, flagged - 1) + 1))
+        below = np.convolve(below, pmf)[:flagged]
+    return float(stats.norm.isf(min(max(1.0 - below.sum(), 1e-300), 0.5)))
 
 
 def excess_significance(n, flagged, background_fraction, calibration_events):
@@ -47,8 +83,7 @@ def excess_significance(n, flagged, background_fraction, calibration_events):
     ``background_fraction`` on ``calibration_events`` (beta-binomial, Jeffreys prior)."""
     if not np.isfinite(background_fraction) or n == 0 or flagged <= n * background_fraction:
         return 0.0 if np.isfinite(background_fraction) else np.nan
-    k = background_fraction * calibration_events
-    p_value = stats.betabinom.sf(flagged - 1, n, k + 0.5, calibration_events - k + 0.5)
+    p_value = _beta_binomial(n, background_fraction, calibration_events).sf(flagged - 1)
     return float(stats.norm.isf(max(p_value, 1e-300)))
 
 
@@ -56,7 +91,7 @@ class AnomalyFraction(DDPlugin):
     """One row per run (or superrun): anomaly fractions by category with intervals, the
     background expectation and the significance of the excess."""
 
-    __version__ = "0.2.0"
+    __version__ = "0.3.0"
     depends_on = "anomaly_scores"
     provides = "anomaly_fraction"
     data_kind = "anomaly_fraction"
@@ -69,7 +104,8 @@ class AnomalyFraction(DDPlugin):
         scores = self.deps["anomaly_scores"]
         calibration = cal.read_calibration(scores.verified_file("anomaly_calibration_file"))
         self.calibration_events = [calibration["categories"][name]["n_effective"] for name in CATEGORIES]
-        self.background_fraction = float(scores.anomaly_background_acceptance)
+        self.background_fractions = cal.category_acceptances(
+            calibration, scores.anomaly_background_acceptance, scores.anomaly_max_background_flags_per_day)
         self.counts = np.zeros((len(CATEGORIES), 2), np.int64)
         self.span = None
 
@@ -90,11 +126,13 @@ class AnomalyFraction(DDPlugin):
     def summary(self):
         row = np.zeros(1, self.dtype)
         row["time"], row["endtime"] = self.span
+        backgrounds = []
         for i, name in enumerate(CATEGORIES):
             n, flagged = int(self.counts[i].sum()), int(self.counts[i, 1])
             calibration_events = self.calibration_events[i]
             # a category no calibration event fell in is not calibrated: no expectation, no Z
-            background = self.background_fraction if calibration_events > 0 else np.nan
+            background = self.background_fractions[i] if calibration_events > 0 else np.nan
+            backgrounds.append(background)
             row[f"n_{name}"], row[f"flagged_{name}"] = n, flagged
             row[f"fraction_{name}"] = flagged / n if n else np.nan
             row[f"fraction_low_{name}"], row[f"fraction_high_{name}"] = clopper_pearson(flagged, n) if n else (np.nan, np.nan)
@@ -103,4 +141,15 @@ class AnomalyFraction(DDPlugin):
                                                          if calibration_events > 0 else np.nan)
             row[f"calibration_events_{name}"] = calibration_events
             row[f"z_{name}"] = excess_significance(n, flagged, background, calibration_events)
+        counts, flags = self.counts.sum(axis=1), self.counts[:, 1]
+        n, flagged = int(counts.sum()), int(flags.sum())
+        used = np.isfinite(backgrounds)
+        row["n_total"], row["flagged_total"] = n, flagged
+        row["fraction_total"] = flagged / n if n else np.nan
+        row["fraction_low_total"], row["fraction_high_total"] = clopper_pearson(flagged, n) if n else (np.nan, np.nan)
+        row["background_flagged_total"] = float(np.sum(counts[used] * np.asarray(backgrounds)[used]))
+        row["background_flagged_total_error"] = float(np.sqrt(np.sum(
+            [(c * row[f"background_fraction_error_{name}"][0]) ** 2
+             for c, name, u in zip(counts, CATEGORIES, used) if u])))
+        row["z_total"] = pooled_excess_significance(counts, flagged, backgrounds, self.calibration_events)
         return row

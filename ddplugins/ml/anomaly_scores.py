@@ -15,10 +15,11 @@ class AnomalyScores(DDPlugin):
     """Per event: its category, the CNN's likelihood ratio, the CVAE's per-plane background tail
     probability, their combined statistic, the anomaly score -log10 P_bkg(statistic >= observed)
     in the event's category, and a flag above the score that a fraction
-    ``anomaly_background_acceptance`` of that category's background exceeds (see
+    ``anomaly_background_acceptance`` of that category's background exceeds, capped at
+    ``anomaly_max_background_flags_per_day`` expected background events (see
     ``ddplugins.ml.calibration``)."""
 
-    __version__ = "0.2.0"
+    __version__ = "0.3.0"
     depends_on = ("event_basics", "cnn_scores", "cvae_losses")
     provides = "anomaly_scores"
     data_kind = "events"
@@ -31,6 +32,14 @@ class AnomalyScores(DDPlugin):
     # WIMPs to any score that finds WIMPs; a smaller budget is spent on them alone.
     anomaly_background_acceptance = Checked(above=0, below=1,
         default=0.03, type=(float, int), help="Fraction of each category's background flagged anomalous"
+    )
+    # 2 per 34.2 live days: what 3% of the analysis space's ~62 background events flag; the
+    # no-S1 and 'other' categories hold ~4,800 and ~2,300, of which 3% would be ~140 and ~70
+    anomaly_max_background_flags_per_day = Checked(above=0,
+        default=0.06, type=(float, int),
+        help="At most this many expected background events per live day are flagged in a category: "
+        "its acceptance is lowered below anomaly_background_acceptance where that would flag more "
+        "[events / live day]"
     )
     fiducial_radius_cm, fiducial_z_top_cm, fiducial_z_bottom_cm = tpc_options(*FIDUCIAL_OPTIONS)
 
@@ -65,7 +74,9 @@ class AnomalyScores(DDPlugin):
                 f"context sets cvae_beta={used_beta}: the loss distributions differ; set cvae_beta="
                 f"{self.calibration['cvae_beta']} or run 'ddcore train calibrate' with the new value"
             )
-        self.thresholds = cal.thresholds(self.calibration, self.anomaly_background_acceptance)
+        self.acceptances = cal.category_acceptances(self.calibration, self.anomaly_background_acceptance,
+                                                    self.anomaly_max_background_flags_per_day)
+        self.thresholds = cal.thresholds(self.calibration, self.acceptances)
 
     def compute(self, events):
         result = self.new_result(events)

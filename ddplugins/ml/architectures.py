@@ -23,7 +23,8 @@ def _image_input(field, shape):
 
 
 def build_cnn(field, image_shape, n_conv_layers=2, filters=16, leaky_alpha=0.05,
-              learning_rate=1e-3, conv_l2=0.005, dense_l2=0.001, seed=0, feature_scale=None):
+              learning_rate=1e-3, conv_l2=0.005, dense_l2=0.001, seed=0, feature_scale=None,
+              s1_waveform_samples=None):
     """Conv(16, 3x3, L2) + LeakyReLU + 2x2 max-pool + dropout 0.25, repeated; dense 32 (L2),
     dropout 0.5, sigmoid; Adam, binary cross-entropy.
 
@@ -31,10 +32,16 @@ def build_cnn(field, image_shape, n_conv_layers=2, filters=16, leaky_alpha=0.05,
     ``scoring.PHYSICS_FEATURES``) adds a second input, standardised inside the model, passed
     through a dense layer of 32 and joined to the flattened image features before the dense 32:
     the images carry no position or drift-time correction; cS1, cS2_b, drift time and (x, y) do.
+
+    ``s1_waveform_samples`` adds an input for the main S1's waveform at full resolution (unit
+    area, ``scoring.s1_waveform_shapes``): two 1-D convolutions (8 filters of 5 samples,
+    LeakyReLU, max-pool 2) and a dense layer of 16, joined likewise. The Peak and HitPeak images
+    draw the S1 in a third to a half of their columns at log amplitude; the ER/NR pulse-shape
+    difference (singlet/triplet share) lies in a few samples of linear amplitude.
     """
     keras.utils.set_random_seed(seed)
     image = _image_input(field, image_shape)
-    inputs = image
+    inputs = [image]
     x = image
     for _ in range(n_conv_layers):
         x = layers.Conv2D(filters, 3, padding="same", kernel_regularizer=regularizers.l2(conv_l2))(x)
@@ -51,12 +58,26 @@ def build_cnn(field, image_shape, n_conv_layers=2, filters=16, leaky_alpha=0.05,
         f = layers.Dense(32)(f)
         f = layers.LeakyReLU(negative_slope=leaky_alpha)(f)
         x = layers.Concatenate()([x, f])
-        inputs = [image, features]
+        inputs.append(features)
+    if s1_waveform_samples:
+        from ddplugins.ml.scoring import S1_WAVEFORM_INPUT
+
+        waveform = keras.Input(shape=(int(s1_waveform_samples),), name=S1_WAVEFORM_INPUT)
+        w = layers.Rescaling(float(s1_waveform_samples))(waveform)  # unit area -> O(1) per sample
+        w = layers.Reshape((int(s1_waveform_samples), 1))(w)
+        for _ in range(2):
+            w = layers.Conv1D(8, 5, padding="same")(w)
+            w = layers.LeakyReLU(negative_slope=leaky_alpha)(w)
+            w = layers.MaxPooling1D(2)(w)
+        w = layers.Dense(16)(layers.Flatten()(w))
+        w = layers.LeakyReLU(negative_slope=leaky_alpha)(w)
+        x = layers.Concatenate()([x, w])
+        inputs.append(waveform)
     x = layers.Dense(32, kernel_regularizer=regularizers.l2(dense_l2))(x)
     x = layers.LeakyReLU(negative_slope=leaky_alpha)(x)
     x = layers.Dropout(0.5)(x)
     outputs = layers.Dense(1, activation="sigmoid", name="signal_probability")(x)
-    model = keras.Model(inputs, outputs, name="cnn")
+    model = keras.Model(inputs if len(inputs) > 1 else image, outputs, name="cnn")
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss="binary_crossentropy",

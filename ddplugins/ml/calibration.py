@@ -26,7 +26,11 @@ The anomaly score is -log10 of the background tail probability of the statistic 
 event's category (``datasets.CATEGORIES``: no main S1; cS1 < 3 PE; the analysis space; other),
 measured on the full known-background model: every population but the WIMP, each weighted by
 its rate over its simulated events (``populations.expected_counts``). An event is flagged above
-the score that a fraction ``anomaly_background_acceptance`` of its category's background exceeds.
+the score that a fraction ``anomaly_background_acceptance`` of its category's background exceeds,
+or a smaller fraction where that would flag more than ``anomaly_max_background_flags_per_day``
+background events per live day (``category_acceptances``): a category of thousands of background
+events per exposure is flagged at the rate of its rarest events, so that a flag means the same
+(a few background events per science run) in every category and their flags can be pooled.
 """
 
 import datetime
@@ -180,12 +184,25 @@ def anomaly_score(values, category, calibration):
     return score
 
 
+def category_acceptances(calibration, background_acceptance, max_flags_per_day=np.inf):
+    """Per category, the fraction of its background flagged: ``background_acceptance``, or less
+    where that would flag more than ``max_flags_per_day`` expected background events per live
+    day (the category's ``expected_events`` in the calibration's ``live_days``)."""
+    live_days = float(calibration.get("live_days") or 0)
+    found = []
+    for name in CATEGORIES:
+        per_day = calibration["categories"][name]["expected_events"] / live_days if live_days > 0 else 0.0
+        found.append(min(background_acceptance, max_flags_per_day / per_day) if per_day > 0 else background_acceptance)
+    return np.array(found)
+
+
 def thresholds(calibration, background_acceptance):
-    """Per category, the statistic above which a fraction ``background_acceptance`` of background
-    lies (infinite, nothing flagged, in a category without calibration events)."""
-    return np.array([np.interp(1 - background_acceptance, LEVELS, found["statistic_quantiles"])
-                     if is_calibrated(found) else np.inf
-                     for found in (calibration["categories"][name] for name in CATEGORIES)])
+    """Per category, the statistic above which a fraction ``background_acceptance`` (one for all
+    categories, or one per category) of background lies (infinite, nothing flagged, in a
+    category without calibration events)."""
+    acceptance = np.broadcast_to(np.asarray(background_acceptance, float), (len(CATEGORIES),))
+    return np.array([np.interp(1 - share, LEVELS, found["statistic_quantiles"]) if is_calibrated(found) else np.inf
+                     for share, found in zip(acceptance, (calibration["categories"][name] for name in CATEGORIES))])
 
 
 def make_calibration(background, er_scores, wimp_scores, hashes, runs):

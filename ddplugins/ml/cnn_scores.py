@@ -6,20 +6,21 @@ import strax
 from ddcore.files import file_options
 from ddcore.plugins import ModelPlugin, model_detector_option
 from ddplugins.events.event_images import IMAGE_FIELDS
-from ddplugins.ml.scoring import PHYSICS_FEATURES_INPUT, cnn_signal_probability
+from ddplugins.ml.scoring import EXTRA_INPUTS, cnn_signal_probability
 
 
 class CNNScores(ModelPlugin):
-    """Runs the CNN (``cnn_model_file``) on the image field its input layer names, and on the
-    reconstructed quantities of ``event_basics`` where the model has a second input for them."""
+    """Runs the CNN (``cnn_model_file``) on the image field its input layer names, and, where the
+    model has further inputs for them, on the reconstructed quantities of ``event_basics`` and
+    the main S1 waveform of ``event_waveforms``."""
 
-    __version__ = "0.2.0"
-    depends_on = ("event_images", "event_basics")
+    __version__ = "0.3.0"
+    depends_on = ("event_images", "event_basics", "event_waveforms")
     provides = "cnn_scores"
     data_kind = "events"
 
     model_option, model_kind, model_inputs, model_outputs = "cnn_model", "cnn", tuple(IMAGE_FIELDS.values()), 1
-    model_extra_inputs = (PHYSICS_FEATURES_INPUT,)
+    model_extra_inputs = EXTRA_INPUTS
     cnn_model_file, cnn_model_sha256 = file_options("cnn_model", "CNN model (.keras)")
     model_detector = model_detector_option()
 

@@ -46,7 +46,7 @@ def cmd_train(args):
                            n_validation=args.validation_events, epochs=args.epochs or 15,
                            batch_size=args.batch_size or 64, n_conv_layers=args.layers,
                            leaky_alpha=args.alpha, learning_rate=args.learning_rate, seed=args.seed,
-                           with_features=not args.images_only)
+                           with_features=not args.images_only, with_s1_waveform=args.s1_waveform)
     elif args.model == "cvae":
         training.train_cvae(st, _model_path(args, st.detector, "cvae"), image_kind=args.image_kind,
                             preset=args.cvae_preset, n_train=args.events,
@@ -134,6 +134,10 @@ def ddcore_register_commands(cli: CommandLine) -> None:
     p.add_argument("--images-only", action="store_true",
                    help="CNN: read the image alone (as the seed paper), without the reconstructed cS1, "
                    "cS2_b, drift time and (x, y) that the default model also reads")
+    p.add_argument("--s1-waveform", action="store_true",
+                   help="CNN: also read the main S1's summed waveform at full resolution "
+                   "(event_waveforms, scaled to unit area) through 1-D convolutions: the pulse shape "
+                   "that tells ER from NR where their S1 timing differs (--set s1_timing_model=nest)")
     p.add_argument("--alpha", type=float, default=0.05, help="LeakyReLU negative slope")
     p.add_argument("--learning-rate", type=float, default=1e-3)
     p.add_argument("--cvae-preset", default="compact", choices=("compact", "paper"))

@@ -116,15 +116,17 @@ def load_events(st, run_ids, targets=("event_basics", "event_truth"), selected=T
     return np.concatenate(arrays)
 
 
-def image_set(st, run_ids, field, progress=True):
-    """(images, labels, events) of the selected events of runs; labels 1 = WIMP, 0 = ER."""
+def image_set(st, run_ids, field, progress=True, with_s1_waveform=False):
+    """(images, labels, events) of the selected events of runs; labels 1 = WIMP, 0 = ER.
+    ``with_s1_waveform``: the events also hold the main S1 waveform (``event_waveforms``)."""
     from ddplugins.ml.evaluation import BASIC_FEATURES
 
     columns = ["time", "endtime", "label", "cs1", "cs2_bottom", "x", "y", field, *BASIC_FEATURES]
-    events = load_events(
-        st, run_ids, ("event_basics", "event_truth", "event_images"), progress=progress,
-        keep_columns=list(dict.fromkeys(columns)),
-    )
+    targets = ["event_basics", "event_truth", "event_images"]
+    if with_s1_waveform:
+        columns.append("s1_waveform")
+        targets.append("event_waveforms")
+    events = load_events(st, run_ids, targets, progress=progress, keep_columns=list(dict.fromkeys(columns)))
     images = events[field]
     if images.ndim == 3:
         images = images[..., None]

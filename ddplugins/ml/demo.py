@@ -27,7 +27,7 @@ def pseudo_data_summary(st, run_id, evaluation):
     data = every_event[search_selection(st, run_id, every_event)]
     n, k = len(data), int(np.sum(data["is_anomalous"]))
     low, high = statistics.clopper_pearson(k, n) if n else (0.0, 1.0)
-    observed = report.observed_significance(st, evaluation, run_id, data)
+    observed = report.observed_significance(st, evaluation, run_id, data, every_event)
     return {
         "run_id": run_id,
         "events_in_analysis_space": n,
@@ -39,7 +39,8 @@ def pseudo_data_summary(st, run_id, evaluation):
         "anomaly_fraction": k / n if n else float("nan"),
         "anomaly_fraction_interval": [low, high],
         **observed,
-        "categories": category_summary(st.get_array(run_id, "anomaly_fraction", progress_bar=False)),
+        **pooled_summary(fractions := st.get_array(run_id, "anomaly_fraction", progress_bar=False)),
+        "categories": category_summary(fractions),
         "cvae_surfacing": cvae_surfacing(every_event, evaluation),
     }
 
@@ -49,6 +50,14 @@ def category_summary(row):
     fields = ("n", "flagged", "fraction", "fraction_low", "fraction_high", "background_fraction",
               "background_fraction_error", "calibration_events", "z")
     return {name: {field: float(row[f"{field}_{name}"][0]) for field in fields} for name in CATEGORIES}
+
+
+def pooled_summary(row):
+    """The all-category figures of a run's ``anomaly_fraction`` row."""
+    fields = ("n", "flagged", "fraction", "fraction_low", "fraction_high", "background_flagged",
+              "background_flagged_error", "z")
+    names = {"background_flagged_error": "background_flagged_total_error"}
+    return {f"pooled_{field}": float(row[names.get(field, f"{field}_total")][0]) for field in fields}
 
 
 def cvae_surfacing(events, evaluation, level=0.99):
@@ -99,16 +108,18 @@ def run_demo(st, output, n_events=2000, n_bootstrap_z=report.N_BOOTSTRAP_Z):
     path = report.write_report(st, result, os.path.join(output, "report.html"), pseudo_run=pseudo_run)
     summary = (
         f"{report.format_evaluation(result)}\n\n"
-        f"Pseudo-data {pseudo_run}: {pseudo['anomalous']} of {pseudo['events_in_analysis_space']} events in the "
-        f"analysis space anomalous (fraction {pseudo['anomaly_fraction']:.3f}, 68% interval "
-        f"{pseudo['anomaly_fraction_interval'][0]:.3f}-{pseudo['anomaly_fraction_interval'][1]:.3f}; background "
-        f"model {pseudo['background_anomaly_fraction']:.4f} +- {pseudo['background_anomaly_fraction_error']:.4f}); "
+        f"Pseudo-data {pseudo_run}: {pseudo['pooled_flagged']:.0f} of {pseudo['pooled_n']:.0f} events (all categories) "
+        f"anomalous (fraction {pseudo['pooled_fraction']:.4f}, 68% interval {pseudo['pooled_fraction_low']:.4f}-"
+        f"{pseudo['pooled_fraction_high']:.4f}; background model {pseudo['background_anomaly_fraction']:.4f} +- "
+        f"{pseudo['background_anomaly_fraction_error']:.4f}); in the analysis space {pseudo['anomalous']} of "
+        f"{pseudo['events_in_analysis_space']} (fraction {pseudo['anomaly_fraction']:.3f}, 68% interval "
+        f"{pseudo['anomaly_fraction_interval'][0]:.3f}-{pseudo['anomaly_fraction_interval'][1]:.3f}); "
         f"anomaly-fraction Z = {pseudo['anomaly_fraction_z']:.2f} +- {pseudo['anomaly_fraction_z_error']:.2f}, "
         f"anomaly-score likelihood Z = {pseudo['anomaly_score_likelihood_z']:.2f} +- "
         f"{pseudo['anomaly_score_likelihood_z_error']:.2f}, WIMP-template likelihood Z = "
         f"{pseudo['likelihood_z']:.2f} +- {pseudo['likelihood_z_error']:.2f} (pyhf, every background population "
         "with its rate uncertainty; +-: template bootstrap).\n"
-        f"Truth of those events: {_populations_text(pseudo['true_populations'])}.\n"
+        f"Truth of the analysis-space events: {_populations_text(pseudo['true_populations'])}.\n"
         f"Every event by category (flagged / events, Z of the excess): " + ", ".join(
             f"{name} {c['flagged']:.0f}/{c['n']:.0f} (Z {c['z']:.2f})" for name, c in pseudo["categories"].items())
         + ".\n" + _surfacing_text(pseudo["cvae_surfacing"]) +

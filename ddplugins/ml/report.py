@@ -23,15 +23,28 @@ from ddcore.files import resolve_path
 from ddplugins.events.event_images import IMAGE_FIELDS
 from ddplugins.ml import evaluation as ev
 from ddplugins.ml import statistics
-from ddplugins.ml.scoring import PHYSICS_FEATURES_INPUT
-from ddplugins.ml.datasets import SEARCH_COLUMNS, load_events, search_selection, split_runs
+from ddplugins.ml.scoring import EXTRA_INPUTS
+from ddplugins.ml.datasets import CATEGORIES, SEARCH_COLUMNS, load_events, search_selection, split_runs
 from ddplugins.simulation import populations
 
 PSEUDO_LIVE_DAYS = 34.2  # XENON1T SR0
 EXPOSURES_LIVE_DAYS = (5, 10, 20, PSEUDO_LIVE_DAYS, 60, 100, 200)
 N_BOOTSTRAP = 200
 N_BOOTSTRAP_Z = 20
-FLAG_EDGES = np.array([-0.5, 0.5, 1.5])  # anomaly flag: bins "not flagged", "flagged"
+# anomaly-fraction values: the category, plus the number of categories where flagged; the test's
+# bins are the events not flagged, per category (they measure the background rates), and the
+# flagged events of every category together (the dataset-level anomaly fraction)
+FLAG_EDGES = np.arange(2 * len(CATEGORIES) + 1) - 0.5
+
+
+def flag_bins(scores):
+    """Per event its category, plus the number of categories if it is flagged (see FLAG_EDGES)."""
+    return (np.asarray(scores["category"], float) + len(CATEGORIES) * np.asarray(scores["is_anomalous"], float))
+
+
+def pooled_flag_counts(counts):
+    """Counts in the FLAG_EDGES bins -> not flagged per category, then all flagged together."""
+    return np.append(counts[:len(CATEGORIES)], counts[len(CATEGORIES):].sum())
 LIGHT_WIMP = "wimp_50gev"
 LIGHT_WIMP_MASS_GEV = 50.0
 INJECTED_POPULATIONS = ("wimp", LIGHT_WIMP, "s2only", "accidental", "wall", "neutron", "multisite")
@@ -52,7 +65,7 @@ def _cnn_models(st, models_dir):
     configured = resolve_path(st.config.get("cnn_model_file"))
     if configured:
         model = models.load_model(configured, "cnn", tuple(IMAGE_FIELDS.values()), 1,
-                                  extra_inputs=(PHYSICS_FEATURES_INPUT,))
+                                  extra_inputs=EXTRA_INPUTS)
         kind = {v: k for k, v in IMAGE_FIELDS.items()}[model.inputs[0].name]
         found.setdefault(kind, configured)
     return found
@@ -97,7 +110,8 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bo
     scores[DENSITY_RATIO] = ev.density_ratio_score(train, train["label"].astype(int), test)
     search = SearchTemplates.build(
         st.get_single_plugin(split_runs(st, "test")[0], "instructions"), discriminant,
-        _population_events(st, test, labels, anomaly, n_test, progress))
+        _population_events(st, test, labels, anomaly, n_test, progress),
+        _flag_calibration(test_st, test_runs[0]) if anomaly is not None else (None, None))
 
     flags_by_category = _flags_by_category(st, n_test, progress) if anomaly is not None else None
 
@@ -136,6 +150,17 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bo
     return result
 
 
+def _flag_calibration(st, run):
+    """Per category the background fraction the anomaly flags accept and its binomial error
+    from the calibration's effective events (0 where a category is not calibrated)."""
+    plugin = st.get_single_plugin(run, "anomaly_scores")
+    effective = np.array([plugin.calibration["categories"][name]["n_effective"] for name in CATEGORIES])
+    calibrated = effective > 0
+    accepted = np.where(calibrated, plugin.acceptances, 0.0)
+    errors = np.where(calibrated, np.sqrt(accepted * (1 - accepted) / np.maximum(effective, 1)), 0.0)
+    return accepted, errors
+
+
 def _wimp_description(plugin):
     return (f"{plugin.wimp_mass_gev:g} GeV, {plugin.wimp_cross_section_cm2:g} cm^2 {plugin.wimp_interaction} "
             f"WIMP ({plugin.wimp_normalisation} rate)")
@@ -143,22 +168,34 @@ def _wimp_description(plugin):
 
 def _population_events(st, test, labels, anomaly, n_test, progress):
     """{population: (simulated events, discriminant-ready events in the analysis space, their
-    anomaly scores and flags or None)}: ER and WIMP from the test runs, every other population
-    from its own template runs (split "template"), all independent of any pseudo-data run."""
+    anomaly scores and flags or None, the flags of every event of its run in every category or
+    None)}: ER and WIMP from the test runs, every other population from its own template runs
+    (split "template"), all independent of any pseudo-data run."""
     template_st = derive(st, sim_n_events=n_test)
-    searched = search_selection(template_st, split_runs(template_st, "test")[0], test)
+    test_runs = split_runs(template_st, "test")
+    searched = search_selection(template_st, test_runs[0], test)
+
+    def every_flag(run_st, run):
+        if anomaly is None:
+            return None
+        return flag_bins(run_st.get_array(run, "anomaly_scores", progress_bar=False,
+                                          keep_columns=["category", "is_anomalous"]))
+
     found = {name: (n_test, test[searched & (labels == label)],
-                    None if anomaly is None else anomaly[searched & (labels == label)])
-             for name, label in (("er", 0), ("wimp", 1))}
+                    None if anomaly is None else anomaly[searched & (labels == label)],
+                    every_flag(template_st, run))
+             for (name, label), run in zip((("er", 0), ("wimp", 1)), test_runs)}
     targets = ("event_basics", "event_truth") + (("anomaly_scores",) if anomaly is not None else ())
     columns = list(dict.fromkeys(["label", "cs1", "cs2_bottom", *SEARCH_COLUMNS, *ev.BASIC_FEATURES] + (
-        list(ANOMALY_COLUMNS) if anomaly is not None else [])))
+        [*ANOMALY_COLUMNS, "category"] if anomaly is not None else [])))
 
     def searched_events(run_st, split, source):
         run = split_runs(run_st, split, sources=(source,))[0]
-        events = load_events(run_st, [run], targets, selected=False, progress=progress, keep_columns=columns)
-        events = events[search_selection(run_st, run, events)]
-        return n_test, events, None if anomaly is None else events[list(ANOMALY_COLUMNS)]
+        every_event = load_events(run_st, [run], targets, selected=False, progress=progress, keep_columns=columns)
+        events = every_event[search_selection(run_st, run, every_event)]
+        if anomaly is None:
+            return n_test, events, None, None
+        return n_test, events, events[list(ANOMALY_COLUMNS)], flag_bins(every_event)
 
     for name in populations.NAMES:
         if name not in found:
@@ -173,11 +210,9 @@ def _flags_by_category(st, n_test, progress):
     """Where the anomaly search sees each population: per population (its test run for ER and
     WIMP, its template run for the others; every event) and event category, the events, the
     flagged events and the flagged fraction with its 68% exact binomial interval."""
-    from ddplugins.ml.datasets import CATEGORIES
-
     run_st = derive(st, sim_n_events=n_test)
-    acceptance = run_st.get_single_plugin(split_runs(run_st, "test")[0], "anomaly_scores").config[
-        "anomaly_background_acceptance"]
+    plugin = run_st.get_single_plugin(split_runs(run_st, "test")[0], "anomaly_scores")
+    acceptance = dict(zip(CATEGORIES, plugin.acceptances.tolist()))
     found = {}
     for name in populations.NAMES:
         split = "test" if name in ("er", "wimp") else "template"
@@ -196,10 +231,11 @@ def _flags_by_category(st, n_test, progress):
 
 def _background_flag_fraction(backgrounds):
     """(flag fraction, its error from the template statistics, expected events) of the
-    background model in the (not flagged, flagged) bins."""
+    background model in the anomaly-fraction bins (the last one: flagged)."""
     total = sum(b.expected.sum() for b in backgrounds)
-    flagged = sum(b.expected[1] for b in backgrounds)
-    error = np.sqrt(sum(b.weight**2 * b.simulated[1] for b in backgrounds))
+    flagged = sum(b.expected[-1] for b in backgrounds)
+    error = np.sqrt(sum((b.expected[-1] * b.rate_uncertainty) ** 2 if b.exact else b.weight**2 * b.simulated[-1]
+                        for b in backgrounds))
     return float(flagged / total), float(error / total), float(total)
 
 
@@ -210,8 +246,9 @@ def _as_is(values):
 @dataclasses.dataclass
 class SearchTemplates:
     """The simulated events behind the dataset-level tests, computed once per evaluation: per
-    population the number simulated and, for those in the search's analysis space, the band
-    discriminant, the anomaly flags and the anomaly scores, with each likelihood's bin edges."""
+    population the number simulated, for those in the search's analysis space the band
+    discriminant and the anomaly scores, with each likelihood's bin edges, and the anomaly
+    fraction bin of every event in every category (``flag_bins``)."""
 
     plugin: object  # the instructions plugin whose rates give the expected counts
     discriminant: object  # events -> band discriminant values
@@ -220,21 +257,25 @@ class SearchTemplates:
     edges: np.ndarray
     anomaly_scores: dict | None = None
     anomaly_score_edges: np.ndarray | None = None
+    # per category: the background fraction flagged and its error, from the calibration
+    flag_acceptances: np.ndarray | None = None
+    flag_acceptance_errors: np.ndarray | None = None
 
     @classmethod
-    def build(cls, plugin, discriminant, population_events):
-        values = {name: (n, discriminant(events)) for name, (n, events, _) in population_events.items()}
+    def build(cls, plugin, discriminant, population_events, flag_calibration=(None, None)):
+        values = {name: (n, discriminant(events)) for name, (n, events, _, _) in population_events.items()}
         flags = scores = score_edges = None
         if population_events["er"][2] is not None:
-            flags = {name: (n, np.asarray(a["is_anomalous"], float)) for name, (n, _, a) in population_events.items()}
-            scores = {name: (n, np.asarray(a["anomaly_score"], float)) for name, (n, _, a) in population_events.items()}
+            flags = {name: (n, np.asarray(every, float)) for name, (n, _, _, every) in population_events.items()}
+            scores = {name: (n, np.asarray(a["anomaly_score"], float)) for name, (n, _, a, _) in population_events.items()}
             score_edges = statistics.quantile_edges(scores["er"][1])
         return cls(plugin, discriminant, values, flags, statistics.quantile_edges(values["er"][1]),
-                   scores, score_edges)
+                   scores, score_edges, *flag_calibration)
 
     def tests(self):
-        """(name, per-population values, bin edges) of the WIMP-template likelihood, the
-        anomaly-fraction test and the binned likelihood of the anomaly score."""
+        """(name, per-population values, bin edges) of the WIMP-template likelihood and the
+        binned likelihood of the anomaly score (analysis space), and the anomaly-fraction test
+        (flagged events among all events, every category)."""
         found = [("likelihood", self.values, self.edges)]
         if self.flags is not None:
             found.append(("anomaly_fraction", self.flags, FLAG_EDGES))
@@ -245,7 +286,34 @@ class SearchTemplates:
         """Signal (WIMP) and background templates for the expected counts ``produced``."""
         made = {name: statistics.template(name, resample(v), edges, produced[name], n)
                 for name, (n, v) in values.items() if name in produced}  # not the injected-only ones
-        return made.pop("wimp"), list(made.values())
+        signal = made.pop("wimp")
+        if values is self.flags:
+            return self.pooled(values, signal), self.calibrated_flags(list(made.values()))
+        return signal, list(made.values())
+
+    def pooled(self, values, tmpl):
+        """A template in the bins of its test (the anomaly fraction pools the flags)."""
+        return dataclasses.replace(tmpl, simulated=pooled_flag_counts(tmpl.simulated)) if values is self.flags else tmpl
+
+    def calibrated_flags(self, backgrounds):
+        """The backgrounds in the anomaly-fraction bins, their flags the calibration's: each
+        category flags the fraction of its background the calibration set (measured on 20,000+
+        effective events per category, where a 5,000-event template run of a population holds a
+        handful of flagged events, and fewer events than the data for wall and S2-only events),
+        one sample of flagged background with the calibration's binomial errors as its rate
+        nuisance; each population keeps its events per category, less the flagged share."""
+        accepted, errors = self.flag_acceptances, self.flag_acceptance_errors
+        n_categories = len(CATEGORIES)
+        made, totals = [], np.zeros(n_categories)
+        for background in backgrounds:
+            per_category = background.simulated[:n_categories] + background.simulated[n_categories:]
+            totals += per_category * background.weight
+            made.append(dataclasses.replace(background, simulated=np.append(per_category * (1 - accepted), 0.0)))
+        flagged = float(np.sum(totals * accepted))
+        error = float(np.sqrt(np.sum((totals * errors) ** 2)))
+        made.append(statistics.Template("calibrated_flags", np.append(np.zeros(n_categories), 1.0), flagged,
+                                        error / flagged if flagged > 0 else 0.0, exact=True))
+        return made
 
 
 def _significance(search, rng, n_bootstrap):
@@ -270,7 +338,7 @@ def _significance(search, rng, n_bootstrap):
             signal, backgrounds = search.templates(produced, search.flags, FLAG_EDGES)
             row["anomaly_fraction_background"], row["anomaly_fraction_background_error"], _ = (
                 _background_flag_fraction(backgrounds))
-            row["anomaly_fraction_signal"] = signal.expected[1] / max(signal.expected.sum(), 1e-12)
+            row["anomaly_fraction_signal"] = signal.expected[-1] / max(signal.expected.sum(), 1e-12)
         rows.append(row)
     return rows
 
@@ -292,7 +360,7 @@ def _injection_study(search, rng, n_bootstrap):
                 def injected(resample, values=values, edges=edges):
                     signal, backgrounds = search.templates(produced, values, edges, resample)
                     n, v = values[name]
-                    excess = statistics.template(name, resample(v), edges, injected_count, n)
+                    excess = search.pooled(values, statistics.template(name, resample(v), edges, injected_count, n))
                     return signal, backgrounds, sum(b.expected for b in backgrounds) + excess.expected
 
                 signal, backgrounds, data = injected(_as_is)
@@ -350,24 +418,25 @@ def exposure_to_reach(rows, key, z=3.0):
     return float(np.exp(np.log(days[i - 1]) + fraction * (np.log(days[i]) - np.log(days[i - 1]))))
 
 
-def observed_significance(st, result, run_id, events, rng=None):
-    """Z of the WIMP-template likelihood, the anomaly-fraction test and the anomaly-score
-    likelihood for the events of a (pseudo-)data run in the analysis space, with the templates
-    of an evaluation result at the run's exposure; each with its spread over bootstrap
-    resamples of the templates (``<test>_z_error``)."""
+def observed_significance(st, result, run_id, events, every_event):
+    """Z of the WIMP-template likelihood and the anomaly-score likelihood for the events of a
+    (pseudo-)data run in the analysis space, and of the anomaly-fraction test for all its
+    events, with the templates of an evaluation result at the run's exposure; each with its
+    spread over bootstrap resamples of the templates (``<test>_z_error``)."""
     search = result["_search"]
-    rng = np.random.default_rng(2) if rng is None else rng
+    rng = np.random.default_rng(2)
     produced = populations.expected_counts(st.get_single_plugin(run_id, "instructions"))
     observed_values = {"likelihood": search.discriminant(events)}
     found = {}
     if search.flags is not None:
-        observed_values["anomaly_fraction"] = np.asarray(events["is_anomalous"], float)
+        observed_values["anomaly_fraction"] = flag_bins(every_event)
         observed_values["anomaly_score_likelihood"] = np.asarray(events["anomaly_score"], float)
         _, backgrounds = search.templates(produced, search.flags, FLAG_EDGES)
         (found["background_anomaly_fraction"], found["background_anomaly_fraction_error"],
          found["expected_background"]) = _background_flag_fraction(backgrounds)
     for name, values, edges in search.tests():
         observed, _ = np.histogram(np.clip(observed_values[name], edges[0], edges[-1]), edges)
+        observed = pooled_flag_counts(observed) if values is search.flags else observed
 
         def make(resample, values=values, edges=edges, observed=observed):
             return (*search.templates(produced, values, edges, resample), observed)

@@ -13,6 +13,10 @@ PREDICT_BATCH = 64
 # Events without them (no S1: no cS1, drift time or corrected S2) read 0.
 PHYSICS_FEATURES_INPUT = "physics_features"
 PHYSICS_FEATURES = ("cs1", "log10_cs2_bottom", "drift_time_us", "x", "y")
+# A CNN may also read the main S1's summed waveform (``event_waveforms``) at full resolution,
+# scaled to unit area: its shape, not its size (cS1 is among the physics features).
+S1_WAVEFORM_INPUT = "s1_waveform"
+EXTRA_INPUTS = (PHYSICS_FEATURES_INPUT, S1_WAVEFORM_INPUT)
 
 
 def physics_features(events):
@@ -29,15 +33,39 @@ def physics_features(events):
     return np.nan_to_num(matrix, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
 
+def s1_waveform_shapes(events, n_samples=None):
+    """(n, samples) float32: the main S1 waveform of each event divided by its area; zeros
+    for events without an S1. ``n_samples``: the length a model expects (checked)."""
+    waveforms = np.asarray(events["s1_waveform"], np.float64)
+    if n_samples is not None and waveforms.shape[1] != n_samples:
+        raise ValueError(
+            f"Model expects {S1_WAVEFORM_INPUT} of {n_samples} samples, event_waveforms has "
+            f"{waveforms.shape[1]}: set event_waveform_samples={n_samples} (and the S1 window the "
+            "model was trained with)")
+    area = waveforms.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shapes = np.where(area > 0, waveforms / area, 0.0)
+    return shapes.astype(np.float32)
+
+
 def model_inputs(model, events, images=None):
     """What ``model.predict`` takes for ``events``: the image batch (``images``, if already made
-    from them), and the physics features where the model has that second input."""
+    from them), and the physics features and S1 waveform shape where the model has those
+    further inputs."""
     field = model.inputs[0].name
     if images is None:
         images = image_batch(events, field, model)
     if len(model.inputs) == 1:
         return images
-    return {field: images, PHYSICS_FEATURES_INPUT: physics_features(events)}
+    found = {field: images}
+    for extra in model.inputs[1:]:
+        if extra.name == PHYSICS_FEATURES_INPUT:
+            found[extra.name] = physics_features(events)
+        elif extra.name == S1_WAVEFORM_INPUT:
+            found[extra.name] = s1_waveform_shapes(events, extra.shape[1])
+        else:
+            raise ValueError(f"Model input {extra.name!r} is none of {', '.join(EXTRA_INPUTS)}")
+    return found
 
 
 def image_batch(images, field, model):

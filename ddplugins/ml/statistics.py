@@ -46,6 +46,7 @@ class Template:
     simulated: np.ndarray
     weight: float
     rate_uncertainty: float = 0.0
+    exact: bool = False  # an expectation not counted from simulated events: no template statistics
 
     @property
     def expected(self):
@@ -53,7 +54,7 @@ class Template:
 
     @property
     def statistical_error(self):
-        return np.sqrt(self.simulated) * self.weight
+        return np.zeros(len(self.simulated)) if self.exact else np.sqrt(self.simulated) * self.weight
 
     def scaled(self, factor):
         return dataclasses.replace(self, weight=self.weight * factor)
@@ -111,9 +112,10 @@ def _select(tmpl, used):
 
 
 def _sample(tmpl, modifiers):
-    return {"name": tmpl.name, "data": [float(v) for v in tmpl.expected],
-            "modifiers": modifiers + [{"name": "template_statistics", "type": "staterror",
-                                       "data": [float(v) for v in tmpl.statistical_error]}]}
+    if not tmpl.exact:
+        modifiers = modifiers + [{"name": "template_statistics", "type": "staterror",
+                                  "data": [float(v) for v in tmpl.statistical_error]}]
+    return {"name": tmpl.name, "data": [float(v) for v in tmpl.expected], "modifiers": modifiers}
 
 
 def discovery_significance(signal, backgrounds, observed=None, calctype="asymptotics", ntoys=2000):

@@ -29,34 +29,37 @@ def _run_options(st, run_id):
     return dict(st.run_metadata(run_id, projection=["strax_defaults"]).get("strax_defaults", {}))
 
 
-def _sets(st, image_kind, n_train, n_validation):
+def _sets(st, image_kind, n_train, n_validation, with_s1_waveform=False):
     field = IMAGE_FIELDS[image_kind]
     train_st = derive(st, sim_n_events=n_train)
     validation_st = derive(st, sim_n_events=n_validation)
     train_runs = split_runs(train_st, "train")
     validation_runs = split_runs(validation_st, "validation")
-    train = image_set(train_st, train_runs, field)
-    validation = image_set(validation_st, validation_runs, field)
+    train = image_set(train_st, train_runs, field, with_s1_waveform=with_s1_waveform)
+    validation = image_set(validation_st, validation_runs, field, with_s1_waveform=with_s1_waveform)
     return (field, train, validation, _lineages(train_st, train_runs), _lineages(validation_st, validation_runs),
             _run_options(train_st, train_runs[0]))
 
 
 def train_cnn(st, output, image_kind="hitpeak", n_train=4000, n_validation=1000, epochs=10,
               batch_size=64, n_conv_layers=2, leaky_alpha=0.05, learning_rate=1e-3, seed=0,
-              with_features=True):
+              with_features=True, with_s1_waveform=False):
     """Train the CNN on simulated ER (label 0) and WIMP (label 1) events; save model + manifest.
-    ``with_features``: the model also reads the reconstructed cS1, cS2_b, drift time and (x, y)."""
+    ``with_features``: the model also reads the reconstructed cS1, cS2_b, drift time and (x, y);
+    ``with_s1_waveform``: and the main S1 waveform at full resolution (``event_waveforms``)."""
     field, (x, y, events), (x_val, y_val, events_val), train_lineage, val_lineage, run_options = _sets(
-        st, image_kind, n_train, n_validation)
+        st, image_kind, n_train, n_validation, with_s1_waveform)
     scale = None
     if with_features:
         train_features = physics_features(events)
         scale = (train_features.mean(axis=0), np.maximum(train_features.var(axis=0), 1e-12))
+    waveform_samples = events["s1_waveform"].shape[1] if with_s1_waveform else None
     model = architectures.build_cnn(field, x.shape[1:], n_conv_layers=n_conv_layers,
                                     leaky_alpha=leaky_alpha, learning_rate=learning_rate, seed=seed,
-                                    feature_scale=scale)
+                                    feature_scale=scale, s1_waveform_samples=waveform_samples)
+    extras = [*(PHYSICS_FEATURES if with_features else ()), *(["S1 waveform"] if with_s1_waveform else [])]
     log.info(f"Training CNN on {len(x)} {field}s ({np.sum(y == 1)} WIMP), validating on {len(x_val)}"
-             + (f"; with {', '.join(PHYSICS_FEATURES)}" if with_features else ""))
+             + (f"; with {', '.join(extras)}" if extras else ""))
     validation_inputs = model_inputs(model, events_val, x_val)
     history = model.fit(model_inputs(model, events, x), y, validation_data=(validation_inputs, y_val),
                         epochs=epochs, batch_size=batch_size, shuffle=True, verbose=2)
@@ -66,7 +69,8 @@ def train_cnn(st, output, image_kind="hitpeak", n_train=4000, n_validation=1000,
         "detector": st.detector,
         "architecture": dict(n_conv_layers=n_conv_layers, filters=16, leaky_alpha=leaky_alpha,
                              conv_l2=0.005, dense_l2=0.001, dropout=(0.25, 0.5),
-                             physics_features=list(PHYSICS_FEATURES) if with_features else []),
+                             physics_features=list(PHYSICS_FEATURES) if with_features else [],
+                             s1_waveform_samples=waveform_samples),
         "training": dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
                          n_train=int(len(x)), n_validation=int(len(x_val))),
         "training_runs": train_lineage,
