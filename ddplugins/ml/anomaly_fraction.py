@@ -84,7 +84,7 @@ def excess_significance(n, flagged, background_fraction, calibration_events):
     if not np.isfinite(background_fraction) or n == 0 or flagged <= n * background_fraction:
         return 0.0 if np.isfinite(background_fraction) else np.nan
     p_value = _beta_binomial(n, background_fraction, calibration_events).sf(flagged - 1)
-    return float(stats.norm.isf(max(p_value, 1e-300)))
+    return float(stats.norm.isf(min(max(p_value, 1e-300), 0.5)))
 
 
 class AnomalyFraction(DDPlugin):

@@ -109,9 +109,9 @@ def run_demo(st, output, n_events=2000, n_bootstrap_z=report.N_BOOTSTRAP_Z):
     summary = (
         f"{report.format_evaluation(result)}\n\n"
         f"Pseudo-data {pseudo_run}: {pseudo['pooled_flagged']:.0f} of {pseudo['pooled_n']:.0f} events (all categories) "
-        f"anomalous (fraction {pseudo['pooled_fraction']:.4f}, 68% interval {pseudo['pooled_fraction_low']:.4f}-"
-        f"{pseudo['pooled_fraction_high']:.4f}; background model {pseudo['background_anomaly_fraction']:.4f} +- "
-        f"{pseudo['background_anomaly_fraction_error']:.4f}); in the analysis space {pseudo['anomalous']} of "
+        f"anomalous (fraction {100 * pseudo['pooled_fraction']:.3f}%, 68% interval {100 * pseudo['pooled_fraction_low']:.3f}-"
+        f"{100 * pseudo['pooled_fraction_high']:.3f}%; background model {100 * pseudo['background_anomaly_fraction']:.3f}% +- "
+        f"{100 * pseudo['background_anomaly_fraction_error']:.3f}%); in the analysis space {pseudo['anomalous']} of "
         f"{pseudo['events_in_analysis_space']} (fraction {pseudo['anomaly_fraction']:.3f}, 68% interval "
         f"{pseudo['anomaly_fraction_interval'][0]:.3f}-{pseudo['anomaly_fraction_interval'][1]:.3f}); "
         f"anomaly-fraction Z = {pseudo['anomaly_fraction_z']:.2f} +- {pseudo['anomaly_fraction_z_error']:.2f}, "
