@@ -413,6 +413,30 @@ def test_expected_counts_enter_once_and_rate_nuisances_cost_significance():
     assert statistics.discovery_significance(wimp, [er], observed=observed) > 2
 
 
+def test_a_fit_minuit_cannot_finish_is_fitted_again_with_scipy(monkeypatch):
+    import pyhf
+
+    from ddplugins.ml import statistics
+
+    rng = np.random.default_rng(2)
+    background, signal = _band_like_events(rng, 4000, False), _band_like_events(rng, 4000, True)
+    edges = statistics.quantile_edges(background)
+    er = statistics.template("er", background, edges, 100.0, 4000)
+    wimp = statistics.template("wimp", signal, edges, 5.0, 4000)
+    expected = statistics.discovery_significance(wimp, [er])
+    hypotest, optimizers = pyhf.infer.hypotest, []
+
+    def minuit_fails(*args, **kwargs):
+        optimizers.append(pyhf.get_backend()[1].name)
+        if optimizers[-1] == "minuit":
+            raise pyhf.exceptions.FailedMinimization(type("Result", (), {"message": "no convergence"})())
+        return hypotest(*args, **kwargs)
+
+    monkeypatch.setattr(pyhf.infer, "hypotest", minuit_fails)
+    assert statistics.discovery_significance(wimp, [er]) == pytest.approx(expected, rel=1e-3)
+    assert optimizers == ["minuit", "scipy"] and pyhf.get_backend()[1].name == "minuit"
+
+
 def test_evaluation_and_report_compare_every_method(scored_context, tmp_path):
     from ddplugins.ml import report
     from ddplugins.simulation import populations

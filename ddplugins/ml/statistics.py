@@ -132,11 +132,21 @@ def discovery_significance(signal, backgrounds, observed=None, calctype="asympto
     else:
         main = np.asarray(observed, float)[used_bins(signal, backgrounds)]
     data = list(main) + list(model.config.auxdata)
-    pyhf.set_backend("numpy", pyhf.optimize.minuit_optimizer(verbose=0))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        kwargs = {"ntoys": ntoys, "track_progress": False} if calctype == "toybased" else {}
-        p_value = float(pyhf.infer.hypotest(0.0, data, model, test_stat="q0", calctype=calctype, **kwargs))
+    kwargs = {"ntoys": ntoys, "track_progress": False} if calctype == "toybased" else {}
+    optimizers = (pyhf.optimize.minuit_optimizer(verbose=0), pyhf.optimize.scipy_optimizer())
+    for optimizer in optimizers:
+        pyhf.set_backend("numpy", optimizer)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                p_value = float(pyhf.infer.hypotest(0.0, data, model, test_stat="q0", calctype=calctype, **kwargs))
+            break
+        except pyhf.exceptions.FailedMinimization:
+            if optimizer is optimizers[-1]:
+                raise
+            log.info("MINUIT did not converge on a %d-bin model; fitting again with scipy", len(main))
+        finally:
+            pyhf.set_backend("numpy", optimizers[0])
     return float(stats.norm.isf(min(max(p_value, 1e-300), 0.5)))
 
 
