@@ -104,8 +104,9 @@ class AnomalyFraction(DDPlugin):
         scores = self.deps["anomaly_scores"]
         calibration = cal.read_calibration(scores.verified_file("anomaly_calibration_file"))
         self.calibration_events = [calibration["categories"][name]["n_effective"] for name in CATEGORIES]
-        self.background_fractions = cal.category_acceptances(
-            calibration, scores.anomaly_background_acceptance, scores.anomaly_max_background_flags_per_day)
+        # a category no calibration event fell in is not calibrated: no expectation, no Z
+        self.background_fractions, self.background_errors = cal.flag_rates(calibration, cal.category_acceptances(
+            calibration, scores.anomaly_background_acceptance, scores.anomaly_max_background_flags_per_day))
         self.counts = np.zeros((len(CATEGORIES), 2), np.int64)
         self.span = None
 
@@ -126,30 +127,22 @@ class AnomalyFraction(DDPlugin):
     def summary(self):
         row = np.zeros(1, self.dtype)
         row["time"], row["endtime"] = self.span
-        backgrounds = []
         for i, name in enumerate(CATEGORIES):
             n, flagged = int(self.counts[i].sum()), int(self.counts[i, 1])
-            calibration_events = self.calibration_events[i]
-            # a category no calibration event fell in is not calibrated: no expectation, no Z
-            background = self.background_fractions[i] if calibration_events > 0 else np.nan
-            backgrounds.append(background)
             row[f"n_{name}"], row[f"flagged_{name}"] = n, flagged
             row[f"fraction_{name}"] = flagged / n if n else np.nan
             row[f"fraction_low_{name}"], row[f"fraction_high_{name}"] = clopper_pearson(flagged, n) if n else (np.nan, np.nan)
-            row[f"background_fraction_{name}"] = background
-            row[f"background_fraction_error_{name}"] = (np.sqrt(background * (1 - background) / calibration_events)
-                                                         if calibration_events > 0 else np.nan)
-            row[f"calibration_events_{name}"] = calibration_events
-            row[f"z_{name}"] = excess_significance(n, flagged, background, calibration_events)
-        counts, flags = self.counts.sum(axis=1), self.counts[:, 1]
-        n, flagged = int(counts.sum()), int(flags.sum())
-        used = np.isfinite(backgrounds)
+            row[f"background_fraction_{name}"] = self.background_fractions[i]
+            row[f"background_fraction_error_{name}"] = self.background_errors[i]
+            row[f"calibration_events_{name}"] = self.calibration_events[i]
+            row[f"z_{name}"] = excess_significance(n, flagged, self.background_fractions[i], self.calibration_events[i])
+        counts = self.counts.sum(axis=1)
+        n, flagged = int(counts.sum()), int(self.counts[:, 1].sum())
+        used = np.isfinite(self.background_fractions)
         row["n_total"], row["flagged_total"] = n, flagged
         row["fraction_total"] = flagged / n if n else np.nan
         row["fraction_low_total"], row["fraction_high_total"] = clopper_pearson(flagged, n) if n else (np.nan, np.nan)
-        row["background_flagged_total"] = float(np.sum(counts[used] * np.asarray(backgrounds)[used]))
-        row["background_flagged_total_error"] = float(np.sqrt(np.sum(
-            [(c * row[f"background_fraction_error_{name}"][0]) ** 2
-             for c, name, u in zip(counts, CATEGORIES, used) if u])))
-        row["z_total"] = pooled_excess_significance(counts, flagged, backgrounds, self.calibration_events)
+        row["background_flagged_total"] = np.sum((counts * self.background_fractions)[used])
+        row["background_flagged_total_error"] = np.sqrt(np.sum(((counts * self.background_errors)[used]) ** 2))
+        row["z_total"] = pooled_excess_significance(counts, flagged, self.background_fractions, self.calibration_events)
         return row

@@ -196,6 +196,16 @@ def category_acceptances(calibration, background_acceptance, max_flags_per_day=n
     return np.array(found)
 
 
+def flag_rates(calibration, acceptances):
+    """Per category: the background fraction flagged (NaN in a category no calibration event
+    fell in) and its binomial error from the calibration's effective events."""
+    effective = np.array([calibration["categories"][name]["n_effective"] for name in CATEGORIES], float)
+    calibrated = effective > 0
+    rates = np.where(calibrated, acceptances, np.nan)
+    with np.errstate(invalid="ignore"):
+        return rates, np.sqrt(rates * (1 - rates) / np.where(calibrated, effective, np.nan))
+
+
 def thresholds(calibration, background_acceptance):
     """Per category, the statistic above which a fraction ``background_acceptance`` (one for all
     categories, or one per category) of background lies (infinite, nothing flagged, in a

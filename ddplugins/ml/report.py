@@ -21,6 +21,7 @@ from ddcore import models
 from ddcore.context import derive
 from ddcore.files import resolve_path
 from ddplugins.events.event_images import IMAGE_FIELDS
+from ddplugins.ml import calibration as cal
 from ddplugins.ml import evaluation as ev
 from ddplugins.ml import statistics
 from ddplugins.ml.scoring import EXTRA_INPUTS
@@ -154,11 +155,7 @@ def _flag_calibration(st, run):
     """Per category the background fraction the anomaly flags accept and its binomial error
     from the calibration's effective events (0 where a category is not calibrated)."""
     plugin = st.get_single_plugin(run, "anomaly_scores")
-    effective = np.array([plugin.calibration["categories"][name]["n_effective"] for name in CATEGORIES])
-    calibrated = effective > 0
-    accepted = np.where(calibrated, plugin.acceptances, 0.0)
-    errors = np.where(calibrated, np.sqrt(accepted * (1 - accepted) / np.maximum(effective, 1)), 0.0)
-    return accepted, errors
+    return tuple(np.nan_to_num(v) for v in cal.flag_rates(plugin.calibration, plugin.acceptances))
 
 
 def _wimp_description(plugin):
