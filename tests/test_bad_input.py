@@ -73,12 +73,16 @@ def test_store_naming_a_file_is_refused(tmp_path):
         ddcore.context("xenon1t", storage=str(path))
 
 
+GOOD_DENSITY = {"features": ["log10_s2_area"], "fill": [2.0], "center": [2.0], "scale": [0.5], "weights": [1.0],
+                "means": [[0.0]], "precision_cholesky": [[[1.0]]]}
+
+
 def _calibration(**changes):
     from ddplugins.ml import calibration as cal
 
     levels = cal.LEVELS.tolist()
     category = {"n_events": 10, "n_effective": 10.0, "plane_mse_quantiles": [levels, None, levels],
-                "statistic_quantiles": levels}
+                "statistic_quantiles": levels, "density": GOOD_DENSITY, "log_density_quantiles": levels}
     content = {"format_version": cal.FORMAT_VERSION, "cnn_model_sha256": "x", "cvae_model_sha256": "y",
                "cvae_beta": 1e-4, "levels": levels, "cnn_likelihood_ratio": {"logit": [0, 1], "log_ratio": [0, 1]},
                "categories": {name: dict(category) for name in ("no_s1", "small_s1", "analysis_space", "other")}}
@@ -88,14 +92,18 @@ def _calibration(**changes):
 
 @pytest.mark.parametrize("content, message", [
     ("{not json", r"is not valid JSON"),
-    (json.dumps({"cnn_model_sha256": "x"}), r"has format 1, this version reads 2"),
+    (json.dumps({"cnn_model_sha256": "x"}), r"has format 1, this version reads 3"),
     (_calibration(cvae_beta=None) .replace('"cvae_beta": null, ', ""), r"lacks cvae_beta"),
     (_calibration(categories={}), r"lacks categories.no_s1, categories.small_s1"),
     (_calibration(categories={name: {"n_events": 1, "n_effective": 1.0, "plane_mse_quantiles": [],
-                                     "statistic_quantiles": [3, 2, 1]}
+                                     "statistic_quantiles": [3, 2, 1], "density": GOOD_DENSITY}
                               for name in ("no_s1", "small_s1", "analysis_space", "other")}),
      r"categories.no_s1.statistic_quantiles must be an increasing list"),
-], ids=["malformed", "old format", "incomplete", "no categories", "not quantiles"])
+    (_calibration(categories={name: {"n_events": 1, "n_effective": 1.0, "plane_mse_quantiles": [],
+                                     "density": dict(GOOD_DENSITY, means=[[0.0, 1.0]])}
+                              for name in ("no_s1", "small_s1", "analysis_space", "other")}),
+     r"categories.no_s1: background density is malformed \(shapes of means\)"),
+], ids=["malformed", "old format", "incomplete", "no categories", "not quantiles", "bad density"])
 def test_bad_calibration_file_is_named(tmp_path, content, message):
     from ddplugins.ml.calibration import read_calibration
 

@@ -240,9 +240,14 @@ def test_anomaly_scores_per_event(scored_context, tiny_models):
     assert ((scores["cnn_score"] >= 0) & (scores["cnn_score"] <= 1)).all()
     assert (scores["cvae_loss"] > 0).all()
     np.testing.assert_array_equal(scores["category"], categories(basics, fiducial_volume(scored_context, run)))
-    # the statistic is log((LR_cnn + B_cvae) / 2): never below either part's log Bayes factor - log 2
-    bound = cal.bayes_factor_bound(scores["cvae_tail_probability"])
-    assert np.all(scores["anomaly_statistic"] >= np.maximum(scores["cnn_log_likelihood_ratio"], bound) - np.log(2) - 1e-4)
+    # the statistic is log((LR_cnn + B_density) / 2), the CNN's likelihood ratio only in the
+    # analysis space: never below either part's log Bayes factor - log 2, and B_density alone outside
+    bound = cal.bayes_factor_bound(scores["density_tail_probability"])
+    in_space = scores["category"] == cal.SUPERVISED_CATEGORY
+    supervised = np.where(in_space, scores["cnn_log_likelihood_ratio"], -np.inf)
+    assert np.all(scores["anomaly_statistic"] >= np.maximum(supervised, bound) - np.log(2) - 1e-4)
+    np.testing.assert_allclose(scores["anomaly_statistic"][~in_space], bound[~in_space] - np.log(2), atol=1e-4)
+    assert ((scores["density_tail_probability"] > 0) & (scores["density_tail_probability"] <= 1)).all()
     calibration = cal.read_calibration(tiny_models["calibration"])
     # the score is the background tail probability of the statistic in the event's category
     for index, name in enumerate(("no_s1", "small_s1", "analysis_space", "other")):
@@ -466,12 +471,13 @@ def test_evaluation_and_report_compare_every_method(scored_context, tmp_path):
     # where the search sees each population: every category of every population's own run,
     # each flagged fraction with its interval; S2-only events only ever without an S1
     flags = result["flags_by_category"]["populations"]
-    assert set(flags) == set(populations.NAMES)
+    assert set(flags) == set(populations.NAMES) | {report.BRIGHT_S2ONLY}
     for name, row in flags.items():
         assert sum(c["n"] for c in row["categories"].values()) > 0, name
         for c in row["categories"].values():
             assert c["n"] == 0 or c["interval"][0] <= c["fraction"] <= c["interval"][1], name
-    assert all(c["n"] == 0 for category, c in flags["s2only"]["categories"].items() if category != "no_s1")
+    for name in ("s2only", report.BRIGHT_S2ONLY):
+        assert all(c["n"] == 0 for category, c in flags[name]["categories"].items() if category != "no_s1"), name
     # the anomaly fraction counts every event of each population's run, in every category (the
     # S2-only events outside the analysis space too): not flagged per category, flagged pooled;
     # the background's flags are the calibration's acceptances, with its errors
@@ -625,46 +631,87 @@ def test_flag_budget_lowers_the_acceptance_of_large_categories_only():
     np.testing.assert_array_equal(cal.category_acceptances(calibration, 0.03), 0.03)
 
 
-def test_combined_statistic_keeps_the_cnn_where_it_is_confident_and_flags_rare_reconstructions():
+def _synthetic_background(rng, n):
+    """Background events of a synthetic model: CNN scores, CVAE plane errors and density features
+    (log S1 and log S2 tightly correlated, as in a band; no drift time without an S1)."""
+    from ddplugins.ml import density
+
+    background = np.zeros(n, [("category", np.int8), ("weight", float), ("cnn_score", np.float32),
+                              ("cvae_plane_mse", np.float32, (3,)), ("features", np.float32, (len(density.FEATURES),))])
+    background["category"] = rng.integers(0, 4, n)
+    background["weight"] = rng.choice([0.5, 2.0], n)
+    background["cnn_score"] = 1 / (1 + np.exp(-rng.normal(-3, 1.5, n)))
+    background["cvae_plane_mse"] = np.exp(rng.normal(-5, 0.5, (n, 3)))
+    background["cvae_plane_mse"][:, 1] = np.nan  # a plane the images do not have
+    background["features"] = _synthetic_features(rng, background)
+    return background
+
+
+def _synthetic_features(rng, events, s1=None, s2_offset=0.0):
+    from ddplugins.ml import density
+
+    n = len(events)
+    x = rng.normal(0, 1, (n, len(density.FEATURES)))
+    x[:, 0] = rng.normal(1.5, 0.5, n) if s1 is None else s1
+    x[:, 1] = 2.0 + 1.0 * x[:, 0] + rng.normal(0, 0.05, n) + s2_offset
+    x[events["category"] == 0, 4] = np.nan
+    score = np.asarray(events["cnn_score"], float)
+    x[:, 9] = np.log(score) - np.log1p(-score)
+    x[:, 10:] = np.log10(events["cvae_plane_mse"])
+    return x
+
+
+def test_combined_statistic_keeps_the_cnn_where_it_is_confident_and_flags_rare_events():
     """Synthetic background model: the calibrated statistic flags the acceptance in every
     category, ranks signal-like CNN scores as the CNN does, and flags events whose CVAE error
-    is far in the background's tail even with a background-like CNN score."""
+    is far in the background's tail, or whose physics no background has though each of its
+    features is ordinary, even with a background-like CNN score."""
     from ddplugins.ml import calibration as cal
 
     assert np.exp(cal.bayes_factor_bound(0.05)) == pytest.approx(1 / (np.e * 0.05 * np.log(20)))
     assert cal.bayes_factor_bound(0.5) == 0
     rng = np.random.default_rng(4)
     n = 40000
-    background = np.zeros(n, [("category", np.int8), ("weight", float), ("cnn_score", np.float32),
-                              ("cvae_plane_mse", np.float32, (3,))])
-    background["category"] = rng.integers(0, 4, n)
-    background["weight"] = rng.choice([0.5, 2.0], n)
-    background["cnn_score"] = 1 / (1 + np.exp(-rng.normal(-3, 1.5, n)))
-    background["cvae_plane_mse"] = np.exp(rng.normal(-5, 0.5, (n, 3)))
-    background["cvae_plane_mse"][:, 1] = np.nan  # a plane the images do not have
+    background = _synthetic_background(rng, n)
     er_scores = background["cnn_score"][:5000]
     wimp_scores = 1 / (1 + np.exp(-rng.normal(3, 1.5, 5000)))
     calibration = cal.make_calibration(background, er_scores, wimp_scores, {}, {})
+    assert "drift_time_us" not in calibration["categories"]["no_s1"]["density"]["features"]
+    assert "drift_time_us" in calibration["categories"]["analysis_space"]["density"]["features"]
     threshold = cal.thresholds(calibration, 0.01)
-    _, _, values = cal.statistic(background["cnn_score"], background["cvae_plane_mse"], background["category"],
-                                 calibration)
+    *_, values = cal.statistic(background["cnn_score"], background["cvae_plane_mse"], background["features"],
+                               background["category"], calibration)
     for index in range(4):
         pick = background["category"] == index
         flagged = np.sum(background["weight"][pick] * (values[pick] > threshold[index]))
         assert flagged / background["weight"][pick].sum() == pytest.approx(0.01, abs=0.003)
-    # signal-like scores: ranked by the CNN (typical CVAE errors), up to the likelihood ratio the
-    # calibration sample can tell
-    scores = np.array([0.5, 0.9, 0.99, 0.999], np.float32)
-    typical = np.full((4, 3), np.exp(-5), np.float32)
-    log_lr, _, ranked = cal.statistic(scores, typical, np.full(4, 2), calibration)
+    # signal-like scores: ranked by the CNN (ordinary physics and CVAE errors), up to the
+    # likelihood ratio the calibration sample can tell
+    signal = np.zeros(4, background.dtype)
+    signal["category"] = 2
+    signal["cnn_score"] = [0.5, 0.9, 0.99, 0.999]
+    signal["cvae_plane_mse"] = np.exp(-5)
+    signal["features"] = _synthetic_features(rng, signal, s1=1.5)
+    signal["features"][:, :9] = np.median(background["features"][background["category"] == 2][:, :9], axis=0)
+    signal["features"][:, 1] = 2.0 + 1.5
+    log_lr, _, _, ranked = cal.statistic(signal["cnn_score"], signal["cvae_plane_mse"], signal["features"],
+                                         signal["category"], calibration)
     assert np.all(np.diff(ranked) >= 0) and ranked[2] > ranked[0]
     # between its caps the likelihood ratio rises strictly: distinct CNN scores are never tied
     inside = np.linspace(-2, 2, 50)
     between = cal.cnn_log_likelihood_ratio(1 / (1 + np.exp(-inside)), calibration)
     assert np.all(np.diff(between) > 0)
-    np.testing.assert_allclose(ranked, np.logaddexp(log_lr, 0) - np.log(2))
-    # a background-like CNN score with a reconstruction error 6 sigma into the tail is flagged
-    odd = np.full((1, 3), np.exp(-5), np.float32)
-    odd[0, 2] = np.exp(-5 + 6 * 0.5)
-    _, p, value = cal.statistic(np.array([0.05], np.float32), odd, np.array([2]), calibration)
-    assert p[0] < 1e-3 and value[0] > threshold[2]
+    # a background-like CNN score with a reconstruction error 6 sigma into the tail is flagged, as
+    # is an S2 ten times its band's at an ordinary S1 (each feature alone inside the background's range)
+    odd = np.zeros(2, background.dtype)
+    odd["category"] = [2, 0]
+    odd["cnn_score"] = 0.05
+    odd["cvae_plane_mse"] = np.exp(-5)
+    odd["cvae_plane_mse"][0, 2] = np.exp(-5 + 6 * 0.5)
+    odd["features"] = _synthetic_features(rng, odd, s1=1.5, s2_offset=np.array([0.0, 1.0]))
+    odd["features"][:, 2:9] = 0.0
+    assert odd["features"][1, 1] < np.quantile(background["features"][:, 1], 0.999)
+    _, p_cvae, p_density, value = cal.statistic(odd["cnn_score"], odd["cvae_plane_mse"], odd["features"],
+                                                odd["category"], calibration)
+    assert p_cvae[0] < 1e-3 and p_cvae[1] > 0.01
+    assert np.all(p_density < 1e-3) and np.all(value > threshold[odd["category"]])

@@ -7,19 +7,21 @@ from ddcore.config import ConfigError
 from ddcore.files import file_options
 from ddcore.plugins import Checked, DDPlugin
 from ddplugins.ml import calibration as cal
+from ddplugins.ml import density
 from ddplugins.ml.datasets import CATEGORY_TITLE, categories
 from ddplugins.tpc._options import FIDUCIAL_OPTIONS, tpc_options
 
 
 class AnomalyScores(DDPlugin):
     """Per event: its category, the CNN's likelihood ratio, the CVAE's per-plane background tail
-    probability, their combined statistic, the anomaly score -log10 P_bkg(statistic >= observed)
+    probability, the tail probability of the learnt background density of the category (physics,
+    CNN logit and CVAE plane errors together), the combined statistic, the anomaly score -log10 P_bkg(statistic >= observed)
     in the event's category, and a flag above the score that a fraction
     ``anomaly_background_acceptance`` of that category's background exceeds, capped at
     ``anomaly_max_background_flags_per_day`` expected background events (see
     ``ddplugins.ml.calibration``)."""
 
-    __version__ = "0.3.0"
+    __version__ = "0.4.0"
     depends_on = ("event_basics", "cnn_scores", "cvae_losses")
     provides = "anomaly_scores"
     data_kind = "events"
@@ -50,7 +52,9 @@ class AnomalyScores(DDPlugin):
         (("log of the CNN's WIMP over background likelihood ratio", "cnn_log_likelihood_ratio"), np.float32),
         (("Background probability of plane errors this rare (Sidak over planes)", "cvae_tail_probability"),
          np.float32),
-        (("Anomaly statistic: log((LR_cnn + B_cvae) / 2)", "anomaly_statistic"), np.float32),
+        (("Background probability of a density this low (mixture over physics, CNN and CVAE)",
+          "density_tail_probability"), np.float32),
+        (("Anomaly statistic: log((LR_cnn + B_density) / 2)", "anomaly_statistic"), np.float32),
         (("Anomaly score: -log10 background probability of the statistic in the category",
           "anomaly_score"), np.float32),
         (("Score above the category's background-acceptance threshold", "is_anomalous"), np.bool_),
@@ -82,8 +86,9 @@ class AnomalyScores(DDPlugin):
         result = self.new_result(events)
         fiducial = (self.fiducial_radius_cm, self.fiducial_z_top_cm, self.fiducial_z_bottom_cm)
         category = categories(events, fiducial)
-        log_lr, p_cvae, values = cal.statistic(events["cnn_score"], events["cvae_plane_mse"], category,
-                                               self.calibration)
+        features = density.features(events, events["cnn_score"], events["cvae_plane_mse"])
+        log_lr, p_cvae, p_density, values = cal.statistic(events["cnn_score"], events["cvae_plane_mse"], features,
+                                                          category, self.calibration)
         # scored and flagged as stored: the saved statistic gives back the score and the flag
         values = values.astype(np.float32)
         result["category"] = category
@@ -91,6 +96,7 @@ class AnomalyScores(DDPlugin):
         result["cnn_score"] = events["cnn_score"]
         result["cnn_log_likelihood_ratio"] = log_lr
         result["cvae_tail_probability"] = p_cvae
+        result["density_tail_probability"] = p_density
         result["anomaly_statistic"] = values
         result["anomaly_score"] = cal.anomaly_score(values, category, self.calibration)
         result["is_anomalous"] = values > self.thresholds[category]

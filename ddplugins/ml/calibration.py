@@ -3,24 +3,28 @@
 The anomaly statistic of an event is the log Bayes factor of "a WIMP or an unknown anomaly"
 against the known background, with the two alternatives weighted equally:
 
-    statistic = log((LR_cnn + B_cvae) / 2)
+    statistic = log((LR_cnn + B_density) / 2)     (LR_cnn = 0 outside the analysis space)
 
 - ``LR_cnn``, the supervised part: the CNN's likelihood ratio, WIMP over background density of
   its score, learnt on calibration events in the analysis space (centred isotonic regression of
   the label on the score with the classes weighted equally: it rises strictly with the score
-  between its caps, so it keeps the CNN's order).
-- ``B_cvae``, the unsupervised part: the largest Bayes factor that *any* alternative can have
-  against the background at the CVAE's background tail probability p, 1 / (-e p ln p) for
-  p < 1/e and 1 above (Sellke, Bayarri and Berger, Am. Stat. 55 (2001) 62). It knows no signal,
-  so it speaks only where the background makes the reconstruction error rare. p is the
-  smallest of the tail probabilities of the errors of the image's colour planes (HitPeak: S2
-  top, S1 bottom, peak), Sidak-corrected for their number, each plane's error standardised by
-  the background of the event's category: a missing S1 weighs one plane, not the ~14% of the
-  pixel error the S1 plane holds.
+  between its caps, so it keeps the CNN's order). It counts only in the analysis space, where
+  it was learnt: outside it the CNN sees events unlike any it was trained on.
+- ``B_density``, the unsupervised part: the largest Bayes factor that *any* alternative can have
+  against the background at the background tail probability p of the event, 1 / (-e p ln p)
+  for p < 1/e and 1 above (Sellke, Bayarri and Berger, Am. Stat. 55 (2001) 62). p is
+  P_bkg(density <= the event's) of a Gaussian mixture learnt per category on the background
+  (``ddplugins.ml.density``) over the event's physics (S1 and S2 sizes, depth, radius, S2 width
+  and top fraction, a second S2), the CNN's logit and the CVAE's reconstruction error of each
+  colour plane of the image (HitPeak: S2 top, S1 bottom, peak): the combination of the parts is
+  learnt as a background density, not a product of their tail probabilities. It knows no
+  signal, so it speaks only where the background is rare: an S2 no background of its category
+  makes without an S1, NR-like events above the WIMP region, a reconstruction the CVAE finds odd.
+  The CVAE's own tail probability (smallest over planes, Sidak-corrected) is kept for reference.
 
 A sum of the two Bayes factors keeps the CNN's ranking wherever it is confident (its likelihood
-ratio reaches ~1e3 on WIMPs, where a CVAE bound of 1e3 needs p ~ 4e-5), unlike a product of tail
-probabilities, which lets every background fluctuation of the CVAE dilute the CNN.
+ratio reaches ~1e3 on WIMPs, where a density bound of 1e3 needs p ~ 4e-5), unlike a product of
+tail probabilities, which lets every background fluctuation of the unsupervised part dilute the CNN.
 
 The anomaly score is -log10 of the background tail probability of the statistic within the
 event's category (``datasets.CATEGORIES``: no main S1; cS1 < 3 PE; the analysis space; other),
@@ -40,11 +44,13 @@ import logging
 import numpy as np
 
 from ddcore.config import ConfigError
+from ddplugins.ml import density
 from ddplugins.ml.datasets import CATEGORIES
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+SUPERVISED_CATEGORY = CATEGORIES.index("analysis_space")  # where the CNN's likelihood ratio is learnt
 # quantile levels: uniform, and dense in the upper tail where the flags and scores are read
 LEVELS = np.unique(np.concatenate([np.linspace(0, 1, 1001), 1 - np.logspace(-6, -2, 201)]))
 
@@ -102,7 +108,7 @@ def tail_probability(values, quantiles, n_events, levels=LEVELS):
 def bayes_factor_bound(p):
     """log of 1 / (-e p ln p) for p < 1/e, else 0: the largest log Bayes factor against a null
     that a tail probability p allows."""
-    p = np.clip(np.asarray(p, float), 1e-300, 1)
+    p = np.clip(np.asarray(p, float), 1e-300, 1 / np.e)
     return np.where(p < 1 / np.e, -np.log(-np.e * p * np.log(p)), 0.0)
 
 
@@ -160,15 +166,29 @@ def cvae_tail_probability(plane_mse, category_calibration):
     return 1 - (1 - smallest) ** max(used, 1)
 
 
-def statistic(cnn_score, plane_mse, category, calibration):
-    """(log LR of the CNN, CVAE tail probability, anomaly statistic) per event."""
+def density_tail_probability(x, category_calibration):
+    """P_bkg(log density <= the event's) of the category's background density at the events'
+    features ``x`` (``density.features``), floored at 1 / (n_effective + 1)."""
+    log_density = density.log_density(x, category_calibration["density"])
+    cdf = np.interp(log_density, category_calibration["log_density_quantiles"], LEVELS, left=0.0, right=1.0)
+    return np.clip(cdf, 1 / (category_calibration["n_effective"] + 1), 1)
+
+
+def statistic(cnn_score, plane_mse, features, category, calibration):
+    """(log LR of the CNN, CVAE tail probability, background-density tail probability, anomaly
+    statistic) per event; ``features`` from ``density.features``. The CNN's likelihood ratio,
+    learnt in the analysis space, counts only there: elsewhere its score is one of the density's
+    features."""
     log_lr = cnn_log_likelihood_ratio(cnn_score, calibration)
-    p_cvae = np.ones(len(log_lr))
+    p_cvae, p_density = np.ones(len(log_lr)), np.ones(len(log_lr))
     for index, name in enumerate(CATEGORIES):
         pick = np.asarray(category) == index
-        if pick.any():
-            p_cvae[pick] = cvae_tail_probability(np.asarray(plane_mse)[pick], calibration["categories"][name])
-    return log_lr, p_cvae, np.logaddexp(log_lr, bayes_factor_bound(p_cvae)) - np.log(2)
+        found = calibration["categories"][name]
+        if pick.any() and found["n_events"] > 0:
+            p_cvae[pick] = cvae_tail_probability(np.asarray(plane_mse)[pick], found)
+            p_density[pick] = density_tail_probability(np.asarray(features)[pick], found)
+    supervised = np.where(np.asarray(category) == SUPERVISED_CATEGORY, log_lr, -np.inf)
+    return log_lr, p_cvae, p_density, np.logaddexp(supervised, bayes_factor_bound(p_density)) - np.log(2)
 
 
 def anomaly_score(values, category, calibration):
@@ -219,11 +239,13 @@ def make_calibration(background, er_scores, wimp_scores, hashes, runs):
     """The calibration from the full background model and the analysis-space CNN scores.
 
     :param background: structured events of every background population, with ``cnn_score``,
-        ``cvae_plane_mse``, ``category`` and ``weight`` (expected events per simulated event)
+        ``cvae_plane_mse``, ``features`` (``density.features``), ``category`` and ``weight``
+        (expected events per simulated event)
     :param er_scores, wimp_scores: CNN scores of ER and WIMP calibration events in the analysis space
     :param hashes: cnn_model_sha256, cvae_model_sha256 and cvae_beta of the models calibrated
     :param runs: {run: lineage} of the calibration runs
-    (``expected_events`` per category: in the exposure of the weights)
+    (``expected_events`` per category: in the exposure of the weights). Each category's density
+    is fitted to every other of its events; its quantiles, like all others, come from all of them.
     """
     calibration = {
         "format_version": FORMAT_VERSION,
@@ -246,14 +268,19 @@ def make_calibration(background, er_scores, wimp_scores, hashes, runs):
         planes = [None if np.all(np.isnan(events["cvae_plane_mse"][:, j])) else
                   weighted_quantiles(events["cvae_plane_mse"][:, j], weights).tolist()
                   for j in range(events["cvae_plane_mse"].shape[1])]
+        fitted = density.fit(events["features"][::2], weights[::2]) if len(events) > 1 else \
+            density.fit(events["features"], weights)
         calibration["categories"][name] = {
             "n_events": int(len(events)),
             "n_effective": effective_events(weights),
             "expected_events": float(weights.sum()),
             "plane_mse_quantiles": planes,
+            "density": fitted,
+            "log_density_quantiles": weighted_quantiles(density.log_density(events["features"], fitted),
+                                                        weights).tolist(),
         }
-    values = statistic(background["cnn_score"], background["cvae_plane_mse"], background["category"],
-                       calibration)[2].astype(np.float32)  # as anomaly_scores stores it
+    values = statistic(background["cnn_score"], background["cvae_plane_mse"], background["features"],
+                       background["category"], calibration)[3].astype(np.float32)  # as anomaly_scores stores it
     for index, name in enumerate(CATEGORIES):
         pick = background["category"] == index
         if not pick.any():
@@ -293,7 +320,12 @@ def read_calibration(path):
         found = calibration["categories"][name]
         if found.get("n_events") == 0:
             continue  # no calibration event fell in it: not calibrated
-        for key, values in [("statistic_quantiles", found.get("statistic_quantiles"))] + [
+        try:
+            density.check(found.get("density"), f"Anomaly calibration {path}: categories.{name}")
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        for key, values in [("statistic_quantiles", found.get("statistic_quantiles")),
+                            ("log_density_quantiles", found.get("log_density_quantiles"))] + [
                 (f"plane_mse_quantiles[{j}]", q) for j, q in enumerate(found.get("plane_mse_quantiles", [])) if q is not None]:
             values = np.asarray(values if values is not None else [], dtype=float)
             if values.ndim != 1 or len(values) != len(LEVELS) or not np.all(np.diff(values) >= 0):

@@ -121,8 +121,9 @@ def ddcore_register_commands(cli: CommandLine) -> None:
         description="Train on simulated runs made through the context (disjoint seeds: train "
         "100+, validation 200+, test 300+, calibration 400+) and save a .keras model with a JSON "
         "manifest. 'calibrate' measures, per event category, the background distributions of both "
-        "models' outputs on a run of every background population (--events each, weighted by its "
-        "rate) and the CNN's likelihood ratio on ER and WIMP runs.",
+        "models' outputs and fits a background density (a Gaussian mixture over the event's physics, "
+        "the CNN's logit and the CVAE's plane errors) on a run of every background population "
+        "(--events each, weighted by its rate), and the CNN's likelihood ratio on ER and WIMP runs.",
     )
     p.add_argument("model", choices=("cnn", "cvae", "calibrate"))
     p.add_argument("--image-kind", default="hitpeak", choices=IMAGE_KINDS)

@@ -10,7 +10,7 @@ from ddcore import models
 from ddcore.log import import_keras
 from ddcore.context import derive
 from ddplugins.events.event_images import IMAGE_FIELDS
-from ddplugins.ml import architectures, calibration
+from ddplugins.ml import architectures, calibration, density
 from ddplugins.ml.datasets import CATEGORIES, image_set, load_events, split_runs
 from ddplugins.ml.evaluation import classification_metrics
 from ddplugins.ml.scoring import MAX_PLANES, PHYSICS_FEATURES, model_inputs, physics_features
@@ -119,8 +119,8 @@ def train_cvae(st, output, image_kind="hitpeak", preset="compact", n_train=4000,
     return manifest
 
 
-CALIBRATION_COLUMNS = ("cs1", "cs2_bottom", "s2_area", "alt_s2_area", "x", "y", "z", "cnn_score", "cvae_plane_mse",
-                       "true_energy_total")
+CALIBRATION_COLUMNS = tuple(dict.fromkeys(("cs1", "cs2_bottom", "s2_area", "alt_s2_area", "x", "y", "z", "cnn_score",
+                                          "cvae_plane_mse", "true_energy_total", *density.COLUMNS)))
 
 
 def calibration_plan(st, n_events, population_events=None, strata=()):
@@ -161,7 +161,7 @@ def calibrate(st, output, cnn_model, cvae_model, n_events=2000, workers=1, popul
     plan = calibration_plan(models_st, n_events, population_events, strata)
     targets = ("event_basics", "event_truth", "cnn_scores", "cvae_losses")
     dtype = [("category", np.int8), ("weight", np.float64), ("cnn_score", np.float32),
-             ("cvae_plane_mse", np.float32, (MAX_PLANES,))]
+             ("cvae_plane_mse", np.float32, (MAX_PLANES,)), ("features", np.float32, (len(density.FEATURES),))]
     background, in_space, lineages, first = [], {}, {}, None
     for name, runs in plan.items():
         parts = []
@@ -190,6 +190,7 @@ def calibrate(st, output, cnn_model, cvae_model, n_events=2000, workers=1, popul
         rows = np.zeros(len(events), dtype)
         rows["category"], rows["weight"] = category, weight
         rows["cnn_score"], rows["cvae_plane_mse"] = events["cnn_score"], events["cvae_plane_mse"]
+        rows["features"] = density.features(events, events["cnn_score"], events["cvae_plane_mse"])
         background.append(rows)
     run_st, run = first
     cvae_plugin = run_st.get_single_plugin(run, "cvae_losses")

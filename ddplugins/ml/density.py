@@ -1,0 +1,116 @@
+"""A learnt density of the known background over what is known of an event.
+
+Per event category, a Gaussian mixture over the event's physics (S1 and S2 sizes, corrected and
+raw, depth, radius, S2 width and top fraction, a second S2), the CNN's logit and the CVAE's
+per-plane reconstruction errors, fitted to the weighted background calibration events. Its tail
+probability, P_bkg(density <= the event's), asks "how rare is an event like this one among the
+known backgrounds" with every variable at once: an S2 that no background of its category makes
+without an S1, an NR-band event above the WIMP region, a reconstruction the CVAE finds odd where
+the physics is ordinary. Features a category never has (the drift time without an S1) are left
+out of its mixture; the rare event missing one that its category has gets the category's median.
+
+Stored as plain numbers in the JSON calibration (no pickled model): the standardisation, the
+component weights, means and Cholesky factors of the precisions, and the background quantiles of
+the log density.
+"""
+
+import numpy as np
+
+FEATURES = ("log10_s1_area", "log10_s2_area", "log10_cs1", "log10_cs2_bottom", "drift_time_us",
+            "r_squared_cm2", "s2_area_fraction_top", "log10_s2_width_ns", "log10_alt_s2_fraction",
+            "cnn_logit", "log10_cvae_plane_mse_0", "log10_cvae_plane_mse_1", "log10_cvae_plane_mse_2")
+COLUMNS = ("s1_area", "s2_area", "cs1", "cs2_bottom", "drift_time", "r", "s2_area_fraction_top",
+           "s2_range_50p_area", "alt_s2_area")
+MAX_COMPONENTS = 12
+MIN_EVENTS_PER_COMPONENT = 200  # of the resampled fit set: fewer components where a category is small
+FIT_EVENTS = 60_000
+MIN_FEATURE_COVERAGE = 0.5  # a feature defined for fewer of a category's events is left out of it
+
+
+def _log10(values):
+    values = np.asarray(values, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(values > 0, np.log10(np.where(values > 0, values, 1.0)), np.nan)
+
+
+def features(events, cnn_score, plane_mse):
+    """(n, len(FEATURES)) array, NaN where an event lacks a feature (no S1: no drift time)."""
+    plane_mse = np.asarray(plane_mse, float)
+    if plane_mse.ndim == 1:
+        plane_mse = plane_mse[:, None]
+    planes = np.full((len(events), 3), np.nan)
+    planes[:, :min(3, plane_mse.shape[1])] = plane_mse[:, :3]
+    score = np.clip(np.asarray(cnn_score, float), 1e-7, 1 - 1e-7)
+    s2 = np.asarray(events["s2_area"], float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        alt_fraction = np.nan_to_num(np.asarray(events["alt_s2_area"], float)) / s2
+    return np.column_stack([
+        _log10(events["s1_area"]), _log10(s2), _log10(events["cs1"]), _log10(events["cs2_bottom"]),
+        np.asarray(events["drift_time"], float) / 1e3, np.asarray(events["r"], float) ** 2,
+        np.asarray(events["s2_area_fraction_top"], float), _log10(events["s2_range_50p_area"]),
+        _log10(1e-3 + alt_fraction), np.log(score) - np.log1p(-score), _log10(planes),
+    ])
+
+
+def _weighted_median(values, weights):
+    order = np.argsort(values)
+    cdf = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cdf, cdf[-1] / 2)])
+
+
+def fit(x, weights, seed=0):
+    """The mixture of a category's background (``x`` from :func:`features`, ``weights`` the
+    expected events per event), fitted to twice its events (at most ``FIT_EVENTS``) drawn with
+    probability proportional to their weight (the mixture takes no weights)."""
+    from sklearn.mixture import GaussianMixture
+
+    x, weights = np.asarray(x, float), np.asarray(weights, float)
+    finite = np.isfinite(x)
+    coverage = (finite * weights[:, None]).sum(0) / weights.sum()
+    used = np.flatnonzero(coverage >= MIN_FEATURE_COVERAGE)
+    fill = np.array([_weighted_median(x[finite[:, j], j], weights[finite[:, j]]) for j in used])
+    values = _filled(x[:, used], fill)
+    rng = np.random.default_rng(seed)
+    drawn = values[rng.choice(len(values), size=min(FIT_EVENTS, max(2 * len(values), 1000)), p=weights / weights.sum())]
+    center, scale = drawn.mean(0), drawn.std(0)
+    scale = np.where(scale > 0, scale, 1.0)
+    n_components = int(np.clip(len(np.unique(drawn, axis=0)) // MIN_EVENTS_PER_COMPONENT, 1, MAX_COMPONENTS))
+    mixture = GaussianMixture(n_components, covariance_type="full", reg_covar=1e-3, random_state=seed,
+                              max_iter=300).fit((drawn - center) / scale)
+    return {
+        "features": [FEATURES[j] for j in used], "fill": fill.tolist(), "center": center.tolist(),
+        "scale": scale.tolist(), "weights": mixture.weights_.tolist(), "means": mixture.means_.tolist(),
+        "precision_cholesky": mixture.precisions_cholesky_.tolist(),
+    }
+
+
+def _filled(values, fill):
+    return np.where(np.isfinite(values), values, fill)
+
+
+def log_density(x, model):
+    """Log density of the mixture at the events' features (``x`` from :func:`features`)."""
+    used = [FEATURES.index(name) for name in model["features"]]
+    z = (_filled(np.asarray(x, float)[:, used], np.asarray(model["fill"])) - model["center"]) / model["scale"]
+    per_component = []
+    for weight, mean, cholesky in zip(model["weights"], model["means"], model["precision_cholesky"]):
+        cholesky = np.asarray(cholesky)
+        y = (z - mean) @ cholesky
+        per_component.append(np.log(weight) + np.sum(np.log(np.diag(cholesky))) - 0.5 * np.sum(y**2, axis=1)
+                             - 0.5 * len(used) * np.log(2 * np.pi))
+    return np.logaddexp.reduce(np.array(per_component), axis=0)
+
+
+def check(model, where):
+    """A ValueError naming ``where`` if a stored mixture is malformed."""
+    try:
+        names = list(model["features"])
+        unknown = [name for name in names if name not in FEATURES]
+        d, k = len(names), len(model["weights"])
+        shapes = {"fill": (d,), "center": (d,), "scale": (d,), "means": (k, d), "precision_cholesky": (k, d, d)}
+        wrong = [key for key, shape in shapes.items() if np.shape(np.asarray(model[key], float)) != shape]
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{where}: background density is malformed ({e!r})") from None
+    if unknown or wrong or k < 1 or not np.all(np.isfinite(np.asarray(model["weights"], float))):
+        raise ValueError(f"{where}: background density is malformed "
+                         f"({'unknown features ' + ', '.join(unknown) if unknown else 'shapes of ' + ', '.join(wrong)})")
