@@ -12,6 +12,7 @@ import os
 import numpy as np
 import strax
 
+from ddplugins.ml.datasets import CATEGORIES
 from ddplugins.peaks.peak_basics import S1, S2
 from ddplugins.simulation import populations
 from ddplugins.tpc._geometry import TOP
@@ -102,7 +103,9 @@ def _information(event, truth, scores, run_id):
     if scores is not None:
         lines.append(f"CNN score {scores['cnn_score']:.3f},  CVAE loss {scores['cvae_loss']:.2e}")
         flag = "ANOMALOUS" if scores["is_anomalous"] else "not anomalous"
-        lines.append(f"anomaly score {scores['anomaly_score']:.2f} ({flag})")
+        lines.append(f"anomaly score {scores['anomaly_score']:.2f} ({flag}, {CATEGORIES[int(scores['category'])]})")
+        lines.append(f"P_bkg: density {scores['density_tail_probability']:.2g}, "
+                     f"CVAE {scores['cvae_tail_probability']:.2g}")
     return "\n".join(lines)
 
 
