@@ -15,8 +15,8 @@ from ddplugins.tpc._options import FIDUCIAL_OPTIONS, tpc_options
 class AnomalyScores(DDPlugin):
     """Per event: its category, the CNN's likelihood ratio, the CVAE's per-plane background tail
     probability, the tail probability of the learnt background density of the category (physics,
-    CNN logit and CVAE plane errors together), the combined statistic, the anomaly score -log10 P_bkg(statistic >= observed)
-    in the event's category, and a flag above the score that a fraction
+    CNN logit and CVAE plane errors together), the combined statistic, the anomaly score
+    -log10 P_bkg(statistic >= observed) in the event's category, and a flag above the score that a fraction
     ``anomaly_background_acceptance`` of that category's background exceeds, capped at
     ``anomaly_max_background_flags_per_day`` expected background events (see
     ``ddplugins.ml.calibration``)."""
@@ -86,9 +86,8 @@ class AnomalyScores(DDPlugin):
         result = self.new_result(events)
         fiducial = (self.fiducial_radius_cm, self.fiducial_z_top_cm, self.fiducial_z_bottom_cm)
         category = categories(events, fiducial)
-        features = density.features(events, events["cnn_score"], events["cvae_plane_mse"])
-        log_lr, p_cvae, p_density, values = cal.statistic(events["cnn_score"], events["cvae_plane_mse"], features,
-                                                          category, self.calibration)
+        log_lr, p_cvae, p_density, values = cal.statistic(events["cnn_score"], events["cvae_plane_mse"],
+                                                          density.features(events), category, self.calibration)
         # scored and flagged as stored: the saved statistic gives back the score and the flag
         values = values.astype(np.float32)
         result["category"] = category

@@ -108,13 +108,8 @@ def tail_probability(values, quantiles, n_events, levels=LEVELS):
 def bayes_factor_bound(p):
     """log of 1 / (-e p ln p) for p < 1/e, else 0: the largest log Bayes factor against a null
     that a tail probability p allows."""
-    p = np.clip(np.asarray(p, float), 1e-300, 1 / np.e)
-    return np.where(p < 1 / np.e, -np.log(-np.e * p * np.log(p)), 0.0)
-
-
-def _logit(score):
-    score = np.clip(np.asarray(score, float), 1e-7, 1 - 1e-7)
-    return np.log(score) - np.log1p(-score)
+    p = np.clip(np.asarray(p, float), 1e-300, 1 / np.e)  # 1 / (-e p ln p) is 1 at p = 1/e
+    return -np.log(-np.e * p * np.log(p))
 
 
 def fit_cnn_likelihood_ratio(er_scores, wimp_scores):
@@ -124,7 +119,7 @@ def fit_cnn_likelihood_ratio(er_scores, wimp_scores):
     sizes can tell."""
     from sklearn.isotonic import IsotonicRegression
 
-    x = np.concatenate([_logit(er_scores), _logit(wimp_scores)])
+    x = np.concatenate([density.logit(er_scores), density.logit(wimp_scores)])
     y = np.concatenate([np.zeros(len(er_scores)), np.ones(len(wimp_scores))])
     w = np.concatenate([np.full(len(er_scores), 1 / len(er_scores)), np.full(len(wimp_scores), 1 / len(wimp_scores))])
     low, high = 1 / (len(wimp_scores) + 1), 1 - 1 / (len(er_scores) + 1)
@@ -141,7 +136,7 @@ def fit_cnn_likelihood_ratio(er_scores, wimp_scores):
 
 def cnn_log_likelihood_ratio(cnn_score, calibration):
     table = calibration["cnn_likelihood_ratio"]
-    return np.interp(_logit(cnn_score), table["logit"], table["log_ratio"])
+    return np.interp(density.logit(cnn_score), table["logit"], table["log_ratio"])
 
 
 def is_calibrated(category_calibration):
@@ -268,8 +263,7 @@ def make_calibration(background, er_scores, wimp_scores, hashes, runs):
         planes = [None if np.all(np.isnan(events["cvae_plane_mse"][:, j])) else
                   weighted_quantiles(events["cvae_plane_mse"][:, j], weights).tolist()
                   for j in range(events["cvae_plane_mse"].shape[1])]
-        fitted = density.fit(events["features"][::2], weights[::2]) if len(events) > 1 else \
-            density.fit(events["features"], weights)
+        fitted = density.fit(events["features"][::2], weights[::2])
         calibration["categories"][name] = {
             "n_events": int(len(events)),
             "n_effective": effective_events(weights),

@@ -33,14 +33,20 @@ def _log10(values):
         return np.where(values > 0, np.log10(np.where(values > 0, values, 1.0)), np.nan)
 
 
-def features(events, cnn_score, plane_mse):
-    """(n, len(FEATURES)) array, NaN where an event lacks a feature (no S1: no drift time)."""
-    plane_mse = np.asarray(plane_mse, float)
+def logit(score):
+    """log(p / (1 - p)) of probabilities, kept finite at 0 and 1."""
+    score = np.clip(np.asarray(score, float), 1e-7, 1 - 1e-7)
+    return np.log(score) - np.log1p(-score)
+
+
+def features(events):
+    """(n, len(FEATURES)) array of events with ``COLUMNS``, ``cnn_score`` and ``cvae_plane_mse``;
+    NaN where an event lacks a feature (no S1: no drift time)."""
+    plane_mse = np.asarray(events["cvae_plane_mse"], float)
     if plane_mse.ndim == 1:
         plane_mse = plane_mse[:, None]
     planes = np.full((len(events), 3), np.nan)
     planes[:, :min(3, plane_mse.shape[1])] = plane_mse[:, :3]
-    score = np.clip(np.asarray(cnn_score, float), 1e-7, 1 - 1e-7)
     s2 = np.asarray(events["s2_area"], float)
     with np.errstate(divide="ignore", invalid="ignore"):
         alt_fraction = np.nan_to_num(np.asarray(events["alt_s2_area"], float)) / s2
@@ -48,14 +54,8 @@ def features(events, cnn_score, plane_mse):
         _log10(events["s1_area"]), _log10(s2), _log10(events["cs1"]), _log10(events["cs2_bottom"]),
         np.asarray(events["drift_time"], float) / 1e3, np.asarray(events["r"], float) ** 2,
         np.asarray(events["s2_area_fraction_top"], float), _log10(events["s2_range_50p_area"]),
-        _log10(1e-3 + alt_fraction), np.log(score) - np.log1p(-score), _log10(planes),
+        _log10(1e-3 + alt_fraction), logit(events["cnn_score"]), _log10(planes),
     ])
-
-
-def _weighted_median(values, weights):
-    order = np.argsort(values)
-    cdf = np.cumsum(weights[order])
-    return float(values[order][np.searchsorted(cdf, cdf[-1] / 2)])
 
 
 def fit(x, weights, seed=0):
@@ -64,11 +64,13 @@ def fit(x, weights, seed=0):
     probability proportional to their weight (the mixture takes no weights)."""
     from sklearn.mixture import GaussianMixture
 
+    from ddplugins.ml.calibration import weighted_quantiles  # it imports this module
+
     x, weights = np.asarray(x, float), np.asarray(weights, float)
     finite = np.isfinite(x)
     coverage = (finite * weights[:, None]).sum(0) / weights.sum()
     used = np.flatnonzero(coverage >= MIN_FEATURE_COVERAGE)
-    fill = np.array([_weighted_median(x[finite[:, j], j], weights[finite[:, j]]) for j in used])
+    fill = np.array([weighted_quantiles(x[finite[:, j], j], weights[finite[:, j]], 0.5) for j in used])
     values = _filled(x[:, used], fill)
     rng = np.random.default_rng(seed)
     drawn = values[rng.choice(len(values), size=min(FIT_EVENTS, max(2 * len(values), 1000)), p=weights / weights.sum())]

@@ -190,7 +190,7 @@ def calibrate(st, output, cnn_model, cvae_model, n_events=2000, workers=1, popul
         rows = np.zeros(len(events), dtype)
         rows["category"], rows["weight"] = category, weight
         rows["cnn_score"], rows["cvae_plane_mse"] = events["cnn_score"], events["cvae_plane_mse"]
-        rows["features"] = density.features(events, events["cnn_score"], events["cvae_plane_mse"])
+        rows["features"] = density.features(events)
         background.append(rows)
     run_st, run = first
     cvae_plugin = run_st.get_single_plugin(run, "cvae_losses")
