@@ -9,17 +9,14 @@ entry-point group of its metadata::
 
 The detectors, analyses and commands shipped in ``ddplugins`` are registered the very same way,
 as entry points of this distribution.
+
+The hooks' types are named, not imported: the registry and the command line import this module,
+so importing theirs here would close an import circle.
 """
 
 from __future__ import annotations
 
-import typing as ty
-
 import pluggy
-
-if ty.TYPE_CHECKING:
-    from ddcore.cli import CommandLine
-    from ddcore.registry import Detector
 
 PROJECT_NAME = "ddcore"
 ENTRY_POINT_GROUP = "ddcore"
@@ -29,7 +26,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 @hookspec
-def ddcore_register_detectors() -> list[Detector]:
+def ddcore_register_detectors() -> list[ddcore.registry.Detector]:  # noqa: F821
     """Return the detectors this package provides.
 
     Each :class:`ddcore.registry.Detector` names its strax plugins, its TOML config file (with
@@ -39,7 +36,7 @@ def ddcore_register_detectors() -> list[Detector]:
 
 
 @hookspec
-def ddcore_register_commands(cli: CommandLine) -> None:
+def ddcore_register_commands(cli: ddcore.cli.CommandLine) -> None:  # noqa: F821
     """Add sub-commands to the ``ddcore`` command line.
 
     Call ``cli.add_command(name, function, help=...)`` for each command and add its arguments to

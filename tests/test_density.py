@@ -31,6 +31,7 @@ def test_log_density_is_that_of_the_gaussian_mixture():
 
 def test_fit_leaves_out_what_a_category_lacks_and_fills_what_an_event_lacks():
     from ddplugins.ml import density
+    from ddplugins.search.calibration_fit import fit_density
 
     rng = np.random.default_rng(1)
     n = 4000
@@ -38,7 +39,7 @@ def test_fit_leaves_out_what_a_category_lacks_and_fills_what_an_event_lacks():
     x[:, 4] = np.nan                 # no drift time in the category (no S1)
     x[:10, 0] = np.nan               # a rare event without an S1 area
     weights = rng.choice([1.0, 3.0], n)
-    model = density.fit(x, weights)
+    model = fit_density(x, weights)
     assert "drift_time_us" not in model["features"] and "log10_s1_area" in model["features"]
     assert len(model["weights"]) >= 2 and np.isclose(sum(model["weights"]), 1)
     values = density.log_density(x, model)

@@ -1,6 +1,5 @@
 """CNN, CVAE and anomaly scores with tiny models on small runs."""
 
-import json
 import os
 import zipfile
 
@@ -13,8 +12,10 @@ from ddcore import models
 from ddcore.files import file_sha256
 from ddcore.models import ModelFileError
 from ddplugins.events.event_images import IMAGE_FIELDS
-from ddplugins.ml import architectures, evaluation, scoring, training
-from ddplugins.ml.datasets import fiducial_volume, image_set, split_runs
+from ddplugins.analyses import evaluation
+from ddplugins.analyses.datasets import fiducial_volume, image_set, split_runs
+from ddplugins.ml import scoring
+from ddplugins.search import architectures, training
 
 TINY_EVENTS = 150
 TINY_STRATUM_EVENTS = 100
@@ -59,7 +60,7 @@ def test_cnn_separates_wimp_from_er_on_held_out_events(scored_context):
                              for r in runs])
     events = np.concatenate([test_st.get_array(r, ["event_basics", "event_truth"], progress_bar=False)
                              for r in runs])
-    from ddplugins.ml.datasets import analysis_selection
+    from ddplugins.ml.categories import analysis_selection
 
     scores = scores[analysis_selection(events)]
     metrics = evaluation.classification_metrics(labels, scores)
@@ -231,7 +232,7 @@ def test_changed_model_file_recomputes_however_the_option_is_set(scored_context,
 
 def test_anomaly_scores_per_event(scored_context, tiny_models):
     from ddplugins.ml import calibration as cal
-    from ddplugins.ml.datasets import categories
+    from ddplugins.ml.categories import categories
 
     run = "pseudo_sr0_000"
     scores = scored_context.get_array(run, "anomaly_scores", progress_bar=False)
@@ -281,7 +282,8 @@ def test_flag_rate_on_background_matches_the_acceptance(scored_context, tiny_mod
     weight of events tied at the threshold (a point mass of the statistic, e.g. at the cap of the
     CNN's likelihood ratio, is flagged whole or not at all: flags never exceed the acceptance)."""
     from ddplugins.ml import calibration as cal
-    from ddplugins.ml.datasets import CATEGORIES
+    from ddplugins.ml.categories import CATEGORIES
+    from ddplugins.search import calibration_fit
     from ddplugins.simulation import populations
 
     st = ddcore.derive(scored_context, anomaly_background_acceptance=0.2)
@@ -302,7 +304,7 @@ def test_flag_rate_on_background_matches_the_acceptance(scored_context, tiny_mod
         scores = np.concatenate([run_st.get_array(found["run"], ["anomaly_scores", "event_truth"], progress_bar=False)
                                  for run_st, found in zip(contexts, runs)])
         plugin = contexts[0].get_single_plugin(runs[0]["run"], "instructions")
-        weight = cal.population_weights([(r["run"], r["events"], r["energy_window_kev"]) for r in runs],
+        weight = calibration_fit.population_weights([(r["run"], r["events"], r["energy_window_kev"]) for r in runs],
                                         scores["true_energy_total"], populations.expected_counts(plugin)[name],
                                         plugin.er_energy_max_kev)
         total += np.bincount(scores["category"], weight, minlength=len(CATEGORIES))
@@ -319,13 +321,13 @@ def test_flag_rate_on_background_matches_the_acceptance(scored_context, tiny_mod
 
 
 def test_stratified_weights_are_unbiased_and_lighter_where_a_window_run_adds_events():
-    from ddplugins.ml import calibration as cal
+    from ddplugins.search import calibration_fit
 
     rng = np.random.default_rng(5)
     spectrum, produced = 15.0, 3420.0
     runs = [("full", 4000, None), ("window", 20000, (0.5, 3.5))]
     energy = np.concatenate([rng.uniform(0, spectrum, 4000), rng.uniform(0.5, 3.5, 20000)])
-    weight = cal.population_weights(runs, energy, produced, spectrum)
+    weight = calibration_fit.population_weights(runs, energy, produced, spectrum)
     in_window = (energy >= 0.5) & (energy <= 3.5)
     # the weighted events reproduce the produced count and the flat spectrum, window included
     assert abs(weight.sum() / produced - 1) < 3 / np.sqrt(4000)
@@ -335,9 +337,9 @@ def test_stratified_weights_are_unbiased_and_lighter_where_a_window_run_adds_eve
     np.testing.assert_allclose(weight[~in_window], produced / 4000)
     np.testing.assert_allclose(weight[in_window], produced / spectrum / (4000 / spectrum + 20000 / 3.0))
     # one run of the whole spectrum: the plain produced / simulated
-    np.testing.assert_allclose(cal.population_weights(runs[:1], energy[:4000], produced, spectrum), produced / 4000)
+    np.testing.assert_allclose(calibration_fit.population_weights(runs[:1], energy[:4000], produced, spectrum), produced / 4000)
     with pytest.raises(ValueError, match="no calibration run draws"):
-        cal.population_weights(runs[1:], np.array([1.0, 7.0]), produced, spectrum)
+        calibration_fit.population_weights(runs[1:], np.array([1.0, 7.0]), produced, spectrum)
 
 
 def test_untrusted_or_wrong_model_files_are_refused(tmp_path, tiny_models):
@@ -375,7 +377,7 @@ def _band_like_events(rng, n, signal):
 def test_template_likelihood_does_not_drift_with_template_size():
     """Z of a template built from N simulated events stays within its bootstrap uncertainty as N
     grows 8x (no empty-bin floor: bins are background quantiles)."""
-    from ddplugins.ml import statistics
+    from ddplugins.search import statistics
 
     rng = np.random.default_rng(1)
     found = []
@@ -395,7 +397,7 @@ def test_template_likelihood_does_not_drift_with_template_size():
 
 
 def test_expected_counts_enter_once_and_rate_nuisances_cost_significance():
-    from ddplugins.ml import statistics
+    from ddplugins.search import statistics
 
     rng = np.random.default_rng(2)
     background, signal = _band_like_events(rng, 4000, False), _band_like_events(rng, 4000, True)
@@ -421,7 +423,7 @@ def test_expected_counts_enter_once_and_rate_nuisances_cost_significance():
 def test_a_fit_minuit_cannot_finish_is_fitted_again_with_scipy(monkeypatch):
     import pyhf
 
-    from ddplugins.ml import statistics
+    from ddplugins.search import statistics
 
     rng = np.random.default_rng(2)
     background, signal = _band_like_events(rng, 4000, False), _band_like_events(rng, 4000, True)
@@ -443,7 +445,7 @@ def test_a_fit_minuit_cannot_finish_is_fitted_again_with_scipy(monkeypatch):
 
 
 def test_evaluation_and_report_compare_every_method(scored_context, tmp_path):
-    from ddplugins.ml import report
+    from ddplugins.search import report
     from ddplugins.simulation import populations
 
     result = report.evaluate(scored_context, n_test=TINY_EVENTS, n_train=TINY_EVENTS, progress=False,
@@ -512,7 +514,7 @@ def test_report_renders_in_a_browser_with_every_image(scored_context, tmp_path):
     import shutil
     import subprocess
 
-    from ddplugins.ml import demo, report
+    from ddplugins.search import demo, report
 
     result = report.evaluate(scored_context, n_test=TINY_EVENTS, n_train=TINY_EVENTS, progress=False,
                              n_bootstrap_z=3)
@@ -554,7 +556,7 @@ def test_paper_cvae_preset_has_the_slides_size():
 
 def test_anomaly_fraction_of_a_run_and_a_superrun(scored_context):
     from ddplugins.ml import anomaly_fraction as af
-    from ddplugins.ml.datasets import categories
+    from ddplugins.ml.categories import categories
 
     runs = ["pseudo_sr0_000", "pseudo_sr0_001"]
     rows = {run: scored_context.get_array(run, "anomaly_fraction", progress_bar=False) for run in runs}
@@ -667,6 +669,7 @@ def test_combined_statistic_keeps_the_cnn_where_it_is_confident_and_flags_rare_e
     is far in the background's tail, or whose physics no background has though each of its
     features is ordinary, even with a background-like CNN score."""
     from ddplugins.ml import calibration as cal
+    from ddplugins.search import calibration_fit
 
     assert np.exp(cal.bayes_factor_bound(0.05)) == pytest.approx(1 / (np.e * 0.05 * np.log(20)))
     assert cal.bayes_factor_bound(0.5) == 0
@@ -675,7 +678,7 @@ def test_combined_statistic_keeps_the_cnn_where_it_is_confident_and_flags_rare_e
     background = _synthetic_background(rng, n)
     er_scores = background["cnn_score"][:5000]
     wimp_scores = 1 / (1 + np.exp(-rng.normal(3, 1.5, 5000)))
-    calibration = cal.make_calibration(background, er_scores, wimp_scores, {}, {})
+    calibration = calibration_fit.make_calibration(background, er_scores, wimp_scores, {}, {})
     assert "drift_time_us" not in calibration["categories"]["no_s1"]["density"]["features"]
     assert "drift_time_us" in calibration["categories"]["analysis_space"]["density"]["features"]
     threshold = cal.thresholds(calibration, 0.01)

@@ -1,2 +1,3 @@
 """Analyses on top of the TPC data types (straxen keeps these in ``straxen/analyses``): event
-displays and the simulator validation. Their commands are in ``ddplugins.analyses.commands``."""
+displays, the simulator validation, the data sets of runs and the classifier figures of merit
+the search builds on. Their commands are in ``ddplugins.commands.analyses``."""

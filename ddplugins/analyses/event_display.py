@@ -12,7 +12,7 @@ import os
 import numpy as np
 import strax
 
-from ddplugins.ml.datasets import CATEGORIES
+from ddplugins.ml.categories import CATEGORIES
 from ddplugins.peaks.peak_basics import S1, S2
 from ddplugins.simulation import populations
 from ddplugins.tpc._geometry import TOP

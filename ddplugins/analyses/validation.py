@@ -12,9 +12,10 @@ from scipy import stats
 
 from ddcore.context import derive
 from ddplugins.analyses.event_display import save_event_display
-from ddplugins.ml.datasets import analysis_selection, run_preset, search_selection
-from ddplugins.ml.evaluation import band_cut_score, rejection_at_acceptance
-from ddplugins.ml.statistics import clopper_pearson
+from ddplugins.analyses.datasets import run_preset, search_selection
+from ddplugins.ml.categories import analysis_selection
+from ddplugins.analyses.evaluation import band_cut_score, rejection_at_acceptance
+from ddplugins.ml.intervals import clopper_pearson
 from ddplugins.simulation import populations, spectra
 
 # Table I rows next to our populations ("anomalous" events of unknown origin compare with our

@@ -24,8 +24,8 @@ from scipy import stats
 
 from ddcore.plugins import DDPlugin
 from ddplugins.ml import calibration as cal
-from ddplugins.ml.datasets import CATEGORIES, CATEGORY_TITLES
-from ddplugins.ml.statistics import clopper_pearson
+from ddplugins.ml.categories import CATEGORIES, CATEGORY_TITLES
+from ddplugins.ml.intervals import clopper_pearson
 
 
 def _fields():

@@ -8,7 +8,7 @@ from ddcore.files import file_options
 from ddcore.plugins import Checked, DDPlugin
 from ddplugins.ml import calibration as cal
 from ddplugins.ml import density
-from ddplugins.ml.datasets import CATEGORY_TITLE, categories
+from ddplugins.ml.categories import CATEGORY_TITLE, categories
 from ddplugins.tpc._options import FIDUCIAL_OPTIONS, tpc_options
 
 

@@ -21,10 +21,6 @@ FEATURES = ("log10_s1_area", "log10_s2_area", "log10_cs1", "log10_cs2_bottom", "
             "cnn_logit", "log10_cvae_plane_mse_0", "log10_cvae_plane_mse_1", "log10_cvae_plane_mse_2")
 COLUMNS = ("s1_area", "s2_area", "cs1", "cs2_bottom", "drift_time", "r", "s2_area_fraction_top",
            "s2_range_50p_area", "alt_s2_area")
-MAX_COMPONENTS = 12
-MIN_EVENTS_PER_COMPONENT = 200  # of the resampled fit set: fewer components where a category is small
-FIT_EVENTS = 60_000
-MIN_FEATURE_COVERAGE = 0.5  # a feature defined for fewer of a category's events is left out of it
 
 
 def _log10(values):
@@ -58,42 +54,14 @@ def features(events):
     ])
 
 
-def fit(x, weights, seed=0):
-    """The mixture of a category's background (``x`` from :func:`features`, ``weights`` the
-    expected events per event), fitted to twice its events (at most ``FIT_EVENTS``) drawn with
-    probability proportional to their weight (the mixture takes no weights)."""
-    from sklearn.mixture import GaussianMixture
-
-    from ddplugins.ml.calibration import weighted_quantiles  # it imports this module
-
-    x, weights = np.asarray(x, float), np.asarray(weights, float)
-    finite = np.isfinite(x)
-    coverage = (finite * weights[:, None]).sum(0) / weights.sum()
-    used = np.flatnonzero(coverage >= MIN_FEATURE_COVERAGE)
-    fill = np.array([weighted_quantiles(x[finite[:, j], j], weights[finite[:, j]], 0.5) for j in used])
-    values = _filled(x[:, used], fill)
-    rng = np.random.default_rng(seed)
-    drawn = values[rng.choice(len(values), size=min(FIT_EVENTS, max(2 * len(values), 1000)), p=weights / weights.sum())]
-    center, scale = drawn.mean(0), drawn.std(0)
-    scale = np.where(scale > 0, scale, 1.0)
-    n_components = int(np.clip(len(np.unique(drawn, axis=0)) // MIN_EVENTS_PER_COMPONENT, 1, MAX_COMPONENTS))
-    mixture = GaussianMixture(n_components, covariance_type="full", reg_covar=1e-3, random_state=seed,
-                              max_iter=300).fit((drawn - center) / scale)
-    return {
-        "features": [FEATURES[j] for j in used], "fill": fill.tolist(), "center": center.tolist(),
-        "scale": scale.tolist(), "weights": mixture.weights_.tolist(), "means": mixture.means_.tolist(),
-        "precision_cholesky": mixture.precisions_cholesky_.tolist(),
-    }
-
-
-def _filled(values, fill):
+def filled(values, fill):
     return np.where(np.isfinite(values), values, fill)
 
 
 def log_density(x, model):
     """Log density of the mixture at the events' features (``x`` from :func:`features`)."""
     used = [FEATURES.index(name) for name in model["features"]]
-    z = (_filled(np.asarray(x, float)[:, used], np.asarray(model["fill"])) - model["center"]) / model["scale"]
+    z = (filled(np.asarray(x, float)[:, used], np.asarray(model["fill"])) - model["center"]) / model["scale"]
     per_component = []
     for weight, mean, cholesky in zip(model["weights"], model["means"], model["precision_cholesky"]):
         cholesky = np.asarray(cholesky)
@@ -116,3 +84,4 @@ def check(model, where):
     if unknown or wrong or k < 1 or not np.all(np.isfinite(np.asarray(model["weights"], float))):
         raise ValueError(f"{where}: background density is malformed "
                          f"({'unknown features ' + ', '.join(unknown) if unknown else 'shapes of ' + ', '.join(wrong)})")
+

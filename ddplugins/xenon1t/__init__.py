@@ -9,7 +9,7 @@ from ddcore.registry import Detector
 
 @hookimpl
 def ddcore_register_detectors():
-    from ddplugins.tpc.chain import tpc_plugins
+    from ddplugins.tpc_chain import tpc_plugins
 
     return [
         Detector(

@@ -5,7 +5,7 @@ from pathlib import Path
 from ddcore.hookspecs import hookimpl
 from ddcore.registry import Detector
 from ddplugins.peaks.peak_basics import S1, UNKNOWN, PeakBasics
-from ddplugins.tpc.chain import tpc_plugins
+from ddplugins.tpc_chain import tpc_plugins
 
 
 class StrictPeakBasics(PeakBasics):

@@ -12,8 +12,9 @@ import time
 import numpy as np
 
 from ddplugins.analyses.event_display import save_event_display
-from ddplugins.ml import report, statistics
-from ddplugins.ml.datasets import CATEGORIES, run_preset, search_selection
+from ddplugins.search import report, statistics
+from ddplugins.analyses.datasets import run_preset, search_selection
+from ddplugins.ml.categories import CATEGORIES
 from ddplugins.simulation import populations
 
 log = logging.getLogger(__name__)

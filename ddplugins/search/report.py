@@ -22,10 +22,11 @@ from ddcore.context import derive
 from ddcore.files import resolve_path
 from ddplugins.events.event_images import IMAGE_FIELDS
 from ddplugins.ml import calibration as cal
-from ddplugins.ml import evaluation as ev
-from ddplugins.ml import statistics
+from ddplugins.analyses import evaluation as ev
+from ddplugins.search import statistics
 from ddplugins.ml.scoring import EXTRA_INPUTS
-from ddplugins.ml.datasets import CATEGORIES, SEARCH_COLUMNS, load_events, search_selection, split_runs
+from ddplugins.analyses.datasets import SEARCH_COLUMNS, load_events, search_selection, split_runs
+from ddplugins.ml.categories import CATEGORIES
 from ddplugins.simulation import populations
 
 PSEUDO_LIVE_DAYS = 34.2  # XENON1T SR0

@@ -170,10 +170,3 @@ def bootstrap_significance(make_templates, rng, n_bootstrap=20):
     low, high = np.percentile(spread, [16, 84]) if spread else (np.nan, np.nan)
     return central, float((high - low) / 2)
 
-
-def clopper_pearson(k, n, level=0.6827):
-    """Exact binomial interval of k successes in n trials."""
-    alpha = 1 - level
-    low = stats.beta.ppf(alpha / 2, k, n - k + 1) if k > 0 else 0.0
-    high = stats.beta.ppf(1 - alpha / 2, k + 1, n - k) if k < n else 1.0
-    return float(low), float(high)

@@ -12,13 +12,12 @@ import numpy as np
 
 from ddcore import config as dd_config
 from ddcore import registry
+from ddplugins.analyses.evaluation import BASIC_FEATURES
+from ddplugins.ml.categories import analysis_selection
 
 SPLIT_FIRST_RUN = {"train": 100, "validation": 200, "test": 300, "calibration": 400,
                    "calibration_stratum": 450, "template": 500,
                    "light_wimp_template": 600, "bright_s2only_template": 650}
-ANALYSIS_CS1_PE = (3.0, 70.0)
-ANALYSIS_MIN_CS2_BOTTOM_PE = 50.0
-SINGLE_SCATTER_MAX_ALT_S2 = 0.05  # of the main S2's area
 SELECTION_COLUMNS = ("cs1", "cs2_bottom", "label")
 SEARCH_COLUMNS = ("x", "y", "z", "s2_area", "alt_s2_area")  # and the fiducial and single-scatter cuts
 
@@ -42,52 +41,6 @@ def split_runs(st, split, sources=("er", "wimp"), n_runs=1):
     first = SPLIT_FIRST_RUN[split]
     n_events = events_per_run(st)
     return [f"{source}_{preset}_{first + i:03d}{n_events:06d}" for source in sources for i in range(n_runs)]
-
-
-def analysis_selection(events, volume=None, single_scatter=False, use_truth=True):
-    """Events inside the analysis space: main S1 and S2 found, cS1 in [3, 70] PE, cS2_b >= 50 PE,
-    and (for simulated runs) a true interaction behind the event. ``volume`` (from
-    :func:`fiducial_volume`) adds the fiducial cut on the reconstructed position, needed where
-    runs hold events from the whole TPC; ``single_scatter`` drops events with a second S2 above
-    ``SINGLE_SCATTER_MAX_ALT_S2`` of the main one (at least 100 PE). ``use_truth=False`` ignores
-    the truth label (what data, and the plugins, see)."""
-    cs1 = events["cs1"]
-    selected = (
-        np.isfinite(cs1)
-        & (cs1 >= ANALYSIS_CS1_PE[0])
-        & (cs1 <= ANALYSIS_CS1_PE[1])
-        & (events["cs2_bottom"] >= ANALYSIS_MIN_CS2_BOTTOM_PE)
-    )
-    fields = events.columns if hasattr(events, "columns") else events.dtype.names
-    if use_truth and "label" in fields:
-        selected &= np.asarray(events["label"]) >= 0
-    if volume is not None:
-        r_max, z_top, z_bottom = volume
-        z = np.asarray(events["z"])
-        selected &= (np.hypot(events["x"], events["y"]) < r_max) & (z < z_top) & (z > z_bottom)
-    if single_scatter:
-        limit = np.maximum(SINGLE_SCATTER_MAX_ALT_S2 * np.asarray(events["s2_area"]), 100.0)
-        selected &= ~(np.asarray(events["alt_s2_area"]) > limit)
-    return np.asarray(selected)
-
-
-CATEGORIES = ("no_s1", "small_s1", "analysis_space", "other")
-CATEGORY_TITLES = {
-    "no_s1": "events without a main S1",
-    "small_s1": f"events with cS1 < {ANALYSIS_CS1_PE[0]:g} PE",
-    "analysis_space": "events in the analysis space",
-    "other": "other events (cS1 above the space, outside the fiducial volume, small S2, multiple S2s)",
-}
-CATEGORY_TITLE = "Event category: " + ", ".join(f"{i} {name}" for i, name in enumerate(CATEGORIES))
-
-
-def categories(events, fiducial):
-    """Category index (into CATEGORIES) of each event, from reconstructed quantities only; the
-    analysis space is that of the dataset-level search (fiducial, single scatter)."""
-    cs1 = np.asarray(events["cs1"])
-    in_space = analysis_selection(events, volume=fiducial, single_scatter=True, use_truth=False)
-    return np.select([~np.isfinite(cs1), cs1 < ANALYSIS_CS1_PE[0], in_space],
-                     [0, 1, 2], default=3).astype(np.int8)
 
 
 def search_selection(st, run_id, events):
@@ -120,8 +73,6 @@ def load_events(st, run_ids, targets=("event_basics", "event_truth"), selected=T
 def image_set(st, run_ids, field, progress=True, with_s1_waveform=False):
     """(images, labels, events) of the selected events of runs; labels 1 = WIMP, 0 = ER.
     ``with_s1_waveform``: the events also hold the main S1 waveform (``event_waveforms``)."""
-    from ddplugins.ml.evaluation import BASIC_FEATURES
-
     columns = ["time", "endtime", "label", "cs1", "cs2_bottom", "x", "y", field, *BASIC_FEATURES]
     targets = ["event_basics", "event_truth", "event_images"]
     if with_s1_waveform:

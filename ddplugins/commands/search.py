@@ -38,7 +38,7 @@ def _stratum(text):
 
 
 def cmd_train(args):
-    from ddplugins.ml import training
+    from ddplugins.search import training
 
     st = CommandLine.context_from(args)
     if args.model == "cnn":
@@ -66,7 +66,7 @@ def cmd_train(args):
 def cmd_grid_search(args):
     import pandas as pd
 
-    from ddplugins.ml import training
+    from ddplugins.search import training
 
     st = CommandLine.context_from(args)
     rows = training.grid_search(
@@ -81,7 +81,7 @@ def cmd_grid_search(args):
 
 
 def cmd_evaluate(args):
-    from ddplugins.ml import report
+    from ddplugins.search import report
 
     st = CommandLine.context_from(args)
     result = report.evaluate(st, n_test=args.events, n_train=args.train_events, models_dir=args.models,
@@ -89,8 +89,8 @@ def cmd_evaluate(args):
     print(report.format_evaluation(result))
     report.save_json(result, os.path.join(args.output, "evaluation.json"))
     if args.command == "report":
-        from ddplugins.ml.datasets import run_preset
-        from ddplugins.ml.demo import pseudo_data_summary
+        from ddplugins.analyses.datasets import run_preset
+        from ddplugins.search.demo import pseudo_data_summary
 
         pseudo_run = f"pseudo_{run_preset(st)}_000"
         st.make(pseudo_run, ["event_basics", "event_truth", "anomaly_scores"], progress_bar=not args.quiet)
@@ -101,7 +101,7 @@ def cmd_evaluate(args):
 
 
 def cmd_demo(args):
-    from ddplugins.ml.demo import run_demo
+    from ddplugins.search.demo import run_demo
 
     st = CommandLine.context_from(args)
     _, summary = run_demo(st, args.output, n_events=args.events, n_bootstrap_z=args.bootstraps)

@@ -5,6 +5,7 @@ Both are functional models whose input layer is named after the ``event_images``
 """
 
 from ddcore.log import import_keras
+from ddplugins.ml.scoring import PHYSICS_FEATURES, PHYSICS_FEATURES_INPUT, S1_WAVEFORM_INPUT
 
 keras = import_keras()
 layers, regularizers = keras.layers, keras.regularizers
@@ -50,8 +51,6 @@ def build_cnn(field, image_shape, n_conv_layers=2, filters=16, leaky_alpha=0.05,
         x = layers.Dropout(0.25)(x)
     x = layers.Flatten()(x)
     if feature_scale is not None:
-        from ddplugins.ml.scoring import PHYSICS_FEATURES, PHYSICS_FEATURES_INPUT
-
         features = keras.Input(shape=(len(PHYSICS_FEATURES),), name=PHYSICS_FEATURES_INPUT)
         mean, variance = feature_scale
         f = layers.Normalization(mean=list(mean), variance=list(variance))(features)
@@ -60,8 +59,6 @@ def build_cnn(field, image_shape, n_conv_layers=2, filters=16, leaky_alpha=0.05,
         x = layers.Concatenate()([x, f])
         inputs.append(features)
     if s1_waveform_samples:
-        from ddplugins.ml.scoring import S1_WAVEFORM_INPUT
-
         waveform = keras.Input(shape=(int(s1_waveform_samples),), name=S1_WAVEFORM_INPUT)
         w = layers.Rescaling(float(s1_waveform_samples))(waveform)  # unit area -> O(1) per sample
         w = layers.Reshape((int(s1_waveform_samples), 1))(w)

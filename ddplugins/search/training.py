@@ -10,9 +10,11 @@ from ddcore import models
 from ddcore.log import import_keras
 from ddcore.context import derive
 from ddplugins.events.event_images import IMAGE_FIELDS
-from ddplugins.ml import architectures, calibration, density
-from ddplugins.ml.datasets import CATEGORIES, image_set, load_events, split_runs
-from ddplugins.ml.evaluation import classification_metrics
+from ddplugins.analyses.datasets import image_set, load_events, split_runs
+from ddplugins.ml import density
+from ddplugins.ml.categories import CATEGORIES
+from ddplugins.search import architectures, calibration_fit
+from ddplugins.analyses.evaluation import classification_metrics
 from ddplugins.ml.scoring import MAX_PLANES, PHYSICS_FEATURES, model_inputs, physics_features
 
 log = logging.getLogger(__name__)
@@ -149,12 +151,13 @@ def calibrate(st, output, cnn_model, cvae_model, n_events=2000, workers=1, popul
     ``n_events`` (or ``population_events[name]``) of every population but the WIMP, each event
     weighted by the events its population's rate produces per event simulated, plus stratum runs
     (``strata``: (population, (low, high) keV, events)) that draw only a window of a flat
-    spectrum where a category needs more events (weights: ``calibration.stratified_weights``);
+    spectrum where a category needs more events (weights: ``calibration_fit.stratified_weights``);
     and the CNN's likelihood ratio from the ER and WIMP calibration runs (see
     ``ddplugins.ml.calibration``). ``workers`` > 1 makes each run in chunk ranges on that many
     processes."""
     from ddcore import parallel
-    from ddplugins.ml.datasets import categories, fiducial_volume
+    from ddplugins.analyses.datasets import fiducial_volume
+    from ddplugins.ml.categories import categories
     from ddplugins.simulation import populations
 
     models_st = derive(st, cnn_model_file=str(cnn_model), cvae_model_file=str(cvae_model))
@@ -185,7 +188,7 @@ def calibrate(st, output, cnn_model, cvae_model, n_events=2000, workers=1, popul
         produced = populations.expected_counts(plugin)[name]
         events = np.concatenate([p[1] for p in parts])
         category = np.concatenate([p[2] for p in parts])
-        weight = calibration.population_weights(runs, events["true_energy_total"], produced,
+        weight = calibration_fit.population_weights(runs, events["true_energy_total"], produced,
                                                 plugin.er_energy_max_kev)
         rows = np.zeros(len(events), dtype)
         rows["category"], rows["weight"] = category, weight
@@ -200,10 +203,10 @@ def calibrate(st, output, cnn_model, cvae_model, n_events=2000, workers=1, popul
               "live_days": float(run_st.get_single_plugin(run, "instructions").sim_exposure_live_days),
               "runs": {name: [{"run": r, "events": n, "energy_window_kev": w} for r, n, w in runs]
                        for name, runs in plan.items()}}
-    result = calibration.make_calibration(np.concatenate(background), in_space["er"], in_space["wimp"], hashes,
+    result = calibration_fit.make_calibration(np.concatenate(background), in_space["er"], in_space["wimp"], hashes,
                                           lineages)
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-    calibration.write_calibration(output, result)
+    calibration_fit.write_calibration(output, result)
     log.info("Saved %s: %s", output, "; ".join(
         f"{name} {c['n_events']} background events ({c['n_effective']:.0f} effective)"
         for name, c in result["categories"].items()))
