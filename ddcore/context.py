@@ -12,6 +12,7 @@ import strax
 
 from ddcore import config as dd_config
 from ddcore import registry
+from ddcore._strax_shim import as_context_class, registered_plugin_class
 from ddcore.files import FILE_OPTION_SUFFIX, HASH_OPTION_SUFFIX, FileOption
 from ddcore.plugins import MODEL_DETECTOR_OPTION, SimulatedSource
 from ddcore.storage import ZarrStore
@@ -41,9 +42,7 @@ class DDContext(strax.Context):
     preset: ty.Optional[str] = None
 
     def new_context(self, *args, **kwargs) -> "DDContext":
-        new = super().new_context(*args, **kwargs)
-        # strax builds a plain Context; the subclass adds no state but these two names
-        new.__class__ = type(self)
+        new = as_context_class(super().new_context(*args, **kwargs), type(self))
         new.detector, new.preset = self.detector, self.preset
         return new
 
@@ -151,7 +150,7 @@ class DDContext(strax.Context):
         targets = strax.to_str_tuple(targets)
         if len(targets) != 1 or targets[0].startswith(strax.context.TEMP_DATA_TYPE_PREFIX):
             return targets
-        plugin = self._plugin_class_registry.get(targets[0])
+        plugin = registered_plugin_class(self, targets[0])
         if plugin is not None and plugin.allow_superrun:
             return targets  # computed on the superrun as a whole (e.g. a dataset-level summary)
         name = strax.context.TEMP_DATA_TYPE_PREFIX + strax.deterministic_hash(("superrun", targets))

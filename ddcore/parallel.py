@@ -111,10 +111,11 @@ def make_run(st, run_id: str, targets, workers: int = 2, parts: ty.Optional[int]
     store = _writable_zarr_store(st)
     if all(st.is_stored(run_id, t) for t in targets):
         return {"parts": [], "merged": [], "seconds": []}
-    summaries = [t for t in targets if getattr(st._plugin_class_registry.get(t), "run_summary", False)]
+    plugins = {t: st.get_single_plugin(run_id, t) for t in targets}
+    summaries = [t for t in targets if getattr(plugins[t], "run_summary", False)]
     if summaries:
         # a summary of the whole run is made from the merged data of what it depends on
-        inputs = {d for t in summaries for d in strax.to_str_tuple(st._plugin_class_registry[t].depends_on)}
+        inputs = {d for t in summaries for d in strax.to_str_tuple(plugins[t].depends_on)}
         result = make_run(st, run_id, sorted(inputs | (set(targets) - set(summaries))), workers, parts)
         st.make(run_id, list(targets), progress_bar=False)
         return result
@@ -181,7 +182,7 @@ def _merge_parts(st, store: ZarrStore, run_id: str, part_stores: list[ZarrStore]
         if not all(os.path.isdir(p) for p in paths):
             log.warning("Run %s: %s was not stored by every part; not merged", run_id, data_type)
             continue
-        counters = getattr(st._plugin_class_registry.get(data_type), "run_counter_fields", ())
+        counters = getattr(st.get_single_plugin(run_id, data_type), "run_counter_fields", ())
         if merge_segments(store.data_path(run_id, data_type, lineage_hash), paths, counters):
             merged.append(data_type)
     return merged

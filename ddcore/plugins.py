@@ -16,6 +16,7 @@ import numpy as np
 import strax
 
 from ddcore import models
+from ddcore._strax_shim import AppendWithoutCopy
 from ddcore.config import ConfigError
 from ddcore.files import hash_option_for, verify_file_hash
 
@@ -70,8 +71,9 @@ class Checked(strax.Config):
             self.check(config[self.name])
 
 
-class DDPlugin(strax.Plugin):
-    """strax.Plugin with the helpers every ddplugins plugin uses."""
+class DDPlugin(AppendWithoutCopy):
+    """strax.Plugin with the helpers every ddplugins plugin uses (and input chunks taken without
+    a copy where strax would copy them: ``ddcore._strax_shim.AppendWithoutCopy``)."""
 
     # fields that count rows from the start of the run (an event number): a run made as chunk
     # ranges in parallel shifts them by the rows of the earlier ranges (ddcore.parallel)
@@ -83,31 +85,6 @@ class DDPlugin(strax.Plugin):
     # memory meanwhile: its default (200 MB) made memory grow with run length (hitpatterns and
     # peak_basics are ~2 kB per event)
     chunk_target_size_mb = 20
-
-    def _fetch_chunk(self, d, iters, check_end_not_before=None):
-        # strax appends each new input chunk to what is left of the previous one, copying it
-        # even when nothing is left (a single input, the usual case); then take it as it is,
-        # as strax's Chunk.concatenate would return it (one run: no superrun information)
-        buffered = self.input_buffer.get(d)
-        if buffered is None or len(buffered):
-            return super()._fetch_chunk(d, iters, check_end_not_before)
-        try:
-            new = next(iters[d])
-        except StopIteration:
-            if check_end_not_before is not None and buffered.end < check_end_not_before:
-                raise RuntimeError(
-                    f"Tried to get data until {check_end_not_before}, but {d} ended prematurely at {buffered.end}"
-                ) from None
-            return False
-        if buffered.end != new.start or buffered.run_id != new.run_id or buffered.subruns or new.subruns:
-            self.input_buffer[d] = strax.Chunk.concatenate([buffered, new], self.allow_superrun)
-        else:
-            self.input_buffer[d] = strax.Chunk(
-                start=buffered.start, end=new.end, dtype=new.dtype, data_type=new.data_type,
-                data_kind=new.data_kind, run_id=new.run_id,
-                data=new.data, target_size_mb=max(buffered.target_size_mb, new.target_size_mb),
-            )
-        return True
 
     def new_result(self, things: np.ndarray) -> np.ndarray:
         """Zeroed output rows, one per row of ``things``, with its time and endtime."""

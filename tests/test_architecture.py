@@ -177,3 +177,31 @@ def test_no_sub_package_imports_itself_through_others():
     assert _cycles(edges) == []
     assert {"ddplugins.search", "ddplugins.analyses", "ddplugins.commands"}.isdisjoint(
         edges.get("ddplugins.ml", set()) | edges.get("ddplugins.events", set())), "a plugin imports the analysis layer"
+
+
+def _strax_private_names():
+    """Names of strax's private attributes and methods (``self._x`` anywhere in its source)."""
+    import re
+
+    source = "".join(p.read_text() for p in Path(strax.__file__).parent.rglob("*.py"))
+    return set(re.findall(r"self\.(_[a-z]\w*)", source))
+
+
+def test_strax_internals_are_reached_only_through_the_shim():
+    """Outside ddcore/_strax_shim.py, no code touches a private strax attribute of another
+    object (its own overrides of strax's storage extension points are called on ``self``)."""
+    private = _strax_private_names()
+    assert "_plugin_class_registry" in private and "_fetch_chunk" in private
+    found = []
+    for path in [*(REPOSITORY / "ddcore").rglob("*.py"), *(REPOSITORY / "ddplugins").rglob("*.py")]:
+        if path.name == "_strax_shim.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            owner = getattr(node, "value", None)
+            if (isinstance(node, ast.Attribute) and node.attr in private
+                    and not (isinstance(owner, ast.Name) and owner.id in ("self", "cls"))):
+                found.append(f"{path.relative_to(REPOSITORY)}:{node.lineno} {ast.unparse(node)}")
+            if isinstance(node, ast.Assign) and any(
+                    isinstance(t, ast.Attribute) and t.attr == "__class__" for t in node.targets):
+                found.append(f"{path.relative_to(REPOSITORY)}:{node.lineno} assigns __class__")
+    assert found == []

@@ -12,9 +12,10 @@ import time
 import numpy as np
 
 from ddplugins.analyses.event_display import save_event_display
-from ddplugins.search import report, statistics
+from ddplugins.search import report
 from ddplugins.analyses.datasets import run_preset, search_selection
 from ddplugins.ml.categories import CATEGORIES
+from ddplugins.ml.intervals import clopper_pearson
 from ddplugins.simulation import populations
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ def pseudo_data_summary(st, run_id, evaluation):
     every_event = st.get_array(run_id, ["event_basics", "event_truth", "anomaly_scores"], progress_bar=False)
     data = every_event[search_selection(st, run_id, every_event)]
     n, k = len(data), int(np.sum(data["is_anomalous"]))
-    low, high = statistics.clopper_pearson(k, n) if n else (0.0, 1.0)
+    low, high = clopper_pearson(k, n) if n else (0.0, 1.0)
     observed = report.observed_significance(st, evaluation, run_id, data, every_event)
     return {
         "run_id": run_id,
@@ -74,7 +75,7 @@ def cvae_surfacing(events, evaluation, level=0.99):
     for code in np.unique(events["population"][events["population"] >= 0]):
         loss = events["cvae_loss"][events["population"] == code]
         k, n = int(np.sum(loss > threshold)), len(loss)
-        low, high = statistics.clopper_pearson(k, n)
+        low, high = clopper_pearson(k, n)
         found[populations.NAMES[code]] = {"n": n, "above": k, "fraction": k / n, "interval": [low, high],
                                           "median_loss": float(np.median(loss))}
     return {"er_quantile": level, "threshold": threshold, "populations": found}

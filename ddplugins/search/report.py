@@ -27,6 +27,7 @@ from ddplugins.search import statistics
 from ddplugins.ml.scoring import EXTRA_INPUTS
 from ddplugins.analyses.datasets import SEARCH_COLUMNS, load_events, search_selection, split_runs
 from ddplugins.ml.categories import CATEGORIES
+from ddplugins.ml.intervals import clopper_pearson
 from ddplugins.simulation import populations
 
 PSEUDO_LIVE_DAYS = 34.2  # XENON1T SR0
@@ -242,7 +243,7 @@ def _flags_by_category(st, n_test, progress):
             n, k = len(flags), int(np.sum(flags))
             found[name]["categories"][category] = {
                 "n": n, "flagged": k, "fraction": k / n if n else None,
-                "interval": list(statistics.clopper_pearson(k, n)) if n else None}
+                "interval": list(clopper_pearson(k, n)) if n else None}
     return {"acceptance": acceptance, "populations": found}
 
 
