@@ -447,32 +447,35 @@ def _append_time_sorted(records, n, out, n_out):
     return n_out + n
 
 
+DIGITIZER_DTYPE = np.dtype([
+    ("adc_per_pe", np.float64),          # integral of a single-PE pulse [ADC x samples]
+    ("baseline", np.int64),              # [ADC counts]
+    ("zle_threshold", np.int64),         # zero suppression: ADC counts below the baseline
+    ("zle_window", np.int64),            # samples kept either side of a crossing
+    ("samples_per_record", np.int64),
+    ("dt", np.int64),                    # sample width [ns]
+])
+"""Digitizer parameters of :func:`digitize` and :func:`record_capacity` (one record)."""
+
+
+def digitizer_parameters(adc_per_pe, baseline, zle_threshold, zle_window, samples_per_record, dt):
+    """The digitizer record the kernels read."""
+    digitizer = np.zeros(1, DIGITIZER_DTYPE)
+    digitizer[0] = (adc_per_pe, baseline, zle_threshold, zle_window, samples_per_record, dt)
+    return digitizer
+
+
 @numba.njit(cache=True)
-def digitize(
-    seed,
-    channel,
-    time,
-    area,
-    block_first,
-    fractions,
-    adc_per_pe,
-    baseline,
-    noise,
-    zle_threshold,
-    zle_window,
-    samples_per_record,
-    dt,
-    out,
-    scratch,
-):
+def digitize(seed, channel, time, area, block_first, fractions, noise, digitizer, out, scratch):
     """Write zero-suppressed raw records of photoelectrons into ``out``, in strax's order.
 
     The photoelectrons come in blocks (``block_first``: where each starts, and the end), each
     sorted by channel, then time, and later than the records of the blocks before it can reach
     (see ``sort_photoelectrons``). A block's records are written into ``scratch`` channel after
     channel and appended to ``out`` sorted by time. Photoelectrons closer than twice the
-    zero-suppression window form one group, digitised with Gaussian noise; samples more than ``zle_threshold`` below the baseline open a pulse that keeps
-    ``zle_window`` samples either side. Returns the number of records written; ``out`` and
+    zero-suppression window form one group, digitised with Gaussian noise; samples more than
+    ``zle_threshold`` below the baseline open a pulse that keeps ``zle_window`` samples either
+    side (``digitizer``: a :data:`DIGITIZER_DTYPE` record). Returns the number of records written; ``out`` and
     ``scratch`` must hold at least the records ``record_capacity`` gives for all blocks and for
     the largest one.
 
@@ -482,14 +485,11 @@ def digitize(
     index per sample took three times as long). Only samples whose signal could cross the
     threshold with the largest noise value are looked at to find the pulses.
     """
-    could_cross = zle_threshold + 1 - noise.max()
     state = _rng_state(seed)
     n_out = 0
     for block in range(len(block_first) - 1):
-        n_block = _digitize_block(
-            state, noise, could_cross, channel, time, area, block_first[block], block_first[block + 1],
-            fractions, adc_per_pe, baseline, zle_threshold, zle_window, samples_per_record, dt, scratch,
-        )
+        n_block = _digitize_block(state, noise, channel, time, area, block_first[block], block_first[block + 1],
+                                  fractions, digitizer, scratch)
         n_out = _append_time_sorted(scratch, n_block, out, n_out)
     return n_out
 
@@ -504,10 +504,13 @@ def _tiled(values, length):
 
 
 @numba.njit(cache=True)
-def _digitize_block(state, noise, could_cross, channel, time, area, i, n_pe, fractions, adc_per_pe,
-                    baseline, zle_threshold, zle_window, samples_per_record, dt, out):
+def _digitize_block(state, noise, channel, time, area, i, n_pe, fractions, digitizer, out):
     """Records of photoelectrons ``i`` to ``n_pe`` (sorted by channel, time) written into ``out``
     from its start, channel after channel; returns how many."""
+    d = digitizer[0]
+    adc_per_pe, baseline, zle_threshold, zle_window = d.adc_per_pe, d.baseline, d.zle_threshold, d.zle_window
+    samples_per_record, dt = d.samples_per_record, d.dt
+    could_cross = zle_threshold + 1 - noise.max()
     n_template = fractions.shape[1]
     gap = 2 * zle_window * dt + n_template * dt
     signal = np.zeros(1024)
@@ -581,20 +584,22 @@ def _digitize_block(state, noise, could_cross, channel, time, area, i, n_pe, fra
 
 
 @numba.njit(cache=True)
-def record_capacity(channel, time, block_first, template_len_ns, zle_window, samples_per_record, dt):
+def record_capacity(channel, time, block_first, template_len_ns, digitizer):
     """Upper bounds on the records ``digitize`` writes: for all blocks, and for the largest."""
     total = largest = 0
     for block in range(len(block_first) - 1):
         lo, hi = block_first[block], block_first[block + 1]
-        n = max_raw_records(channel[lo:hi], time[lo:hi], template_len_ns, zle_window, samples_per_record, dt)
+        n = max_raw_records(channel[lo:hi], time[lo:hi], template_len_ns, digitizer)
         total += n
         largest = max(largest, n)
     return total, largest
 
 
 @numba.njit(cache=True)
-def max_raw_records(channel, time, template_len_ns, zle_window, samples_per_record, dt):
+def max_raw_records(channel, time, template_len_ns, digitizer):
     """Upper bound on the records ``digitize`` writes for these photoelectrons."""
+    d = digitizer[0]
+    zle_window, samples_per_record, dt = d.zle_window, d.samples_per_record, d.dt
     gap = 2 * zle_window * dt + template_len_ns
     total = 0
     i = 0

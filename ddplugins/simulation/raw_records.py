@@ -124,6 +124,9 @@ class SimulatedRawRecords(DDPlugin):
         noise_seed = int(np.random.default_rng([*self.run_seed, 3]).integers(2**31))
         self.noise = pmt_response.noise_table(noise_seed, float(self.noise_rms_adc))
         self.response = self._response_parameters()
+        self.digitizer = pmt_response.digitizer_parameters(
+            float(self.adc_per_pe), self.digitizer_baseline, self.zle_threshold_adc, self.zle_window_samples,
+            SAMPLES_PER_RECORD, self.sample_duration_ns)
 
     def _response_parameters(self):
         """The detector-response record the photoelectron kernel reads."""
@@ -202,14 +205,8 @@ class SimulatedRawRecords(DDPlugin):
         channel, time, area, block_first = pmt_response.sort_photoelectrons(
             channel, time, area, event_first, separation
         )
-        total, largest = pmt_response.record_capacity(
-            channel, time, block_first, template_len, self.zle_window_samples, SAMPLES_PER_RECORD, dt
-        )
+        total, largest = pmt_response.record_capacity(channel, time, block_first, template_len, self.digitizer)
         records = np.empty(total, self.dtype)  # digitize writes every field of what it returns
-        n = pmt_response.digitize(
-            seed, channel, time, area, block_first, self.pulse_fractions,
-            float(self.adc_per_pe), self.digitizer_baseline, self.noise,
-            self.zle_threshold_adc, self.zle_window_samples, SAMPLES_PER_RECORD, dt, records,
-            np.empty(largest, self.dtype),
-        )
+        n = pmt_response.digitize(seed, channel, time, area, block_first, self.pulse_fractions, self.noise,
+                                  self.digitizer, records, np.empty(largest, self.dtype))
         return records[:n]
