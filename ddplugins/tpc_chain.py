@@ -1,8 +1,14 @@
 """The generic two-phase-TPC plugin chain, from simulated instructions to anomaly scores.
 
 Detectors list it (``plugins=tpc_plugins()``) and configure it with their TOML file; a detector
-that needs a different step replaces that plugin class in the tuple.
+that needs a different step replaces that plugin class in the tuple. ``tpc_detector`` makes the
+whole :class:`ddcore.registry.Detector` of a detector package that uses the chain as it is.
 """
+
+import sys
+from pathlib import Path
+
+from ddcore.registry import Detector
 
 from ddplugins.events.event_basics import EventBasics
 from ddplugins.events.event_hitpatterns import EventHitpatterns
@@ -42,3 +48,13 @@ TPC_PLUGINS = (
 def tpc_plugins() -> tuple:
     """The plugin classes every simulated TPC uses, from instructions to anomaly scores."""
     return TPC_PLUGINS
+
+
+def tpc_detector(package: str, description: str, **options) -> Detector:
+    """The detector of a package (``__name__`` of its ``__init__``) that runs the generic chain
+    with the TOML file named after it beside its ``__init__``: ``ddplugins.xenonnt`` ->
+    ``xenonnt``, configured by ``xenonnt/xenonnt.toml``. ``options``: the other
+    :class:`~ddcore.registry.Detector` fields (``default_preset``, ``is_default`` ...)."""
+    name = package.rsplit(".", 1)[-1]
+    config_file = Path(sys.modules[package].__file__).with_name(f"{name}.toml")
+    return Detector(name=name, plugins=tpc_plugins(), config_file=config_file, description=description, **options)

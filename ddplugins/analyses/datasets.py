@@ -23,8 +23,13 @@ SEARCH_COLUMNS = ("x", "y", "z", "s2_area", "alt_s2_area")  # and the fiducial a
 
 
 def run_preset(st):
-    """The preset (science run) that simulated run ids of this context must carry."""
-    return st.config.get("science_run", "sr0")
+    """The preset (science run) that simulated run ids of this context must carry: its
+    ``science_run``, else the preset the context was made with, else its detector's default."""
+    preset = st.config.get("science_run") or st.preset or registry.get_detector(st.detector).default_preset
+    if not preset:
+        raise dd_config.ConfigError(f"Context of detector {st.detector!r} names no science run: set "
+                                    "'science_run' or make it with a preset")
+    return preset
 
 
 def events_per_run(st):

@@ -9,7 +9,7 @@ from ddcore.plugins import DDPlugin
 from ddplugins.tpc._geometry import TOP
 from ddplugins.tpc._options import (
     depth_cm,
-    pmt_layout_options,
+    PMTLayoutOptions,
     pmt_table,
     relative_s1_light_yield,
     tpc_options,
@@ -31,7 +31,7 @@ def _peak_field_dtype(prefix, label):
     return [((f"{label} {help_text}", f"{prefix}_{name}"), dtype) for name, dtype, help_text in PEAK_FIELDS]
 
 
-class EventBasics(DDPlugin):
+class EventBasics(PMTLayoutOptions, DDPlugin):
     """Per event: the main S1 (largest S1 before the main S2) and the main S2 (largest S2), their
     alternates, drift time and depth, (x, y) from a light-response fit of the S2 top pattern, and
     cS1 / cS2 corrected for S1 light collection and electron lifetime."""
@@ -43,8 +43,6 @@ class EventBasics(DDPlugin):
     provides = "event_basics"
     data_kind = "events"
 
-    (top_array_layout, top_array_pitch_cm, top_array_rings, top_array_max_radius_cm,
-     bottom_array_pitch_cm, bottom_array_max_radius_cm, dead_channels) = pmt_layout_options()
     (tpc_radius_cm, tpc_length_cm, drift_velocity_um_per_ns, drift_time_gate_us, electron_lifetime_us,
      g1_pe_per_photon, g2_bottom_pe_per_electron, s2_area_fraction_top, s2_lrf_height_cm,
      s1_light_yield_depth_gradient, s1_light_yield_radial_gradient) = tpc_options(

@@ -5,14 +5,14 @@ import strax
 
 from ddcore.plugins import DDPlugin
 from ddplugins.events.rasterize import EventRasterizer
-from ddplugins.tpc._options import pmt_layout_options, pmt_table
+from ddplugins.tpc._options import PMTLayoutOptions, pmt_table
 
 IMAGE_KINDS = ("hit", "peak", "hitpeak")
 IMAGE_FIELDS = {kind: f"{kind}_image" for kind in IMAGE_KINDS}
 """The image vocabulary: kind (as in options and commands) -> field of event_images."""
 
 
-class EventImages(DDPlugin):
+class EventImages(PMTLayoutOptions, DDPlugin):
     """Images of seed arXiv:1911.09210: ``hit_image`` (S1 on the bottom array | S2 on the top
     array), ``peak_image`` (S1 | S2 waveforms, log amplitude) and ``hitpeak_image`` (three colour
     planes: S2 top pattern, S1 bottom pattern, peak image). See ``ddplugins.events.rasterize``."""
@@ -26,8 +26,6 @@ class EventImages(DDPlugin):
     # into a buffer of up to chunk_target_size_mb, in time and in memory
     rechunk_on_save = False
 
-    (top_array_layout, top_array_pitch_cm, top_array_rings, top_array_max_radius_cm,
-     bottom_array_pitch_cm, bottom_array_max_radius_cm, dead_channels) = pmt_layout_options()
     image_kinds = strax.Config(
         default=IMAGE_KINDS, type=(tuple, list), help="Which of 'hit', 'peak', 'hitpeak' to make"
     )

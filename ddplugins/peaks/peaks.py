@@ -10,10 +10,10 @@ from ddplugins.peaks._sum_waveform import sum_waveform
 from ddplugins.records.records import to_pe_per_channel
 from ddcore.plugins import DDPlugin
 from ddplugins.tpc._geometry import TOP
-from ddplugins.tpc._options import pmt_layout_options, pmt_table, tpc_options
+from ddplugins.tpc._options import PMTLayoutOptions, pmt_table, tpc_options
 
 
-class Peaks(DDPlugin):
+class Peaks(PMTLayoutOptions, DDPlugin):
     """find_hits -> integration bounds -> find_peaks -> sum_waveform -> compute_properties.
 
     strax's algorithms; hits, integration bounds and summed waveforms come from this package's
@@ -32,8 +32,6 @@ class Peaks(DDPlugin):
     # into a buffer of up to chunk_target_size_mb, in time and in memory
     rechunk_on_save = False
 
-    (top_array_layout, top_array_pitch_cm, top_array_rings, top_array_max_radius_cm,
-     bottom_array_pitch_cm, bottom_array_max_radius_cm, dead_channels) = pmt_layout_options()
     adc_per_pe = tpc_options("adc_per_pe")
     hit_min_amplitude_adc = strax.Config(
         default=15, type=int, help="Hit threshold above the baseline [ADC]"

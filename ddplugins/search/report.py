@@ -30,8 +30,9 @@ from ddplugins.ml.categories import CATEGORIES
 from ddplugins.ml.intervals import clopper_pearson
 from ddplugins.simulation import populations
 
-PSEUDO_LIVE_DAYS = 34.2  # XENON1T SR0
-EXPOSURES_LIVE_DAYS = (5, 10, 20, PSEUDO_LIVE_DAYS, 60, 100, 200)
+# exposures of the significance and injection studies, beside the reference exposure: the live
+# days of the detector's pseudo-data run (its ``sim_exposure_live_days``)
+EXPOSURES_LIVE_DAYS = (5, 10, 20, 60, 100, 200)
 N_BOOTSTRAP = 200
 N_BOOTSTRAP_Z = 20
 # anomaly-fraction values: the category, plus the number of categories where flagged; the test's
@@ -56,7 +57,7 @@ LIGHT_WIMP_MASS_GEV = 50.0
 BRIGHT_S2ONLY = "s2only_bright"
 BRIGHT_S2ONLY_ELECTRONS_FACTOR = 10.0
 INJECTED_POPULATIONS = ("wimp", LIGHT_WIMP, "s2only", BRIGHT_S2ONLY, "accidental", "wall", "neutron", "multisite")
-INJECTED_PER_SR0 = 20.0  # events produced per 34.2 live days on top of the background model
+INJECTED_PER_REFERENCE_EXPOSURE = 20.0  # events produced in the reference exposure on top of the background model
 GALLERY_EVENTS = 4
 DENSITY_RATIO = "density ratio on (cS1, log cS2_b)"
 ANOMALY_COLUMNS = ("anomaly_score", "is_anomalous")
@@ -150,6 +151,7 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bo
         "model_lineages": lineages,
         "metrics": metrics,
         "fiducial_mass_kg": search.plugin.sim_fiducial_mass_kg,
+        "reference_live_days": search.reference_live_days,
         "n_bootstrap_z": n_bootstrap_z,
         "significance": _significance(search, np.random.default_rng(0), n_bootstrap_z),
         "injection": _injection_study(search, np.random.default_rng(1), n_bootstrap_z),
@@ -290,6 +292,15 @@ class SearchTemplates:
         return cls(plugin, discriminant, values, flags, statistics.quantile_edges(values["er"][1]),
                    scores, score_edges, *flag_calibration)
 
+    @property
+    def reference_live_days(self) -> float:
+        """The live days of a pseudo-data run of the detector: where injections are counted."""
+        return float(self.plugin.sim_exposure_live_days)
+
+    @property
+    def exposures(self) -> tuple:
+        return tuple(sorted({*EXPOSURES_LIVE_DAYS, self.reference_live_days}))
+
     def tests(self):
         """(name, per-population values, bin edges) of the WIMP-template likelihood and the
         binned likelihood of the anomaly score (analysis space), and the anomaly-fraction test
@@ -344,7 +355,7 @@ def _significance(search, rng, n_bootstrap):
     share of its simulated events in each bin (the analysis-space efficiency enters once).
     """
     rows = []
-    for days in EXPOSURES_LIVE_DAYS:
+    for days in search.exposures:
         produced = populations.expected_counts(search.plugin, live_days=days)
         in_space = {name: produced[name] * len(v) / n for name, (n, v) in search.values.items() if name in produced}
         row = {"live_days": days, "expected_er": in_space["er"], "expected_wimp": in_space["wimp"],
@@ -363,16 +374,17 @@ def _significance(search, rng, n_bootstrap):
 
 def _injection_study(search, rng, n_bootstrap):
     """Z of every test when a population is injected on top of the background model
-    (``INJECTED_PER_SR0`` events produced per 34.2 live days, Asimov data), for every exposure,
-    with the spread over bootstrap resamples of the templates at 34.2 live days; and the WIMP
+    (``INJECTED_PER_REFERENCE_EXPOSURE`` events produced in the reference exposure, Asimov data),
+    for every exposure, with the spread over bootstrap resamples of the templates at the reference
+    exposure; and the WIMP
     count the WIMP-template fit attributes to the excess."""
     import pyhf
 
     rows = []
     for name in INJECTED_POPULATIONS:
-        for days in EXPOSURES_LIVE_DAYS:
+        for days in search.exposures:
             produced = populations.expected_counts(search.plugin, live_days=days)
-            injected_count = INJECTED_PER_SR0 * days / PSEUDO_LIVE_DAYS
+            injected_count = INJECTED_PER_REFERENCE_EXPOSURE * days / search.reference_live_days
             row = {"population": name, "live_days": days, "injected": injected_count}
             for test_name, values, edges in search.tests():
                 def injected(resample, values=values, edges=edges):
@@ -384,7 +396,7 @@ def _injection_study(search, rng, n_bootstrap):
                 signal, backgrounds, data = injected(_as_is)
                 n, v = values[name]
                 row[f"{test_name}_injected_in_space"] = float(injected_count * len(v) / n)
-                if days == PSEUDO_LIVE_DAYS:
+                if days == search.reference_live_days:
                     row[f"{test_name}_z"], row[f"{test_name}_z_error"] = statistics.bootstrap_significance(
                         injected, rng, n_bootstrap)
                 else:
@@ -399,23 +411,23 @@ def _injection_study(search, rng, n_bootstrap):
 
 
 def injection_summary(result):
-    """Per injected population: Z of both tests at 34.2 live days, the exposure each needs for
+    """Per injected population: Z of both tests at the reference exposure, the exposure each needs for
     3 sigma, and the WIMPs the WIMP-template fit sees in the excess."""
     summary = []
     for name in INJECTED_POPULATIONS:
         rows = [r for r in result.get("injection", []) if r["population"] == name]
         if not rows:
             continue
-        at_sr0 = next(r for r in rows if r["live_days"] == PSEUDO_LIVE_DAYS)
-        entry = {"population": name, "injected": at_sr0["injected"],
-                 "in_space": at_sr0["likelihood_injected_in_space"],
-                 "likelihood_z": at_sr0["likelihood_z"], "likelihood_z_error": at_sr0["likelihood_z_error"],
-                 "fitted_wimps": at_sr0["likelihood_fitted_wimps"],
+        at_reference = next(r for r in rows if r["live_days"] == result["reference_live_days"])
+        entry = {"population": name, "injected": at_reference["injected"],
+                 "in_space": at_reference["likelihood_injected_in_space"],
+                 "likelihood_z": at_reference["likelihood_z"], "likelihood_z_error": at_reference["likelihood_z_error"],
+                 "fitted_wimps": at_reference["likelihood_fitted_wimps"],
                  "likelihood_days_to_3_sigma": exposure_to_reach(rows, "likelihood_z")}
         for test in ("anomaly_fraction", "anomaly_score_likelihood"):
-            if f"{test}_z" in at_sr0:
-                entry[f"{test}_z"] = at_sr0[f"{test}_z"]
-                entry[f"{test}_z_error"] = at_sr0[f"{test}_z_error"]
+            if f"{test}_z" in at_reference:
+                entry[f"{test}_z"] = at_reference[f"{test}_z"]
+                entry[f"{test}_z_error"] = at_reference[f"{test}_z_error"]
                 entry[f"{test}_days_to_3_sigma"] = exposure_to_reach(rows, f"{test}_z")
         summary.append(entry)
     return summary
@@ -485,8 +497,9 @@ def format_evaluation(result):
                      f"+- {row['likelihood_z_error']:.2f}{extra}")
     summary = injection_summary(result)
     if summary:
-        lines.append(f"\nInjection study: {INJECTED_PER_SR0:g} events produced per {PSEUDO_LIVE_DAYS} live days on top of "
-                     "the background model (Asimov); Z at 34.2 live days and live days to 3 sigma (- : not within "
+        lines.append(f"\nInjection study: {INJECTED_PER_REFERENCE_EXPOSURE:g} events produced per "
+                     f"{result['reference_live_days']:g} live days on top of "
+                     f"the background model (Asimov); Z at {result['reference_live_days']:g} live days and live days to 3 sigma (- : not within "
                      f"{EXPOSURES_LIVE_DAYS[-1]}):")
         for e in summary:
             def days(v):
@@ -657,12 +670,13 @@ def _cvae_figure(result, st, pseudo_run):
         every.append(pseudo["cvae_loss"])
     every = np.concatenate(every)
     bins = np.logspace(np.log10(max(every.min(), 1e-9)), np.log10(every.max()), 41)
-    reference = next(r for r in result["significance"] if r["live_days"] == PSEUDO_LIVE_DAYS)
+    days = result["reference_live_days"]
+    reference = next(r for r in result["significance"] if r["live_days"] == days)
     for label, name, colour in ((0, "ER test events in the space", "tab:blue"), (1, "WIMP test events in the space", "tab:red")):
         sel = loss[labels == label]
         weight = reference["expected_er" if label == 0 else "expected_wimp"] / len(sel)
         ax.hist(sel, bins, weights=np.full(len(sel), weight), histtype="step", color=colour, lw=2,
-                label=f"{name} (scaled to {PSEUDO_LIVE_DAYS} live days)")
+                label=f"{name} (scaled to {days:g} live days)")
     if pseudo is not None:
         for name, _, pick in _by_population(pseudo):
             ax.hist(pseudo["cvae_loss"][pick], bins, histtype="step", ls="--", label=f"{pseudo_run}: {name}")
@@ -674,7 +688,7 @@ def _cvae_figure(result, st, pseudo_run):
     ax.set_ylabel("events per bin")
     ax.legend(fontsize=6)
     return _figure("CVAE loss distributions", "Test events in the analysis space normalised to the expected "
-                   f"counts of {PSEUDO_LIVE_DAYS} live days; every event of the pseudo-data run, in any category, "
+                   f"counts of {days:g} live days; every event of the pseudo-data run, in any category, "
                    "by true population.", fig)
 
 
@@ -748,7 +762,7 @@ def write_report(st, result, output, pseudo_run=None):
         figures.append(_cvae_figure(result, st, pseudo_run))
     figures.append(_significance_figure(result))
     template = jinja2.Template(
-        importlib.resources.files("ddplugins.ml").joinpath("templates/report.html.j2").read_text(),
+        importlib.resources.files("ddplugins.search").joinpath("templates/report.html.j2").read_text(),
         autoescape=True,
     )
     html = template.render(
@@ -757,7 +771,8 @@ def write_report(st, result, output, pseudo_run=None):
         detector_options={k: options[k] for k in DETECTOR_OPTIONS if k in options},
         model_hashes=model_hashes, metrics=result["metrics"], n_bootstrap=N_BOOTSTRAP,
         significance=result["significance"], pseudo=result.get("pseudo_data"), figures=figures,
-        injection=injection_summary(result), injected_per_sr0=INJECTED_PER_SR0,
+        injection=injection_summary(result), injected_per_exposure=INJECTED_PER_REFERENCE_EXPOSURE,
+        reference_live_days=result["reference_live_days"],
         flags_by_category=result.get("flags_by_category"),
         gallery=_gallery(st, pseudo_run, every_pseudo_event) if pseudo is not None else [],
         lineage=json.dumps({"test_runs": result["test_runs"], "models": result["model_lineages"]}, indent=1),

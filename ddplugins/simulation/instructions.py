@@ -6,7 +6,7 @@ import strax
 
 from ddcore.files import file_options
 from ddcore.plugins import Checked, SimulatedSource
-from ddplugins.simulation import fax_csv, populations, run_spec, spectra
+from ddplugins.simulation import fax_csv, populations, run_spec
 from ddplugins.simulation.populations import POPULATION_TITLE, Population
 from ddplugins.simulation.quanta import nest_quanta
 from ddplugins.tpc._options import FIDUCIAL_OPTIONS, drift_time_ns, tpc_options
@@ -104,11 +104,11 @@ class Instructions(SimulatedSource):
         "effective cross-section)",
     )
     sim_exposure_live_days = Checked(above=0,
-        default=spectra.TABLE_I_LIVE_DAYS, type=(float, int),
-        help="Live days of a 'pseudo' run [d]",
+        default=365.25, type=(float, int),
+        help="Live days of a 'pseudo' run, the detector's reference exposure [d]",
     )
     sim_fiducial_mass_kg = Checked(above=0,
-        default=spectra.TABLE_I_FIDUCIAL_KG, type=(float, int),
+        default=1000.0, type=(float, int),
         help="Mass of the volume the fiducial populations are drawn in [kg]",
     )
     sim_pseudo_components = strax.Config(

@@ -9,7 +9,7 @@ from ddplugins.simulation.quanta import nest_s1_photon_times
 from ddplugins.tpc._geometry import BOTTOM, TOP
 from ddplugins.tpc._options import (
     drift_time_ns,
-    pmt_layout_options,
+    PMTLayoutOptions,
     pmt_table,
     relative_s1_light_yield,
     tpc_options,
@@ -18,7 +18,7 @@ from ddplugins.tpc._options import (
 SAMPLES_PER_RECORD = strax.DEFAULT_RECORD_LENGTH
 
 
-class SimulatedRawRecords(DDPlugin):
+class SimulatedRawRecords(PMTLayoutOptions, DDPlugin):
     """Detector response to the instructions, down to strax raw_records (110 samples, 10 ns).
 
     Stored only when they are the target (``ddcore make RUN raw_records``), as strax stores
@@ -35,8 +35,6 @@ class SimulatedRawRecords(DDPlugin):
     rechunk_on_save = False
     save_when = strax.SaveWhen.TARGET
 
-    (top_array_layout, top_array_pitch_cm, top_array_rings, top_array_max_radius_cm,
-     bottom_array_pitch_cm, bottom_array_max_radius_cm, dead_channels) = pmt_layout_options()
     (tpc_radius_cm, tpc_length_cm, sample_duration_ns, digitizer_baseline, adc_per_pe,
      drift_field_v_per_cm, drift_velocity_um_per_ns, drift_time_gate_us, electron_lifetime_us,
      g1_pe_per_photon, g2_bottom_pe_per_electron, s2_area_fraction_top, s2_lrf_height_cm,

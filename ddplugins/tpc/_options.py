@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+import strax
 
 from ddcore.plugins import Checked
 from ddplugins.tpc import _geometry
@@ -84,9 +85,14 @@ def tpc_options(*names: str):
     return options[0] if len(options) == 1 else options
 
 
-def pmt_layout_options():
-    """The options of :data:`PMT_LAYOUT_OPTIONS`, for a plugin that needs the PMT table."""
-    return tpc_options(*PMT_LAYOUT_OPTIONS)
+class PMTLayoutOptions(strax.Plugin):
+    """The options of :data:`PMT_LAYOUT_OPTIONS`, declared once for every plugin that reads the
+    PMT table (:func:`pmt_table`): such a plugin names this class first among its bases
+    (``class Peaks(PMTLayoutOptions, DDPlugin)``). An option group, not a plugin: it provides
+    nothing and adds no behaviour."""
+
+    (top_array_layout, top_array_pitch_cm, top_array_rings, top_array_max_radius_cm,
+     bottom_array_pitch_cm, bottom_array_max_radius_cm, dead_channels) = tpc_options(*PMT_LAYOUT_OPTIONS)
 
 
 @functools.lru_cache(maxsize=16)
