@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench bench-peer install clean models
+.PHONY: demo test lint bench bench-peer install clean models
 
 DEPS := $(VENV)/.dependencies
 SOURCES := $(shell find ddcore ddplugins -type f \( -name '*.py' -o -name '*.toml' -o -name '*.keras' -o -name '*.json' -o -name '*.j2' \) 2>/dev/null)
@@ -26,10 +26,15 @@ $(STAMP): $(DEPS) $(SOURCES)
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/ddcore demo
+	$(BIN)/ddcore demo --config configs/demo.toml
+
+# flake8 (setup.cfg) and the import-layer contracts (pyproject.toml); `make test` runs it first
+lint: $(STAMP)
+	$(BIN)/flake8 ddcore ddplugins tests benchmarks docs
+	$(BIN)/lint-imports --no-cache
 
 # The report-rendering test needs a headless browser: Debian's chromium, installed where possible.
-test: $(STAMP)
+test: lint
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
 		&& apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; } \
 		|| echo "chromium not available: the report-rendering test will be skipped"

@@ -45,7 +45,7 @@ def main():
     for n in args.events:
         out = subprocess.run([sys.executable, __file__, "--single", "--events", str(n), "--target",
                               args.target, "--chunk", str(args.chunk)], capture_output=True, text=True)
-        line = [l for l in out.stdout.splitlines() if l.startswith("{")]
+        line = [text for text in out.stdout.splitlines() if text.startswith("{")]
         if out.returncode or not line:
             sys.exit(f"run with {n} events failed:\n{out.stderr[-3000:]}")
         results.append(json.loads(line[-1]))

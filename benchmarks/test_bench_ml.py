@@ -8,7 +8,8 @@ from ddplugins.ml.scoring import cnn_signal_probability, cvae_losses
 
 
 def test_cnn_inference(benchmark, bench_context, event_arrays):
-    model = models.load_model(resolve_path(bench_context.config["cnn_model_file"]), "cnn", tuple(IMAGE_FIELDS.values()), 1)
+    model = models.load_model(resolve_path(
+        bench_context.config["cnn_model_file"]), "cnn", tuple(IMAGE_FIELDS.values()), 1)
     images = event_arrays["event_images"]
     cnn_signal_probability(model, images[:10])
     benchmark.pedantic(cnn_signal_probability, args=(model, images), rounds=3, iterations=1)
@@ -16,7 +17,8 @@ def test_cnn_inference(benchmark, bench_context, event_arrays):
 
 
 def test_cvae_inference(benchmark, bench_context, event_arrays):
-    model = models.load_model(resolve_path(bench_context.config["cvae_model_file"]), "cvae", tuple(IMAGE_FIELDS.values()), 3)
+    model = models.load_model(resolve_path(
+        bench_context.config["cvae_model_file"]), "cvae", tuple(IMAGE_FIELDS.values()), 3)
     images = event_arrays["event_images"]
     cvae_losses(model, images[:10], 1e-4)
     benchmark.pedantic(cvae_losses, args=(model, images, 1e-4), rounds=3, iterations=1)

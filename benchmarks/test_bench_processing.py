@@ -68,7 +68,8 @@ def test_matplotlib_route_for_comparison(benchmark, bench_context, event_arrays)
     hitpatterns = event_arrays["event_hitpatterns"][:5]
 
     def render_five():
-        return [render_with_matplotlib(h, int(np.sum(pmt_table(plugin.config)["array"] == 0)), pmt_table(plugin.config)) for h in hitpatterns]
+        pmts = pmt_table(plugin.config)
+        return [render_with_matplotlib(h, int(np.sum(pmts["array"] == 0)), pmts) for h in hitpatterns]
 
     benchmark.pedantic(render_five, rounds=2, iterations=1)
     benchmark.extra_info["images_per_s"] = 5 / benchmark.stats.stats.median

@@ -44,15 +44,18 @@ class CommandLine:
 
     def __init__(self, subparsers):
         self._subparsers = subparsers
-        self.names: list[str] = []
+        self.parsers: dict[str, argparse.ArgumentParser] = {}
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.parsers)
 
     def add_command(self, name: str, function: ty.Callable[[argparse.Namespace], ty.Optional[int]],
                     help: str, description: ty.Optional[str] = None) -> argparse.ArgumentParser:
         """A new sub-command ``name`` running ``function(args)``; returns its parser."""
-        if name in self.names:
+        if name in self.parsers:
             raise ValueError(f"Command {name!r} is registered twice")
-        self.names.append(name)
-        parser = self._subparsers.add_parser(name, help=help, description=description or help)
+        parser = self.parsers[name] = self._subparsers.add_parser(name, help=help, description=description or help)
         parser.set_defaults(func=function)
         return parser
 
@@ -75,11 +78,16 @@ class CommandLine:
             metavar="KEY=VALUE",
             help="override a detector option, e.g. --set sim_n_events=500 (repeatable)",
         )
+        parser.add_argument(
+            "--config", default=None, metavar="TOML",
+            help="analysis config (e.g. configs/xenon1t_sr1.toml): detector, preset, store, options and "
+            "this command's defaults ([commands.<command>]); the other arguments override it",
+        )
 
     @staticmethod
     def context_from(args: argparse.Namespace, **extra_options):
         """The context described by the arguments of ``add_context_arguments``."""
-        return context(args.detector, storage=args.data, preset=args.preset,
+        return context(args.detector, storage=args.data, preset=args.preset, config=getattr(args, "config", None),
                        **{**dict(args.options), **extra_options})
 
 
@@ -112,9 +120,12 @@ def cmd_make(args):
 def cmd_batch(args):
     from ddcore.batch import make_runs
 
+    # the workers rebuild the context from these: the analysis config resolved here
+    analysis = dd_config.load_analysis_config(args.config) if args.config else dd_config.AnalysisConfig(path=None)
     results = make_runs(
-        args.runs, args.target, detector=args.detector, storage=args.data, preset=args.preset,
-        options=dict(args.options), scheduler=args.scheduler, n_workers=args.workers,
+        args.runs, args.target, detector=args.detector or analysis.detector, storage=args.data or analysis.data,
+        preset=args.preset or analysis.preset, options={**analysis.options, **dict(args.options)},
+        scheduler=args.scheduler, n_workers=args.workers,
         retries=args.retries, progress=not args.quiet,
     )
     failed = 0
@@ -190,6 +201,10 @@ def _register_kernel_commands(cli: CommandLine) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    return _build()[0]
+
+
+def _build() -> tuple[argparse.ArgumentParser, CommandLine]:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="ddcore: simulate and process dark-matter direct-detection data with strax, "
@@ -203,15 +218,34 @@ def build_parser() -> argparse.ArgumentParser:
     cli = CommandLine(sub)
     _register_kernel_commands(cli)
     registry.plugin_manager().hook.ddcore_register_commands(cli=cli)
-    return parser
+    return parser, cli
+
+
+def _command_defaults(parser: argparse.ArgumentParser, cli: CommandLine, args: argparse.Namespace,
+                      argv) -> argparse.Namespace:
+    """``args`` parsed again with the ``[commands.<command>]`` table of the analysis config as
+    the command's defaults (arguments given on the command line still win)."""
+    table = dd_config.load_analysis_config(args.config).commands.get(args.command, {})
+    if not table:
+        return args
+    command_parser = cli.parsers[args.command]
+    known = {action.dest for action in command_parser._actions} - {"help", "config", "func"}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise dd_config.ConfigError(f"{args.config}: [commands.{args.command}] sets {', '.join(map(repr, unknown))}, "
+                                    f"not arguments of 'ddcore {args.command}' ({', '.join(sorted(known))})")
+    command_parser.set_defaults(**table)
+    return parser.parse_args(argv)
 
 
 def main(argv: ty.Optional[ty.Sequence[str]] = None) -> int:
     dd_log.quiet_third_party()
-    parser = build_parser()
+    parser, cli = _build()
     args = parser.parse_args(argv)
     dd_log.configure(-1 if args.quiet else 1 if args.verbose else 0)
     try:
+        if getattr(args, "config", None):
+            args = _command_defaults(parser, cli, args, argv)
         return args.func(args) or 0
     except (
         registry.UnknownDetectorError,

@@ -12,13 +12,30 @@ science runs) are tables under ``[presets.<name>]`` whose keys override the base
 
 Every key must be an option of one of the detector's plugins and have the option's type, so
 values reach the plugins as strax options and enter the lineage.
+
+An *analysis config* (``configs/*.toml`` of the repository, ``ddcore.context(config=...)``,
+``--config`` of the commands) is the user's file on top of a detector's packaged one: which
+detector and preset, where the store is, the options the analysis changes and defaults for the
+arguments of commands::
+
+    detector = "xenon1t"
+    preset = "sr0"
+    data = "dd_data"              # store folder, relative to the working directory (as --data)
+
+    [options]                     # strax options over the detector's defaults: they enter the lineage
+    electron_lifetime_us = 500.0
+
+    [commands.demo]               # defaults of `ddcore demo --config this.toml`
+    events = 2000
 """
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 import os
 import tomllib
+import typing as ty
 from pathlib import Path
 
 import strax
@@ -136,3 +153,42 @@ def load_detector_config(path, plugins, preset: str | None = None) -> dict:
 
 def preset_names(path) -> list[str]:
     return sorted(read_toml(path).get(PRESETS_TABLE, {}))
+
+
+ANALYSIS_KEYS = ("detector", "preset", "data", "options", "commands")
+
+
+@dataclasses.dataclass(frozen=True)
+class AnalysisConfig:
+    """An analysis config file, read and checked for its form (the options are checked against
+    the detector's plugins when a context is made from it)."""
+
+    path: Path
+    detector: ty.Optional[str] = None
+    preset: ty.Optional[str] = None
+    data: ty.Optional[str] = None
+    options: dict = dataclasses.field(default_factory=dict)
+    commands: dict = dataclasses.field(default_factory=dict)
+
+
+def load_analysis_config(path) -> AnalysisConfig:
+    """The analysis config in ``path``; a ConfigError names the file and the key at fault."""
+    path = Path(path)
+    document = read_toml(path)
+    unknown = sorted(set(document) - set(ANALYSIS_KEYS))
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {', '.join(map(repr, unknown))}; an analysis config holds "
+                          "detector, preset, data, [options] and [commands.<command>]")
+    for key in ("detector", "preset", "data"):
+        if key in document and not isinstance(document[key], str):
+            raise ConfigError(f"{path}: {key!r} must be a string, got {document[key]!r}")
+    for key in ("options", "commands"):
+        if not isinstance(document.get(key, {}), dict):
+            raise ConfigError(f"{path}: {key!r} must be a table ([{key}])")
+    commands = document.get("commands", {})
+    for name, table in commands.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: commands.{name} must be a table ([commands.{name}])")
+    return AnalysisConfig(path=path, detector=document.get("detector"), preset=document.get("preset"),
+                          data=document.get("data"), options=_flatten(document.get("options", {}), "", path),
+                          commands=commands)

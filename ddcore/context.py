@@ -219,19 +219,29 @@ def _storage_frontends(storage) -> list:
 
 
 def context(detector: ty.Optional[str] = None, storage=None, preset: ty.Optional[str] = None,
-            config_file=None, **options) -> DDContext:
+            config_file=None, config=None, **options) -> DDContext:
     """A strax.Context with ``detector``'s plugins, configuration and a zarr store.
 
     :param detector: a registered detector name (see ``ddcore.detectors()``); None: the
-        registered default detector
-    :param storage: folder of the zarr store (default ``$DD_DATA`` or ``./dd_data``), a strax
-        storage frontend, or a list of them
+        analysis config's, else the registered default detector
+    :param storage: folder of the zarr store (default: the analysis config's ``data``, else
+        ``$DD_DATA`` or ``./dd_data``), a strax storage frontend, or a list of them
     :param preset: option preset from the detector's config file (e.g. ``"sr1"``); defaults to
-        the detector's default preset
+        the analysis config's, else the detector's default preset
     :param config_file: TOML file to use instead of the detector's own config file
-    :param options: option values that override the config file (they enter the lineage)
+    :param config: an analysis config (a path, e.g. ``configs/xenon1t_sr1.toml``, or a
+        :class:`ddcore.config.AnalysisConfig`): detector, preset, store and options on top of
+        the detector's config file; the arguments here override it
+    :param options: option values that override the config files (they enter the lineage)
     """
+    analysis = None
+    if config is not None:
+        analysis = config if isinstance(config, dd_config.AnalysisConfig) else dd_config.load_analysis_config(config)
+        detector, preset = detector or analysis.detector, preset or analysis.preset
+        storage = storage if storage is not None else analysis.data
     spec = registry.get_detector(detector)
+    if analysis is not None:
+        options = {**_checked(spec.name, analysis.options, f"{analysis.path} option"), **options}
     detector = spec.name
     config_path = config_file or spec.config_file
     preset = preset or spec.default_preset

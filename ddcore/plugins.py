@@ -45,8 +45,10 @@ class Checked(strax.Config):
         if self.choices is not None:
             return "one of " + ", ".join(map(repr, self.choices))
         b = self.bounds
-        low = f"{b['minimum']} <= " if b["minimum"] is not None else f"{b['above']} < " if b["above"] is not None else ""
-        high = f" <= {b['maximum']}" if b["maximum"] is not None else f" < {b['below']}" if b["below"] is not None else ""
+        low = (f"{b['minimum']} <= " if b["minimum"] is not None
+               else f"{b['above']} < " if b["above"] is not None else "")
+        high = (f" <= {b['maximum']}" if b["maximum"] is not None
+                else f" < {b['below']}" if b["below"] is not None else "")
         return f"{low}value{high}" if low or high else ""
 
     def check(self, value) -> None:

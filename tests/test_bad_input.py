@@ -19,7 +19,8 @@ def _make(tmp_path, run_id="er_sr0_000", target="instructions", **options):
 OPTION_CASES = [
     ("negative sim_n_events", dict(sim_n_events=-5), r"'sim_n_events' = -5: must be 1 <= value"),
     ("zero sim_events_per_chunk", dict(sim_events_per_chunk=0), r"'sim_events_per_chunk' = 0: must be 1 <= value"),
-    ("negative electron lifetime", dict(electron_lifetime_us=-450.0), r"'electron_lifetime_us' = -450.0: must be 0 < value"),
+    ("negative electron lifetime", dict(electron_lifetime_us=-450.0),
+     r"'electron_lifetime_us' = -450.0: must be 0 < value"),
     ("zero electron lifetime", dict(electron_lifetime_us=0.0), r"'electron_lifetime_us' = 0.0: must be 0 < value"),
     ("efficiency above 1", dict(extraction_efficiency=1.2), r"'extraction_efficiency' = 1.2: must be 0 < value <= 1"),
     ("probability below 0", dict(p_double_pe_emission=-0.1), r"'p_double_pe_emission' = -0.1: must be 0 <= value < 1"),

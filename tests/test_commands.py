@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.helpers import run_command
+from tests.helpers import REPOSITORY, run_command
 
 pytestmark = pytest.mark.slow
 
@@ -69,8 +69,11 @@ def test_evaluate_report_and_demo(workdir):
     out = ddcore(workdir, "report", "--events", "40", "--train-events", "40", "-o", "evaluation", *short,
                  *fast).stdout
     assert "Report:" in out and (workdir / "evaluation" / "report.html").exists()
-    out = ddcore(workdir, "demo", "--events", "40", "-o", "demo", *short, *fast).stdout
-    assert "Pseudo-data pseudo_sr0_000" in out and "Truth of the analysis-space events" in out and "(all categories)" in out and (workdir / "demo" / "report.html").exists()
+    # `make demo`'s configuration, with the command line overriding its events and bootstraps
+    out = ddcore(workdir, "demo", "--config", str(REPOSITORY / "configs" / "demo.toml"), "--events", "40",
+                 "-o", "demo", *short, *fast).stdout
+    assert "Pseudo-data pseudo_sr0_000" in out and "Truth of the analysis-space events" in out
+    assert "(all categories)" in out and (workdir / "demo" / "report.html").exists()
 
 
 def test_newsdm(workdir):

@@ -99,7 +99,8 @@ def test_batched_predict_gives_what_keras_predict_gives(n_rows):
     joined = keras.layers.Concatenate()([keras.layers.Flatten()(keras.layers.Conv2D(2, 3)(image)), features])
     two_outputs = keras.Model([image, features], [keras.layers.Dense(1)(joined), keras.layers.Dense(4)(joined)])
     one_input = keras.Model(image, keras.layers.Dense(2)(keras.layers.Flatten()(image)))
-    x = {"image": rng.random((n_rows, 6, 6, 1), dtype=np.float32), "features": rng.random((n_rows, 3), dtype=np.float32)}
+    x = {"image": rng.random((n_rows, 6, 6, 1), dtype=np.float32),
+                             "features": rng.random((n_rows, 3), dtype=np.float32)}
     for model, inputs in ((two_outputs, x), (two_outputs, [x["image"], x["features"]]), (one_input, x["image"])):
         got = models.predict(model, inputs, batch_size=16)
         got = got if isinstance(got, list) else [got]
@@ -337,7 +338,8 @@ def test_stratified_weights_are_unbiased_and_lighter_where_a_window_run_adds_eve
     np.testing.assert_allclose(weight[~in_window], produced / 4000)
     np.testing.assert_allclose(weight[in_window], produced / spectrum / (4000 / spectrum + 20000 / 3.0))
     # one run of the whole spectrum: the plain produced / simulated
-    np.testing.assert_allclose(calibration_fit.population_weights(runs[:1], energy[:4000], produced, spectrum), produced / 4000)
+    np.testing.assert_allclose(calibration_fit.population_weights(
+        runs[:1], energy[:4000], produced, spectrum), produced / 4000)
     with pytest.raises(ValueError, match="no calibration run draws"):
         calibration_fit.population_weights(runs[1:], np.array([1.0, 7.0]), produced, spectrum)
 
@@ -407,8 +409,10 @@ def test_expected_counts_enter_once_and_rate_nuisances_cost_significance():
     er = statistics.template("er", background[:2000], edges, 100.0, 4000)
     assert er.expected.sum() == pytest.approx(50.0)
     wimp = statistics.template("wimp", signal, edges, 5.0, 4000)
-    exact = statistics.discovery_significance(wimp, [statistics.template("er", background[:2000], edges, 100.0, 4000, 0.0)])
-    uncertain = statistics.discovery_significance(wimp, [statistics.template("er", background[:2000], edges, 100.0, 4000, 0.5)])
+    exact = statistics.discovery_significance(
+        wimp, [statistics.template("er", background[:2000], edges, 100.0, 4000, 0.0)])
+    uncertain = statistics.discovery_significance(
+        wimp, [statistics.template("er", background[:2000], edges, 100.0, 4000, 0.5)])
     assert 0 < uncertain < exact
     # four times the exposure: about twice the significance
     assert statistics.discovery_significance(wimp.scaled(4), [er.scaled(4)]) == pytest.approx(
@@ -608,12 +612,14 @@ def test_pooled_excess_significance_convolves_the_categories():
     from ddplugins.ml.anomaly_fraction import excess_significance, pooled_excess_significance
 
     # one category: the same as its own significance; an uncalibrated category adds nothing
-    assert pooled_excess_significance([1000], 25, [0.01], [2400]) == pytest.approx(excess_significance(1000, 25, 0.01, 2400))
+    assert pooled_excess_significance([1000], 25, [0.01], [2400]) == pytest.approx(
+        excess_significance(1000, 25, 0.01, 2400))
     assert pooled_excess_significance([1000, 50], 25, [0.01, np.nan], [2400, 0]) == pytest.approx(
         excess_significance(1000, 25, 0.01, 2400))
     # well-known background fractions: the sum of two binomials
     found = pooled_excess_significance([4000, 600], 12, [0.0005, 0.01], [1e6, 1e6])
-    p_value = 1 - np.convolve(stats.binom.pmf(np.arange(12), 4000, 0.0005), stats.binom.pmf(np.arange(12), 600, 0.01))[:12].sum()
+    p_value = 1 - np.convolve(stats.binom.pmf(np.arange(12), 4000, 0.0005),
+                              stats.binom.pmf(np.arange(12), 600, 0.01))[:12].sum()
     assert found == pytest.approx(stats.norm.isf(p_value), rel=2e-3)
     # fewer flags than expected: no excess; a less well calibrated background: a smaller Z
     assert pooled_excess_significance([4000, 600], 7, [0.0005, 0.01], [1e6, 1e6]) == 0

@@ -44,7 +44,8 @@ def test_third_party_detector_via_entry_point(tmp_path):
                             sim_events_per_chunk=20)
         basics = st.get_array("er_run1_000", "event_basics", progress_bar=False)
         pb = st.get_single_plugin("er_run1_000", "peak_basics")
-        print("RESULT", type(pb).__name__, pb.s1_min_channels, len(basics), st.get_single_plugin("er_run1_000", "peaks").n_pmts)
+        n_pmts = st.get_single_plugin("er_run1_000", "peaks").n_pmts
+        print("RESULT", type(pb).__name__, pb.s1_min_channels, len(basics), n_pmts)
         """
     )
     stdout = run_python(code, env_extra={"PYTHONPATH": str(tmp_path)}).stdout

@@ -106,7 +106,8 @@ def test_fax_csv_round_trip(tmp_path, st):
     "header, row, message",
     [
         ("instruction,recoil_type,x,y,depth,s1_photons,t", "0,NR,1,2,30,100,0", "missing column.*s2_electrons"),
-        ("instruction,recoil_type,x,y,depth,s1_photons,s2_electrons,t", "0,NR,1,2,30,-5,40,0", "row 3: s1_photons must not be negative"),
+        ("instruction,recoil_type,x,y,depth,s1_photons,s2_electrons,t",
+         "0,NR,1,2,30,-5,40,0", "row 3: s1_photons must not be negative"),
         ("instruction,recoil_type,x,y,depth,s1_photons,s2_electrons,t", "0,NR,nan,2,30,5,40,0", "row 3: x is nan"),
         ("instruction,recoil_type,x,y,depth,s1_photons,s2_electrons,t", "0,XR,1,2,30,5,40,0", "row 3: recoil_type"),
     ],

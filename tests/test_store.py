@@ -64,6 +64,7 @@ def test_show_after_a_small_make_draws_that_run(tmp_path):
     env = {"DD_DATA": str(tmp_path / "store")}
     run_command("make", "er_sr0_000", "event_images", "--set", "sim_n_events=25", "--no-progress",
                 cwd=tmp_path, env_extra=env)
+
     def raw_data_groups():
         return sorted(g for g in os.listdir(tmp_path / "store" / "er_sr0_000")
                       if g.startswith(("instructions-", "raw_records-")))

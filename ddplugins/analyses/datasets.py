@@ -1,9 +1,9 @@
 """Training, validation, test and calibration sets, built through the context.
 
 Each split uses its own block of run numbers (random seeds), so no two splits share events:
-train 100+, validation 200+, test 300+, background calibration 400+ (its energy-window strata 450+), likelihood templates of
-the populations other than ER and WIMP 500+, the 50 GeV WIMP injected in the report 600+, its
-S2-only events brighter than the lone-S2 background 650+. A run name stands for one
+train 100+, validation 200+, test 300+, background calibration 400+ (its energy-window strata
+450+), likelihood templates of the populations other than ER and WIMP 500+, the 50 GeV WIMP
+injected in the report 600+, its S2-only events brighter than the lone-S2 background 650+. A run name stands for one
 set of data, so the number also carries the events per run: ``er_sr0_100004000`` is the first
 training run of 4000 events, ``er_sr0_300000150`` the first test run of 150.
 """

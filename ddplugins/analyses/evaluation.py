@@ -78,8 +78,6 @@ def band_cut_score(train_events, train_labels, events, n_bins=10):
     return np.interp(events["cs1"], centres, medians) - y
 
 
-
-
 def density_ratio_score(train_events, train_labels, events):
     """The information limit of (cS1, log10 cS2_b): log of the WIMP over the ER density there,
     both Gaussian kernel density estimates (Scott's bandwidth) of the training events."""

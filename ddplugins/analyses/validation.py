@@ -130,8 +130,9 @@ def _population_lines(table, plugin, n_events, live_days):
     lines.append(
         f"  WIMP {plugin.wimp_mass_gev:g} GeV, {plugin.wimp_cross_section_cm2:g} cm^2 {plugin.wimp_interaction}: "
         f"wimprates integral {spectra.integral(energies, rates) * exposure:.3f} events "
-        f"({spectra.integral(energies, rates, *spectra.WIMP_SEARCH_REGION_KEV) * exposure:.3f} in {spectra.WIMP_SEARCH_REGION_KEV[0]}-"
-        f"{spectra.WIMP_SEARCH_REGION_KEV[1]} keV_nr); simulated with wimp_normalisation={plugin.wimp_normalisation!r}: "
+        f"({spectra.integral(energies, rates, *spectra.WIMP_SEARCH_REGION_KEV) * exposure:.3f} in "
+        f"{spectra.WIMP_SEARCH_REGION_KEV[0]}-{spectra.WIMP_SEARCH_REGION_KEV[1]} keV_nr); "
+        f"simulated with wimp_normalisation={plugin.wimp_normalisation!r}: "
         f"{populations.wimp_count(plugin, exposure):.3f}")
     lines.append(f"  Table I benchmark ('table_i', {populations.wimp_count(plugin, exposure, 'table_i'):.2f} "
                  f"events) is this WIMP at an effective cross-section of "
@@ -198,8 +199,10 @@ def _gain_plot(plt, events, figures, path):
                                  (axes[1], good["true_s2_electrons"], good["cs2_bottom"], "g2_bottom", "electrons")):
         ax.scatter(x, y, s=3, alpha=0.4, label="ER events")
         line = np.linspace(0, np.max(x), 20)
-        ax.plot(line, figures[f"{name}_expected"] * line, "r--", label=f"configured {name} = {figures[f'{name}_expected']:.4g}")
-        ax.plot(line, figures[f"{name}_measured"] * line, "k-", lw=0.8, label=f"measured {figures[f'{name}_measured']:.4g}")
+        ax.plot(line, figures[f"{name}_expected"] * line, "r--",
+                label=f"configured {name} = {figures[f'{name}_expected']:.4g}")
+        ax.plot(line, figures[f"{name}_measured"] * line, "k-", lw=0.8,
+                label=f"measured {figures[f'{name}_measured']:.4g}")
         ax.set_xlabel(f"true {unit}")
         ax.set_ylabel("cS1 [PE]" if name == "g1" else "cS2_b [PE]")
         ax.legend()
@@ -247,7 +250,8 @@ def validate_simulation(st, output, n_events=2000):
     for label, color in (("ER", "tab:blue"), ("WIMP", "tab:red")):
         df = frames[label]
         ok = (df["cs1"] > 0) & (df["cs2_bottom"] > 0)
-        ax.scatter(df["cs1"][ok], np.log10(df["cs2_bottom"][ok] / df["cs1"][ok]), s=3, alpha=0.5, color=color, label=label)
+        ax.scatter(df["cs1"][ok], np.log10(df["cs2_bottom"][ok] / df["cs1"][ok]),
+                   s=3, alpha=0.5, color=color, label=label)
     ax.set_xlim(0, 100)
     ax.set_xlabel("cS1 [PE]")
     ax.set_ylabel("log10(cS2_b / cS1)")

@@ -39,7 +39,8 @@ def _fields():
             ((f"Lower end of its 68% exact binomial interval ({name})", f"fraction_low_{name}"), np.float64),
             ((f"Upper end of its 68% exact binomial interval ({name})", f"fraction_high_{name}"), np.float64),
             ((f"Background flag fraction ({name})", f"background_fraction_{name}"), np.float64),
-            ((f"Its standard error from the calibration sample ({name})", f"background_fraction_error_{name}"), np.float64),
+            ((f"Its standard error from the calibration sample ({name})",
+             f"background_fraction_error_{name}"), np.float64),
             ((f"Effective background events calibrating the score ({name})", f"calibration_events_{name}"), np.float64),
             ((f"Significance of the excess of flagged events [sigma] ({name})", f"z_{name}"), np.float64),
         ]
@@ -131,7 +132,8 @@ class AnomalyFraction(DDPlugin):
             n, flagged = int(self.counts[i].sum()), int(self.counts[i, 1])
             row[f"n_{name}"], row[f"flagged_{name}"] = n, flagged
             row[f"fraction_{name}"] = flagged / n if n else np.nan
-            row[f"fraction_low_{name}"], row[f"fraction_high_{name}"] = clopper_pearson(flagged, n) if n else (np.nan, np.nan)
+            row[f"fraction_low_{name}"], row[f"fraction_high_{name}"] = clopper_pearson(
+                flagged, n) if n else (np.nan, np.nan)
             row[f"background_fraction_{name}"] = self.background_fractions[i]
             row[f"background_fraction_error_{name}"] = self.background_errors[i]
             row[f"calibration_events_{name}"] = self.calibration_events[i]

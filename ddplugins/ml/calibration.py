@@ -172,6 +172,7 @@ def thresholds(calibration, background_acceptance):
 
 REQUIRED_KEYS = ("cnn_model_sha256", "cvae_model_sha256", "cvae_beta", "cnn_likelihood_ratio", "categories")
 
+
 def read_calibration(path):
     """The calibration in ``path``; a ConfigError names the file and what is wrong with it."""
     try:
@@ -187,7 +188,8 @@ def read_calibration(path):
     missing = [key for key in REQUIRED_KEYS if key not in calibration]
     missing += [f"categories.{name}" for name in CATEGORIES if name not in calibration.get("categories", {})]
     if missing:
-        raise ConfigError(f"Anomaly calibration {path} lacks {', '.join(missing)}: make it with 'ddcore train calibrate'")
+        raise ConfigError(
+            f"Anomaly calibration {path} lacks {', '.join(missing)}: make it with 'ddcore train calibrate'")
     if not np.allclose(calibration.get("levels", []), LEVELS):
         raise ConfigError(f"Anomaly calibration {path}: its quantile levels are not this version's")
     for name in CATEGORIES:
@@ -200,10 +202,10 @@ def read_calibration(path):
             raise ConfigError(str(e)) from None
         for key, values in [("statistic_quantiles", found.get("statistic_quantiles")),
                             ("log_density_quantiles", found.get("log_density_quantiles"))] + [
-                (f"plane_mse_quantiles[{j}]", q) for j, q in enumerate(found.get("plane_mse_quantiles", [])) if q is not None]:
+                (f"plane_mse_quantiles[{j}]", q)
+                for j, q in enumerate(found.get("plane_mse_quantiles", [])) if q is not None]:
             values = np.asarray(values if values is not None else [], dtype=float)
             if values.ndim != 1 or len(values) != len(LEVELS) or not np.all(np.diff(values) >= 0):
                 raise ConfigError(f"Anomaly calibration {path}: categories.{name}.{key} must be an "
                                   f"increasing list of {len(LEVELS)} quantiles")
     return calibration
-

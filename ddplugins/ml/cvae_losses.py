@@ -24,7 +24,7 @@ class CVAELosses(ModelPlugin):
     model_option, model_kind, model_inputs, model_outputs = "cvae_model", "cvae", tuple(IMAGE_FIELDS.values()), 3
     cvae_model_file, cvae_model_sha256 = file_options("cvae_model", "CVAE model (.keras)")
     model_detector = model_detector_option()
-    cvae_beta = Checked(minimum=0, 
+    cvae_beta = Checked(minimum=0,
         default=1e-4, type=(float, int), help="Weight of the KL term in the CVAE loss"
     )
 

@@ -82,6 +82,5 @@ def check(model, where):
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{where}: background density is malformed ({e!r})") from None
     if unknown or wrong or k < 1 or not np.all(np.isfinite(np.asarray(model["weights"], float))):
-        raise ValueError(f"{where}: background density is malformed "
-                         f"({'unknown features ' + ', '.join(unknown) if unknown else 'shapes of ' + ', '.join(wrong)})")
-
+        what = "unknown features " + ", ".join(unknown) if unknown else "shapes of " + ", ".join(wrong)
+        raise ValueError(f"{where}: background density is malformed ({what})")

@@ -28,7 +28,7 @@ class TrackImages(SimulatedSource):
     newsdm_tracks_per_chunk = Checked(minimum=1, default=1000, type=int, help="Tracks per chunk")
     newsdm_image_size = Checked(minimum=8, default=40, type=int, help="Image side [pixels]")
     newsdm_pixel_nm = Checked(above=0, default=20.0, type=(float, int), help="Pixel size [nm]")
-    newsdm_psf_sigma_nm = Checked(above=0, 
+    newsdm_psf_sigma_nm = Checked(above=0,
         default=90.0, type=(float, int), help="Optical point-spread function width (sigma) [nm]"
     )
     newsdm_carbon_nm_per_kev = strax.Config(

@@ -84,8 +84,8 @@ def cvae_surfacing(events, evaluation, level=0.99):
 def _surfacing_text(surfacing):
     if not surfacing:
         return ""
-    return (f"CVAE loss above the {100 * surfacing['er_quantile']:g}% quantile of ER in the analysis space: " + ", ".join(
-        f"{name} {c['above']}/{c['n']}" for name, c in surfacing["populations"].items()) + ".\n")
+    counts = ", ".join(f"{name} {c['above']}/{c['n']}" for name, c in surfacing["populations"].items())
+    return f"CVAE loss above the {100 * surfacing['er_quantile']:g}% quantile of ER in the analysis space: {counts}.\n"
 
 
 def _populations_text(counts):
@@ -111,8 +111,9 @@ def run_demo(st, output, n_events=2000, n_bootstrap_z=report.N_BOOTSTRAP_Z):
     summary = (
         f"{report.format_evaluation(result)}\n\n"
         f"Pseudo-data {pseudo_run}: {pseudo['pooled_flagged']:.0f} of {pseudo['pooled_n']:.0f} events (all categories) "
-        f"anomalous (fraction {100 * pseudo['pooled_fraction']:.3f}%, 68% interval {100 * pseudo['pooled_fraction_low']:.3f}-"
-        f"{100 * pseudo['pooled_fraction_high']:.3f}%; background model {100 * pseudo['background_anomaly_fraction']:.3f}% +- "
+        f"anomalous (fraction {100 * pseudo['pooled_fraction']:.3f}%, "
+        f"68% interval {100 * pseudo['pooled_fraction_low']:.3f}-{100 * pseudo['pooled_fraction_high']:.3f}%; "
+        f"background model {100 * pseudo['background_anomaly_fraction']:.3f}% +- "
         f"{100 * pseudo['background_anomaly_fraction_error']:.3f}%); in the analysis space {pseudo['anomalous']} of "
         f"{pseudo['events_in_analysis_space']} (fraction {pseudo['anomaly_fraction']:.3f}, 68% interval "
         f"{pseudo['anomaly_fraction_interval'][0]:.3f}-{pseudo['anomaly_fraction_interval'][1]:.3f}); "

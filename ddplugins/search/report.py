@@ -49,6 +49,8 @@ def flag_bins(scores):
 def pooled_flag_counts(counts):
     """Counts in the FLAG_EDGES bins -> not flagged per category, then all flagged together."""
     return np.append(counts[:len(CATEGORIES)], counts[len(CATEGORIES):].sum())
+
+
 LIGHT_WIMP = "wimp_50gev"
 LIGHT_WIMP_MASS_GEV = 50.0
 # S2-only events unlike the known lone-S2 background (which the calibration holds, so that more of
@@ -141,7 +143,8 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bo
         metrics[name].update(ev.bootstrap_errors(labels, values, N_BOOTSTRAP))
 
     result = {
-        "command": " ".join(shlex.quote(a) for a in ["ddcore", *sys.argv[1:]]) if sys.argv[0].endswith("ddcore") else None,
+        "command": (" ".join(shlex.quote(a) for a in ["ddcore", *sys.argv[1:]])
+                    if sys.argv[0].endswith("ddcore") else None),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "detector": st.detector,
         "preset": st.preset,
@@ -238,7 +241,8 @@ def _flags_by_category(st, n_test, progress):
     for name, (source_st, split, source) in sources.items():
         run = split_runs(source_st, split, sources=(source,))[0]
         source_st.make(run, "anomaly_scores", progress_bar=progress)
-        scores = source_st.get_array(run, "anomaly_scores", progress_bar=False, keep_columns=["category", "is_anomalous"])
+        scores = source_st.get_array(run, "anomaly_scores", progress_bar=False,
+                                     keep_columns=["category", "is_anomalous"])
         found[name] = {"run": run, "simulated": n_test, "categories": {}}
         for index, category in enumerate(CATEGORIES):
             flags = scores["is_anomalous"][scores["category"] == index]
@@ -287,7 +291,8 @@ class SearchTemplates:
         flags = scores = score_edges = None
         if population_events["er"][2] is not None:
             flags = {name: (n, np.asarray(every, float)) for name, (n, _, _, every) in population_events.items()}
-            scores = {name: (n, np.asarray(a["anomaly_score"], float)) for name, (n, _, a, _) in population_events.items()}
+            scores = {name: (n, np.asarray(a["anomaly_score"], float))
+                             for name, (n, _, a, _) in population_events.items()}
             score_edges = statistics.quantile_edges(scores["er"][1])
         return cls(plugin, discriminant, values, flags, statistics.quantile_edges(values["er"][1]),
                    scores, score_edges, *flag_calibration)
@@ -499,16 +504,19 @@ def format_evaluation(result):
     if summary:
         lines.append(f"\nInjection study: {INJECTED_PER_REFERENCE_EXPOSURE:g} events produced per "
                      f"{result['reference_live_days']:g} live days on top of "
-                     f"the background model (Asimov); Z at {result['reference_live_days']:g} live days and live days to 3 sigma (- : not within "
+                     f"the background model (Asimov); Z at {result['reference_live_days']:g} live days and "
+                     f"live days to 3 sigma (- : not within "
                      f"{EXPOSURES_LIVE_DAYS[-1]}):")
         for e in summary:
             def days(v):
                 return f"{v:.0f}" if v is not None else "-"
-            anomaly = "".join(f"; {test.replace('_', ' ')} Z = {e[test + '_z']:.2f} +- {e[test + '_z_error']:.2f}, 3 sigma at "
-                              f"{days(e[test + '_days_to_3_sigma'])}"
+            anomaly = "".join(f"; {test.replace('_', ' ')} Z = {e[test + '_z']:.2f} +- {e[test + '_z_error']:.2f}, "
+                              f"3 sigma at {days(e[test + '_days_to_3_sigma'])}"
                               for test in ("anomaly_fraction", "anomaly_score_likelihood") if test + "_z" in e)
-            lines.append(f"  {e['population']:10s} {e['in_space']:.2f} in the space: likelihood Z = {e['likelihood_z']:.2f} +- {e['likelihood_z_error']:.2f}, "
-                         f"3 sigma at {days(e['likelihood_days_to_3_sigma'])}, fitted as {e['fitted_wimps']:.2f} WIMPs{anomaly}")
+            lines.append(f"  {e['population']:10s} {e['in_space']:.2f} in the space: "
+                         f"likelihood Z = {e['likelihood_z']:.2f} +- {e['likelihood_z_error']:.2f}, "
+                         f"3 sigma at {days(e['likelihood_days_to_3_sigma'])}, "
+                         f"fitted as {e['fitted_wimps']:.2f} WIMPs{anomaly}")
     return "\n".join(lines)
 
 
@@ -672,7 +680,8 @@ def _cvae_figure(result, st, pseudo_run):
     bins = np.logspace(np.log10(max(every.min(), 1e-9)), np.log10(every.max()), 41)
     days = result["reference_live_days"]
     reference = next(r for r in result["significance"] if r["live_days"] == days)
-    for label, name, colour in ((0, "ER test events in the space", "tab:blue"), (1, "WIMP test events in the space", "tab:red")):
+    for label, name, colour in ((0, "ER test events in the space", "tab:blue"),
+                                (1, "WIMP test events in the space", "tab:red")):
         sel = loss[labels == label]
         weight = reference["expected_er" if label == 0 else "expected_wimp"] / len(sel)
         ax.hist(sel, bins, weights=np.full(len(sel), weight), histtype="step", color=colour, lw=2,

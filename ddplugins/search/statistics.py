@@ -169,4 +169,3 @@ def bootstrap_significance(make_templates, rng, n_bootstrap=20):
             log.warning("A bootstrap fit did not converge; left out of the significance's error")
     low, high = np.percentile(spread, [16, 84]) if spread else (np.nan, np.nan)
     return central, float((high - low) / 2)
-

@@ -20,7 +20,6 @@ from ddplugins.ml.scoring import MAX_PLANES, PHYSICS_FEATURES, model_inputs, phy
 log = logging.getLogger(__name__)
 
 
-
 def _lineages(st, run_ids, data_type="event_images"):
     return {run_id: str(st.key_for(run_id, data_type)) for run_id in run_ids}
 

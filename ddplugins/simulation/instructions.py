@@ -60,11 +60,12 @@ class Instructions(SimulatedSource):
     science_run = strax.Config(
         default="sr0", type=str, help="Preset (science run) name that run ids must carry"
     )
-    sim_n_events = Checked(minimum=1, 
+    sim_n_events = Checked(minimum=1,
         default=1000, type=int, help="Events in an 'er' or 'wimp' run"
     )
     sim_events_per_chunk = Checked(minimum=1, default=250, type=int,
-                                   help="Events per chunk; a chunk of every data type is held in memory at once (~2 MB per event)")
+                                   help="Events per chunk; a chunk of every data type is held in memory at once "
+                                    "(~2 MB per event)")
     sim_event_spacing_us = Checked(above=0,
         default=2500.0, type=(float, int),
         help="Time between consecutive event slots [us]; at least the interaction delay plus "
@@ -77,11 +78,11 @@ class Instructions(SimulatedSource):
         "time, so that an event window (which opens one drift time before its S2) stays in its "
         "slot (default: the longest drift time + 20 us)",
     )
-    sim_vertex_volume = Checked(choices=("fiducial", "tpc"), 
+    sim_vertex_volume = Checked(choices=("fiducial", "tpc"),
         default="fiducial", type=str, help="Where vertices are drawn: 'fiducial' or 'tpc'"
     )
     fiducial_radius_cm, fiducial_z_top_cm, fiducial_z_bottom_cm = tpc_options(*FIDUCIAL_OPTIONS)
-    er_energy_max_kev = Checked(above=0, 
+    er_energy_max_kev = Checked(above=0,
         default=15.0, type=(float, int), help="Flat ER background spectrum upper edge [keV]"
     )
     sim_energy_window_kev = strax.Config(
@@ -91,7 +92,7 @@ class Instructions(SimulatedSource):
         "ddplugins.ml.calibration.stratified_weights) [keV]; default: the whole spectrum",
     )
     wimp_mass_gev = Checked(above=0, default=500.0, type=(float, int), help="WIMP mass [GeV/c^2]")
-    wimp_cross_section_cm2 = Checked(above=0, 
+    wimp_cross_section_cm2 = Checked(above=0,
         default=1e-45, type=(float, int), help="WIMP-nucleon cross-section [cm^2]"
     )
     wimp_interaction = strax.Config(

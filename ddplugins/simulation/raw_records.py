@@ -43,67 +43,67 @@ class SimulatedRawRecords(PMTLayoutOptions, DDPlugin):
         "drift_field_v_per_cm", "drift_velocity_um_per_ns", "drift_time_gate_us", "electron_lifetime_us",
         "g1_pe_per_photon", "g2_bottom_pe_per_electron", "s2_area_fraction_top", "s2_lrf_height_cm",
         "s1_light_yield_depth_gradient", "s1_light_yield_radial_gradient")
-    extraction_efficiency = Checked(above=0, maximum=1, 
+    extraction_efficiency = Checked(above=0, maximum=1,
         default=0.96, type=(float, int), help="Probability an electron is extracted into the gas"
     )
-    s1_timing_model = Checked(choices=("exponential", "nest"), 
+    s1_timing_model = Checked(choices=("exponential", "nest"),
         default="exponential", type=str,
         help="S1 pulse shape: 'exponential' (pax default, one time constant for ER and NR) or "
         "'nest' (nestpy singlet/triplet times, different for ER and NR)",
     )
-    s1_exponential_tau_ns = Checked(above=0, 
+    s1_exponential_tau_ns = Checked(above=0,
         default=44.77, type=(float, int), help="S1 decay time of the 'exponential' model [ns]"
     )
-    s1_aft_at_gate = Checked(minimum=0, maximum=1, 
+    s1_aft_at_gate = Checked(minimum=0, maximum=1,
         default=0.38, type=(float, int), help="S1 area fraction top for events at the gate"
     )
-    s1_aft_at_cathode = Checked(minimum=0, maximum=1, 
+    s1_aft_at_cathode = Checked(minimum=0, maximum=1,
         default=0.08, type=(float, int), help="S1 area fraction top for events at the cathode"
     )
-    top_array_height_cm = Checked(minimum=0, 
+    top_array_height_cm = Checked(minimum=0,
         default=7.0, type=(float, int), help="Height of the top PMT plane above the gate [cm]"
     )
-    bottom_array_depth_cm = Checked(minimum=0, 
+    bottom_array_depth_cm = Checked(minimum=0,
         default=5.0, type=(float, int), help="Depth of the bottom PMT plane below the cathode [cm]"
     )
-    diffusion_longitudinal_cm2_per_s = Checked(minimum=0, 
+    diffusion_longitudinal_cm2_per_s = Checked(minimum=0,
         default=22.8, type=(float, int), help="Longitudinal diffusion constant [cm^2/s]"
     )
-    electron_surface_delay_ns = Checked(minimum=0, 
+    electron_surface_delay_ns = Checked(minimum=0,
         default=140.0, type=(float, int), help="Mean electron delay at the liquid surface [ns]"
     )
-    s2_luminescence_duration_ns = Checked(above=0, 
+    s2_luminescence_duration_ns = Checked(above=0,
         default=350.0, type=(float, int),
         help="Time an electron takes to cross the luminescence gap (uniform emission) [ns]",
     )
-    gas_singlet_fraction = Checked(minimum=0, maximum=1, 
+    gas_singlet_fraction = Checked(minimum=0, maximum=1,
         default=0.035, type=(float, int), help="Fraction of S2 photons from the gas singlet"
     )
     gas_singlet_tau_ns = Checked(above=0, default=5.88, type=(float, int), help="Gas singlet [ns]")
     gas_triplet_tau_ns = Checked(above=0, default=115.0, type=(float, int), help="Gas triplet [ns]")
-    pmt_transit_time_spread_ns = Checked(minimum=0, 
+    pmt_transit_time_spread_ns = Checked(minimum=0,
         default=13.6, type=(float, int), help="Gaussian spread of the PMT transit time [ns]"
     )
-    p_double_pe_emission = Checked(minimum=0, below=1, 
+    p_double_pe_emission = Checked(minimum=0, below=1,
         default=0.15, type=(float, int), help="Probability a detected photon yields two PE"
     )
-    spe_resolution = Checked(minimum=0, 
+    spe_resolution = Checked(minimum=0,
         default=0.4, type=(float, int), help="Relative width of the single-PE area distribution"
     )
     noise_rms_adc = Checked(minimum=0, default=2.25, type=(float, int), help="Noise per sample [ADC]")
-    zle_threshold_adc = Checked(minimum=0, 
+    zle_threshold_adc = Checked(minimum=0,
         default=15, type=int, help="Zero-suppression threshold below the baseline [ADC]"
     )
-    zle_window_samples = Checked(minimum=0, 
+    zle_window_samples = Checked(minimum=0,
         default=50, type=int, help="Samples kept either side of a zero-suppression crossing"
     )
-    afterpulse_probability = Checked(minimum=0, maximum=1, 
+    afterpulse_probability = Checked(minimum=0, maximum=1,
         default=0.0, type=(float, int), help="Afterpulses per PE (0 = off; ~0.02 in XENON1T)"
     )
-    afterpulse_delay_range_ns = Checked(minimum=0, 
+    afterpulse_delay_range_ns = Checked(minimum=0,
         default=(500, 3000), type=(tuple, list), help="Afterpulse delay range [ns]"
     )
-    photoionization_probability = Checked(minimum=0, 
+    photoionization_probability = Checked(minimum=0,
         default=0.0, type=(float, int),
         help="Delayed single electrons per S2 electron from photoionisation, arriving up to the "
         "full drift time after the interaction (0 = off)",

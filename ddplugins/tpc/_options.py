@@ -25,17 +25,19 @@ SHARED_OPTIONS = {
     # geometry
     "tpc_radius_cm": dict(above=0, default=47.9, type=_NUMBER, help="TPC radius [cm]"),
     "tpc_length_cm": dict(above=0, default=96.9, type=_NUMBER, help="Drift length from gate to cathode [cm]"),
-    "top_array_layout": dict(choices=("rings", "hex"), 
+    "top_array_layout": dict(choices=("rings", "hex"),
         default="rings", type=str,
         help="Top PMT array layout: 'rings' (ring k holds 6k PMTs) or 'hex' (hexagonal grid)"),
     "top_array_pitch_cm": dict(above=0, default=7.95, type=_NUMBER, help="Top array ring spacing or hex pitch [cm]"),
-    "top_array_rings": dict(minimum=1, default=7, type=int, help="Number of rings (including the central PMT) for 'rings'"),
-    "top_array_max_radius_cm": dict(above=0, 
+    "top_array_rings": dict(minimum=1, default=7, type=int,
+        help="Number of rings (including the central PMT) for 'rings'"),
+    "top_array_max_radius_cm": dict(above=0,
         default=47.8, type=_NUMBER, help="Largest PMT centre radius for a 'hex' top array [cm]"),
     "bottom_array_pitch_cm": dict(above=0, default=8.0, type=_NUMBER, help="Bottom array hexagonal pitch [cm]"),
-    "bottom_array_max_radius_cm": dict(above=0, 
+    "bottom_array_max_radius_cm": dict(above=0,
         default=44.6, type=_NUMBER, help="Largest PMT centre radius on the bottom array [cm]"),
-    "dead_channels": dict(minimum=0, default=(), type=(tuple, list), help="Channels with zero gain (no signal, excluded)"),
+    "dead_channels": dict(minimum=0, default=(), type=(tuple, list),
+        help="Channels with zero gain (no signal, excluded)"),
     # fiducial volume of the analysis (and of the simulated fiducial populations)
     "fiducial_radius_cm": dict(above=0, default=39.85, type=_NUMBER, help="Fiducial radius [cm]"),
     "fiducial_z_top_cm": dict(default=-13.45, type=_NUMBER, help="Fiducial top z [cm]"),
@@ -43,20 +45,25 @@ SHARED_OPTIONS = {
     # digitizer
     "sample_duration_ns": dict(above=0, default=10, type=int, help="Digitizer sample width [ns]"),
     "digitizer_baseline": dict(above=0, default=16000, type=int, help="Baseline [ADC counts]"),
-    "adc_per_pe": dict(above=0, 
+    "adc_per_pe": dict(above=0,
         default=116.7, type=_NUMBER,
         help="Integral of a single photoelectron pulse at nominal gain [ADC x samples]"),
     # drift
-    "drift_field_v_per_cm": dict(above=0, default=120.0, type=_NUMBER, help="Drift field (NEST yields and pulse shapes) [V/cm]"),
-    "drift_velocity_um_per_ns": dict(above=0, default=1.44, type=_NUMBER, help="Electron drift velocity in the liquid [um/ns]"),
-    "drift_time_gate_us": dict(minimum=0, default=1.7, type=_NUMBER, help="Drift time of electrons created at the gate [us]"),
+    "drift_field_v_per_cm": dict(above=0, default=120.0, type=_NUMBER,
+        help="Drift field (NEST yields and pulse shapes) [V/cm]"),
+    "drift_velocity_um_per_ns": dict(above=0, default=1.44, type=_NUMBER,
+        help="Electron drift velocity in the liquid [um/ns]"),
+    "drift_time_gate_us": dict(minimum=0, default=1.7, type=_NUMBER,
+        help="Drift time of electrons created at the gate [us]"),
     "electron_lifetime_us": dict(above=0, default=450.0, type=_NUMBER, help="Electron lifetime in the liquid [us]"),
     # light collection
-    "g1_pe_per_photon": dict(above=0, maximum=1, default=0.144, type=_NUMBER, help="Photon detection efficiency, volume averaged (PE per S1 photon)"),
-    "g2_bottom_pe_per_electron": dict(above=0, 
+    "g1_pe_per_photon": dict(above=0, maximum=1, default=0.144, type=_NUMBER,
+        help="Photon detection efficiency, volume averaged (PE per S1 photon)"),
+    "g2_bottom_pe_per_electron": dict(above=0,
         default=11.5, type=_NUMBER, help="Bottom-array S2 PE per electron leaving the interaction (after extraction)"),
-    "s2_area_fraction_top": dict(minimum=0, below=1, default=0.68, type=_NUMBER, help="Fraction of S2 light seen by the top array"),
-    "s2_lrf_height_cm": dict(above=0, 
+    "s2_area_fraction_top": dict(minimum=0, below=1, default=0.68, type=_NUMBER,
+        help="Fraction of S2 light seen by the top array"),
+    "s2_lrf_height_cm": dict(above=0,
         default=6.0, type=_NUMBER,
         help="Light response function scale: S2 light on the top array falls off as "
         "h / (d^2 + h^2)^1.5 with the horizontal distance d [cm]"),
@@ -64,7 +71,8 @@ SHARED_OPTIONS = {
         default=0.3, type=_NUMBER,
         help="Relative S1 light yield change from top (depth 0) to cathode; relative LY = "
         "1 + gradient * (depth / length - 0.5) + radial * ((r / R)^2 - 0.5)"),
-    "s1_light_yield_radial_gradient": dict(default=-0.1, type=_NUMBER, help="Radial term of the relative S1 light yield"),
+    "s1_light_yield_radial_gradient": dict(default=-0.1, type=_NUMBER,
+        help="Radial term of the relative S1 light yield"),
 }
 
 PMT_LAYOUT_OPTIONS = (
