@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-peer install clean models
+.PHONY: demo test test-strax-oldest lint bench bench-peer install clean models
 
 DEPS := $(VENV)/.dependencies
 SOURCES := $(shell find ddcore ddplugins -type f \( -name '*.py' -o -name '*.toml' -o -name '*.keras' -o -name '*.json' -o -name '*.j2' \) 2>/dev/null)
@@ -40,6 +40,20 @@ test: lint
 		|| echo "chromium not available: the report-rendering test will be skipped"
 	$(BIN)/python -m pytest -q
 
+# The tests that exercise strax itself (store, processing, the shim over its internals, contexts,
+# configuration, parallel making) again on the oldest strax the range in pyproject.toml admits, in
+# an environment of its own; .ci/run runs it after `make test`.
+STRAX_OLDEST ?= 2.1.4
+OLDEST_VENV ?= .venv-strax-oldest
+STRAX_TESTS ?= tests/test_strax_shim.py tests/test_storage.py tests/test_store.py tests/test_configs.py \
+	tests/test_processing.py tests/test_registry_and_config.py tests/test_bad_input.py tests/test_parallel.py
+test-strax-oldest:
+	$(PYTHON) -m venv $(OLDEST_VENV)
+	$(OLDEST_VENV)/bin/pip install --quiet --upgrade pip
+	$(OLDEST_VENV)/bin/pip install --quiet ".[test]" "strax==$(STRAX_OLDEST)"
+	$(OLDEST_VENV)/bin/python -c "import strax; assert strax.__version__ == '$(STRAX_OLDEST)', strax.__version__"
+	$(OLDEST_VENV)/bin/python -m pytest -q $(STRAX_TESTS)
+
 bench: $(STAMP)
 	$(BIN)/python -m pytest benchmarks --benchmark-enable --benchmark-only \
 		--benchmark-json=benchmarks/results/latest.json -q
@@ -55,7 +69,7 @@ bench-peer:
 		--benchmark-json=benchmarks/results/peer.json -q
 
 clean:
-	rm -rf $(VENV) $(PEER_VENV) dd_data dd_output .pytest_cache
+	rm -rf $(VENV) $(PEER_VENV) $(OLDEST_VENV) dd_data dd_output .pytest_cache
 
 # Reproduce the models shipped in ddplugins/<detector>/models (xenon1t: ~50 minutes on 2 cores,
 # ~30 of them the calibration's 2.8 million simulated events: 20,000 of every population, 40,000
