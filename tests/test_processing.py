@@ -96,3 +96,54 @@ def test_real_strax_raw_records_go_through_the_chain(st):
     ours = st.get_array(ER_RUN, "event_basics", progress_bar=False)
     assert len(basics) == len(ours)
     np.testing.assert_allclose(basics["cs2"], ours["cs2"], rtol=1e-5)
+
+
+def _synthetic_raw_records():
+    """Three pulses on channel 0: one record at 0, a two-fragment pulse at 10 us whose second
+    fragment starts exactly where the first ends (11.1 us), one record at 50 us."""
+    raw = np.zeros(4, strax.raw_record_dtype(110))
+    raw["channel"], raw["dt"], raw["baseline"] = 0, 10, 16000
+    raw["time"] = [0, 10_000, 11_100, 50_000]
+    raw["length"] = [110, 110, 40, 110]
+    raw["pulse_length"] = [110, 150, 150, 110]
+    raw["record_i"] = [0, 0, 1, 0]
+    raw["data"] = 16000
+    raw["data"][:, 50:60] = 15900  # a 100 ADC pulse in every record
+    raw["data"][2, 40:] = 0
+    return raw
+
+
+def test_array_source_never_cuts_between_the_fragments_of_a_pulse():
+    from ddplugins.records.external import clean_chunk_edges
+
+    raw = _synthetic_raw_records()
+    # a cut planned exactly where the continuation fragment starts moves to the next pulse
+    assert clean_chunk_edges(raw, 11_100) == [0, 50_000, 51_101]
+    assert clean_chunk_edges(raw, 5_000) == [0, 10_000, 50_000, 51_101]
+    detector = ddcore.get_detector("xenon1t")
+    records = {}
+    for duration in (None, 11_100, 5_000):
+        other = strax.Context(storage=[], register=[raw_records_source(raw, chunk_duration_ns=duration),
+                                                    *processing_plugins(detector)])
+        records[duration] = other.get_array("external_000", "records", progress_bar=False)
+    for duration in (11_100, 5_000):
+        np.testing.assert_array_equal(records[duration], records[None])
+
+
+def test_two_arrays_under_one_run_name_never_share_stored_results(tmp_path):
+    raw = _synthetic_raw_records()
+    changed = raw.copy()
+    changed["data"][0, 50:60] = 15800
+    detector = ddcore.get_detector("xenon1t")
+
+    def context(array):
+        return strax.Context(storage=[ddcore.ZarrStore(str(tmp_path))],
+                             register=[raw_records_source(array), *processing_plugins(detector)])
+
+    first, second = context(raw), context(changed)
+    assert str(first.key_for("run_000", "records")) != str(second.key_for("run_000", "records"))
+    assert str(context(raw.copy()).key_for("run_000", "records")) == str(first.key_for("run_000", "records"))
+    stored = first.get_array("run_000", "records", progress_bar=False)
+    assert first.is_stored("run_000", "records") and not second.is_stored("run_000", "records")
+    areas = second.get_array("run_000", "records", progress_bar=False)["area"]
+    assert areas[0] == 2 * stored["area"][0]
