@@ -54,7 +54,12 @@ def test_csv_with_a_byte_order_mark_is_read(tmp_path):
     (HEADER + "0,ER,0,0,10,3000000000,20,0\n", r"row 2: s1_photons = 3000000000 is beyond the int32 range"),
     (HEADER + "0,ER,0,0,10,50,20,10000\n0,NR,60,0,10,50,20,0\n", r"row 3: vertex .* is outside the TPC"),
     (HEADER + "0,ER,0,0,150,50,20,0\n", r"row 2: vertex .* is outside the TPC"),
-], ids=["not utf-8", "beyond int32", "outside radius", "below cathode"])
+    (HEADER + "0,ER,0,0,10,50.7,20,10000\n", r"row 2: s1_photons must be a whole number, got '50.7'"),
+    (HEADER + "0,ER,0,0,10,50,20,10000.5\n", r"row 2: t must be a whole number"),
+    (HEADER + "0,ER,0,0,10,50,20,10000\n1,ER,0,0,10,50,20,10000\n0,NR,0,0,20,50,20,10000\n",
+     r"row 4: instruction 0 was already used in row 2 with other instructions between"),
+], ids=["not utf-8", "beyond int32", "outside radius", "below cathode", "fractional photons", "fractional time",
+        "scattered event rows"])
 def test_bad_fax_csv_names_file_and_row(tmp_path, content, message):
     with pytest.raises(FaxCSVError, match=message):
         _fax(tmp_path, content)

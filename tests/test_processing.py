@@ -147,3 +147,24 @@ def test_two_arrays_under_one_run_name_never_share_stored_results(tmp_path):
     assert first.is_stored("run_000", "records") and not second.is_stored("run_000", "records")
     areas = second.get_array("run_000", "records", progress_bar=False)["area"]
     assert areas[0] == 2 * stored["area"][0]
+
+
+def test_numeric_run_ids_are_found_beside_simulated_runs(tmp_path):
+    """XENONnT names runs by six-digit numbers (025420): scan_runs, list_available and
+    select_runs find them, fuzzy contexts included, beside the store's simulated runs."""
+    import datetime
+
+    ddcore.context("xenon1t", storage=str(tmp_path), sim_n_events=5).make("er_sr0_000", "instructions",
+                                                                          progress_bar=False)
+    st = ddcore.context("xenon1t", storage=str(tmp_path))
+    st.register(raw_records_source(_synthetic_raw_records()))
+    for run in ("025420", "000007"):
+        st.storage[0].write_run_metadata(run, dict(start=datetime.datetime(2024, 1, 1),
+                                                   end=datetime.datetime(2024, 1, 1, 1), mode="tpc"))
+        st.make(run, "peaks", progress_bar=False)
+    assert {"025420", "000007", "er_sr0_000"} <= set(st.scan_runs()["name"])
+    assert st.list_available("peaks") == ["000007", "025420"]
+    assert list(st.select_runs(run_id="025420")["number"]) == [25420]
+    assert list(st.select_runs(available="peaks")["name"]) == ["000007", "025420"]
+    fuzzy = st.new_context(fuzzy_for=("peaks",))
+    assert fuzzy.list_available("peaks") == ["000007", "025420"]

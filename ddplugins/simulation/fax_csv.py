@@ -46,9 +46,13 @@ def read_fax_csv(path):
         columns["recoil_type"].append(NR if recoil == "NR" else ER)
         for name in ("instruction", "s1_photons", "s2_electrons", "t"):
             try:
-                value = int(float(row[name]))
+                number = float(row[name])
             except (TypeError, ValueError):
                 raise FaxCSVError(f"{where}: {name} must be an integer, got {row[name]!r}") from None
+            if not number.is_integer():
+                # the simulator counts whole quanta and nanoseconds: 50.7 would silently become 50
+                raise FaxCSVError(f"{where}: {name} must be a whole number, got {row[name]!r}")
+            value = int(number)
             if value < 0:
                 raise FaxCSVError(f"{where}: {name} must not be negative, got {value}")
             if value > INT32_MAX:
@@ -64,7 +68,20 @@ def read_fax_csv(path):
             columns[name].append(value)
         if columns["depth"][-1] < 0:
             raise FaxCSVError(f"{where}: depth must be positive (cm below the gate)")
+    _check_events_are_adjacent(columns["instruction"], path)
     return {k: np.asarray(v) for k, v in columns.items()}
+
+
+def _check_events_are_adjacent(instructions, path):
+    """Rows sharing an instruction number are the interactions of one event: they must be
+    adjacent, or the simulator would gather rows from all over the file into one event."""
+    first_row = {}
+    for index, number in enumerate(instructions):
+        if number in first_row and instructions[index - 1] != number:
+            raise FaxCSVError(f"{path} row {index + 2}: instruction {number} was already used in row "
+                              f"{first_row[number]} with other instructions between; the rows of one event "
+                              "(one instruction number) must be adjacent")
+        first_row.setdefault(number, index + 2)
 
 
 def write_fax_csv(path, instructions, slot_starts):
