@@ -78,10 +78,12 @@ def read_manifest(path) -> dict:
 
 
 def load_model(path, kind: str, input_names: tuple[str, ...], n_outputs: int,
-               extra_inputs: tuple[str, ...] = ()):
+               extra_inputs: tuple[str, ...] = (), probability_output: bool = False):
     """The Keras model at ``path``, checked to read one of ``input_names`` first, any further
-    inputs among ``extra_inputs``, and to have ``n_outputs`` outputs. Cached per process on the
-    file's content hash."""
+    inputs among ``extra_inputs``, and to have ``n_outputs`` outputs; with ``probability_output``
+    its (one) output must be one unit with a sigmoid activation, a probability (a 2-unit softmax
+    or an unbounded linear output is refused, not scored). Cached per process on the file's
+    content hash."""
     keras = import_keras()
 
     path = str(path)
@@ -97,6 +99,8 @@ def load_model(path, kind: str, input_names: tuple[str, ...], n_outputs: int,
         except Exception as e:
             raise ModelFileError(f"Cannot load {kind} model {path}: {type(e).__name__}: {e}") from None
     _check_interface(model, path, kind, input_names, n_outputs, extra_inputs)
+    if probability_output:
+        _check_probability_output(model, path, kind)
     if key not in _loaded:
         if len(_loaded) >= MODELS_KEPT:
             _loaded.popitem(last=False)
@@ -117,6 +121,21 @@ def _check_interface(model, path, kind, input_names, n_outputs, extra_inputs):
         raise ModelFileError(
             f"Model {path} has {len(model.outputs)} outputs: it is not a {kind} model "
             f"(which has {n_outputs})"
+        )
+
+
+def _check_probability_output(model, path, kind):
+    output = model.outputs[0]
+
+    def outputs_of(layer):
+        return layer.output if isinstance(layer.output, (list, tuple)) else [layer.output]
+
+    producers = [layer for layer in model.layers if any(o is output for o in outputs_of(layer))]
+    activation = getattr(getattr(producers[0], "activation", None), "__name__", None) if producers else None
+    if tuple(output.shape[1:]) != (1,) or activation != "sigmoid":
+        raise ModelFileError(
+            f"Model {path}: a {kind} model's output is a probability, one unit with a sigmoid activation; "
+            f"this one has shape {tuple(output.shape[1:])} and activation {activation!r}"
         )
 
 

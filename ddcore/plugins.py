@@ -112,7 +112,8 @@ class ModelPlugin(DDPlugin):
 
     Subclasses declare the option pair with :func:`ddcore.files.file_options` (its name prefix
     is ``model_option``) and set ``model_kind``, ``model_inputs`` (input names a model may read
-    first), ``model_extra_inputs`` (names its further inputs may have) and ``model_outputs``;
+    first), ``model_extra_inputs`` (names its further inputs may have), ``model_outputs`` and
+    ``model_probability_output`` (True: the output must be one sigmoid unit, a probability);
     ``setup`` loads the model as ``self.model`` after checking the file is the one whose hash
     entered the lineage.
     """
@@ -122,6 +123,7 @@ class ModelPlugin(DDPlugin):
     model_inputs: tuple[str, ...] = ()
     model_extra_inputs: tuple[str, ...] = ()
     model_outputs: int = 1
+    model_probability_output: bool = False
 
     def setup(self):
         path = self.verified_file(f"{self.model_option}_file")
@@ -134,7 +136,8 @@ class ModelPlugin(DDPlugin):
                 "(ddcore train ...) and point the option at it"
             )
         self.model = models.load_model(path, self.model_kind, self.model_inputs, self.model_outputs,
-                                       extra_inputs=self.model_extra_inputs)
+                                       extra_inputs=self.model_extra_inputs,
+                                       probability_output=self.model_probability_output)
 
 
 def model_detector_option() -> strax.Config:

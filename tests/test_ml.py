@@ -23,7 +23,7 @@ TINY_STRATUM_EVENTS = 100
 
 def load_cnn(path):
     return models.load_model(path, "cnn", tuple(IMAGE_FIELDS.values()), 1,
-                             extra_inputs=scoring.EXTRA_INPUTS)
+                             extra_inputs=scoring.EXTRA_INPUTS, probability_output=True)
 
 
 @pytest.fixture(scope="session")
@@ -363,6 +363,21 @@ def test_untrusted_or_wrong_model_files_are_refused(tmp_path, tiny_models):
         assert "config.json" in archive.namelist()
     with pytest.raises(ModelFileError, match="Cannot load cnn model"):
         load_cnn(unsafe)
+
+
+@pytest.mark.parametrize("units, activation", [(2, "softmax"), (1, "linear"), (1, "relu")])
+def test_a_cnn_whose_output_is_not_a_probability_is_refused_when_loaded(tmp_path, make_context, units, activation):
+    inputs = keras.Input((50, 100, 1), name="hit_image")
+    flat = keras.layers.Flatten()(keras.layers.AveragePooling2D(10)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(units, activation=activation, name="signal_probability")(flat))
+    path = tmp_path / f"{activation}.keras"
+    model.save(path)
+    with pytest.raises(ModelFileError, match=f"one unit with a sigmoid activation; this one has shape \\({units},\\) "
+                                             f"and activation '{activation}'"):
+        load_cnn(path)
+    st = make_context(cnn_model_file=str(path))
+    with pytest.raises(ModelFileError, match="output is a probability"):
+        st.get_array("er_sr0_001", "cnn_scores")
 
 
 def test_missing_model_option_is_a_clear_error(make_context):

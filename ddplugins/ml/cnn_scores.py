@@ -20,6 +20,7 @@ class CNNScores(ModelPlugin):
     data_kind = "events"
 
     model_option, model_kind, model_inputs, model_outputs = "cnn_model", "cnn", tuple(IMAGE_FIELDS.values()), 1
+    model_probability_output = True
     model_extra_inputs = EXTRA_INPUTS
     cnn_model_file, cnn_model_sha256 = file_options("cnn_model", "CNN model (.keras)")
     model_detector = model_detector_option()

@@ -18,6 +18,7 @@ class SignalProbability(ModelPlugin):
     data_kind = "tracks"
 
     model_option, model_kind, model_inputs, model_outputs = "newsdm_model", "newsdm_cnn3d", (INPUT_NAME,), 1
+    model_probability_output = True
     newsdm_model_file, newsdm_model_sha256 = file_options("newsdm_model", "3D CNN model (.keras)")
     model_detector = model_detector_option()
 

@@ -76,7 +76,7 @@ def _cnn_models(st, models_dir):
     configured = resolve_path(st.config.get("cnn_model_file"))
     if configured:
         model = models.load_model(configured, "cnn", tuple(IMAGE_FIELDS.values()), 1,
-                                  extra_inputs=EXTRA_INPUTS)
+                                  extra_inputs=EXTRA_INPUTS, probability_output=True)
         kind = {v: k for k, v in IMAGE_FIELDS.items()}[model.inputs[0].name]
         found.setdefault(kind, configured)
     return found
