@@ -16,12 +16,13 @@ from ddcore.context import context
 
 
 def make_one_run(detector: str, storage: str, preset: ty.Optional[str], options: dict, run_id: str,
-                 targets: ty.Sequence[str], before_make: ty.Optional[ty.Callable[[str], None]] = None) -> dict:
+                 targets: ty.Sequence[str], before_make: ty.Optional[ty.Callable[[str], None]] = None,
+                 raw_data: ty.Optional[str] = None) -> dict:
     """Worker side: build the context, make the targets, say what was stored."""
     started = time.time()
     if before_make is not None:
         before_make(run_id)
-    st = context(detector, storage=storage, preset=preset, **options)
+    st = context(detector, storage=storage, preset=preset, raw_data=raw_data, **options)
     st.make(run_id, list(targets), progress_bar=False)
     return {
         "run_id": run_id,
@@ -51,19 +52,22 @@ def _made_in_chunk_ranges(st, run_id, targets, n_workers, results) -> bool:
 def make_runs(run_ids: ty.Sequence[str], targets, detector: ty.Optional[str] = None, storage=None,
               preset: ty.Optional[str] = None, options: ty.Optional[dict] = None,
               scheduler: ty.Optional[str] = None, n_workers: int = 2, retries: int = 2,
-              before_make: ty.Optional[ty.Callable[[str], None]] = None, progress: bool = True) -> list[dict]:
+              before_make: ty.Optional[ty.Callable[[str], None]] = None, progress: bool = True,
+              raw_data: ty.Optional[str] = None) -> list[dict]:
     """Make ``targets`` for ``run_ids`` on a dask cluster; returns one result dict per run.
 
     :param scheduler: address of a running dask scheduler; None starts a LocalCluster with
         ``n_workers`` single-threaded worker processes
     :param retries: extra attempts for a failed task (an exception or a dead worker)
     :param before_make: callable run in the worker with the run id before each make
+    :param raw_data: a folder of raw data of other software to process the runs from
+        (``ddcore.context(raw_data=...)``)
     """
     from distributed import Client, LocalCluster, as_completed
 
     targets = [targets] if isinstance(targets, str) else list(targets)
     options = dict(options or {})
-    st = context(detector, storage=storage, preset=preset, **options)
+    st = context(detector, storage=storage, preset=preset, raw_data=raw_data, **options)
     store = st.storage[0]
     results, todo = {}, []
     for run_id in run_ids:
@@ -88,7 +92,7 @@ def make_runs(run_ids: ty.Sequence[str], targets, detector: ty.Optional[str] = N
     try:
         futures = {
             client.submit(make_one_run, detector, store.path, preset, options, run_id, targets,
-                          before_make, key=f"make-{run_id}-{'-'.join(targets)}", retries=retries,
+                          before_make, raw_data, key=f"make-{run_id}-{'-'.join(targets)}", retries=retries,
                           pure=False): run_id
             for run_id in todo
         }

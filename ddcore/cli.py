@@ -79,6 +79,12 @@ class CommandLine:
             help="override a detector option, e.g. --set sim_n_events=500 (repeatable)",
         )
         parser.add_argument(
+            "--raw-data", default=None, metavar="FOLDER",
+            help="process the runs of raw data that other software wrote (a strax DataDirectory "
+            "folder with raw_records, e.g. from straxen, WFSim, fuse or a DAQ), read only, "
+            "instead of simulating them",
+        )
+        parser.add_argument(
             "--config", default=None, metavar="TOML",
             help="analysis config (e.g. configs/xenon1t_sr1.toml): detector, preset, store, options and "
             "this command's defaults ([commands.<command>]); the other arguments override it",
@@ -88,7 +94,7 @@ class CommandLine:
     def context_from(args: argparse.Namespace, **extra_options):
         """The context described by the arguments of ``add_context_arguments``."""
         return context(args.detector, storage=args.data, preset=args.preset, config=getattr(args, "config", None),
-                       **{**dict(args.options), **extra_options})
+                       raw_data=getattr(args, "raw_data", None), **{**dict(args.options), **extra_options})
 
 
 def cmd_detectors(args):
@@ -126,7 +132,7 @@ def cmd_batch(args):
         args.runs, args.target, detector=args.detector or analysis.detector, storage=args.data or analysis.data,
         preset=args.preset or analysis.preset, options={**analysis.options, **dict(args.options)},
         scheduler=args.scheduler, n_workers=args.workers,
-        retries=args.retries, progress=not args.quiet,
+        retries=args.retries, progress=not args.quiet, raw_data=args.raw_data or analysis.raw_data,
     )
     failed = 0
     for result in results:

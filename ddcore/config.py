@@ -21,6 +21,7 @@ arguments of commands::
     detector = "xenon1t"
     preset = "sr0"
     data = "dd_data"              # store folder, relative to the working directory (as --data)
+    raw_data = "/data/strax"      # optional: raw data of other software to process (as --raw-data)
 
     [options]                     # strax options over the detector's defaults: they enter the lineage
     electron_lifetime_us = 500.0
@@ -155,7 +156,7 @@ def preset_names(path) -> list[str]:
     return sorted(read_toml(path).get(PRESETS_TABLE, {}))
 
 
-ANALYSIS_KEYS = ("detector", "preset", "data", "options", "commands")
+ANALYSIS_KEYS = ("detector", "preset", "data", "raw_data", "options", "commands")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,6 +168,7 @@ class AnalysisConfig:
     detector: ty.Optional[str] = None
     preset: ty.Optional[str] = None
     data: ty.Optional[str] = None
+    raw_data: ty.Optional[str] = None
     options: dict = dataclasses.field(default_factory=dict)
     commands: dict = dataclasses.field(default_factory=dict)
 
@@ -178,8 +180,8 @@ def load_analysis_config(path) -> AnalysisConfig:
     unknown = sorted(set(document) - set(ANALYSIS_KEYS))
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {', '.join(map(repr, unknown))}; an analysis config holds "
-                          "detector, preset, data, [options] and [commands.<command>]")
-    for key in ("detector", "preset", "data"):
+                          "detector, preset, data, raw_data, [options] and [commands.<command>]")
+    for key in ("detector", "preset", "data", "raw_data"):
         if key in document and not isinstance(document[key], str):
             raise ConfigError(f"{path}: {key!r} must be a string, got {document[key]!r}")
     for key in ("options", "commands"):
@@ -190,5 +192,5 @@ def load_analysis_config(path) -> AnalysisConfig:
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: commands.{name} must be a table ([commands.{name}])")
     return AnalysisConfig(path=path, detector=document.get("detector"), preset=document.get("preset"),
-                          data=document.get("data"), options=_flatten(document.get("options", {}), "", path),
-                          commands=commands)
+                          data=document.get("data"), raw_data=document.get("raw_data"),
+                          options=_flatten(document.get("options", {}), "", path), commands=commands)

@@ -15,6 +15,8 @@ from ddcore import registry
 from ddcore._strax_shim import as_context_class, registered_plugin_class
 from ddcore.files import FILE_OPTION_SUFFIX, HASH_OPTION_SUFFIX, FileOption
 from ddcore.plugins import MODEL_DETECTOR_OPTION, SimulatedSource
+from ddcore.raw_data import RAW_DATA_DIR_OPTION, RAW_DATA_SOURCE_OPTION, metadata_stamp, source_identity
+from ddcore.raw_data import readers as raw_data_readers
 from ddcore.storage import ZarrStore
 
 log = logging.getLogger(__name__)
@@ -116,7 +118,8 @@ class DDContext(strax.Context):
         defaults = super().run_defaults(run_id)
         checked = self.__dict__.setdefault("_dd_checked_run_defaults", {})
         if checked.get(run_id) is self.config:
-            return defaults  # strax asks once per option: check once per run and configuration
+            # strax asks once per option: check once per run and configuration
+            return {**defaults, **self._raw_data_defaults(run_id)}
         if defaults:
             made_for = self.run_metadata(run_id, projection=["detector"]).get("detector")
             if made_for is not None and self.detector is not None and made_for != self.detector:
@@ -134,7 +137,19 @@ class DDContext(strax.Context):
                     f"option to use the run as it was made, or name another run for other data"
                 )
         checked[run_id] = self.config
-        return defaults
+        return {**defaults, **self._raw_data_defaults(run_id)}
+
+    def _raw_data_defaults(self, run_id) -> dict:
+        """The source identity of a run read from raw data of other software (its lineage hash
+        and metadata hash), looked up again whenever its metadata file changed."""
+        directory = self.config.get(RAW_DATA_DIR_OPTION)
+        if not directory or str(run_id).startswith("_") or RAW_DATA_SOURCE_OPTION in self.config:
+            return {}
+        cache = self.__dict__.setdefault("_dd_raw_data_sources", {})
+        stamp = metadata_stamp(directory, run_id)
+        if run_id not in cache or cache[run_id][0] != stamp:
+            cache[run_id] = (stamp, source_identity(directory, run_id))
+        return {RAW_DATA_SOURCE_OPTION: cache[run_id][1]}
 
     def get_iter(self, run_id, targets, *args, **kwargs):
         if str(run_id).startswith("_"):
@@ -219,7 +234,7 @@ def _storage_frontends(storage) -> list:
 
 
 def context(detector: ty.Optional[str] = None, storage=None, preset: ty.Optional[str] = None,
-            config_file=None, config=None, **options) -> DDContext:
+            config_file=None, config=None, raw_data=None, **options) -> DDContext:
     """A strax.Context with ``detector``'s plugins, configuration and a zarr store.
 
     :param detector: a registered detector name (see ``ddcore.detectors()``); None: the
@@ -232,6 +247,9 @@ def context(detector: ty.Optional[str] = None, storage=None, preset: ty.Optional
     :param config: an analysis config (a path, e.g. ``configs/xenon1t_sr1.toml``, or a
         :class:`ddcore.config.AnalysisConfig`): detector, preset, store and options on top of
         the detector's config file; the arguments here override it
+    :param raw_data: a strax DataDirectory folder with raw_records (and truth) that other software
+        wrote: its runs are processed from them (``ddcore.raw_data``) instead of simulated; the
+        folder is only read
     :param options: option values that override the config files (they enter the lineage)
     """
     analysis = None
@@ -239,6 +257,7 @@ def context(detector: ty.Optional[str] = None, storage=None, preset: ty.Optional
         analysis = config if isinstance(config, dd_config.AnalysisConfig) else dd_config.load_analysis_config(config)
         detector, preset = detector or analysis.detector, preset or analysis.preset
         storage = storage if storage is not None else analysis.data
+        raw_data = raw_data if raw_data is not None else analysis.raw_data
     spec = registry.get_detector(detector)
     if analysis is not None:
         options = {**_checked(spec.name, analysis.options, f"{analysis.path} option"), **options}
@@ -253,9 +272,17 @@ def context(detector: ty.Optional[str] = None, storage=None, preset: ty.Optional
     if MODEL_DETECTOR_OPTION in dd_config.plugin_options(spec.plugins):
         values[MODEL_DETECTOR_OPTION] = detector
     values.update(_checked(detector, options, f"ddcore.context({detector!r}) argument"))
+    plugins = list(spec.plugins)
+    if raw_data is not None:
+        readers = raw_data_readers(os.fspath(raw_data))
+        replaced = {d for r in readers for d in strax.to_str_tuple(r.provides)}
+        plugins = [p for p in plugins if not set(strax.to_str_tuple(p.provides)) & replaced] + readers
+        used = dd_config.plugin_options(plugins)
+        values = {k: v for k, v in values.items() if k in used}  # the simulator's options go with it
+        values[RAW_DATA_DIR_OPTION] = os.path.abspath(os.fspath(raw_data))
     st = DDContext(
         storage=_storage_frontends(storage),
-        register=list(spec.plugins),
+        register=plugins,
         config=values,
         **{"use_per_run_defaults": True, **spec.context_options},
     )

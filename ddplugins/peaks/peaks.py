@@ -1,5 +1,7 @@
 """``peaks``: clusters of hits across PMTs with summed waveforms and per-channel areas."""
 
+import logging
+
 import numpy as np
 import strax
 
@@ -11,6 +13,8 @@ from ddplugins.records.records import to_pe_per_channel
 from ddcore.plugins import DDPlugin
 from ddplugins.tpc._geometry import TOP
 from ddplugins.tpc._options import PMTLayoutOptions, pmt_table, tpc_options
+
+log = logging.getLogger(__name__)
 
 
 class Peaks(PMTLayoutOptions, DDPlugin):
@@ -62,7 +66,21 @@ class Peaks(PMTLayoutOptions, DDPlugin):
             store_data_start=True,  # sum_waveform needs the field to compile
         )
 
+    def _tpc_records(self, records):
+        """Records of the TPC's channels; those of other channels (a veto, acquisition monitors:
+        raw data of a whole DAQ) are set aside, with a warning the first time."""
+        if not len(records) or records["channel"].max() < self.n_pmts:
+            return records
+        outside = records["channel"] >= self.n_pmts
+        if not self.warned_outside:
+            log.warning("Run %s: %d records of channels %s outside the TPC's %d set aside (not in peaks)",
+                        self.run_id, int(outside.sum()), sorted(set(records["channel"][outside].tolist()))[:10],
+                        self.n_pmts)
+            self.warned_outside = True
+        return records[~outside]
+
     def setup(self):
+        self.warned_outside = False
         pmts = pmt_table(self.config)
         self.n_pmts = len(pmts)
         self.find_peaks = KeptBuffer(strax.find_peaks, self.dtype)
@@ -73,6 +91,7 @@ class Peaks(PMTLayoutOptions, DDPlugin):
         self.to_pe = to_pe_per_channel(pmts, self.adc_per_pe)
 
     def compute(self, records, start, end):
+        records = self._tpc_records(records)
         if not len(records):
             return np.zeros(0, self.dtype)
         hits = self.find_hits(records, *self.hit_thresholds)

@@ -11,7 +11,7 @@ from ddplugins.tpc._options import tpc_options
 class Records(DDPlugin):
     """strax pulse processing (raw_to_records, zero_out_of_bounds, baseline, integrate) in one pass."""
 
-    __version__ = "0.1.0"
+    __version__ = "0.2.0"
     depends_on = "raw_records"
     provides = "records"
     data_kind = "records"
@@ -21,6 +21,7 @@ class Records(DDPlugin):
     # strax.baseline's fallback for a pulse whose first record is missing; that case is refused
     # (as strax does without allow_sloppy_chunking), so the option only enters the lineage
     digitizer_baseline = tpc_options("digitizer_baseline")
+    sample_duration_ns = tpc_options("sample_duration_ns")
     baseline_samples = strax.Config(
         default=40, type=int, help="Samples at the start of a pulse used for its baseline"
     )
@@ -30,6 +31,13 @@ class Records(DDPlugin):
         return strax.record_dtype(record_length)
 
     def compute(self, raw_records):
+        wrong = raw_records["dt"] != self.sample_duration_ns
+        if wrong.any():
+            row = int(np.argmax(wrong))
+            raise ValueError(
+                f"Run {self.run_id!r}, raw_records row {row} (channel {raw_records['channel'][row]}): samples of "
+                f"{raw_records['dt'][row]} ns, the detector's are {self.sample_duration_ns} ns (option "
+                "sample_duration_ns): raw data of another digitizer, or the wrong detector")
         return records_from_raw(raw_records, self.baseline_samples)
 
 
