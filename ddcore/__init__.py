@@ -5,16 +5,18 @@ The kernel: context, zarr storage, configuration, the registry of detectors and 
 detector and no analysis method; those arrive through ``ddcore.hookspecs``.
 """
 
+import logging
+
+from ddcore.config import ConfigError
+from ddcore.context import DDContext, context, derive
+from ddcore.registry import Detector, UnknownDetectorError, detectors, get_detector
+from ddcore.storage import ZarrStore
+
 __version__ = "0.2.0"
 
-from ddcore.log import quiet_third_party as _quiet_third_party
-
-_quiet_third_party()
-
-from ddcore.config import ConfigError  # noqa: E402
-from ddcore.context import DDContext, context, derive  # noqa: E402
-from ddcore.registry import Detector, UnknownDetectorError, detectors, get_detector  # noqa: E402
-from ddcore.storage import ZarrStore  # noqa: E402
+# a library: importing it configures nothing of the user's process (no environment variables,
+# no handlers but this one, no levels); the command line configures logging (ddcore.log)
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "ConfigError",

@@ -19,7 +19,8 @@ QUIET_ENVIRONMENT = {
 
 
 def quiet_third_party() -> None:
-    """Silence start-up noise of the libraries ddcore uses; a value the user set is kept."""
+    """Silence start-up noise of the libraries ddcore uses (the command line does, at start; a
+    library user decides for their own process); a value the user set is kept."""
     for name, value in QUIET_ENVIRONMENT.items():
         os.environ.setdefault(name, value)
     for name in ("tensorflow", "absl", "h5py", "numexpr", "distributed", "numba"):
@@ -43,8 +44,12 @@ def c_stderr_silenced():
 
 def import_keras():
     """Keras (with TensorFlow), imported without TensorFlow's start-up lines: abseil prints
-    those before any log level applies, so they are kept off stderr while importing."""
+    those before any log level applies, so they are kept off stderr while importing, and
+    TensorFlow's C++ log level is set (where the user has not) when ddcore first needs Keras,
+    not when ddcore is imported."""
     if "keras" not in sys.modules:
+        for name, value in QUIET_ENVIRONMENT.items():
+            os.environ.setdefault(name, value)
         with c_stderr_silenced():
             import keras  # noqa: F401
     return sys.modules["keras"]

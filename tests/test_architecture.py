@@ -207,3 +207,25 @@ def test_strax_internals_are_reached_only_through_the_shim():
                     isinstance(t, ast.Attribute) and t.attr == "__class__" for t in node.targets):
                 found.append(f"{path.relative_to(REPOSITORY)}:{node.lineno} assigns __class__")
     assert found == []
+
+
+def test_importing_ddcore_and_making_a_context_leaves_the_process_alone(tmp_path):
+    """A library: no environment variables, no logging configuration beyond a NullHandler on
+    its own logger, no redirected file descriptors."""
+    from tests.helpers import run_python
+
+    code = f"""
+import logging, os, sys
+environment, descriptors = dict(os.environ), sorted(os.listdir('/proc/self/fd'))
+levels = {{name: logging.getLogger(name).level for name in ('tensorflow', 'absl', 'numba', 'strax', 'distributed')}}
+import ddcore
+st = ddcore.context('xenon1t', storage={str(tmp_path)!r})
+st.key_for('er_sr0_000', 'anomaly_scores')
+assert dict(os.environ) == environment, set(os.environ) ^ set(environment)
+assert sorted(os.listdir('/proc/self/fd')) == descriptors
+assert {{name: logging.getLogger(name).level for name in levels}} == levels
+assert logging.getLogger().handlers == []
+assert [type(h).__name__ for h in logging.getLogger('ddcore').handlers] == ['NullHandler']
+assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules
+"""
+    run_python(code, cwd=str(REPOSITORY))

@@ -1,6 +1,2 @@
-"""Machine learning on event images: CNN classifier, convolutional VAE, anomaly scores."""
-
-import os
-
-# Quiet TensorFlow's C++ start-up logging before anything imports it.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+"""Machine learning on event images: CNN classifier, convolutional VAE, anomaly scores.
+Keras is imported through ``ddcore.log.import_keras`` when a model is first needed."""
