@@ -15,7 +15,7 @@ $(DEPS): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: set PYTHON=/path/to/python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet ".[test]"
+	$(BIN)/pip install --quiet ".[test,ml]"
 	touch $(DEPS)
 
 $(STAMP): $(DEPS) $(SOURCES)
@@ -50,7 +50,7 @@ STRAX_TESTS ?= tests/test_strax_shim.py tests/test_storage.py tests/test_store.p
 test-strax-oldest:
 	$(PYTHON) -m venv $(OLDEST_VENV)
 	$(OLDEST_VENV)/bin/pip install --quiet --upgrade pip
-	$(OLDEST_VENV)/bin/pip install --quiet ".[test]" "strax==$(STRAX_OLDEST)"
+	$(OLDEST_VENV)/bin/pip install --quiet ".[test,ml]" "strax==$(STRAX_OLDEST)"
 	$(OLDEST_VENV)/bin/python -c "import strax; assert strax.__version__ == '$(STRAX_OLDEST)', strax.__version__"
 	$(OLDEST_VENV)/bin/python -m pytest -q $(STRAX_TESTS)
 
@@ -64,7 +64,7 @@ PEER_VENV ?= .venv-peer
 bench-peer:
 	$(PYTHON) -m venv $(PEER_VENV)
 	$(PEER_VENV)/bin/pip install --quiet --upgrade pip
-	$(PEER_VENV)/bin/pip install --quiet ".[test,peer]"
+	$(PEER_VENV)/bin/pip install --quiet ".[test,ml,peer]"
 	$(PEER_VENV)/bin/python -m pytest benchmarks/test_bench_peer.py --benchmark-enable --benchmark-only \
 		--benchmark-json=benchmarks/results/peer.json -q
 

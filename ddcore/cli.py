@@ -17,6 +17,7 @@ import strax
 from ddcore import config as dd_config
 from ddcore import log as dd_log
 from ddcore import registry
+from ddcore.extras import MissingExtraError
 from ddcore.context import DATA_DIR_ENV, context, default_data_dir
 
 PROG = "ddcore"
@@ -257,6 +258,7 @@ def main(argv: ty.Optional[ty.Sequence[str]] = None) -> int:
         registry.UnknownDetectorError,
         dd_config.ConfigError,
         strax.DataNotAvailable,
+        MissingExtraError,
         ValueError,
         KeyError,
         FileNotFoundError,

@@ -48,10 +48,12 @@ def import_keras():
     TensorFlow's C++ log level is set (where the user has not) when ddcore first needs Keras,
     not when ddcore is imported."""
     if "keras" not in sys.modules:
+        from ddcore.extras import import_ml
+
         for name, value in QUIET_ENVIRONMENT.items():
             os.environ.setdefault(name, value)
         with c_stderr_silenced():
-            import keras  # noqa: F401
+            import_ml("keras", "Training and applying models")
     return sys.modules["keras"]
 
 

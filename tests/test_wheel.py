@@ -1,5 +1,6 @@
 """A built wheel works as well as the checkout: installed into a fresh virtual environment,
-it makes a 20-event run to event_basics with the packaged config."""
+without the machine-learning extra (no TensorFlow, Keras or scikit-learn), it makes a 20-event
+run to event_basics with the packaged config, and asking for model scores says what to install."""
 
 import os
 import subprocess
@@ -52,3 +53,10 @@ def test_wheel_installs_and_runs_in_a_fresh_environment(tmp_path):
     assert str(venv) in location and int(rows) > 10
     detectors = _run([venv / "bin" / "python", "-m", "ddcore", "detectors"], cwd=work)
     assert {"xenon1t", "xenonnt", "newsdm"} <= set(detectors.stdout.split())
+    missing = subprocess.run([venv / "bin" / "python", "-c", "import tensorflow"], capture_output=True, env=ENV)
+    assert missing.returncode != 0, "the light install pulled TensorFlow"
+    scores = subprocess.run([venv / "bin" / "ddcore", "make", "er_sr0_000", "cnn_scores", "--data", "store",
+                             "--set", "sim_n_events=20", "--set", "sim_events_per_chunk=20", "--no-progress"],
+                            cwd=work, capture_output=True, text=True, env=ENV, timeout=600)
+    assert scores.returncode == 2 and "needs keras, part of the machine-learning extra: pip install 'ddcore[ml]'" \
+        in scores.stderr, scores.stderr[-2000:]

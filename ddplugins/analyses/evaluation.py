@@ -3,6 +3,8 @@
 import numpy as np
 from scipy import stats
 
+from ddcore.extras import import_ml
+
 BASIC_FEATURES = (
     "cs1", "cs2_bottom", "s1_area_fraction_top", "s2_area_fraction_top", "s1_range_50p_area",
     "s1_rise_time", "s2_range_50p_area", "s1_n_channels", "drift_time", "r",
@@ -38,7 +40,9 @@ def bootstrap_errors(labels, scores, n_resamples=200, seed=0):
 
 
 def classification_metrics(labels, scores, threshold=0.5):
-    from sklearn.metrics import accuracy_score, precision_score, recall_score, roc_auc_score
+    metrics = import_ml("sklearn.metrics", "Classification metrics")
+    accuracy_score, precision_score = metrics.accuracy_score, metrics.precision_score
+    recall_score, roc_auc_score = metrics.recall_score, metrics.roc_auc_score
 
     predicted = (scores >= threshold).astype(int)
     return {
@@ -58,7 +62,7 @@ def feature_matrix(events):
 
 def train_boosted_trees(events, labels, seed=0):
     """Gradient-boosted trees on event_basics features (the strong classical ML baseline)."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
+    HistGradientBoostingClassifier = import_ml("sklearn.ensemble", "The boosted trees").HistGradientBoostingClassifier
 
     model = HistGradientBoostingClassifier(max_iter=300, learning_rate=0.1, random_state=seed)
     model.fit(feature_matrix(events), labels)

@@ -6,6 +6,7 @@ import numpy as np
 
 from ddcore.context import derive
 from ddcore import models
+from ddcore.extras import import_ml
 from ddplugins.newsdm import cnn3d
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def evaluate(st, model_file, n_signal=3000, n_background=20000):
     for source in BACKGROUND_SOURCES:
         background = _probabilities(scored, f"{source}_run1_{TEST_SEED}", n_background)
         efficiency, measurable = cnn3d.efficiency_at_rejection(signal, background, 1e4)
-        from sklearn.metrics import roc_auc_score
+        roc_auc_score = import_ml("sklearn.metrics", "The NEWSdm evaluation").roc_auc_score
 
         result["backgrounds"][source] = {
             "n_background": int(len(background)),

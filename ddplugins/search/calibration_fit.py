@@ -8,6 +8,7 @@ import logging
 
 import numpy as np
 
+from ddcore.extras import import_ml
 from ddplugins.ml import density
 from ddplugins.ml.calibration import FORMAT_VERSION, LEVELS, statistic, weighted_quantiles
 from ddplugins.ml.categories import CATEGORIES
@@ -59,7 +60,7 @@ def fit_cnn_likelihood_ratio(er_scores, wimp_scores):
     score, a function of logit(score) that rises strictly between its caps (centred isotonic
     regression, classes weighted equally; linear between the points), capped at what the sample
     sizes can tell."""
-    from sklearn.isotonic import IsotonicRegression
+    IsotonicRegression = import_ml("sklearn.isotonic", "The CNN likelihood-ratio fit").IsotonicRegression
 
     x = np.concatenate([density.logit(er_scores), density.logit(wimp_scores)])
     y = np.concatenate([np.zeros(len(er_scores)), np.ones(len(wimp_scores))])
@@ -80,7 +81,7 @@ def fit_density(x, weights, seed=0):
     """The mixture of a category's background (``x`` from ``density.features``, ``weights`` the
     expected events per event), fitted to twice its events (at most ``FIT_EVENTS``) drawn with
     probability proportional to their weight (the mixture takes no weights)."""
-    from sklearn.mixture import GaussianMixture
+    GaussianMixture = import_ml("sklearn.mixture", "The background-density fit").GaussianMixture
 
     x, weights = np.asarray(x, float), np.asarray(weights, float)
     finite = np.isfinite(x)

@@ -19,6 +19,7 @@ import numpy as np
 
 from ddcore import models
 from ddcore.context import derive
+from ddcore.extras import import_ml
 from ddcore.files import resolve_path
 from ddplugins.events.event_images import IMAGE_FIELDS
 from ddplugins.ml import calibration as cal
@@ -543,7 +544,7 @@ def _figure(title, caption, fig):
 
 def _roc_figure(result):
     import matplotlib.pyplot as plt
-    from sklearn.metrics import roc_curve
+    roc_curve = import_ml("sklearn.metrics", "The ROC figure").roc_curve
 
     labels, scores = result["labels"], result["scores"]
     fig, ax = plt.subplots(figsize=(6.5, 4.8))

@@ -9,6 +9,7 @@ import numpy as np
 from ddcore import models
 from ddcore.log import import_keras
 from ddcore.context import derive
+from ddcore.extras import import_ml
 from ddplugins.events.event_images import IMAGE_FIELDS
 from ddplugins.analyses.datasets import image_set, load_events, split_runs
 from ddplugins.ml import density
@@ -215,7 +216,7 @@ def calibrate(st, output, cnn_model, cvae_model, n_events=2000, workers=1, popul
 def grid_search(st, image_kind="hitpeak", n_events=2000, layers=(1, 2, 3), epochs=(5, 10),
                 batch_sizes=(32, 64), alphas=(0.05,), learning_rates=(1e-3,), folds=3, seed=0):
     """3-fold stratified cross-validation over the CNN hyper-parameters; one row per point."""
-    from sklearn.model_selection import StratifiedKFold
+    StratifiedKFold = import_ml("sklearn.model_selection", "The grid search").StratifiedKFold
 
     field = IMAGE_FIELDS[image_kind]
     train_st = derive(st, sim_n_events=n_events)
