@@ -35,12 +35,14 @@ def _digitize(pes, zle_threshold, zle_window, baseline=16000, noise_rms=0.0):
 
 def _digitize_blocks(channel, time, area, block_first, zle_threshold, zle_window, baseline=16000,
                      noise_rms=0.0, seed=0):
-    digitizer = pmt_response.digitizer_parameters(100.0, baseline, zle_threshold, zle_window, SAMPLES_PER_RECORD, DT)
+    digitizer = pmt_response.digitizer_parameters(baseline, zle_threshold, zle_window, SAMPLES_PER_RECORD, DT)
+    gains = np.full(int(channel.max()) + 1 if len(channel) else 1, 100.0)
     total, largest = pmt_response.record_capacity(channel, time, block_first, FRACTIONS.shape[1] * DT, digitizer)
     out = np.zeros(total, strax.raw_record_dtype(SAMPLES_PER_RECORD))
     scratch = np.zeros(largest, out.dtype)
     noise = pmt_response.noise_table(seed, noise_rms)
-    n = pmt_response.digitize(seed, channel, time, area, block_first, FRACTIONS, noise, digitizer, out, scratch)
+    n = pmt_response.digitize(seed, channel, time, area, block_first, FRACTIONS, noise, gains, digitizer, out,
+                              scratch)
     return out[:n]
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import strax
 
 from ddcore.plugins import DDPlugin
-from ddplugins.tpc._options import tpc_options
+from ddplugins.tpc._options import channel_gains, tpc_options
 
 
 class Records(DDPlugin):
@@ -99,5 +99,8 @@ def _records_from_raw(raw_records, records, baseline_samples):
 
 
 def to_pe_per_channel(pmts, adc_per_pe):
-    """PE per ADC x sample for each channel; zero for dead channels (their hits are ignored)."""
-    return np.where(pmts["alive"], 1.0 / adc_per_pe, 0.0)
+    """PE per ADC x sample for each channel (its gain from the PMT table, else ``adc_per_pe``);
+    zero for dead channels (their hits are ignored)."""
+    gains = channel_gains(pmts, adc_per_pe)
+    with np.errstate(divide="ignore"):
+        return np.where(gains > 0, 1.0 / gains, 0.0)

@@ -448,7 +448,6 @@ def _append_time_sorted(records, n, out, n_out):
 
 
 DIGITIZER_DTYPE = np.dtype([
-    ("adc_per_pe", np.float64),          # integral of a single-PE pulse [ADC x samples]
     ("baseline", np.int64),              # [ADC counts]
     ("zle_threshold", np.int64),         # zero suppression: ADC counts below the baseline
     ("zle_window", np.int64),            # samples kept either side of a crossing
@@ -458,15 +457,15 @@ DIGITIZER_DTYPE = np.dtype([
 """Digitizer parameters of :func:`digitize` and :func:`record_capacity` (one record)."""
 
 
-def digitizer_parameters(adc_per_pe, baseline, zle_threshold, zle_window, samples_per_record, dt):
+def digitizer_parameters(baseline, zle_threshold, zle_window, samples_per_record, dt):
     """The digitizer record the kernels read."""
     digitizer = np.zeros(1, DIGITIZER_DTYPE)
-    digitizer[0] = (adc_per_pe, baseline, zle_threshold, zle_window, samples_per_record, dt)
+    digitizer[0] = (baseline, zle_threshold, zle_window, samples_per_record, dt)
     return digitizer
 
 
 @numba.njit(cache=True)
-def digitize(seed, channel, time, area, block_first, fractions, noise, digitizer, out, scratch):
+def digitize(seed, channel, time, area, block_first, fractions, noise, gains, digitizer, out, scratch):
     """Write zero-suppressed raw records of photoelectrons into ``out``, in strax's order.
 
     The photoelectrons come in blocks (``block_first``: where each starts, and the end), each
@@ -475,7 +474,8 @@ def digitize(seed, channel, time, area, block_first, fractions, noise, digitizer
     channel and appended to ``out`` sorted by time. Photoelectrons closer than twice the
     zero-suppression window form one group, digitised with Gaussian noise; samples more than
     ``zle_threshold`` below the baseline open a pulse that keeps ``zle_window`` samples either
-    side (``digitizer``: a :data:`DIGITIZER_DTYPE` record). Returns the number of records written; ``out`` and
+    side (``digitizer``: a :data:`DIGITIZER_DTYPE` record); a photoelectron of area 1 integrates
+    to its channel's ``gains`` [ADC x samples]. Returns the number of records written; ``out`` and
     ``scratch`` must hold at least the records ``record_capacity`` gives for all blocks and for
     the largest one.
 
@@ -489,7 +489,7 @@ def digitize(seed, channel, time, area, block_first, fractions, noise, digitizer
     n_out = 0
     for block in range(len(block_first) - 1):
         n_block = _digitize_block(state, noise, channel, time, area, block_first[block], block_first[block + 1],
-                                  fractions, digitizer, scratch)
+                                  fractions, gains, digitizer, scratch)
         n_out = _append_time_sorted(scratch, n_block, out, n_out)
     return n_out
 
@@ -504,11 +504,11 @@ def _tiled(values, length):
 
 
 @numba.njit(cache=True)
-def _digitize_block(state, noise, channel, time, area, i, n_pe, fractions, digitizer, out):
+def _digitize_block(state, noise, channel, time, area, i, n_pe, fractions, gains, digitizer, out):
     """Records of photoelectrons ``i`` to ``n_pe`` (sorted by channel, time) written into ``out``
     from its start, channel after channel; returns how many."""
     d = digitizer[0]
-    adc_per_pe, baseline, zle_threshold, zle_window = d.adc_per_pe, d.baseline, d.zle_threshold, d.zle_window
+    baseline, zle_threshold, zle_window = d.baseline, d.zle_threshold, d.zle_window
     samples_per_record, dt = d.samples_per_record, d.dt
     could_cross = zle_threshold + 1 - noise.max()
     n_template = fractions.shape[1]
@@ -529,6 +529,7 @@ def _digitize_block(state, noise, channel, time, area, i, n_pe, fractions, digit
         group_noise = noise if length <= len(noise) else _tiled(noise, length)
         # a random start from which the whole group's noise is read in order
         noise_start = np.int64((_next(state) >> np.uint64(11)) % np.uint64(len(group_noise) - length + 1))
+        adc_per_pe = gains[channel[i]]
         for p in range(i, j):
             offset = time[p] - first_sample * dt
             s0 = offset // dt

@@ -10,6 +10,7 @@ from ddplugins.tpc._geometry import BOTTOM, TOP
 from ddplugins.tpc._options import (
     drift_time_ns,
     PMTLayoutOptions,
+    channel_gains,
     pmt_table,
     relative_s1_light_yield,
     tpc_options,
@@ -123,8 +124,9 @@ class SimulatedRawRecords(PMTLayoutOptions, DDPlugin):
         self.noise = pmt_response.noise_table(noise_seed, float(self.noise_rms_adc))
         self.response = self._response_parameters()
         self.digitizer = pmt_response.digitizer_parameters(
-            float(self.adc_per_pe), self.digitizer_baseline, self.zle_threshold_adc, self.zle_window_samples,
-            SAMPLES_PER_RECORD, self.sample_duration_ns)
+            self.digitizer_baseline, self.zle_threshold_adc, self.zle_window_samples, SAMPLES_PER_RECORD,
+            self.sample_duration_ns)
+        self.gains = channel_gains(pmts, float(self.adc_per_pe))
 
     def _response_parameters(self):
         """The detector-response record the photoelectron kernel reads."""
@@ -206,5 +208,5 @@ class SimulatedRawRecords(PMTLayoutOptions, DDPlugin):
         total, largest = pmt_response.record_capacity(channel, time, block_first, template_len, self.digitizer)
         records = np.empty(total, self.dtype)  # digitize writes every field of what it returns
         n = pmt_response.digitize(seed, channel, time, area, block_first, self.pulse_fractions, self.noise,
-                                  self.digitizer, records, np.empty(largest, self.dtype))
+                                  self.gains, self.digitizer, records, np.empty(largest, self.dtype))
         return records[:n]

@@ -1,4 +1,7 @@
-"""PMT array layouts generated from a few geometry parameters (helpers of the TPC plugins)."""
+"""PMT array layouts generated from a few geometry parameters, or read from a table of a real
+detector's PMTs (helpers of the TPC plugins)."""
+
+import csv
 
 import numpy as np
 
@@ -11,8 +14,10 @@ pmt_dtype = np.dtype(
         ("x", np.float64),
         ("y", np.float64),
         ("alive", np.bool_),
+        ("adc_per_pe", np.float64),  # the channel's gain [ADC x samples per PE]; NaN: the detector's
     ]
 )
+ARRAY_NAMES = {"top": TOP, "bottom": BOTTOM, "0": TOP, "1": BOTTOM}
 
 
 def ring_layout(n_rings, pitch_cm):
@@ -61,8 +66,49 @@ def pmt_layout(
     pmts["x"] = np.concatenate([top[0], bottom[0]])
     pmts["y"] = np.concatenate([top[1], bottom[1]])
     pmts["alive"] = True
+    pmts["adc_per_pe"] = np.nan
+    return with_dead_channels(pmts, dead_channels)
+
+
+def with_dead_channels(pmts, dead_channels):
     dead = np.asarray(dead_channels, dtype=int)
     if np.any((dead < 0) | (dead >= len(pmts))):
         raise ValueError(f"dead_channels {tuple(dead)} outside channel range 0..{len(pmts) - 1}")
     pmts["alive"][dead] = False
     return pmts
+
+
+def read_pmt_table(path, dead_channels=()):
+    """The PMTs of a CSV with columns ``channel,array,x_cm,y_cm`` and optionally
+    ``gain_adc_per_pe`` (0: a channel that is off), comment lines starting with '#' (as
+    straxen's pmt_positions files have). Channels must be 0..n-1, each once, the top array's
+    before the bottom's; a ValueError names the file, row and column of anything else."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        lines = [line for line in f if not line.startswith("#")]
+    reader = csv.DictReader(lines)
+    missing = [c for c in ("channel", "array", "x_cm", "y_cm") if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ValueError(f"PMT table {path}: missing column(s) {', '.join(missing)}")
+    rows = list(reader)
+    pmts = np.zeros(len(rows), dtype=pmt_dtype)
+    for k, row in enumerate(rows):
+        where = f"PMT table {path}, row with channel {row['channel']!r}"
+        try:
+            pmts[k]["channel"] = int(row["channel"])
+            pmts[k]["x"], pmts[k]["y"] = float(row["x_cm"]), float(row["y_cm"])
+            gain = row.get("gain_adc_per_pe")
+            pmts[k]["adc_per_pe"] = float(gain) if gain not in (None, "") else np.nan
+        except ValueError as e:
+            raise ValueError(f"{where}: {e}") from None
+        if row["array"].strip().lower() not in ARRAY_NAMES:
+            raise ValueError(f"{where}: array must be top or bottom, got {row['array']!r}")
+        pmts[k]["array"] = ARRAY_NAMES[row["array"].strip().lower()]
+        if pmts[k]["adc_per_pe"] < 0 or not np.isfinite(pmts[k]["x"] + pmts[k]["y"]):
+            raise ValueError(f"{where}: position must be finite and gain not negative")
+    if not np.array_equal(np.sort(pmts["channel"]), np.arange(len(pmts))):
+        raise ValueError(f"PMT table {path}: channels must be 0..{len(pmts) - 1}, each once")
+    pmts = pmts[np.argsort(pmts["channel"])]
+    if np.any(np.diff(pmts["array"]) < 0):
+        raise ValueError(f"PMT table {path}: the top array's channels must come before the bottom's")
+    pmts["alive"] = ~(pmts["adc_per_pe"] == 0)
+    return with_dead_channels(pmts, dead_channels)

@@ -16,6 +16,7 @@ import functools
 import numpy as np
 import strax
 
+from ddcore.files import file_options
 from ddcore.plugins import Checked
 from ddplugins.tpc import _geometry
 
@@ -101,22 +102,37 @@ class PMTLayoutOptions(strax.Plugin):
 
     (top_array_layout, top_array_pitch_cm, top_array_rings, top_array_max_radius_cm,
      bottom_array_pitch_cm, bottom_array_max_radius_cm, dead_channels) = tpc_options(*PMT_LAYOUT_OPTIONS)
+    pmt_table_file, pmt_table_sha256 = file_options(
+        "pmt_table", "CSV of the detector's PMTs (channel,array,x_cm,y_cm[,gain_adc_per_pe]) used instead of "
+        "the generated layout and one adc_per_pe: real positions and per-channel gains")
 
 
 @functools.lru_cache(maxsize=16)
-def _pmt_table(layout_values: tuple) -> np.ndarray:
+def _pmt_table(layout_values: tuple, table_file: str, table_sha256: str) -> np.ndarray:
     (layout, top_pitch, rings, top_max_radius, bottom_pitch, bottom_max_radius, dead) = layout_values
-    pmts = _geometry.pmt_layout(
-        top_layout=layout, top_pitch_cm=top_pitch, top_rings=rings, top_max_radius_cm=top_max_radius,
-        bottom_pitch_cm=bottom_pitch, bottom_max_radius_cm=bottom_max_radius, dead_channels=dead,
-    )
+    if table_file:
+        pmts = _geometry.read_pmt_table(table_file, dead_channels=dead)
+    else:
+        pmts = _geometry.pmt_layout(
+            top_layout=layout, top_pitch_cm=top_pitch, top_rings=rings, top_max_radius_cm=top_max_radius,
+            bottom_pitch_cm=bottom_pitch, bottom_max_radius_cm=bottom_max_radius, dead_channels=dead,
+        )
     pmts.flags.writeable = False
     return pmts
 
 
 def pmt_table(config: dict) -> np.ndarray:
-    """PMT table (channel, array, x, y, alive) of a plugin's config (read-only, cached)."""
-    return _pmt_table(tuple(_hashable(config[name]) for name in PMT_LAYOUT_OPTIONS))
+    """PMT table (channel, array, x, y, alive, adc_per_pe) of a plugin's config (read-only,
+    cached): ``pmt_table_file``'s, else the generated layout."""
+    return _pmt_table(tuple(_hashable(config[name]) for name in PMT_LAYOUT_OPTIONS),
+                      config.get("pmt_table_file") or "", config.get("pmt_table_sha256") or "")
+
+
+def channel_gains(pmts: np.ndarray, adc_per_pe: float) -> np.ndarray:
+    """Each channel's gain [ADC x samples per PE]: the PMT table's, else ``adc_per_pe``; 0 for a
+    dead channel."""
+    gains = np.where(np.isfinite(pmts["adc_per_pe"]), pmts["adc_per_pe"], adc_per_pe)
+    return np.where(pmts["alive"], gains, 0.0)
 
 
 def _hashable(value):
