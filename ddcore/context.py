@@ -119,7 +119,7 @@ class DDContext(strax.Context):
         checked = self.__dict__.setdefault("_dd_checked_run_defaults", {})
         if checked.get(run_id) is self.config:
             # strax asks once per option: check once per run and configuration
-            return {**defaults, **self._raw_data_defaults(run_id)}
+            return {**defaults, **self._raw_data_defaults(run_id, look_again=False)}
         if defaults:
             made_for = self.run_metadata(run_id, projection=["detector"]).get("detector")
             if made_for is not None and self.detector is not None and made_for != self.detector:
@@ -137,18 +137,21 @@ class DDContext(strax.Context):
                     f"option to use the run as it was made, or name another run for other data"
                 )
         checked[run_id] = self.config
-        return {**defaults, **self._raw_data_defaults(run_id)}
+        return {**defaults, **self._raw_data_defaults(run_id, look_again=True)}
 
-    def _raw_data_defaults(self, run_id) -> dict:
+    def _raw_data_defaults(self, run_id, look_again: bool) -> dict:
         """The source identity of a run read from raw data of other software (its lineage hash
-        and metadata hash), looked up again whenever its metadata file changed."""
+        and metadata hash). ``look_again``: see whether its metadata file changed (once per run
+        and configuration, not for every option strax asks about; the reader checks again when
+        it reads)."""
         directory = self.config.get(RAW_DATA_DIR_OPTION)
         if not directory or str(run_id).startswith("_") or RAW_DATA_SOURCE_OPTION in self.config:
             return {}
         cache = self.__dict__.setdefault("_dd_raw_data_sources", {})
-        stamp = metadata_stamp(directory, run_id)
-        if run_id not in cache or cache[run_id][0] != stamp:
-            cache[run_id] = (stamp, source_identity(directory, run_id))
+        if run_id not in cache or look_again:
+            stamp = metadata_stamp(directory, run_id)
+            if run_id not in cache or cache[run_id][0] != stamp:
+                cache[run_id] = (stamp, source_identity(directory, run_id))
         return {RAW_DATA_SOURCE_OPTION: cache[run_id][1]}
 
     def get_iter(self, run_id, targets, *args, **kwargs):
