@@ -80,6 +80,9 @@ def check_option(name: str, value, options: dict, where: str):
         raise ConfigError(
             f"{where}: unknown option {name!r}. Known options: {', '.join(sorted(options))}"
         )
+    takes_reference = getattr(options[name], "takes_reference", None)  # ddcore.corrections
+    if takes_reference is not None and takes_reference(value):
+        return value
     expected = _expected_type(options[name])
     if isinstance(value, os.PathLike):
         value = os.fspath(value)

@@ -18,6 +18,7 @@ import strax
 from ddcore import models
 from ddcore._strax_shim import AppendWithoutCopy
 from ddcore.config import ConfigError
+from ddcore.corrections import CorrectableMixin
 from ddcore.files import hash_option_for, verify_file_hash
 
 MODEL_DETECTOR_OPTION = "model_detector"
@@ -71,6 +72,13 @@ class Checked(strax.Config):
         super().validate(config, run_id=run_id, run_defaults=run_defaults, set_defaults=set_defaults)
         if self.name in config:
             self.check(config[self.name])
+
+
+class Correctable(CorrectableMixin, Checked):
+    """A :class:`Checked` option whose value may also be a correction reference
+    (``"corrections://electron_lifetime_us?version=v2&store=xenon1t"``, :mod:`ddcore.corrections`):
+    the plugin reads the value of its run, checked against the bounds; the lineage holds the
+    reference, that is the version."""
 
 
 class DDPlugin(AppendWithoutCopy):

@@ -30,6 +30,7 @@ class Detector:
     :param context_options: extra ``strax.Context`` settings (e.g. ``allow_multiprocess``)
     :param is_default: the detector ``ddcore.context()`` and the command line use when none is
         named (at most one registered detector may claim it)
+    :param corrections_file: its store of per-run conditions (``ddcore.corrections``), if any
     """
 
     name: str
@@ -39,6 +40,7 @@ class Detector:
     default_preset: ty.Optional[str] = None
     context_options: dict = dataclasses.field(default_factory=dict)
     is_default: bool = False
+    corrections_file: ty.Optional[Path] = None
 
     def __post_init__(self):
         for plugin in self.plugins:

@@ -53,8 +53,11 @@ def tpc_plugins() -> tuple:
 def tpc_detector(package: str, description: str, **options) -> Detector:
     """The detector of a package (``__name__`` of its ``__init__``) that runs the generic chain
     with the TOML file named after it beside its ``__init__``: ``ddplugins.xenonnt`` ->
-    ``xenonnt``, configured by ``xenonnt/xenonnt.toml``. ``options``: the other
+    ``xenonnt``, configured by ``xenonnt/xenonnt.toml``, its per-run conditions in
+    ``xenonnt/corrections.toml`` where there is one. ``options``: the other
     :class:`~ddcore.registry.Detector` fields (``default_preset``, ``is_default`` ...)."""
     name = package.rsplit(".", 1)[-1]
-    config_file = Path(sys.modules[package].__file__).with_name(f"{name}.toml")
-    return Detector(name=name, plugins=tpc_plugins(), config_file=config_file, description=description, **options)
+    folder = Path(sys.modules[package].__file__).parent
+    corrections = folder / "corrections.toml"
+    return Detector(name=name, plugins=tpc_plugins(), config_file=folder / f"{name}.toml", description=description,
+                    corrections_file=corrections if corrections.exists() else None, **options)

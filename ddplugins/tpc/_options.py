@@ -17,7 +17,7 @@ import numpy as np
 import strax
 
 from ddcore.files import file_options
-from ddcore.plugins import Checked
+from ddcore.plugins import Checked, Correctable
 from ddplugins.tpc import _geometry
 
 _NUMBER = (float, int)
@@ -87,10 +87,16 @@ S1_LIGHT_YIELD_OPTIONS = (
 )
 
 
+# per-run conditions: a number, or a reference to a corrections store resolved per run
+# (ddcore.corrections); only options the plugins read as attributes (self.electron_lifetime_us)
+CORRECTABLE_OPTIONS = frozenset({"electron_lifetime_us"})
+
+
 def tpc_options(*names: str):
-    """Fresh options (``ddcore.plugins.Checked``, bounds checked) for shared names; a tuple if
-    several."""
-    options = tuple(Checked(**SHARED_OPTIONS[name]) for name in names)
+    """Fresh options (``ddcore.plugins.Checked``, bounds checked; ``Correctable`` for
+    :data:`CORRECTABLE_OPTIONS`) for shared names; a tuple if several."""
+    options = tuple((Correctable if name in CORRECTABLE_OPTIONS else Checked)(**SHARED_OPTIONS[name])
+                    for name in names)
     return options[0] if len(options) == 1 else options
 
 

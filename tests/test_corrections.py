@@ -1,0 +1,109 @@
+"""Per-run detector conditions from a versioned corrections store (ddcore.corrections)."""
+
+import numpy as np
+import pytest
+import strax
+
+import ddcore
+from ddcore.corrections import CorrectionError, resolve
+from ddplugins.records.external import processing_plugins, raw_records_source
+
+STORE = """
+[versions.truth]
+[[versions.truth.electron_lifetime_us]]
+runs = [0, 9]
+value = [150.0, 600.0]     # a strongly drifting lifetime over a science run of ten runs
+
+[versions.flat]
+[[versions.flat.electron_lifetime_us]]
+runs = [0, 9]
+value = 375.0
+
+[versions.short]
+[[versions.short.electron_lifetime_us]]
+runs = [0, 4]
+value = 400.0
+"""
+OPTIONS = dict(sim_n_events=80, sim_events_per_chunk=80)
+
+
+def _reference(store, version):
+    return f"corrections://electron_lifetime_us?version={version}&store={store}"
+
+
+@pytest.fixture()
+def store(tmp_path):
+    path = tmp_path / "corrections.toml"
+    path.write_text(STORE)
+    return path
+
+
+def test_a_reference_resolves_per_run_and_the_lineage_holds_the_version(tmp_path, store):
+    assert resolve(_reference(store, "truth"), "er_sr0_000") == 150.0
+    assert resolve(_reference(store, "truth"), "er_sr0_006") == pytest.approx(450.0)
+    assert resolve(_reference(store, "truth"), "000009") == 600.0  # numeric run ids too
+    st = ddcore.context("xenon1t", storage=str(tmp_path / "data"), electron_lifetime_us=_reference(store, "truth"),
+                        **OPTIONS)
+    for run, lifetime in (("er_sr0_000", 150.0), ("er_sr0_009", 600.0)):
+        assert st.get_single_plugin(run, "event_basics").electron_lifetime_us == pytest.approx(lifetime)
+        assert st.get_single_plugin(run, "raw_records").electron_lifetime_us == pytest.approx(lifetime)
+    lineage = st.key_for("er_sr0_000", "event_basics").lineage["event_basics"][2]
+    assert lineage["electron_lifetime_us"] == _reference(store, "truth")
+    # a new version in the store changes nothing made with another one
+    before = str(st.key_for("er_sr0_000", "event_basics"))
+    later = '\n[versions.later]\n[[versions.later.electron_lifetime_us]]\nruns = [0, 9]\nvalue = 1.0\n'
+    store.write_text(STORE + later)
+    assert str(ddcore.derive(st).key_for("er_sr0_000", "event_basics")) == before
+
+
+def _cs2_over_truth(events):
+    good = np.isfinite(events["cs2"]) & (events["true_s2_electrons"] > 100) & (events["drift_time"] > 3e5)
+    return np.median(events["cs2"][good] / events["true_s2_electrons"][good])
+
+
+def test_the_right_version_recovers_the_truth_and_a_wrong_one_does_not(tmp_path, store):
+    """Runs simulated with a lifetime drifting from 150 to 600 us: processed with that version,
+    the corrected S2 per electron is the same at both ends of the science run; processed with
+    one lifetime for all, it is not."""
+    st = ddcore.context("xenon1t", storage=str(tmp_path / "data"), electron_lifetime_us=_reference(store, "truth"),
+                        **OPTIONS)
+    right = {run: _cs2_over_truth(st.get_array(run, ["event_basics", "event_truth"], progress_bar=False))
+             for run in ("er_sr0_000", "er_sr0_009")}
+    assert right["er_sr0_000"] == pytest.approx(right["er_sr0_009"], rel=0.05)
+    wrong = {}
+    for run in ("er_sr0_000", "er_sr0_009"):
+        raw = st.get_array(run, "raw_records", progress_bar=False)
+        truth = st.get_array(run, "event_truth", progress_bar=False)
+        config = {k: v for k, v in st.config.items() if not k.startswith(("sim_", "fax_"))}
+        config["electron_lifetime_us"] = _reference(store, "flat")
+        flat = strax.Context(storage=[], register=[raw_records_source(raw),
+                                                   *processing_plugins(ddcore.get_detector("xenon1t"))],
+                             config=config)
+        events = flat.get_array(run, "event_basics", progress_bar=False)
+        assert len(events) == len(truth)
+        wrong[run] = _cs2_over_truth({**{n: events[n] for n in ("cs2", "drift_time")},
+                                      "true_s2_electrons": truth["true_s2_electrons"]})
+    assert wrong["er_sr0_000"] < 0.8 * right["er_sr0_000"] and wrong["er_sr0_009"] > 1.1 * right["er_sr0_009"]
+
+
+@pytest.mark.parametrize("reference, run, message", [
+    ("short", "er_sr0_007", r"Run 'er_sr0_007': correction 'electron_lifetime_us' version 'short' .*run number 7 is "
+                            r"outside the version's validity \(0-4\)"),
+    ("v9", "er_sr0_001", r"version 'v9' .*no such version; the store has flat, short, truth"),
+])
+def test_a_run_a_version_does_not_cover_gets_a_named_error(tmp_path, store, reference, run, message):
+    st = ddcore.context("xenon1t", storage=str(tmp_path / "data"), electron_lifetime_us=_reference(store, reference),
+                        **OPTIONS)
+    with pytest.raises(CorrectionError, match=message):
+        st.get_array(run, "event_basics", progress_bar=False)
+
+
+def test_malformed_references_and_stores_are_refused(tmp_path, store):
+    with pytest.raises(ddcore.ConfigError, match="is not a correction reference"):
+        ddcore.context("xenon1t", storage=str(tmp_path), electron_lifetime_us="corrections://electron_lifetime_us",
+                       **OPTIONS).key_for("er_sr0_000", "event_basics")
+    with pytest.raises(ddcore.ConfigError, match="must be float or int"):
+        ddcore.context("xenon1t", storage=str(tmp_path), tpc_radius_cm=_reference(store, "truth"))
+    with pytest.raises(CorrectionError, match="outside the version's validity"):
+        resolve("corrections://electron_lifetime_us?version=sr0_drift_v1&store=xenon1t", "025420")
+    assert resolve("corrections://electron_lifetime_us?version=sr0_drift_v1&store=xenon1t", "er_sr0_999") == 520.0
