@@ -12,12 +12,12 @@ STORE = """
 [versions.truth]
 [[versions.truth.electron_lifetime_us]]
 runs = [0, 9]
-value = [150.0, 600.0]     # a strongly drifting lifetime over a science run of ten runs
+value = [300.0, 600.0]     # a strongly drifting lifetime over a science run of ten runs
 
 [versions.flat]
 [[versions.flat.electron_lifetime_us]]
 runs = [0, 9]
-value = 375.0
+value = 450.0
 
 [versions.short]
 [[versions.short.electron_lifetime_us]]
@@ -39,12 +39,12 @@ def store(tmp_path):
 
 
 def test_a_reference_resolves_per_run_and_the_lineage_holds_the_version(tmp_path, store):
-    assert resolve(_reference(store, "truth"), "er_sr0_000") == 150.0
-    assert resolve(_reference(store, "truth"), "er_sr0_006") == pytest.approx(450.0)
+    assert resolve(_reference(store, "truth"), "er_sr0_000") == 300.0
+    assert resolve(_reference(store, "truth"), "er_sr0_006") == pytest.approx(500.0)
     assert resolve(_reference(store, "truth"), "000009") == 600.0  # numeric run ids too
     st = ddcore.context("xenon1t", storage=str(tmp_path / "data"), electron_lifetime_us=_reference(store, "truth"),
                         **OPTIONS)
-    for run, lifetime in (("er_sr0_000", 150.0), ("er_sr0_009", 600.0)):
+    for run, lifetime in (("er_sr0_000", 300.0), ("er_sr0_009", 600.0)):
         assert st.get_single_plugin(run, "event_basics").electron_lifetime_us == pytest.approx(lifetime)
         assert st.get_single_plugin(run, "raw_records").electron_lifetime_us == pytest.approx(lifetime)
     lineage = st.key_for("er_sr0_000", "event_basics").lineage["event_basics"][2]
@@ -62,7 +62,7 @@ def _cs2_over_truth(events):
 
 
 def test_the_right_version_recovers_the_truth_and_a_wrong_one_does_not(tmp_path, store):
-    """Runs simulated with a lifetime drifting from 150 to 600 us: processed with that version,
+    """Runs simulated with a lifetime drifting from 300 to 600 us: processed with that version,
     the corrected S2 per electron is the same at both ends of the science run; processed with
     one lifetime for all, it is not."""
     st = ddcore.context("xenon1t", storage=str(tmp_path / "data"), electron_lifetime_us=_reference(store, "truth"),
