@@ -48,7 +48,8 @@ class DDContext(strax.Context):
         new.detector, new.preset = self.detector, self.preset
         return new
 
-    def _simulated_source_for(self, run_id) -> ty.Optional[type]:
+    def simulated_source_for(self, run_id) -> ty.Optional[type]:
+        """The detector's simulated source plugin class that makes ``run_id`` (None: not simulated)."""
         if self.detector is None or str(run_id).startswith("_"):
             return None
         for plugin in registry.get_detector(self.detector).plugins:
@@ -64,7 +65,7 @@ class DDContext(strax.Context):
         made = self.__dict__.setdefault("_dd_run_documents", {})
         if run_id in made and made[run_id][0] is self.config:
             return dict(made[run_id][1])  # strax asks for start and end one at a time
-        source = self._simulated_source_for(run_id)
+        source = self.simulated_source_for(run_id)
         if source is None or run_id in self._runs_being_defined():
             return None
         document = self._make_run_document(run_id, source)
@@ -185,10 +186,11 @@ class DDContext(strax.Context):
         # positional arguments
         components = super().get_components(run_id, targets=targets, save=save, time_range=time_range, **kwargs)
         if components.savers and not str(run_id).startswith("_"):
-            self._record_run_definition(run_id)
+            self.record_run_definition(run_id)
         return components
 
-    def _record_run_definition(self, run_id) -> None:
+    def record_run_definition(self, run_id) -> None:
+        """Write the run document of a simulated run to the first writable store, once."""
         writable = [sf for sf in self.storage if not sf.readonly and sf.provide_run_metadata]
         if not writable:
             return

@@ -86,7 +86,7 @@ def _make_part(index: int, run_id: str, targets: tuple, rebuild: ty.Optional[dic
 
         part = context(rebuild["detector"], storage=rebuild["storage"], preset=rebuild["preset"],
                        **rebuild["config"])
-        source = part._simulated_source_for(run_id)
+        source = part.simulated_source_for(run_id)
         part.register(_restricted_source(source, rebuild["chunks"]))
         for target, lineage_hash in rebuild["lineage_hashes"].items():
             if part.key_for(run_id, target).lineage_hash != lineage_hash:
@@ -119,7 +119,7 @@ def make_run(st, run_id: str, targets, workers: int = 2, parts: ty.Optional[int]
         result = make_run(st, run_id, sorted(inputs | (set(targets) - set(summaries))), workers, parts)
         st.make(run_id, list(targets), progress_bar=False)
         return result
-    source = st._simulated_source_for(run_id)
+    source = st.simulated_source_for(run_id)
     source_plugin = None
     if source is not None:
         source_plugin = st.get_single_plugin(run_id, strax.to_str_tuple(source.provides)[0])
@@ -134,7 +134,7 @@ def make_run(st, run_id: str, targets, workers: int = 2, parts: ty.Optional[int]
         st.make(run_id, list(targets), progress_bar=False)
         return {"parts": [list(range(n_chunks))], "merged": list(targets), "seconds": []}
 
-    st._record_run_definition(run_id)
+    st.record_run_definition(run_id)
     config = {**st.run_defaults(run_id), **st.config}
     store.prepare_run(run_id)
     scratch = tempfile.mkdtemp(prefix=PARTS_FOLDER_PREFIX, dir=os.path.join(store.path, str(run_id)))
