@@ -32,6 +32,18 @@ def run_preset(st):
     return preset
 
 
+def science_run_live_days(st) -> float:
+    """The live days of the detector's science run: ``sim_exposure_live_days`` of its config file
+    and preset (a context may simulate a pseudo-data run of another length), else the option's
+    default."""
+    spec = registry.get_detector(st.detector)
+    values = {}
+    if spec.config_file:
+        values = dd_config.load_detector_config(spec.config_file, spec.plugins, preset=st.preset)
+    default = dd_config.plugin_options(spec.plugins)["sim_exposure_live_days"].default
+    return float(values.get("sim_exposure_live_days", default))
+
+
 def events_per_run(st):
     """``sim_n_events`` of the context (set, or the plugin's default)."""
     if "sim_n_events" in st.config:

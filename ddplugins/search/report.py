@@ -26,13 +26,14 @@ from ddplugins.ml import calibration as cal
 from ddplugins.analyses import evaluation as ev
 from ddplugins.search import statistics
 from ddplugins.ml.scoring import EXTRA_INPUTS
-from ddplugins.analyses.datasets import SEARCH_COLUMNS, load_events, search_selection, split_runs
+from ddplugins.analyses.datasets import SEARCH_COLUMNS, load_events, science_run_live_days, search_selection, split_runs
 from ddplugins.ml.categories import CATEGORIES
 from ddplugins.ml.intervals import clopper_pearson
 from ddplugins.simulation import populations
 
 # exposures of the significance and injection studies, beside the reference exposure: the live
-# days of the detector's pseudo-data run (its ``sim_exposure_live_days``)
+# days of the detector's science run (the sim_exposure_live_days of its config, whatever the
+# context simulates its pseudo-data run for)
 EXPOSURES_LIVE_DAYS = (5, 10, 20, 60, 100, 200)
 N_BOOTSTRAP = 200
 N_BOOTSTRAP_Z = 20
@@ -127,7 +128,8 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bo
     search = SearchTemplates.build(
         st.get_single_plugin(split_runs(st, "test")[0], "instructions"), discriminant,
         _population_events(st, test, labels, anomaly, n_test, progress),
-        _flag_calibration(test_st, test_runs[0]) if anomaly is not None else (None, None))
+        _flag_calibration(test_st, test_runs[0]) if anomaly is not None else (None, None),
+        reference_live_days=science_run_live_days(st))
 
     flags_by_category = _flags_by_category(st, n_test, progress) if anomaly is not None else None
 
@@ -285,9 +287,11 @@ class SearchTemplates:
     # per category: the background fraction flagged and its error, from the calibration
     flag_acceptances: np.ndarray | None = None
     flag_acceptance_errors: np.ndarray | None = None
+    # where injections are counted: the detector's science-run live days (science_run_live_days)
+    reference_live_days: float = 1.0
 
     @classmethod
-    def build(cls, plugin, discriminant, population_events, flag_calibration=(None, None)):
+    def build(cls, plugin, discriminant, population_events, flag_calibration=(None, None), reference_live_days=1.0):
         values = {name: (n, discriminant(events)) for name, (n, events, _, _) in population_events.items()}
         flags = scores = score_edges = None
         if population_events["er"][2] is not None:
@@ -296,12 +300,7 @@ class SearchTemplates:
                              for name, (n, _, a, _) in population_events.items()}
             score_edges = statistics.quantile_edges(scores["er"][1])
         return cls(plugin, discriminant, values, flags, statistics.quantile_edges(values["er"][1]),
-                   scores, score_edges, *flag_calibration)
-
-    @property
-    def reference_live_days(self) -> float:
-        """The live days of a pseudo-data run of the detector: where injections are counted."""
-        return float(self.plugin.sim_exposure_live_days)
+                   scores, score_edges, *flag_calibration, reference_live_days=float(reference_live_days))
 
     @property
     def exposures(self) -> tuple:
