@@ -45,3 +45,34 @@ def run_command(*args, check=True, cwd=None, env_extra=None, timeout=900):
 
 def array_digest(array):
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def chromium_or_skip():
+    """The headless browser's path; skips the test where there is none."""
+    import shutil
+
+    import pytest
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed (make test installs Debian's chromium where it can)")
+    return chromium
+
+
+def browser_dom(url, profile_dir, wait_ms=10_000):
+    """The DOM of ``url`` once headless chromium has run its scripts (up to ``wait_ms`` of
+    virtual time), and the page's console messages."""
+    result = subprocess.run([chromium_or_skip(), *CHROMIUM_FLAGS, f"--user-data-dir={profile_dir}",
+                             "--enable-logging=stderr", "--v=0", f"--virtual-time-budget={wait_ms}", "--dump-dom",
+                             str(url)], capture_output=True, text=True, timeout=300)
+    console = [line for line in result.stderr.splitlines() if ":CONSOLE" in line]
+    return result.stdout, console
+
+
+def console_errors(console):
+    """The console messages that are errors (chromium logs them at ERROR level, or uncaught)."""
+    return [line for line in console if "ERROR:CONSOLE" in line or "Uncaught" in line]

@@ -40,6 +40,9 @@ def test_batch(workdir):
 def test_show(workdir):
     out = ddcore(workdir, "show", "er_sr0_000", "0", "-o", "event.png", *TINY).stdout
     assert "drawn in event.png" in out and (workdir / "event.png").stat().st_size > 1000
+    out = ddcore(workdir, "show", "er_sr0_000", "0", "--html", "-o", "event.html", *TINY).stdout
+    html = (workdir / "event.html").read_text()
+    assert "drawn in event.html" in out and "Bokeh" in html and "cdn.bokeh.org" not in html
 
 
 def test_validate_sim(workdir):

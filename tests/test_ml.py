@@ -16,6 +16,7 @@ from ddplugins.analyses import evaluation
 from ddplugins.analyses.datasets import fiducial_volume, image_set, split_runs
 from ddplugins.ml import scoring
 from ddplugins.search import architectures, training
+from tests.helpers import CHROMIUM_FLAGS, browser_dom, chromium_or_skip, console_errors
 
 TINY_EVENTS = 150
 TINY_STRATUM_EVENTS = 100
@@ -523,14 +524,9 @@ def test_evaluation_and_report_compare_every_method(scored_context, tmp_path):
     assert "Injection study" in html and "fitted as WIMPs" in html
 
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
 def test_report_renders_in_a_browser_with_every_image(scored_context, tmp_path):
     import base64
     import re
-    import shutil
     import subprocess
 
     from ddplugins.search import demo, report
@@ -546,11 +542,9 @@ def test_report_renders_in_a_browser_with_every_image(scored_context, tmp_path):
         assert title in html, title
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
     assert len(images) >= 6 and all(base64.b64decode(i)[:8] == b"\x89PNG\r\n\x1a\n" for i in images)
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("chromium is not installed (make test installs Debian's chromium where it can)")
-    dom = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
-                          f"file://{path}"], capture_output=True, text=True, timeout=300).stdout
+    chromium = chromium_or_skip()
+    dom, console = browser_dom(f"file://{path}", tmp_path / "profile")
+    assert not console_errors(console), console
     assert f'data-images-loaded="{len(images)}"' in dom, "the browser did not load every image"
     shot = tmp_path / "report.png"
     subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile2'}", "--window-size=1280,3000",

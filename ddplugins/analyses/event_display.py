@@ -8,6 +8,7 @@ information panel, the whole-event waveform and, beside it, the three images the
 
 import logging
 import os
+from typing import NamedTuple, Optional
 
 import numpy as np
 import strax
@@ -46,6 +47,30 @@ def _optional_row(st, run_id, data_type, event):
     return rows[0] if len(rows) else None
 
 
+class ShownEvent(NamedTuple):
+    """What an event display shows of one event."""
+    event: np.void          # its event_basics row
+    peaks: np.ndarray       # peaks + peak_basics within the event
+    pmts: np.ndarray        # the detector's PMT table
+    main: dict              # "s1"/"s2": the main peak's row, or None
+    truth: Optional[np.void]   # event_truth row (simulation only)
+    scores: Optional[np.void]  # anomaly_scores row (where the models are configured)
+
+
+def load_event(st, run_id, event_number) -> ShownEvent:
+    """Everything a display of event ``event_number`` of ``run_id`` draws."""
+    event = _event(st, run_id, event_number)
+    t0, t1 = int(event["time"]), int(event["endtime"])
+    peaks = st.get_array(run_id, ["peaks", "peak_basics"], time_range=(t0, t1), progress_bar=False)
+    pmts = pmt_table(st.get_single_plugin(run_id, "peaks").config)
+    main = {}
+    for name in ("s1", "s2"):
+        match = np.flatnonzero(peaks["center_time"] == event[f"{name}_center_time"])
+        main[name] = peaks[match[0]] if len(match) and event[f"{name}_center_time"] >= 0 else None
+    return ShownEvent(event, peaks, pmts, main, _optional_row(st, run_id, "event_truth", event),
+                      _optional_row(st, run_id, "anomaly_scores", event))
+
+
 def _draw_waveform(ax, peak, t0, unit, colour):
     scale = {"ns": 1.0, "us": 1e3}[unit]
     n = min(int(peak["length"]), peak["data"].shape[0])
@@ -82,7 +107,7 @@ def _hit_pattern(fig, ax, pmts, areas, array, title, position=None, truth=None):
     fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02, label="area [PE]")
 
 
-def _information(event, truth, scores, run_id):
+def information(event, truth, scores, run_id):
     lines = [
         f"run {run_id}, event {int(event['event_number'])}",
         f"time {int(event['time'])} ns",
@@ -117,17 +142,11 @@ def event_display(st, run_id, event_number, path=None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    event = _event(st, run_id, event_number)
-    t0, t1 = int(event["time"]), int(event["endtime"])
-    peaks = st.get_array(run_id, ["peaks", "peak_basics"], time_range=(t0, t1), progress_bar=False)
-    pmts = pmt_table(st.get_single_plugin(run_id, "peaks").config)
-    truth = _optional_row(st, run_id, "event_truth", event)
-    scores = _optional_row(st, run_id, "anomaly_scores", event)
+    shown = load_event(st, run_id, event_number)
+    event, peaks, pmts, main = shown.event, shown.peaks, shown.pmts, shown.main
+    truth, scores = shown.truth, shown.scores
+    t0 = int(event["time"])
     images = _optional_row(st, run_id, "event_images", event)
-    main = {}
-    for name in ("s1", "s2"):
-        match = np.flatnonzero(peaks["center_time"] == event[f"{name}_center_time"])
-        main[name] = peaks[match[0]] if len(match) and event[f"{name}_center_time"] >= 0 else None
 
     fig = plt.figure(figsize=(20, 12), layout="constrained")
     grid = fig.add_gridspec(3, 5)
@@ -144,7 +163,7 @@ def event_display(st, run_id, event_number, path=None):
         ax.set_ylabel("PE/ns")
     info = fig.add_subplot(grid[0, 4])
     info.axis("off")
-    info.text(0, 1, _information(event, truth, scores, run_id), va="top", family="monospace", fontsize=8.5)
+    info.text(0, 1, information(event, truth, scores, run_id), va="top", family="monospace", fontsize=8.5)
 
     position = (event["x"], event["y"])
     true_position = (truth["true_x"], truth["true_y"]) if truth is not None else None

@@ -4,14 +4,18 @@ import logging
 
 from ddcore.cli import CommandLine
 from ddcore.hookspecs import hookimpl
-from ddplugins.analyses import event_display  # noqa: F401  (adds st.event_display to strax contexts)
+# these add st.event_display and st.interactive_event_display to strax contexts
+from ddplugins.analyses import event_display, interactive_display
 
 log = logging.getLogger(__name__)
 
 
 def cmd_show(args):
     st = CommandLine.context_from(args)
-    path = event_display.save_event_display(st, args.run, args.event, args.output)
+    if args.html:
+        path = interactive_display.save_interactive_event_display(st, args.run, args.event, args.output)
+    else:
+        path = event_display.save_event_display(st, args.run, args.event, args.output)
     print(f"Event {args.event} of {args.run} drawn in {path}")
 
 
@@ -24,13 +28,18 @@ def cmd_validate_sim(args):
 
 @hookimpl
 def ddcore_register_commands(cli: CommandLine) -> None:
-    p = cli.add_command("show", cmd_show, help="draw an event display PNG", description=(
+    p = cli.add_command("show", cmd_show, help="draw an event display (PNG, or interactive HTML)", description=(
         "Draw event EVENT (its event_number in the run's event_basics) as a PNG: main S1 and S2 "
         "waveforms, S1 and S2 hit patterns on both arrays, reconstructed and true position, "
-        "event information and scores, the whole event and the images the CNN sees."))
+        "event information and scores, the whole event and the images the CNN sees. With --html, "
+        "an interactive page instead (bokeh, pip install 'ddcore[display]'): the waveform with zoom "
+        "and pan, each peak's hit patterns with per-PMT hover, a peak table, linked selection; "
+        "it opens in any browser without a network."))
     p.add_argument("run", metavar="RUN")
     p.add_argument("event", type=int, metavar="EVENT", help="event_number (event_basics field)")
-    p.add_argument("--output", "-o", default=None, help="PNG path (default <run>_event<EVENT>.png)")
+    p.add_argument("--html", action="store_true", help="write the interactive display (HTML) instead of a PNG")
+    p.add_argument("--output", "-o", default=None,
+                   help="file path (default <run>_event<EVENT>.png, or .html with --html)")
     cli.add_context_arguments(p)
 
     p = cli.add_command(
