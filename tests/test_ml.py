@@ -440,6 +440,24 @@ def test_expected_counts_enter_once_and_rate_nuisances_cost_significance():
     assert statistics.discovery_significance(wimp, [er], observed=observed) > 2
 
 
+def test_upper_limit_matches_the_asymptotic_formula_and_follows_the_data():
+    from scipy import stats
+
+    from ddplugins.search import statistics
+
+    # one bin, 10,000 background events known to 0.1%, one signal event per unit of strength:
+    # the median expected CLs limit is sigma x Phi^-1(1 - alpha / 2), sigma = sqrt(b) = 100
+    signal = statistics.Template("wimp", np.array([1.0]), 1.0, exact=True)
+    background = statistics.Template("er", np.array([1.0]), 10_000.0, rate_uncertainty=0.001, exact=True)
+    limit = statistics.upper_limit(signal, [background], confidence_level=0.9)
+    assert limit.median == pytest.approx(100 * stats.norm.isf(0.05), rel=0.02)
+    assert np.all(np.diff(limit.expected) > 0) and limit.observed is None
+    # an observed count at the background gives the median; an excess a higher limit
+    assert statistics.upper_limit(signal, [background], observed=[10_000]).observed == pytest.approx(
+        limit.median, rel=0.02)
+    assert statistics.upper_limit(signal, [background], observed=[10_300]).observed > limit.median + 250
+
+
 def test_a_fit_minuit_cannot_finish_is_fitted_again_with_scipy(monkeypatch):
     import pyhf
 

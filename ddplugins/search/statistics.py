@@ -1,4 +1,4 @@
-"""Discovery significances from binned likelihoods with nuisance parameters, built with pyhf.
+"""Discovery significances and upper limits from binned likelihoods with nuisance parameters, built with pyhf.
 
 Why pyhf: a maintained HistFactory implementation whose models are declarative JSON a physicist
 can read, publish and re-fit; rate uncertainties (``normsys``) and the finite statistics of
@@ -98,7 +98,13 @@ def build_model(signal, backgrounds):
             modifiers.append({"name": f"rate_{background.name}", "type": "normsys",
                               "data": {"hi": 1 + u, "lo": 1 / (1 + u)}})
         samples.append(_sample(background, modifiers))
-    spec = {"channels": [{"name": "analysis_space", "samples": samples}]}
+    # room for the signal strength up to well above the background's fluctuations (pyhf's
+    # default bound of 10 cuts off limits on a small signal template)
+    n_signal = float(signal.expected.sum())
+    n_background = float(sum(b.expected.sum() for b in backgrounds))
+    mu_max = max(10.0, 10.0 * (np.sqrt(n_background) + 3.0) / max(n_signal, 1e-12))
+    spec = {"channels": [{"name": "analysis_space", "samples": samples}],
+            "parameters": [{"name": "mu", "bounds": [[0.0, mu_max]]}]}
     return pyhf.Model(spec, poi_name="mu")
 
 
@@ -118,6 +124,37 @@ def _sample(tmpl, modifiers):
     return {"name": tmpl.name, "data": [float(v) for v in tmpl.expected], "modifiers": modifiers}
 
 
+def _data(model, signal, backgrounds, observed, mu):
+    """Observed counts in the model's bins and its auxiliary data, or (``observed`` None) the
+    Asimov data set of ``mu`` times the signal over the backgrounds."""
+    if observed is None:
+        pars = model.config.suggested_init()
+        pars[model.config.poi_index] = mu
+        main = model.expected_actualdata(pars)
+    else:
+        main = np.asarray(observed, float)[used_bins(signal, backgrounds)]
+    return list(main) + list(model.config.auxdata)
+
+
+def _fit(infer, n_bins):
+    """``infer()`` with MINUIT, again with scipy where MINUIT does not converge."""
+    import pyhf
+
+    optimizers = (pyhf.optimize.minuit_optimizer(verbose=0), pyhf.optimize.scipy_optimizer())
+    for optimizer in optimizers:
+        pyhf.set_backend("numpy", optimizer)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return infer()
+        except pyhf.exceptions.FailedMinimization:
+            if optimizer is optimizers[-1]:
+                raise
+            log.info("MINUIT did not converge on a %d-bin model; fitting again with scipy", n_bins)
+        finally:
+            pyhf.set_backend("numpy", optimizers[0])
+
+
 def discovery_significance(signal, backgrounds, observed=None, calctype="asymptotics", ntoys=2000):
     """Discovery significance Z of the signal over the backgrounds: of ``observed`` counts per
     bin, or (default) the median expected Z from the Asimov data set of signal + background.
@@ -125,29 +162,48 @@ def discovery_significance(signal, backgrounds, observed=None, calctype="asympto
     import pyhf
 
     model = build_model(signal, backgrounds)
-    if observed is None:
-        pars = model.config.suggested_init()
-        pars[model.config.poi_index] = 1.0
-        main = model.expected_actualdata(pars)
-    else:
-        main = np.asarray(observed, float)[used_bins(signal, backgrounds)]
-    data = list(main) + list(model.config.auxdata)
+    data = _data(model, signal, backgrounds, observed, mu=1.0)
     kwargs = {"ntoys": ntoys, "track_progress": False} if calctype == "toybased" else {}
-    optimizers = (pyhf.optimize.minuit_optimizer(verbose=0), pyhf.optimize.scipy_optimizer())
-    for optimizer in optimizers:
-        pyhf.set_backend("numpy", optimizer)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                p_value = float(pyhf.infer.hypotest(0.0, data, model, test_stat="q0", calctype=calctype, **kwargs))
-            break
-        except pyhf.exceptions.FailedMinimization:
-            if optimizer is optimizers[-1]:
-                raise
-            log.info("MINUIT did not converge on a %d-bin model; fitting again with scipy", len(main))
-        finally:
-            pyhf.set_backend("numpy", optimizers[0])
+    p_value = _fit(lambda: float(pyhf.infer.hypotest(0.0, data, model, test_stat="q0", calctype=calctype,
+                                                     **kwargs)), len(data))
     return float(stats.norm.isf(min(max(p_value, 1e-300), 0.5)))
+
+
+@dataclasses.dataclass
+class UpperLimit:
+    """CLs upper limit on the signal strength (expected signal events / the template's): the
+    observed one (None without observed counts) and the expected median with its 1 and 2
+    standard-deviation bands (-2, -1, 0, +1, +2), from the background-only Asimov data set."""
+
+    confidence_level: float
+    observed: float | None
+    expected: np.ndarray
+
+    @property
+    def median(self):
+        return float(self.expected[2])
+
+
+def upper_limit(signal, backgrounds, observed=None, confidence_level=0.9):
+    """CLs upper limit on the signal strength at ``confidence_level``, with the same likelihood
+    (rate and template-statistics nuisance parameters) as ``discovery_significance``."""
+    import pyhf
+
+    model = build_model(signal, backgrounds)
+    low, high = model.config.suggested_bounds()[model.config.poi_index]
+
+    def limits(data):
+        # toms748_scan itself: pyhf 0.7's upper_limit(scan=None) does not pass ``level`` on (it
+        # always gives 95% CL limits)
+        return pyhf.infer.intervals.upper_limits.toms748_scan(data, model, low, high, level=1.0 - confidence_level)
+
+    asimov = _data(model, signal, backgrounds, None, mu=0.0)
+    _, expected = _fit(lambda: limits(asimov)[:2], len(asimov))
+    found = None
+    if observed is not None:
+        data = _data(model, signal, backgrounds, observed, mu=0.0)
+        found = float(_fit(lambda: limits(data)[0], len(data)))
+    return UpperLimit(confidence_level, found, np.asarray(expected, float))
 
 
 def bootstrap_significance(make_templates, rng, n_bootstrap=20):
