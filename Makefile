@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-strax-oldest lint bench bench-peer install clean models
+.PHONY: demo test test-strax-oldest lint docs notebooks bench bench-peer install clean models
 
 DEPS := $(VENV)/.dependencies
 SOURCES := $(shell find ddcore ddplugins -type f \( -name '*.py' -o -name '*.toml' -o -name '*.keras' -o -name '*.json' -o -name '*.j2' \) 2>/dev/null)
@@ -33,12 +33,23 @@ lint: $(STAMP)
 	$(BIN)/flake8 ddcore ddplugins tests benchmarks docs
 	$(BIN)/lint-imports --no-cache
 
-# The report-rendering test needs a headless browser: Debian's chromium, installed where possible.
-test: lint
+# The docs site (site/): mkdocs in strict mode, the reference pages made from the registered
+# detectors and commands (docs/hooks.py), the tutorials in docs/tutorials executed on the way (a
+# failing cell fails the build): about 3 minutes on 2 cores. DOCS_EXECUTE_NOTEBOOKS=false skips them.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --quiet
+
+# The tutorials alone, executed by nbmake (what `make docs` also does)
+notebooks: $(STAMP)
+	cd docs/tutorials && ../../$(BIN)/python -m pytest -q --nbmake -p no:cacheprovider *.ipynb
+
+# The rendering tests (report, event display, docs) need a headless browser: Debian's chromium,
+# installed where possible. The docs test checks the site `make docs` built, tutorials executed.
+test: lint docs
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
 		&& apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; } \
-		|| echo "chromium not available: the report-rendering test will be skipped"
-	$(BIN)/python -m pytest -q
+		|| echo "chromium not available: the rendering tests will be skipped"
+	DDCORE_DOCS_SITE=site $(BIN)/python -m pytest -q
 
 # The tests that exercise strax itself (store, processing, the shim over its internals, contexts,
 # configuration, parallel making) again on the oldest strax the range in pyproject.toml admits, in
@@ -70,7 +81,7 @@ bench-peer:
 		--benchmark-json=benchmarks/results/peer.json -q
 
 clean:
-	rm -rf $(VENV) $(PEER_VENV) $(OLDEST_VENV) dd_data dd_output .pytest_cache
+	rm -rf $(VENV) $(PEER_VENV) $(OLDEST_VENV) dd_data dd_output .pytest_cache site .cache
 
 # Reproduce the models shipped in ddplugins/<detector>/models (xenon1t: ~50 minutes on 2 cores,
 # ~30 of them the calibration's 2.8 million simulated events: 20,000 of every population, 40,000
