@@ -45,10 +45,7 @@ def _depth(graph: dict[str, tuple[str, ...]]) -> dict[str, int]:
 def dependency_graph(detector: str, fmt: str = "svg") -> bytes:
     """A picture of the detector's data types (left: sources, right: what they feed), as SVG
     (or any format matplotlib writes)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     graph = dependencies(detector)
     depth = _depth(graph)
@@ -58,7 +55,8 @@ def dependency_graph(detector: str, fmt: str = "svg") -> bytes:
     position = {name: (d, -(i - (len(names) - 1) / 2)) for d, names in columns.items()
                 for i, name in enumerate(names)}
     height = max(len(names) for names in columns.values())
-    fig, ax = plt.subplots(figsize=(2.1 * len(columns) + 1, 0.75 * height + 1))
+    fig = Figure(figsize=(2.1 * len(columns) + 1, 0.9 * height + 1))
+    ax = fig.subplots()
     for name, parents in graph.items():
         for parent in parents:
             if parent in position:
@@ -73,7 +71,6 @@ def dependency_graph(detector: str, fmt: str = "svg") -> bytes:
     ax.set_title(f"{detector}: data types and what each depends on", fontsize=10)
     buffer = io.BytesIO()
     fig.savefig(buffer, format=fmt, bbox_inches="tight")
-    plt.close(fig)
     return buffer.getvalue()
 
 

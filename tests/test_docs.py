@@ -134,3 +134,13 @@ def test_pages_open_in_a_browser_without_errors_and_with_every_image(site, serve
     assert 'data-images-broken="0"' in dom, "an image did not load"
     images = len(_parse(site / page / "index.html").images)
     assert f'data-images-loaded="{images}"' in dom
+
+
+def test_tutorials_are_kept_without_outputs():
+    import json
+
+    assert len(TUTORIALS) >= 5
+    for name in TUTORIALS:
+        notebook = json.loads((REPOSITORY / "docs" / "tutorials" / f"{name}.ipynb").read_text())
+        code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
+        assert code and all(not cell["outputs"] and cell["execution_count"] is None for cell in code), name

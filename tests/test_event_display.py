@@ -89,3 +89,18 @@ def test_interactive_display_renders_and_links_its_panels(st, tmp_path):
     assert f'data-dd-title="top array: {peaks.data["label"][s1]}"' in dom
     s1_area = np.sum(peaks.data["area_per_channel"][s1])
     assert f'data-dd-area="{s1_area:.1f}"' in dom
+
+
+def test_the_display_leaves_the_callers_matplotlib_alone(st):
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    backend = matplotlib.get_backend()
+    matplotlib.use("svg")  # as a session that chose its backend (a notebook's inline one)
+    try:
+        open_figures = plt.get_fignums()
+        fig = st.event_display(ER_RUN, 0)
+        assert matplotlib.get_backend() == "svg" and plt.get_fignums() == open_figures
+        assert len(fig.axes) > 10
+    finally:
+        matplotlib.use(backend)

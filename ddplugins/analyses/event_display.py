@@ -137,10 +137,9 @@ def information(event, truth, scores, run_id):
 def event_display(st, run_id, event_number, path=None):
     """Draw event ``event_number`` of ``run_id``; return the matplotlib figure (saved to
     ``path`` as PNG when given)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # a Figure of its own, not pyplot's: no backend switched, no figure left open in the
+    # caller's session (a notebook shows the returned figure)
+    from matplotlib.figure import Figure
 
     shown = load_event(st, run_id, event_number)
     event, peaks, pmts, main = shown.event, shown.peaks, shown.pmts, shown.main
@@ -148,7 +147,7 @@ def event_display(st, run_id, event_number, path=None):
     t0 = int(event["time"])
     images = _optional_row(st, run_id, "event_images", event)
 
-    fig = plt.figure(figsize=(20, 12), layout="constrained")
+    fig = Figure(figsize=(20, 12), layout="constrained")
     grid = fig.add_gridspec(3, 5)
     for column, name, unit in ((slice(0, 2), "s1", "ns"), (slice(2, 4), "s2", "us")):
         ax = fig.add_subplot(grid[0, column])
@@ -204,10 +203,8 @@ def event_display(st, run_id, event_number, path=None):
 
 def save_event_display(st, run_id, event_number, path=None):
     """Draw the event display to a PNG file; return its path."""
-    import matplotlib.pyplot as plt
-
     path = path or f"{run_id}_event{event_number}.png"
-    plt.close(event_display(st, run_id, event_number, path))
+    event_display(st, run_id, event_number, path)
     return path
 
 

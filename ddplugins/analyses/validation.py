@@ -212,10 +212,7 @@ def _gain_plot(plt, events, figures, path):
 
 
 def validate_simulation(st, output, n_events=2000):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # every figure closed once saved
 
     preset = run_preset(st)
     st = derive(st, sim_n_events=n_events)

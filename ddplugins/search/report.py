@@ -746,9 +746,7 @@ def write_report(st, result, output, pseudo_run=None):
     import importlib.resources
 
     import jinja2
-    import matplotlib
 
-    matplotlib.use("Agg")
     run = split_runs(st, "test")[0]  # a run name of this context's size: options as configured
     options = {**st.get_single_plugin(run, "raw_records").config, **st.get_single_plugin(run, "instructions").config}
     model_hashes = {}
