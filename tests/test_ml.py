@@ -458,6 +458,53 @@ def test_upper_limit_matches_the_asymptotic_formula_and_follows_the_data():
     assert statistics.upper_limit(signal, [background], observed=[10_300]).observed > limit.median + 250
 
 
+def _band_model(n_background=400.0, n_signal=30.0):
+    from ddplugins.search import statistics
+
+    rng = np.random.default_rng(5)
+    background, signal = _band_like_events(rng, 4000, False), _band_like_events(rng, 4000, True)
+    edges = statistics.quantile_edges(background, quantiles=(0.0, 0.5, 0.8, 0.9, 1.0))
+    return (statistics.template("wimp", signal, edges, n_signal, 4000),
+            [statistics.template("er", background, edges, n_background, 4000)])
+
+
+def test_toys_of_a_well_populated_model_cover_and_follow_the_asymptotic_formulae():
+    from ddplugins.search import toys
+
+    signal, backgrounds = _band_model()
+    study = toys.toy_study("band", signal, backgrounds, n_toys=150, seed=11)
+    assert study.failed_fits == 0 and len(study.background_p_values) == len(study.signal_z) == 150
+    assert study.ks_p_value > 1e-3 and study.zero_signal_share_p_value > 1e-3
+    assert abs(np.mean(study.background_p_values < 0.05) - 0.05) < 0.06
+    assert abs(study.median_z - study.asimov_z) < 3 * study.median_z_error + 0.1
+    assert abs(study.coverage_profile - 0.9) < 3 * study.coverage_error(0.9)
+    assert study.coverage_cls >= study.coverage_profile
+    summary = study.summary()
+    assert summary["n_toys"] == 150 and summary["expected_signal"] == pytest.approx(signal.expected.sum())
+
+
+def test_toy_p_values_are_pyhfs_and_toys_do_not_depend_on_the_workers():
+    import pyhf
+
+    from ddplugins.search import statistics, toys
+
+    signal, backgrounds = _band_model()
+    model = statistics.build_model(signal, backgrounds)
+    asimov = toys._asimov(model, 0.0)
+    fit = toys._Fitter(model)
+    for mu in (0.5, 1.5):
+        q = fit("qmu_tilde", mu, asimov)
+        ours = toys._qmu_tilde_p_values(q, np.sqrt(fit("qmu_tilde", mu, asimov)))
+        cls, (p_sb, p_b) = pyhf.infer.hypotest(mu, asimov, model, test_stat="qtilde", return_tail_probs=True)
+        assert ours == pytest.approx((float(p_sb), float(p_b)), abs=2e-3)
+    one = toys.toy_study("band", signal, backgrounds, n_toys=16, seed=4)
+    two = toys.toy_study("band", signal, backgrounds, n_toys=16, seed=4, workers=2)
+    np.testing.assert_allclose(one.background_p_values, two.background_p_values)
+    np.testing.assert_allclose(one.signal_z, two.signal_z)
+    assert one.coverage_profile == two.coverage_profile
+    assert not np.allclose(toys.toy_study("band", signal, backgrounds, n_toys=16, seed=5).signal_z, one.signal_z)
+
+
 def test_a_fit_minuit_cannot_finish_is_fitted_again_with_scipy(monkeypatch):
     import pyhf
 

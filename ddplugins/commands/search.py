@@ -85,7 +85,7 @@ def cmd_evaluate(args):
 
     st = CommandLine.context_from(args)
     result = report.evaluate(st, n_test=args.events, n_train=args.train_events, models_dir=args.models,
-                             n_bootstrap_z=args.bootstraps)
+                             n_bootstrap_z=args.bootstraps, n_toys=args.toys, workers=args.workers)
     print(report.format_evaluation(result))
     report.save_json(result, os.path.join(args.output, "evaluation.json"))
     if args.command == "report":
@@ -104,14 +104,20 @@ def cmd_demo(args):
     from ddplugins.search.demo import run_demo
 
     st = CommandLine.context_from(args)
-    _, summary = run_demo(st, args.output, n_events=args.events, n_bootstrap_z=args.bootstraps)
+    _, summary = run_demo(st, args.output, n_events=args.events, n_bootstrap_z=args.bootstraps, n_toys=args.toys,
+                          workers=args.workers)
     print(summary)
 
 
-def _bootstraps_argument(parser):
+def _bootstraps_argument(parser, toys=0):
     parser.add_argument("--bootstraps", type=int, default=20,
                         help="resamples of the template events behind the error of every significance "
                         "(default 20)")
+    parser.add_argument("--toys", type=int, default=toys,
+                        help="toy experiments per test (background-only and as many with the signal): "
+                        "p-value distribution, toy vs Asimov significance, coverage of the 90%% CL limits "
+                        f"(default {toys}; 1000 take about 5 minutes per test and worker)")
+    parser.add_argument("--workers", type=int, default=1, help="processes fitting the toys (default 1)")
 
 
 @hookimpl
@@ -192,6 +198,6 @@ def ddcore_register_commands(cli: CommandLine) -> None:
     )
     p.add_argument("--events", type=int, default=2000,
                    help="simulated events per class for the train and the test split (default 2000)")
-    _bootstraps_argument(p)
+    _bootstraps_argument(p, toys=200)
     p.add_argument("--output", "-o", default="dd_output/demo", help="report folder")
     cli.add_context_arguments(p)

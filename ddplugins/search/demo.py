@@ -92,13 +92,14 @@ def _populations_text(counts):
     return ", ".join(f"{n} {name}" for name, n in counts.items()) or "none"
 
 
-def run_demo(st, output, n_events=2000, n_bootstrap_z=report.N_BOOTSTRAP_Z):
+def run_demo(st, output, n_events=2000, n_bootstrap_z=report.N_BOOTSTRAP_Z, n_toys=200, workers=1):
     """Evaluate every method, score the pseudo-data run, write the report; return
     (report path, text summary)."""
     started = time.time()
     pseudo_run = f"pseudo_{run_preset(st)}_000"
     log.info("Evaluating on %d simulated ER and WIMP events each (train and test splits)", n_events)
-    result = report.evaluate(st, n_test=n_events, n_train=n_events, n_bootstrap_z=n_bootstrap_z)
+    result = report.evaluate(st, n_test=n_events, n_train=n_events, n_bootstrap_z=n_bootstrap_z, n_toys=n_toys,
+                             workers=workers)
     log.info("Pseudo-data run %s: every population at its rate for %g live days", pseudo_run,
              st.get_single_plugin(pseudo_run, "instructions").sim_exposure_live_days)
     st.make(pseudo_run, ["event_basics", "event_truth", "anomaly_scores"], progress_bar=True)

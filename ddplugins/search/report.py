@@ -11,6 +11,7 @@ import dataclasses
 import datetime
 import io
 import json
+import logging
 import os
 import shlex
 import sys
@@ -24,12 +25,14 @@ from ddcore.files import resolve_path
 from ddplugins.events.event_images import IMAGE_FIELDS
 from ddplugins.ml import calibration as cal
 from ddplugins.analyses import evaluation as ev
-from ddplugins.search import statistics
+from ddplugins.search import statistics, toys
 from ddplugins.ml.scoring import EXTRA_INPUTS
 from ddplugins.analyses.datasets import SEARCH_COLUMNS, load_events, science_run_live_days, search_selection, split_runs
 from ddplugins.ml.categories import CATEGORIES
 from ddplugins.ml.intervals import clopper_pearson
 from ddplugins.simulation import populations
+
+log = logging.getLogger(__name__)
 
 # exposures of the significance and injection studies, beside the reference exposure: the live
 # days of the detector's science run (the sim_exposure_live_days of its config, whatever the
@@ -84,9 +87,12 @@ def _cnn_models(st, models_dir):
     return found
 
 
-def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bootstrap_z=N_BOOTSTRAP_Z):
+def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bootstrap_z=N_BOOTSTRAP_Z,
+             n_toys=0, workers=1):
     """Scores and figures of merit for every method; returns a dict (arrays under 'scores').
-    ``n_bootstrap_z``: template resamples behind the error of every significance."""
+    ``n_bootstrap_z``: template resamples behind the error of every significance; ``n_toys``:
+    toy experiments of every test at the reference exposure (``toys``), fitted on ``workers``
+    processes."""
     test_st = derive(st, sim_n_events=n_test)
     train_st = derive(st, sim_n_events=n_train)
     test_runs = split_runs(test_st, "test")
@@ -161,13 +167,27 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bo
         "n_bootstrap_z": n_bootstrap_z,
         "significance": _significance(search, np.random.default_rng(0), n_bootstrap_z),
         "injection": _injection_study(search, np.random.default_rng(1), n_bootstrap_z),
+        "_toy_studies": _toy_studies(search, n_toys, workers) if n_toys else [],
         "flags_by_category": flags_by_category,
         "scores": {k: np.asarray(v, float) for k, v in scores.items()},
         "labels": labels,
         "test_events": test,
         "_search": search,
     }
+    result["toys"] = [study.summary() for study in result["_toy_studies"]]
     return result
+
+
+def _toy_studies(search, n_toys, workers):
+    """Toy Monte Carlo of every test at the reference exposure, the WIMP at its simulated
+    cross-section (``toys.toy_study``)."""
+    produced = populations.expected_counts(search.plugin, live_days=search.reference_live_days)
+    studies = []
+    for index, (name, values, edges) in enumerate(search.tests()):
+        signal, backgrounds = search.templates(produced, values, edges)
+        log.info("Toy Monte Carlo of the %s test: %d background-only and %d signal toys", name, n_toys, n_toys)
+        studies.append(toys.toy_study(name, signal, backgrounds, n_toys=n_toys, seed=2 * index, workers=workers))
+    return studies
 
 
 def _flag_calibration(st, run):
@@ -500,6 +520,16 @@ def format_evaluation(result):
         lines.append(f"  {row['live_days']:6.1f} live days: {row['expected_er']:.1f} ER, "
                      f"{row['expected_wimp']:.2f} WIMP expected; likelihood Z = {row['likelihood_z']:.2f} "
                      f"+- {row['likelihood_z_error']:.2f}{extra}")
+    if result.get("toys"):
+        lines.append(f"\nToy Monte Carlo at {result['reference_live_days']:g} live days ({result['toys'][0]['n_toys']} "
+                     "background-only and as many signal toys per test; goal: coverage 90 +- 2%):")
+        for t in result["toys"]:
+            lines.append(
+                f"  {t['test']:26s} background p-values: KS p = {t['ks_p_value']:.2f} (below 0.5), "
+                f"{t['zero_signal_share']:.0%} at 0.5 (binomial p = {t['zero_signal_share_p_value']:.2f}); "
+                f"Z: Asimov {t['asimov_z']:.2f}, toy median {t['median_toy_z']:.2f} +- {t['median_toy_z_error']:.2f}; "
+                f"90% CL coverage: profile {t['coverage_profile']:.3f} +- {t['coverage_profile_error']:.3f}, "
+                f"CLs {t['coverage_cls']:.3f} +- {t['coverage_cls_error']:.3f}")
     summary = injection_summary(result)
     if summary:
         lines.append(f"\nInjection study: {INJECTED_PER_REFERENCE_EXPOSURE:g} events produced per "
@@ -768,6 +798,15 @@ def write_report(st, result, output, pseudo_run=None):
     if "CVAE loss" in result["scores"]:
         figures.append(_cvae_figure(result, st, pseudo_run))
     figures.append(_significance_figure(result))
+    if result.get("_toy_studies"):
+        studies = result["_toy_studies"]
+        figures.append(_figure(
+            "Toy Monte Carlo", f"Per test (rows), at {result['reference_live_days']:g} live days, {studies[0].n_toys} "
+            "toys drawn from its pyhf model (Poisson counts and auxiliary measurements): left, discovery p-values "
+            "of background-only toys against the asymptotic expectation (uniform below 0.5, half the toys at "
+            "0.5); middle, discovery Z of toys with the WIMP signal beside the Asimov Z; right, the share of "
+            "signal toys whose 90% CL upper limit covers the true signal strength (binomial errors).",
+            toys.toys_figure(studies)))
     template = jinja2.Template(
         importlib.resources.files("ddplugins.search").joinpath("templates/report.html.j2").read_text(),
         autoescape=True,
@@ -780,7 +819,7 @@ def write_report(st, result, output, pseudo_run=None):
         significance=result["significance"], pseudo=result.get("pseudo_data"), figures=figures,
         injection=injection_summary(result), injected_per_exposure=INJECTED_PER_REFERENCE_EXPOSURE,
         reference_live_days=result["reference_live_days"],
-        flags_by_category=result.get("flags_by_category"),
+        flags_by_category=result.get("flags_by_category"), toys=result.get("toys"),
         gallery=_gallery(st, pseudo_run, every_pseudo_event) if pseudo is not None else [],
         lineage=json.dumps({"test_runs": result["test_runs"], "models": result["model_lineages"]}, indent=1),
     )
