@@ -15,7 +15,7 @@ $(DEPS): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: set PYTHON=/path/to/python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet ".[test,ml,docs]"
+	$(BIN)/pip install --quiet ".[test,ml,docs,published]"
 	touch $(DEPS)
 
 $(STAMP): $(DEPS) $(SOURCES)

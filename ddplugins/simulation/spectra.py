@@ -29,20 +29,23 @@ XENON_PROTONS, XENON_NEUTRONS = 54, 77
 NUCLEAR_RECOIL_ENERGY_MIN_KEV = 0.1  # below this NEST yields no quanta
 
 
-@functools.lru_cache(maxsize=16)
-def wimp_spectrum_table(mass_gev, cross_section_cm2, interaction="SI", e_max_kev=100.0, n=400):
-    """(energies [keV], differential rate [events / (t yr keV)]) from wimprates.
+# The standard halo of XENON1T's results (arXiv:1805.12562): v0 = 220 km/s, v_esc = 544 km/s,
+# rho = 0.3 GeV/cm^3 (wimprates' own default v0 is now 238 km/s)
+HALO_V0_KM_S = 220.0
 
-    The halo is passed explicitly (v0 = 220 km/s, v_esc = 544 km/s, rho = 0.3 GeV/cm^3):
-    wimprates' own default changed to v0 = 238 km/s.
-    """
+
+@functools.lru_cache(maxsize=64)
+def wimp_spectrum_table(mass_gev, cross_section_cm2, interaction="SI", e_max_kev=100.0, n=400,
+                        v0_km_s=HALO_V0_KM_S):
+    """(energies [keV], differential rate [events / (t yr keV)]) from wimprates, for a standard
+    halo of circular velocity ``v0_km_s`` (v_esc = 544 km/s, rho = 0.3 GeV/cm^3)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import numericalunits as nu
         import wimprates
 
     halo = wimprates.StandardHaloModel(
-        v_0=220 * nu.km / nu.s,
+        v_0=v0_km_s * nu.km / nu.s,
         v_esc=544 * nu.km / nu.s,
         rho_dm=0.3 * nu.GeV / nu.c0**2 / nu.cm**3,
     )
