@@ -52,7 +52,10 @@ class LimitComparison:
 
 
 def _xe_likelihood():
-    return import_extra("xe_likelihood", "Reproducing the XENON1T limit", PUBLISHED_EXTRA)
+    module = import_extra("xe_likelihood", "Reproducing the XENON1T limit", PUBLISHED_EXTRA)
+    # its INFO messages pass arguments its format strings do not take ("--- Logging error ---")
+    logging.getLogger("xe_bin_logger").setLevel(logging.WARNING)
+    return module
 
 
 def binwise_upper_limit(inference, energies, rates, neyman=True, confidence_level=0.9):
