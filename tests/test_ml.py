@@ -505,6 +505,16 @@ def test_toy_p_values_are_pyhfs_and_toys_do_not_depend_on_the_workers():
     assert not np.allclose(toys.toy_study("band", signal, backgrounds, n_toys=16, seed=5).signal_z, one.signal_z)
 
 
+def test_discovery_potential_is_the_strength_with_median_z_of_three():
+    from ddplugins.search import sensitivity, statistics
+
+    signal, backgrounds = _band_model()
+    strength = sensitivity._discovery_strength(signal, backgrounds)
+    assert statistics.discovery_significance(signal.scaled(strength), backgrounds) == pytest.approx(3.0, abs=0.02)
+    with pytest.raises(ValueError, match="WIMP masses"):
+        sensitivity.wimp_run(None, 7)
+
+
 def test_a_fit_minuit_cannot_finish_is_fitted_again_with_scipy(monkeypatch):
     import pyhf
 

@@ -10,6 +10,7 @@ from ddcore.files import resolve_path
 from ddcore.hookspecs import hookimpl
 from ddplugins.events.event_images import IMAGE_KINDS
 from ddplugins.search.published import MASSES_GEV
+from ddplugins.search.sensitivity import MASSES_GEV as SENSITIVITY_MASSES_GEV
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,8 @@ def cmd_evaluate(args):
 
     st = CommandLine.context_from(args)
     result = report.evaluate(st, n_test=args.events, n_train=args.train_events, models_dir=args.models,
-                             n_bootstrap_z=args.bootstraps, n_toys=args.toys, workers=args.workers)
+                             n_bootstrap_z=args.bootstraps, n_toys=args.toys, workers=args.workers,
+                             sensitivity_masses=args.sensitivity)
     print(report.format_evaluation(result))
     report.save_json(result, os.path.join(args.output, "evaluation.json"))
     if args.command == "report":
@@ -216,6 +218,9 @@ def ddcore_register_commands(cli: CommandLine) -> None:
         p.add_argument("--train-events", type=int, default=4000,
                        help="events per class for the boosted trees and the cut (train split)")
         p.add_argument("--models", help="folder with <detector>_cnn_<kind>.keras models to compare")
+        p.add_argument("--sensitivity", type=comma_list(int), default=[], metavar="GEV,...",
+                       help="sensitivity curves (limits with bands, 3 sigma discovery) at these WIMP masses, "
+                       f"from {', '.join(map(str, SENSITIVITY_MASSES_GEV))} GeV (one simulated WIMP run each)")
         _bootstraps_argument(p)
         p.add_argument("--output", "-o", default="dd_output/evaluation")
         cli.add_context_arguments(p)

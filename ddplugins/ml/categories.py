@@ -53,3 +53,9 @@ def categories(events, fiducial):
     in_space = analysis_selection(events, volume=fiducial, single_scatter=True, use_truth=False)
     return np.select([~np.isfinite(cs1), cs1 < ANALYSIS_CS1_PE[0], in_space],
                      [0, 1, 2], default=3).astype(np.int8)
+
+
+def flag_bins(scores):
+    """Per event its category, plus the number of categories if it is flagged: the bins of the
+    anomaly-fraction test (flagged and not flagged events of every category)."""
+    return np.asarray(scores["category"], float) + len(CATEGORIES) * np.asarray(scores["is_anomalous"], float)

@@ -25,10 +25,10 @@ from ddcore.files import resolve_path
 from ddplugins.events.event_images import IMAGE_FIELDS
 from ddplugins.ml import calibration as cal
 from ddplugins.analyses import evaluation as ev
-from ddplugins.search import statistics, toys
+from ddplugins.search import sensitivity, statistics, toys
 from ddplugins.ml.scoring import EXTRA_INPUTS
 from ddplugins.analyses.datasets import SEARCH_COLUMNS, load_events, science_run_live_days, search_selection, split_runs
-from ddplugins.ml.categories import CATEGORIES
+from ddplugins.ml.categories import CATEGORIES, flag_bins
 from ddplugins.ml.intervals import clopper_pearson
 from ddplugins.simulation import populations
 
@@ -44,11 +44,6 @@ N_BOOTSTRAP_Z = 20
 # bins are the events not flagged, per category (they measure the background rates), and the
 # flagged events of every category together (the dataset-level anomaly fraction)
 FLAG_EDGES = np.arange(2 * len(CATEGORIES) + 1) - 0.5
-
-
-def flag_bins(scores):
-    """Per event its category, plus the number of categories if it is flagged (see FLAG_EDGES)."""
-    return (np.asarray(scores["category"], float) + len(CATEGORIES) * np.asarray(scores["is_anomalous"], float))
 
 
 def pooled_flag_counts(counts):
@@ -88,11 +83,12 @@ def _cnn_models(st, models_dir):
 
 
 def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bootstrap_z=N_BOOTSTRAP_Z,
-             n_toys=0, workers=1):
+             n_toys=0, workers=1, sensitivity_masses=()):
     """Scores and figures of merit for every method; returns a dict (arrays under 'scores').
     ``n_bootstrap_z``: template resamples behind the error of every significance; ``n_toys``:
     toy experiments of every test at the reference exposure (``toys``), fitted on ``workers``
-    processes."""
+    processes; ``sensitivity_masses``: WIMP masses [GeV] of the sensitivity curves
+    (``sensitivity.sensitivity``, at the reference exposure)."""
     test_st = derive(st, sim_n_events=n_test)
     train_st = derive(st, sim_n_events=n_train)
     test_runs = split_runs(test_st, "test")
@@ -175,6 +171,8 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bo
         "_search": search,
     }
     result["toys"] = [study.summary() for study in result["_toy_studies"]]
+    result["sensitivity"] = (sensitivity.sensitivity(st, search, n_test, search.reference_live_days,
+                                                     sensitivity_masses, progress) if sensitivity_masses else [])
     return result
 
 
@@ -530,6 +528,14 @@ def format_evaluation(result):
                 f"Z: Asimov {t['asimov_z']:.2f}, toy median {t['median_toy_z']:.2f} +- {t['median_toy_z_error']:.2f}; "
                 f"90% CL coverage: profile {t['coverage_profile']:.3f} +- {t['coverage_profile_error']:.3f}, "
                 f"CLs {t['coverage_cls']:.3f} +- {t['coverage_cls_error']:.3f}")
+    if result.get("sensitivity"):
+        lines.append(f"\nSensitivity at {result['reference_live_days']:g} live days (median 90% CL limit [cm^2] "
+                     "with its -1/+1 sigma band; 3 sigma discovery cross-section):")
+        for r in result["sensitivity"]:
+            low, median, high = r["limit_cm2"][1:4]
+            lines.append(f"  {r['mass_gev']:6g} GeV {r['test']:26s} {r['expected_wimp']:7.2f} WIMPs at "
+                         f"{r['cross_section_cm2']:.0e}: limit {median:.2e} ({low:.2e} - {high:.2e}), "
+                         f"discovery {r['discovery_cm2']:.2e}")
     summary = injection_summary(result)
     if summary:
         lines.append(f"\nInjection study: {INJECTED_PER_REFERENCE_EXPOSURE:g} events produced per "
@@ -798,6 +804,13 @@ def write_report(st, result, output, pseudo_run=None):
     if "CVAE loss" in result["scores"]:
         figures.append(_cvae_figure(result, st, pseudo_run))
     figures.append(_significance_figure(result))
+    if result.get("sensitivity"):
+        figures.append(_figure(
+            "Sensitivity against WIMP mass", "Median expected 90% CL upper limit (CLs, pyhf, background-only "
+            "Asimov; bands: +-1 and +-2 standard deviations) and 3 sigma discovery potential (median Asimov Z = 3) "
+            "of every test, one simulated WIMP run per mass on the same background templates.",
+            sensitivity.sensitivity_figure(result["sensitivity"], result["reference_live_days"],
+                                           result["fiducial_mass_kg"])))
     if result.get("_toy_studies"):
         studies = result["_toy_studies"]
         figures.append(_figure(

@@ -98,11 +98,12 @@ def build_model(signal, backgrounds):
             modifiers.append({"name": f"rate_{background.name}", "type": "normsys",
                               "data": {"hi": 1 + u, "lo": 1 / (1 + u)}})
         samples.append(_sample(background, modifiers))
-    # room for the signal strength up to well above the background's fluctuations (pyhf's
-    # default bound of 10 cuts off limits on a small signal template)
+    # room for the signal strength up to far above the background's fluctuations (pyhf's default
+    # bound of 10 cuts off limits on a small signal template, and its limit scan doubles its
+    # range until it brackets the limit, which must stay inside the bounds)
     n_signal = float(signal.expected.sum())
     n_background = float(sum(b.expected.sum() for b in backgrounds))
-    mu_max = max(10.0, 10.0 * (np.sqrt(n_background) + 3.0) / max(n_signal, 1e-12))
+    mu_max = max(10.0, 100.0 * (np.sqrt(n_background) + 3.0) / max(n_signal, 1e-12))
     spec = {"channels": [{"name": "analysis_space", "samples": samples}],
             "parameters": [{"name": "mu", "bounds": [[0.0, mu_max]]}]}
     return pyhf.Model(spec, poi_name="mu")

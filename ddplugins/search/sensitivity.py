@@ -1,0 +1,139 @@
+"""Sensitivity against WIMP mass: the median 90% CL upper limit with its 1 and 2 standard
+deviation bands and the 3 sigma discovery potential of every test, on the same simulated events.
+
+For each mass a WIMP run of its own (split ``sensitivity``, one run number per mass of
+``MASSES_GEV``) replaces the WIMP template of the search; the backgrounds are the search's
+templates. The tests: cut-and-count (events below the ER band median, one bin), the WIMP-template
+likelihood (binned band discriminant), the anomaly-score likelihood and the anomaly fraction. The
+limits come from ``statistics.upper_limit`` (CLs, pyhf, background-only Asimov bands); the
+discovery potential is the cross-section whose median (Asimov) discovery significance is 3.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from scipy import optimize
+
+from ddcore.context import derive
+from ddplugins.analyses.datasets import load_events, search_selection, split_runs
+from ddplugins.ml.categories import flag_bins
+from ddplugins.search import statistics
+from ddplugins.simulation import populations
+
+log = logging.getLogger(__name__)
+
+MASSES_GEV = (6, 10, 20, 50, 100, 200, 500, 1000)
+DISCOVERY_Z = 3.0
+CUT_AND_COUNT = "cut_and_count"
+
+
+def wimp_run(st, mass_gev):
+    """(context, run id) of the sensitivity split's WIMP run of ``mass_gev`` (one of MASSES_GEV:
+    a run name stands for one set of data, so each mass has its own run number)."""
+    if mass_gev not in MASSES_GEV:
+        raise ValueError(f"The sensitivity simulates WIMP masses {MASSES_GEV} GeV only, not {mass_gev}")
+    run_st = derive(st, wimp_mass_gev=float(mass_gev))
+    return run_st, split_runs(run_st, "sensitivity", sources=("wimp",), n_runs=len(MASSES_GEV))[
+        MASSES_GEV.index(mass_gev)]
+
+
+def _cut(values, edge):
+    return values[values >= edge]
+
+
+def _tests(search, wimp):
+    """(name, per-population values with this WIMP, bin edges) of every test; ``wimp``: the
+    mass's (simulated, band values, anomaly scores, flags)."""
+    found = []
+    for name, values, edges in search.tests():
+        replaced = dict(values)
+        n, band, scores, flags = wimp
+        replaced["wimp"] = (n, {"likelihood": band, "anomaly_fraction": flags,
+                                "anomaly_score_likelihood": scores}[name])
+        found.append((name, replaced, edges))
+    median = float(np.quantile(search.values["er"][1], 0.5))
+    counted = {name: (n, _cut(v, median)) for name, (n, v) in search.values.items()}
+    counted["wimp"] = (wimp[0], _cut(wimp[1], median))
+    found.insert(0, (CUT_AND_COUNT, counted, np.array([median, np.inf])))
+    return found
+
+
+def _discovery_strength(signal, backgrounds, z=DISCOVERY_Z):
+    """Signal strength whose Asimov discovery significance is ``z``."""
+    def gap(log_mu):
+        return statistics.discovery_significance(signal.scaled(np.exp(log_mu)), backgrounds) - z
+
+    low, high = np.log(1e-3), np.log(1e4)
+    if gap(high) < 0:
+        return np.inf
+    return float(np.exp(optimize.brentq(gap, low, high, xtol=0.01)))
+
+
+def sensitivity(st, search, n_events, live_days, masses=MASSES_GEV, progress=True):
+    """Rows per mass and test: expected WIMP events, median 90% CL limit and its bands [cm^2],
+    3 sigma discovery cross-section [cm^2], at ``live_days``."""
+    from pyhf.exceptions import FailedMinimization
+
+    template_st = derive(st, sim_n_events=n_events)
+    rows = []
+    for mass in masses:
+        run_st, run = wimp_run(template_st, mass)
+        targets = ["event_basics", "event_truth"] + (["anomaly_scores"] if search.flags is not None else [])
+        every = load_events(run_st, [run], targets, selected=False, progress=progress)
+        events = every[search_selection(run_st, run, every)]
+        scores = np.asarray(events["anomaly_score"], float) if search.flags is not None else None
+        wimp = (n_events, search.discriminant(events), scores,
+                np.asarray(flag_bins(every), float) if search.flags is not None else None)
+        plugin = run_st.get_single_plugin(run, "instructions")
+        produced = populations.expected_counts(plugin, live_days=live_days)
+        cross_section = float(plugin.wimp_cross_section_cm2)
+        log.info("Sensitivity at %g GeV: %d of %d WIMP events in the analysis space", mass, len(events), n_events)
+        for name, values, edges in _tests(search, wimp):
+            if values["wimp"][1] is None:
+                continue
+            signal, backgrounds = search.templates(produced, values, edges)
+            row = {"mass_gev": float(mass), "test": name, "expected_wimp": float(signal.expected.sum()),
+                   "cross_section_cm2": cross_section}
+            if signal.expected.sum() <= 0:
+                row.update(limit_cm2=[np.inf] * 5, discovery_cm2=np.inf)
+            else:
+                try:
+                    limit = statistics.upper_limit(signal, backgrounds)
+                    row["limit_cm2"] = [float(v * cross_section) for v in limit.expected]
+                    row["discovery_cm2"] = _discovery_strength(signal, backgrounds) * cross_section
+                except (ValueError, RuntimeError, FailedMinimization) as e:  # too few signal events to fit
+                    log.warning("%s at %g GeV: no limit from %d simulated WIMP events in the analysis space (%s)",
+                                name, mass, len(events), e)
+                    row.update(limit_cm2=[np.inf] * 5, discovery_cm2=np.inf)
+            rows.append(row)
+    return rows
+
+
+def sensitivity_figure(rows, live_days, mass_kg):
+    """Median limits with bands and discovery potentials against WIMP mass, one colour per test."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 5.5), layout="constrained")
+    ax = fig.subplots()
+    tests = list(dict.fromkeys(r["test"] for r in rows))
+    colours = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3"]
+    for test, colour in zip(tests, colours):
+        mine = [r for r in rows if r["test"] == test and np.isfinite(r["limit_cm2"][2])]
+        if not mine:
+            continue
+        masses = [r["mass_gev"] for r in mine]
+        limits = np.array([r["limit_cm2"] for r in mine])
+        label = test.replace("_", " ")
+        ax.plot(masses, limits[:, 2], "-", color=colour, label=f"{label}: median 90% CL limit")
+        ax.fill_between(masses, limits[:, 1], limits[:, 3], color=colour, alpha=0.25)
+        ax.fill_between(masses, limits[:, 0], limits[:, 4], color=colour, alpha=0.1)
+        ax.plot(masses, [r["discovery_cm2"] for r in mine], ":", color=colour, label=f"{label}: 3 sigma discovery")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("WIMP mass [GeV/c$^2$]")
+    ax.set_ylabel("SI WIMP-nucleon cross-section [cm$^2$]")
+    ax.set_title(f"Sensitivity, {live_days:g} live days x {mass_kg:g} kg (bands: +-1, +-2 sigma)", fontsize=10)
+    ax.legend(fontsize=7)
+    return fig
