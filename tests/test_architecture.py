@@ -15,7 +15,8 @@ from ddcore import registry
 from tests.helpers import REPOSITORY, run_command
 
 KERNEL_COMMANDS = {"detectors", "make", "info", "batch"}
-PLUGIN_COMMANDS = {"train", "grid-search", "evaluate", "report", "demo", "show", "validate-sim", "newsdm"}
+PLUGIN_COMMANDS = {"train", "grid-search", "evaluate", "report", "published", "demo", "show", "validate-sim",
+                   "newsdm"}
 
 
 def test_import_linter_contract_is_kept():
