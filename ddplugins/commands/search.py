@@ -104,8 +104,23 @@ def cmd_evaluate(args):
 
 
 def cmd_published(args):
+    if not args.no_xenon1t:
+        _published_xenon1t(args)
+    if args.light_wimp_release:
+        _published_light_wimp(args)
+    elif args.no_xenon1t:
+        raise SystemExit("Nothing to do: --no-xenon1t without --light-wimp-release")
+
+
+def _write_table(table, folder, name, command):
     import json
 
+    table.to_csv(os.path.join(folder, f"{name}.csv"), index=False)
+    with open(os.path.join(folder, f"{name}.json"), "w") as f:
+        json.dump({"command": command, "rows": table.to_dict(orient="records")}, f, indent=1)
+
+
+def _published_xenon1t(args):
     import pandas as pd
 
     from ddplugins.search import published
@@ -123,11 +138,34 @@ def cmd_published(args):
           f"beside: the asymptotic threshold, and wimprates' default halo v0 = 238 km/s (goal: within "
           f"{published.GOAL:.0%} of the published limit):")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
-    table.to_csv(os.path.join(args.output, "xenon1t_si_limits.csv"), index=False)
-    with open(os.path.join(args.output, "xenon1t_si_limits.json"), "w") as f:
-        json.dump({"command": "ddcore published", "rows": table.to_dict(orient="records")}, f, indent=1)
+    _write_table(table, args.output, "xenon1t_si_limits", "ddcore published")
     path = os.path.join(args.output, "xenon1t_si_limits.png")
     published.comparison_figure(comparisons).savefig(path, dpi=110)
+    print(f"Figure: {path}")
+
+
+def _published_light_wimp(args):
+    import pandas as pd
+
+    from ddplugins.search import light_wimp
+
+    release = light_wimp.read_release(resolve_path(args.light_wimp_release))
+    masses = args.light_wimp_masses or None
+    comparisons = [light_wimp.asymptotic_limits(release, masses)]
+    if args.toys:
+        comparisons.insert(0, light_wimp.neyman_limits(release, masses, n_toys=args.toys, workers=args.workers,
+                                                       seed=args.seed, asymptotic=comparisons[0]))
+    os.makedirs(args.output, exist_ok=True)
+    table = pd.concat([pd.DataFrame(c.rows()) for c in comparisons], ignore_index=True)
+    print("XENONnT 2024 light-WIMP SI limits (arXiv:2409.17868) from the release's events and templates with the "
+          "project's pyhf model: 90% CL limit (power-constrained at -1 sigma), the unconstrained limit and the "
+          f"median sensitivity, project / published (goal: within {light_wimp.GOAL:.0%}):")
+    columns = ["mass_gev", "method", "limit_ratio", "unconstrained_ratio", "median_ratio", "within_goal"]
+    columns += [c for c in ("unconstrained_ratio_error", "median_ratio_error") if c in table]
+    print(table[columns].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    _write_table(table, args.output, "xenonnt_light_wimp_si_limits", "ddcore published --light-wimp-release")
+    path = os.path.join(args.output, "xenonnt_light_wimp_si_limits.png")
+    light_wimp.comparison_figure(comparisons).savefig(path, dpi=110)
     print(f"Figure: {path}")
 
 
@@ -226,13 +264,26 @@ def ddcore_register_commands(cli: CommandLine) -> None:
         cli.add_context_arguments(p)
 
     p = cli.add_command(
-        "published", cmd_published, help="reproduce the published XENON1T SI WIMP limit",
+        "published", cmd_published, help="reproduce published XENON SI WIMP limits",
         description="The XENON1T 1 t yr spin-independent limit (arXiv:1805.12562) from the collaboration's "
         "binwise NR likelihood (pip install 'ddcore[published]') fed the project's wimprates spectra, beside "
-        "the published curve and its sensitivity bands: a table, a CSV/JSON and a figure.")
+        "the published curve and its sensitivity bands: a table, a CSV/JSON and a figure. With "
+        "--light-wimp-release, also the XENONnT 2024 light-WIMP limits and sensitivity (arXiv:2409.17868) from "
+        "the collaboration's public events and templates, fitted with the project's pyhf model.")
     p.add_argument("--masses", type=comma_list(float), default=list(MASSES_GEV), metavar="GEV,...",
                    help="WIMP masses [GeV] (default 6 GeV to 1 TeV)")
-    p.add_argument("--output", "-o", default="dd_output/published", help="folder for the table and figure")
+    p.add_argument("--no-xenon1t", action="store_true", help="skip the XENON1T limit")
+    p.add_argument("--light-wimp-release", metavar="FOLDER",
+                   help="also reproduce the XENONnT 2024 light-WIMP limits (arXiv:2409.17868) from its public data "
+                   "release in FOLDER (templates, events as CSV, model YAML, published limits; needs h5py)")
+    p.add_argument("--light-wimp-masses", type=comma_list(float), default=None, metavar="GEV,...",
+                   help="light-WIMP masses [GeV] (default: every mass the release has templates for)")
+    p.add_argument("--toys", type=int, default=0,
+                   help="light WIMP: toys per signal strength for the Neyman construction (default 0: the "
+                   "asymptotic formulae only; the published limits used toys)")
+    p.add_argument("--workers", type=int, default=1, help="processes fitting the toys (one mass each)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the toys")
+    p.add_argument("--output", "-o", default="dd_output/published", help="folder for the tables and figures")
 
     p = cli.add_command(
         "demo", cmd_demo, help="the main job on the default detector",
