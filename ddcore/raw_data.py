@@ -142,7 +142,8 @@ class _StoredData(DDPlugin):
 
     def setup(self):
         self.metadata_path, self.metadata = self._metadata()
-        now = source_identity(self.raw_data_dir, self.run_id, self.data_type)
+        # the run's identity is its raw_records' (truth written beside them belongs to them)
+        now = source_identity(self.raw_data_dir, self.run_id)
         if self.raw_data_source and self.raw_data_source != now:
             raise RawDataError(f"Run {self.run_id!r}: {self.metadata_path} changed since this context computed "
                                "the lineage: make a new context")

@@ -75,6 +75,34 @@ def test_the_lineage_names_the_source_and_follows_its_changes(tmp_path, simulate
     assert str(again.key_for(RUN, "event_basics")) != str(st.key_for(RUN, "event_basics"))
 
 
+def test_the_simulators_truth_beside_the_raw_records_is_read(tmp_path, simulated):
+    """WFSim and fuse write ``truth`` beside raw_records; it is read with them, under the run's
+    source identity (its raw_records')."""
+
+    class Truth(strax.Plugin):
+        provides = "truth"
+        depends_on = ()
+        dtype = strax.time_fields + [(("Number of quanta", "amp"), np.int32)]
+        rechunk_on_save = False
+
+        def is_ready(self, chunk_i):
+            return chunk_i == 0
+
+        def source_finished(self):
+            return True
+
+        def compute(self, chunk_i):
+            truth = np.zeros(3, self.dtype)
+            truth["time"], truth["endtime"], truth["amp"] = [100, 200, 300], [150, 250, 350], [7, 8, 9]
+            return self.chunk(start=0, end=400, data=truth)
+
+    folder = _write_foreign(tmp_path / "wfsim", simulated[0])
+    strax.Context(storage=[strax.DataDirectory(str(folder))], register=[Truth]).make(RUN, "truth", progress_bar=False)
+    st = ddcore.context("xenon1t", storage=str(tmp_path / "store"), raw_data=folder)
+    assert st.get_array(RUN, "truth", progress_bar=False)["amp"].tolist() == [7, 8, 9]
+    assert len(st.get_array(RUN, "event_basics", progress_bar=False)) == len(simulated[1])
+
+
 def _strax_folder(root, data, run_id=RUN, chunks=None, dtype=None):
     """A strax-format folder written by hand, to break it in the ways a writer can."""
     folder = root / f"{run_id}-raw_records-abcdefghij"
