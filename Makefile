@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-strax-oldest lint docs notebooks bench bench-peer install clean models
+.PHONY: demo test test-strax-oldest lint docs notebooks bench bench-peer peer-env validate-wfsim install clean models
 
 DEPS := $(VENV)/.dependencies
 SOURCES := $(shell find ddcore ddplugins -type f \( -name '*.py' -o -name '*.toml' -o -name '*.keras' -o -name '*.json' -o -name '*.j2' \) 2>/dev/null)
@@ -73,12 +73,24 @@ bench: $(STAMP)
 # straxen's chain beside this one on the same raw_records, in an environment of its own (straxen
 # pins some packages differently); benchmarks/test_bench_peer.py is skipped where straxen is absent
 PEER_VENV ?= .venv-peer
-bench-peer:
+peer-env:
 	$(PYTHON) -m venv $(PEER_VENV)
 	$(PEER_VENV)/bin/pip install --quiet --upgrade pip
 	$(PEER_VENV)/bin/pip install --quiet ".[test,ml,peer]"
+
+bench-peer: peer-env
 	$(PEER_VENV)/bin/python -m pytest benchmarks/test_bench_peer.py --benchmark-enable --benchmark-only \
 		--benchmark-json=benchmarks/results/peer.json -q
+
+# WFSim's XENONnT raw_records (../shared/data/wfsim configuration) processed by straxen and by this
+# project, both judged against WFSim's truth: docs/results/wfsim/ (about 15 minutes on 2 cores)
+WFSIM_EVENTS ?= 2000
+WFSIM_WORK ?= dd_output/wfsim_validation
+validate-wfsim: peer-env $(STAMP)
+	$(PEER_VENV)/bin/python benchmarks/wfsim_validation.py simulate --events $(WFSIM_EVENTS) --work $(WFSIM_WORK)
+	$(PEER_VENV)/bin/python benchmarks/wfsim_validation.py straxen --work $(WFSIM_WORK)
+	$(BIN)/python benchmarks/wfsim_validation.py ddcore --work $(WFSIM_WORK)
+	$(BIN)/python benchmarks/wfsim_validation.py compare --work $(WFSIM_WORK)
 
 clean:
 	rm -rf $(VENV) $(PEER_VENV) $(OLDEST_VENV) dd_data dd_output .pytest_cache site .cache

@@ -15,7 +15,6 @@ import time
 
 import numpy as np
 import pytest
-import strax
 
 import ddcore
 from benchmarks.conftest import InMemoryRawRecords
@@ -23,31 +22,11 @@ from ddplugins.tpc._geometry import TOP
 from ddplugins.tpc._options import pmt_table
 
 straxen = pytest.importorskip("straxen")
-from immutabledict import immutabledict  # noqa: E402  (a straxen dependency)
+from benchmarks._straxen_peer import straxen_context  # noqa: E402
 
 EVENTS = int(os.environ.get("DD_BENCH_PEER_EVENTS", "2000"))
 RUN = "er_sr0_810"
 ROUNDS = 3
-
-
-class CentroidPositions(strax.Plugin):
-    """(x, y) of every peak: area-weighted centroid of the top-array PMTs."""
-
-    __version__ = "0.0.1"
-    depends_on = "peaks"
-    provides = "peak_positions"
-    data_kind = "peaks"
-    dtype = strax.time_fields + [(("x [cm]", "x"), np.float32), (("y [cm]", "y"), np.float32)]
-    pmt_x = pmt_y = n_top = None
-
-    def compute(self, peaks):
-        result = np.zeros(len(peaks), self.dtype)
-        result["time"], result["endtime"] = peaks["time"], strax.endtime(peaks)
-        top = peaks["area_per_channel"][:, : self.n_top]
-        total = np.maximum(top.sum(axis=1), 1e-9)
-        result["x"] = top @ self.pmt_x[: self.n_top] / total
-        result["y"] = top @ self.pmt_y[: self.n_top] / total
-        return result
 
 
 @pytest.fixture(scope="module")
@@ -59,25 +38,11 @@ def nt_chunks():
 
 
 def _straxen_context(ours, pmts):
-    n_pmts, n_top = len(pmts), int(np.sum(pmts["array"] == TOP))
-    CentroidPositions.pmt_x, CentroidPositions.pmt_y = pmts["x"], pmts["y"]
-    CentroidPositions.n_top = n_top
     plugin_config = {**ours.get_single_plugin(RUN, "peaks").config,
                      **ours.get_single_plugin(RUN, "event_basics").config}
     to_pe = np.where(pmts["alive"], 1.0 / plugin_config["adc_per_pe"], 0.0)
-    return strax.Context(
-        storage=[],
-        register=[InMemoryRawRecords, straxen.PulseProcessing, straxen.Peaklets,
-                  straxen.PeakletClassificationVanilla, straxen.MergedS2sVanilla, straxen.PeaksVanilla,
-                  straxen.PeakBasicsVanilla, CentroidPositions, straxen.PeakProximity, straxen.Events,
-                  straxen.EventBasicsVanilla],
-        config=dict(
-            channel_map=immutabledict(tpc=(0, n_pmts - 1)), n_tpc_pmts=n_pmts, n_top_pmts=n_top,
-            gain_model=to_pe, hit_min_amplitude=np.full(n_pmts, 15, np.int16),
-            electron_drift_velocity=plugin_config["drift_velocity_um_per_ns"] * 1e-4,
-            max_drift_length=plugin_config["tpc_length_cm"],
-        ),
-    )
+    return straxen_context(InMemoryRawRecords, pmts["x"], pmts["y"], int(np.sum(pmts["array"] == TOP)), to_pe,
+                           plugin_config["drift_velocity_um_per_ns"] * 1e-4, plugin_config["tpc_length_cm"])
 
 
 def _timed_make(st, chunks):
