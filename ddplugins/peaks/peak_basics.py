@@ -11,20 +11,29 @@ UNKNOWN, S1, S2 = 0, 1, 2
 class PeakBasics(DDPlugin):
     """Peak summaries and a documented classifier.
 
-    A peak is an **S1** if its rise time (10% to 50% area) is below ``s1_max_rise_time_ns`` and
-    at least ``s1_min_channels`` PMTs contribute (the 3-fold coincidence of XENON1T analyses);
-    otherwise it is an **S2** if its area is at least ``s2_min_area_pe`` and its 50% area width
-    at least ``s2_min_width_ns``; anything else is unknown (type 0).
+    A peak is an **S1** if its rise time (10% to 50% area) is below a limit that falls with its
+    area, as straxen's peaklet classification draws it: ``norm * exp(-area / tau) + const`` below
+    ``s1_small_area_threshold_pe`` (``s1_rise_time_area_parameters``: a 5 PE S1 of a few photons
+    may rise over 100 ns, the scintillation decay sampled by few photons), and
+    ``s1_max_rise_time_large_ns`` above; and at least ``s1_min_channels`` PMTs contribute (the
+    3-fold coincidence of XENON1T analyses). Otherwise it is an **S2** if its area is at least
+    ``s2_min_area_pe`` and its 50% area width at least ``s2_min_width_ns``; anything else is
+    unknown (type 0).
     """
 
-    __version__ = "0.1.0"
+    __version__ = "0.2.0"
     depends_on = "peaks"
     provides = "peak_basics"
     data_kind = "peaks"
 
-    s1_max_rise_time_ns = strax.Config(
-        default=70, type=(int, float), help="Longest S1 rise time (10%-50% area) [ns]"
-    )
+    s1_rise_time_area_parameters = strax.Config(
+        default=(50.0, 80.0, 12.0), type=(tuple, list),
+        help="(norm [ns], const [ns], tau [PE]) of the longest rise time (10%-50% area) of a small S1, "
+        "norm * exp(-area / tau) + const (straxen's default)")
+    s1_small_area_threshold_pe = strax.Config(
+        default=250.0, type=(int, float), help="Largest area of a small S1 (the area-dependent limit) [PE]")
+    s1_max_rise_time_large_ns = strax.Config(
+        default=120.0, type=(int, float), help="Longest rise time (10%-50% area) of a larger S1 [ns]")
     s1_min_channels = strax.Config(default=3, type=int, help="Fewest PMTs contributing to an S1")
     s2_min_area_pe = strax.Config(default=10.0, type=(float, int), help="Smallest S2 area [PE]")
     s2_min_width_ns = strax.Config(
@@ -61,9 +70,11 @@ class PeakBasics(DDPlugin):
         return result
 
     def classify(self, basics):
-        is_s1 = (basics["rise_time"] < self.s1_max_rise_time_ns) & (
-            basics["n_channels"] >= self.s1_min_channels
-        )
+        norm, const, tau = self.s1_rise_time_area_parameters
+        area = basics["area"]
+        longest = np.where(area < self.s1_small_area_threshold_pe,
+                           norm * np.exp(-np.clip(area, 0, None) / tau) + const, self.s1_max_rise_time_large_ns)
+        is_s1 = (basics["rise_time"] < longest) & (basics["n_channels"] >= self.s1_min_channels)
         is_s2 = (
             ~is_s1
             & (basics["area"] >= self.s2_min_area_pe)
