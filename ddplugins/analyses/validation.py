@@ -33,15 +33,19 @@ def _events(st, run_id):
 
 def simulation_figures(st, events, run_id):
     """Dict of measured vs expected figures from one run's event_basics + event_truth."""
-    options = st.get_single_plugin(run_id, "raw_records").config
+    plugin = st.get_single_plugin(run_id, "raw_records")
+
+    def option(name):  # the run's value, also of an option resolved from the corrections store
+        return getattr(plugin, name)
+
     good = _good(events)
     bright = good[good["true_s1_photons"] > 100]
     g1 = bright["cs1"].sum() / bright["true_s1_photons"].sum()
     extracted = good["true_s2_electrons"]
     g2_bottom = good["cs2_bottom"].sum() / extracted.sum()
 
-    velocity_cm_per_ns = options["drift_velocity_um_per_ns"] * 1e-4
-    expected_slope = 2 * options["diffusion_longitudinal_cm2_per_s"] * 1e-9 / velocity_cm_per_ns**2
+    velocity_cm_per_ns = option("drift_velocity_um_per_ns") * 1e-4
+    expected_slope = 2 * option("diffusion_longitudinal_cm2_per_s") * 1e-9 / velocity_cm_per_ns**2
     sigma2 = (good["s2_range_50p_area"] / GAUSSIAN_50P_WIDTH_PER_SIGMA) ** 2
     slope, intercept = np.polyfit(good["drift_time"], sigma2, 1)
 
@@ -50,11 +54,11 @@ def simulation_figures(st, events, run_id):
         "events": len(events),
         "events_with_s1_and_s2": len(good),
         "g1_measured": g1,
-        "g1_expected": options["g1_pe_per_photon"],
+        "g1_expected": option("g1_pe_per_photon"),
         "g2_bottom_measured": g2_bottom,
-        "g2_bottom_expected": options["g2_bottom_pe_per_electron"],
+        "g2_bottom_expected": option("g2_bottom_pe_per_electron"),
         "s2_aft_measured": float(np.median(good["s2_area_fraction_top"])),
-        "s2_aft_expected": options["s2_area_fraction_top"],
+        "s2_aft_expected": option("s2_area_fraction_top"),
         "s2_width_slope_measured_ns2_per_ns": slope,
         "s2_width_slope_expected_ns2_per_ns": expected_slope,
         "s2_width_intercept_ns": float(np.sqrt(max(intercept, 0))),

@@ -94,7 +94,7 @@ class EventBasics(PMTLayoutOptions, DDPlugin):
         has_both = (index[:, 0] >= 0) & (index[:, 1] >= 0)
         drift = np.where(has_both, result["s2_center_time"] - result["s1_center_time"], np.nan)
         result["drift_time"] = drift
-        depth = depth_cm(drift, self.config)
+        depth = depth_cm(drift, self)
         result["z"] = -depth
 
         top_areas = take(peaks["area_per_channel"], index[:, 1], 0)[:, self.top_live]

@@ -31,7 +31,7 @@ class Events(strax.OverlapWindowPlugin, DDPlugin):
     )
 
     def setup(self):
-        self.left_ns = int(drift_time_ns(self.tpc_length_cm, self.config) + self.event_left_margin_us * 1e3)
+        self.left_ns = int(drift_time_ns(self.tpc_length_cm, self) + self.event_left_margin_us * 1e3)
         self.right_ns = int(self.event_right_extension_us * 1e3)
 
     def get_window_size(self):

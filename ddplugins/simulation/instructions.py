@@ -164,7 +164,7 @@ class Instructions(SimulatedSource):
     def setup_run(self):
         self.run_start_ns = RUN_EPOCH_NS + (self.run_number % MAX_RUN_SLOTS) * RUN_SPACING_NS
         spacing_ns = self.sim_event_spacing_us * 1e3
-        max_drift_ns = drift_time_ns(self.tpc_length_cm, self.config)
+        max_drift_ns = drift_time_ns(self.tpc_length_cm, self)
         if self.sim_interaction_delay_us is None:
             self.interaction_delay_ns = max_drift_ns + 20_000
         elif self.sim_interaction_delay_us * 1e3 < max_drift_ns:
@@ -219,7 +219,7 @@ class Instructions(SimulatedSource):
         (checked in setup_run); FaX instructions must start one drift time into their slot."""
         if self.fax_table is None:
             return True
-        return bool(np.all(self.fax_table["t"] >= drift_time_ns(self.tpc_length_cm, self.config) + 20_000))
+        return bool(np.all(self.fax_table["t"] >= drift_time_ns(self.tpc_length_cm, self) + 20_000))
 
     def run_time_range(self):
         # a run lasts whole seconds (strax's progress bar reads run start and end in seconds)
@@ -287,7 +287,7 @@ class Instructions(SimulatedSource):
                 "their slot start (the digitised pulses begin before the photons arrive)"
             )
         slot_ns = self.sim_event_spacing_us * 1e3
-        late = table["t"] + drift_time_ns(table["depth"], self.config) + 20_000 > slot_ns
+        late = table["t"] + drift_time_ns(table["depth"], self) + 20_000 > slot_ns
         if np.any(late):
             row = int(np.argmax(late)) + 2
             raise fax_csv.FaxCSVError(
@@ -316,7 +316,7 @@ class Instructions(SimulatedSource):
         result["injected"] = self.event_injected[events]
         result["time"] = self.slot_start(events) + delays
         depth = -result["z"].astype(np.float64)
-        result["endtime"] = result["time"] + drift_time_ns(depth, self.config).astype(np.int64) + 10_000
+        result["endtime"] = result["time"] + drift_time_ns(depth, self).astype(np.int64) + 10_000
         result = result[np.lexsort((result["event_number"], result["time"]))]
         start = int(self.slot_start(first))
         end = int(self.slot_start(first + self.sim_events_per_chunk))

@@ -49,7 +49,7 @@ def population_code(name):
 
 
 def max_drift_ns(opts):
-    return float(drift_time_ns(opts.tpc_length_cm, opts.config))
+    return float(drift_time_ns(opts.tpc_length_cm, opts))
 
 
 def expected_counts(opts, live_days=None):
@@ -223,7 +223,7 @@ def interactions(opts, population, n, rng):
         # the lone S2 arrives up to one maximum drift time after the S1, from its own depth
         lone_s2 = _lone_s2s(opts, rng, event, 0.0)
         arrival = s1_time + rng.uniform(0, max_drift_ns(opts), n)
-        lone_s2["delay_ns"] = arrival - drift_time_ns(-lone_s2["z"], opts.config)
+        lone_s2["delay_ns"] = arrival - drift_time_ns(-lone_s2["z"], opts)
         table = {k: np.concatenate([lone_s1[k], lone_s2[k]]) for k in lone_s1}
     else:
         raise ValueError(f"No interaction model for population {name!r}")

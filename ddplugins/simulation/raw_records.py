@@ -142,7 +142,7 @@ class SimulatedRawRecords(PMTLayoutOptions, DDPlugin):
             self.gas_triplet_tau_ns, self.pmt_transit_time_spread_ns, self.p_double_pe_emission,
             self.spe_resolution, self.afterpulse_probability, self.afterpulse_delay_range_ns[0],
             self.afterpulse_delay_range_ns[1], self.photoionization_probability,
-            drift_time_ns(self.tpc_length_cm, self.config),
+            drift_time_ns(self.tpc_length_cm, self),
         )
         return response
 
@@ -177,7 +177,7 @@ class SimulatedRawRecords(PMTLayoutOptions, DDPlugin):
         events["s2_x"], events["s2_y"] = instructions["s2_x"], instructions["s2_y"]
         events["depth"] = -instructions["z"].astype(np.float64)
         x, y, depth = events["x"], events["y"], events["depth"]
-        drift = events["drift_time"] = drift_time_ns(depth, self.config)
+        drift = events["drift_time"] = drift_time_ns(depth, self)
 
         p_detect = self.g1_pe_per_photon * relative_s1_light_yield(x, y, depth, self.config)
         p_detect = np.clip(p_detect / (1 + self.p_double_pe_emission), 0, 1)

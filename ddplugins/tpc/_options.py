@@ -89,7 +89,8 @@ S1_LIGHT_YIELD_OPTIONS = (
 
 # per-run conditions: a number, or a reference to a corrections store resolved per run
 # (ddcore.corrections); only options the plugins read as attributes (self.electron_lifetime_us)
-CORRECTABLE_OPTIONS = frozenset({"electron_lifetime_us"})
+CORRECTABLE_OPTIONS = frozenset({"electron_lifetime_us", "drift_velocity_um_per_ns", "drift_time_gate_us",
+                                 "g1_pe_per_photon", "g2_bottom_pe_per_electron"})
 
 
 def tpc_options(*names: str):
@@ -145,14 +146,23 @@ def _hashable(value):
     return tuple(value) if isinstance(value, list) else value
 
 
-def drift_time_ns(depth_cm, config: dict):
-    """Drift time of electrons from ``depth_cm`` below the gate [ns]."""
-    return depth_cm * 1e4 / config["drift_velocity_um_per_ns"] + config["drift_time_gate_us"] * 1e3
+def option_value(source, name: str):
+    """An option's value from a plugin (its attribute: a correction resolved for its run) or a
+    config dict of plain numbers."""
+    return source[name] if isinstance(source, dict) else getattr(source, name)
 
 
-def depth_cm(drift_time, config: dict):
+def drift_time_ns(depth_cm, source):
+    """Drift time of electrons from ``depth_cm`` below the gate [ns]; ``source``: the plugin
+    (per-run values of correctable options) or a config dict."""
+    return (depth_cm * 1e4 / option_value(source, "drift_velocity_um_per_ns")
+            + option_value(source, "drift_time_gate_us") * 1e3)
+
+
+def depth_cm(drift_time, source):
     """Depth below the gate of an interaction with this drift time [cm]."""
-    return (drift_time - config["drift_time_gate_us"] * 1e3) * config["drift_velocity_um_per_ns"] / 1e4
+    return ((drift_time - option_value(source, "drift_time_gate_us") * 1e3)
+            * option_value(source, "drift_velocity_um_per_ns") / 1e4)
 
 
 def relative_s1_light_yield(x, y, depth, config: dict):
