@@ -172,7 +172,8 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bo
     }
     result["toys"] = [study.summary() for study in result["_toy_studies"]]
     result["sensitivity"] = (sensitivity.sensitivity(st, search, n_test, search.reference_live_days,
-                                                     sensitivity_masses, progress) if sensitivity_masses else [])
+                                                     sensitivity_masses, progress, n_bootstrap=n_bootstrap_z)
+                             if sensitivity_masses else [])
     return result
 
 
@@ -531,11 +532,22 @@ def format_evaluation(result):
     if result.get("sensitivity"):
         lines.append(f"\nSensitivity at {result['reference_live_days']:g} live days (median 90% CL limit [cm^2] "
                      "with its -1/+1 sigma band; 3 sigma discovery cross-section):")
-        for r in result["sensitivity"]:
+        reference = result["reference_live_days"]
+        for r in sensitivity.at_exposure(result["sensitivity"], reference):
             low, median, high = r["limit_cm2"][1:4]
+            error = f" +- {r['limit_median_error_cm2']:.1e}" if "limit_median_error_cm2" in r else ""
             lines.append(f"  {r['mass_gev']:6g} GeV {r['test']:26s} {r['expected_wimp']:7.2f} WIMPs at "
-                         f"{r['cross_section_cm2']:.0e}: limit {median:.2e} ({low:.2e} - {high:.2e}), "
+                         f"{r['cross_section_cm2']:.0e}: limit {median:.2e}{error} ({low:.2e} - {high:.2e}), "
                          f"discovery {r['discovery_cm2']:.2e}")
+        scan = [r for r in result["sensitivity"] if r.get("live_days", reference) != reference]
+        if scan:
+            lines.append("Against exposure (median 90% CL limit [cm^2] at each exposure's live days):")
+            for mass in sorted({r["mass_gev"] for r in scan}):
+                for test in dict.fromkeys(r["test"] for r in scan):
+                    mine = sorted((r for r in result["sensitivity"] if r["mass_gev"] == mass and r["test"] == test),
+                                  key=lambda r: r["live_days"])
+                    lines.append(f"  {mass:g} GeV, {test}: " + ", ".join(
+                        f"{r['live_days']:g} d {r['limit_cm2'][2]:.2e}" for r in mine))
     summary = injection_summary(result)
     if summary:
         lines.append(f"\nInjection study: {INJECTED_PER_REFERENCE_EXPOSURE:g} events produced per "
@@ -807,8 +819,9 @@ def write_report(st, result, output, pseudo_run=None):
     if result.get("sensitivity"):
         figures.append(_figure(
             "Sensitivity against WIMP mass", "Median expected 90% CL upper limit (CLs, pyhf, background-only "
-            "Asimov; bands: +-1 and +-2 standard deviations) and 3 sigma discovery potential (median Asimov Z = 3) "
-            "of every test, one simulated WIMP run per mass on the same background templates.",
+            "Asimov; bands: +-1 and +-2 standard deviations; error bars: template bootstrap) and 3 sigma discovery "
+            "potential (median Asimov Z = 3) of every test, one simulated WIMP run per mass on the same background "
+            "templates; beside it, the median limits against exposure.",
             sensitivity.sensitivity_figure(result["sensitivity"], result["reference_live_days"],
                                            result["fiducial_mass_kg"])))
     if result.get("_toy_studies"):

@@ -7,6 +7,12 @@ templates. The tests: cut-and-count (events below the ER band median, one bin), 
 likelihood (binned band discriminant), the anomaly-score likelihood and the anomaly fraction. The
 limits come from ``statistics.upper_limit`` (CLs, pyhf, background-only Asimov bands); the
 discovery potential is the cross-section whose median (Asimov) discovery significance is 3.
+
+At ``EXPOSURE_SCAN_MASSES_GEV`` the same against exposure (``EXPOSURE_SCAN_LIVE_DAYS`` beside the
+reference): the templates scaled to each exposure, the template statistics unchanged. With
+``n_bootstrap`` the median limit at the reference exposure carries an error: half the 16-84%
+range of the medians from bootstrap resamples of every template's simulated events (signal and
+backgrounds), the uncertainty the finite simulation leaves on the curve.
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ from ddplugins.simulation import populations
 log = logging.getLogger(__name__)
 
 MASSES_GEV = (6, 10, 20, 50, 100, 200, 500, 1000)
+EXPOSURE_SCAN_MASSES_GEV = (10, 50)
+# live days x the fiducial mass: 350 days x 1042 kg is about 1 t yr
+EXPOSURE_SCAN_LIVE_DAYS = (10.0, 100.0, 350.0, 1000.0)
 DISCOVERY_Z = 3.0
 CUT_AND_COUNT = "cut_and_count"
 
@@ -71,12 +80,43 @@ def _discovery_strength(signal, backgrounds, z=DISCOVERY_Z):
     return float(np.exp(optimize.brentq(gap, low, high, xtol=0.01)))
 
 
-def sensitivity(st, search, n_events, live_days, masses=MASSES_GEV, progress=True):
-    """Rows per mass and test: expected WIMP events, median 90% CL limit and its bands [cm^2],
-    3 sigma discovery cross-section [cm^2], at ``live_days``."""
+def _limits(signal, backgrounds, cross_section):
+    """Median limit with bands and 3 sigma discovery cross-section [cm^2] of one test."""
+    if signal.expected.sum() <= 0:
+        return {"limit_cm2": [np.inf] * 5, "discovery_cm2": np.inf}
+    limit = statistics.upper_limit(signal, backgrounds)
+    return {"limit_cm2": [float(v * cross_section) for v in limit.expected],
+            "discovery_cm2": _discovery_strength(signal, backgrounds) * cross_section}
+
+
+def _median_error(search, produced, values, edges, cross_section, rng, n_bootstrap):
+    """Half the 16-84% range of the median limit [cm^2] over bootstrap resamples of the
+    templates' simulated events."""
+    from pyhf.exceptions import FailedMinimization
+
+    def resample(v):
+        return np.asarray(v)[rng.integers(0, len(v), len(v))] if len(v) else v
+
+    medians = []
+    for _ in range(n_bootstrap):
+        signal, backgrounds = search.templates(produced, values, edges, resample)
+        try:
+            medians.append(statistics.upper_limit(signal, backgrounds).median * cross_section)
+        except (ValueError, RuntimeError, FailedMinimization):
+            log.warning("A bootstrap limit did not converge; left out of the median's error")
+    low, high = np.percentile(medians, [16, 84]) if medians else (np.nan, np.nan)
+    return float((high - low) / 2)
+
+
+def sensitivity(st, search, n_events, live_days, masses=MASSES_GEV, progress=True, n_bootstrap=0, seed=0):
+    """Rows per mass, test and exposure: expected WIMP events, median 90% CL limit and its bands
+    [cm^2], 3 sigma discovery cross-section [cm^2]; at ``live_days`` for every mass (with the
+    median's bootstrap error where ``n_bootstrap``), and at ``EXPOSURE_SCAN_LIVE_DAYS`` for the
+    masses of ``EXPOSURE_SCAN_MASSES_GEV``."""
     from pyhf.exceptions import FailedMinimization
 
     template_st = derive(st, sim_n_events=n_events)
+    rng = np.random.default_rng(seed)
     rows = []
     for mass in masses:
         run_st, run = wimp_run(template_st, mass)
@@ -87,46 +127,57 @@ def sensitivity(st, search, n_events, live_days, masses=MASSES_GEV, progress=Tru
         wimp = (n_events, search.discriminant(events), scores,
                 np.asarray(flag_bins(every), float) if search.flags is not None else None)
         plugin = run_st.get_single_plugin(run, "instructions")
-        produced = populations.expected_counts(plugin, live_days=live_days)
         cross_section = float(plugin.wimp_cross_section_cm2)
         log.info("Sensitivity at %g GeV: %d of %d WIMP events in the analysis space", mass, len(events), n_events)
+        exposures = [live_days] + (list(EXPOSURE_SCAN_LIVE_DAYS) if mass in EXPOSURE_SCAN_MASSES_GEV else [])
         for name, values, edges in _tests(search, wimp):
             if values["wimp"][1] is None:
                 continue
-            signal, backgrounds = search.templates(produced, values, edges)
-            row = {"mass_gev": float(mass), "test": name, "expected_wimp": float(signal.expected.sum()),
-                   "cross_section_cm2": cross_section}
-            if signal.expected.sum() <= 0:
-                row.update(limit_cm2=[np.inf] * 5, discovery_cm2=np.inf)
-            else:
+            for days in exposures:
+                produced = populations.expected_counts(plugin, live_days=days)
+                signal, backgrounds = search.templates(produced, values, edges)
+                row = {"mass_gev": float(mass), "test": name, "live_days": float(days),
+                       "expected_wimp": float(signal.expected.sum()), "cross_section_cm2": cross_section}
                 try:
-                    limit = statistics.upper_limit(signal, backgrounds)
-                    row["limit_cm2"] = [float(v * cross_section) for v in limit.expected]
-                    row["discovery_cm2"] = _discovery_strength(signal, backgrounds) * cross_section
+                    row.update(_limits(signal, backgrounds, cross_section))
+                    if n_bootstrap and days == live_days and np.isfinite(row["limit_cm2"][2]):
+                        row["limit_median_error_cm2"] = _median_error(search, produced, values, edges, cross_section,
+                                                                      rng, n_bootstrap)
                 except (ValueError, RuntimeError, FailedMinimization) as e:  # too few signal events to fit
-                    log.warning("%s at %g GeV: no limit from %d simulated WIMP events in the analysis space (%s)",
-                                name, mass, len(events), e)
+                    log.warning("%s at %g GeV, %g live days: no limit from %d simulated WIMP events in the "
+                                "analysis space (%s)", name, mass, days, len(events), e)
                     row.update(limit_cm2=[np.inf] * 5, discovery_cm2=np.inf)
-            rows.append(row)
+                rows.append(row)
     return rows
 
 
+def at_exposure(rows, live_days):
+    """The rows of one exposure (rows of results made before the exposure scan have none)."""
+    return [r for r in rows if r.get("live_days", live_days) == live_days]
+
+
 def sensitivity_figure(rows, live_days, mass_kg):
-    """Median limits with bands and discovery potentials against WIMP mass, one colour per test."""
+    """Median limits with bands and discovery potentials against WIMP mass, one colour per test;
+    beside them, where the rows hold an exposure scan, the median limits against exposure."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(8, 5.5), layout="constrained")
-    ax = fig.subplots()
+    scanned = sorted({r["mass_gev"] for r in rows if r.get("live_days", live_days) != live_days})
+    fig = Figure(figsize=(13 if scanned else 8, 5.5), layout="constrained")
+    axes = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]}) if scanned else [fig.subplots()]
+    ax = axes[0]
+    reference = at_exposure(rows, live_days)
     tests = list(dict.fromkeys(r["test"] for r in rows))
-    colours = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3"]
-    for test, colour in zip(tests, colours):
-        mine = [r for r in rows if r["test"] == test and np.isfinite(r["limit_cm2"][2])]
+    colours = dict(zip(tests, ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3"]))
+    for test in tests:
+        colour = colours[test]
+        mine = [r for r in reference if r["test"] == test and np.isfinite(r["limit_cm2"][2])]
         if not mine:
             continue
         masses = [r["mass_gev"] for r in mine]
         limits = np.array([r["limit_cm2"] for r in mine])
         label = test.replace("_", " ")
-        ax.plot(masses, limits[:, 2], "-", color=colour, label=f"{label}: median 90% CL limit")
+        errors = [r.get("limit_median_error_cm2", 0.0) for r in mine]
+        ax.errorbar(masses, limits[:, 2], yerr=errors, fmt="-", color=colour, label=f"{label}: median 90% CL limit")
         ax.fill_between(masses, limits[:, 1], limits[:, 3], color=colour, alpha=0.25)
         ax.fill_between(masses, limits[:, 0], limits[:, 4], color=colour, alpha=0.1)
         ax.plot(masses, [r["discovery_cm2"] for r in mine], ":", color=colour, label=f"{label}: 3 sigma discovery")
@@ -136,4 +187,20 @@ def sensitivity_figure(rows, live_days, mass_kg):
     ax.set_ylabel("SI WIMP-nucleon cross-section [cm$^2$]")
     ax.set_title(f"Sensitivity, {live_days:g} live days x {mass_kg:g} kg (bands: +-1, +-2 sigma)", fontsize=10)
     ax.legend(fontsize=7)
+    if scanned:
+        other = axes[1]
+        for test in tests:
+            for mass, style in zip(scanned, ("-o", "--s", ":^")):
+                mine = sorted((r for r in rows if r["test"] == test and r["mass_gev"] == mass
+                               and np.isfinite(r["limit_cm2"][2])), key=lambda r: r.get("live_days", live_days))
+                if mine:
+                    other.plot([r.get("live_days", live_days) * mass_kg / 1e3 / 365.25 for r in mine],
+                               [r["limit_cm2"][2] for r in mine], style, color=colours[test], ms=4,
+                               label=f"{test.replace('_', ' ')}, {mass:g} GeV")
+        other.set_xscale("log")
+        other.set_yscale("log")
+        other.set_xlabel(f"exposure [t yr] ({mass_kg:g} kg fiducial)")
+        other.set_ylabel("median 90% CL limit [cm$^2$]")
+        other.set_title("Against exposure", fontsize=10)
+        other.legend(fontsize=6)
     return fig
