@@ -157,36 +157,18 @@ def _save_events(work, name, events, seconds):
 def process_straxen(args):
     import time
 
-    import strax
-
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
     from benchmarks._straxen_peer import straxen_context
+    from benchmarks.conftest import InMemoryRawRecords
 
     source = _wfsim_context(args.work, args.seed)
     if not source.is_stored(RUN, "raw_records"):
         raise SystemExit(f"No WFSim raw_records in {args.work} with these options: run the simulate step first")
 
-    class StoredRawRecords(strax.Plugin):
-        __version__ = "0.0.1"
-        depends_on = ()
-        provides = data_kind = "raw_records"
-        dtype = strax.raw_record_dtype(strax.DEFAULT_RECORD_LENGTH)
-        rechunk_on_save = False
-        chunks = list(source.get_iter(RUN, "raw_records", progress_bar=False))
-
-        def is_ready(self, chunk_i):
-            return chunk_i < len(self.chunks)
-
-        def source_finished(self):
-            return True
-
-        def compute(self, chunk_i):
-            chunk = self.chunks[chunk_i]
-            return self.chunk(start=chunk.start, end=chunk.end, data=chunk.data)
-
+    InMemoryRawRecords.chunks = list(source.get_iter(RUN, "raw_records", progress_bar=False))
     detector = _detector(args.work)
     x, y, n_top = _pmts()
-    st = straxen_context(StoredRawRecords, x, y, n_top, np.full(N_TPC_PMTS, 1 / ADC_PER_PE),
+    st = straxen_context(InMemoryRawRecords, x, y, n_top, np.full(N_TPC_PMTS, 1 / ADC_PER_PE),
                          detector["drift_velocity_um_per_ns"] * 1e-4, detector["tpc_length_cm"],
                          s2_min_aft=0.0, trigger_feature="area", trigger_max_proximity=float("inf"))
     started = time.perf_counter()

@@ -527,12 +527,11 @@ def _run(jobs, workers):
 def comparison_figure(comparisons):
     """The published limit and sensitivity bands beside the project's limits and median
     sensitivity (one line each per method), and their ratios."""
-    from matplotlib.figure import Figure
+    from ddplugins.search.published import comparison_axes, finish_comparison
 
     first = comparisons[0]
     masses = first.published["mass_gev"]
-    fig = Figure(figsize=(7, 6.5), layout="constrained")
-    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1.3]})
+    fig, top, bottom = comparison_axes()
     published = first.published
     top.fill_between(masses, published["-2"], published["2"], color="#ffe680", label="published sensitivity +-2 sigma")
     top.fill_between(masses, published["-1"], published["1"], color="#7fd17f", label="+-1 sigma")
@@ -547,12 +546,5 @@ def comparison_figure(comparisons):
         bottom.errorbar(c.masses_gev, c.median / c.published_at("median"),
                         yerr=c.median_error / c.published_at("median"), fmt="s--", color=colour, ms=3, mfc="none",
                         label=f"{c.method}: median")
-    top.set_yscale("log")
-    top.set_ylabel("SI WIMP-nucleon cross-section, 90% CL [cm$^2$]")
-    top.legend(fontsize=6.5)
-    bottom.axhspan(1 - GOAL, 1 + GOAL, color="#c44e52", alpha=0.15, label=f"goal +-{GOAL:.0%}")
-    bottom.axhline(1, color="k", lw=1)
-    bottom.set_xlabel("WIMP mass [GeV/c$^2$]")
-    bottom.set_ylabel("project / published")
-    bottom.legend(fontsize=6, ncol=2)
+    finish_comparison(top, bottom, GOAL, legend_size=6.5, ratio_columns=2)
     return fig

@@ -117,11 +117,8 @@ def _log_interp(x, xs, ys):
 def comparison_figure(comparisons):
     """Published limit and sensitivity bands beside the project's limits (one line per
     comparison), and their ratio."""
-    from matplotlib.figure import Figure
-
     first = comparisons[0]
-    fig = Figure(figsize=(7, 6.5), layout="constrained")
-    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1.3]})
+    fig, top, bottom = comparison_axes()
     bands = first.published_bands
     top.fill_between(first.masses_gev, bands[:, 0], bands[:, 4], color="#ffe680",
                      label="published sensitivity +-2 sigma")
@@ -132,12 +129,26 @@ def comparison_figure(comparisons):
         top.plot(c.masses_gev, c.limits, "o--", ms=4, label=label)
         bottom.plot(c.masses_gev, c.ratios, "o--", ms=4)
     top.set_xscale("log")
+    finish_comparison(top, bottom, GOAL)
+    return fig
+
+
+def comparison_axes():
+    """A figure for limits (top) and their ratio to the published ones (bottom)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 6.5), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1.3]})
+    return fig, top, bottom
+
+
+def finish_comparison(top, bottom, goal, legend_size=7, ratio_columns=1):
+    """Axes, labels, legends and the goal band of a :func:`comparison_axes` figure."""
     top.set_yscale("log")
     top.set_ylabel("SI WIMP-nucleon cross-section, 90% CL [cm$^2$]")
-    top.legend(fontsize=7)
-    bottom.axhspan(1 - GOAL, 1 + GOAL, color="#c44e52", alpha=0.15, label=f"goal +-{GOAL:.0%}")
+    top.legend(fontsize=legend_size)
+    bottom.axhspan(1 - goal, 1 + goal, color="#c44e52", alpha=0.15, label=f"goal +-{goal:.0%}")
     bottom.axhline(1, color="k", lw=1)
     bottom.set_xlabel("WIMP mass [GeV/c$^2$]")
     bottom.set_ylabel("project / published")
-    bottom.legend(fontsize=7)
-    return fig
+    bottom.legend(fontsize=legend_size, ncol=ratio_columns)
