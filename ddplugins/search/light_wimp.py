@@ -234,6 +234,8 @@ def _model_and_data(release, mass_gev):
     import pyhf
 
     logging.getLogger("pyhf").setLevel(logging.WARNING)
+    # the clipping below is announced as a warning on every model built
+    logging.getLogger("pyhf.pdf").setLevel(logging.ERROR)
     ws = pyhf.Workspace(workspace(release, mass_gev))
     # no negative expectation where the +-1 templates extrapolate linearly beyond them
     model = ws.model(clip_sample_data=0.0)
