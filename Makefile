@@ -83,7 +83,8 @@ bench-peer: peer-env
 		--benchmark-json=benchmarks/results/peer.json -q
 
 # WFSim's XENONnT raw_records (../shared/data/wfsim configuration) processed by straxen and by this
-# project, both judged against WFSim's truth: docs/results/wfsim/ (about 15 minutes on 2 cores)
+# project, both judged against WFSim's truth: docs/results/wfsim/ (about 6 minutes on 2 cores once
+# .venv-peer exists)
 WFSIM_EVENTS ?= 2000
 WFSIM_WORK ?= dd_output/wfsim_validation
 validate-wfsim: peer-env $(STAMP)
