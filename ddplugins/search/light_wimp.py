@@ -13,10 +13,12 @@ builds the same model as a pyhf workspace and computes the 90% CL limits from it
   and the shared ``signal_efficiency`` (a normsys, also on B8 CEvNS);
 - B8 CEvNS, radiogenic neutrons (``rg``), accidental coincidences (``ac``, one per run), ER: one
   rate nuisance each with the model's constraint;
-- ``t_ly``, ``t_qy``: histosys from the templates at -1 and +1. alea interpolates linearly
-  between all seven anchors in both parameters together; pyhf interpolates each parameter on its
-  own from +-1 (polynomial inside, linear outside). The difference is the one approximation of the
-  reproduction and shows at the lowest masses, where the WIMP rate changes fastest with the yields.
+- ``t_ly``, ``t_qy``: per source a rate normsys (exponential beyond +-1) and a shape histosys,
+  both from the templates at -1 and +1. alea interpolates linearly between all seven anchors in
+  both parameters together; pyhf interpolates each parameter on its own from +-1. That, and the
+  ER rate's 100% uncertainty taken log-normal (a truncated Gaussian in alea), are the
+  approximations of the reproduction; the first shows most at the lowest masses, where the WIMP
+  rate changes fastest with the yields.
 
 Limits follow the XENON conventions (arXiv:2105.00599): the upper end of the 90% CL interval of
 the two-sided profile-likelihood ratio ``tmu_tilde`` (signal strength bounded at zero; no CLs),
