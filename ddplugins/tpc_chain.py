@@ -20,6 +20,7 @@ from ddplugins.ml.anomaly_fraction import AnomalyFraction
 from ddplugins.ml.anomaly_scores import AnomalyScores
 from ddplugins.ml.cnn_scores import CNNScores
 from ddplugins.ml.cvae_losses import CVAELosses
+from ddplugins.peaks.lone_hits import LoneHits
 from ddplugins.peaks.peak_basics import PeakBasics
 from ddplugins.peaks.peaks import Peaks
 from ddplugins.records.records import Records
@@ -31,6 +32,7 @@ TPC_PLUGINS = (
     SimulatedRawRecords,
     Records,
     Peaks,
+    LoneHits,
     PeakBasics,
     Events,
     EventBasics,

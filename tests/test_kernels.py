@@ -14,7 +14,7 @@ from ddplugins.events.position import fit_positions
 from ddplugins.peaks.peak_basics import S1, S2
 from ddplugins.records.records import records_from_raw
 from ddplugins.simulation import pmt_response
-from ddplugins.tpc._options import SHARED_OPTIONS, pmt_table
+from ddplugins.tpc._options import PMT_LAYOUT_OPTIONS, SHARED_OPTIONS, pmt_table
 
 DT = 10
 SAMPLES_PER_RECORD = 110
@@ -128,9 +128,7 @@ def test_main_and_alternate_peaks_are_the_largest_and_second_largest(case):
         assert list(result[ev]) == [main_s1, main_s2, alt_s1, alt_s2, len(inside)]
 
 
-XENON1T_TOP = pmt_table({name: SHARED_OPTIONS[name]["default"] for name in (
-    "top_array_layout", "top_array_pitch_cm", "top_array_rings", "top_array_max_radius_cm",
-    "bottom_array_pitch_cm", "bottom_array_max_radius_cm", "dead_channels")})
+XENON1T_TOP = pmt_table({name: SHARED_OPTIONS[name]["default"] for name in PMT_LAYOUT_OPTIONS})
 XENON1T_TOP = XENON1T_TOP[XENON1T_TOP["array"] == 0]
 
 

@@ -288,12 +288,12 @@ def test_flag_rate_on_background_matches_the_acceptance(scored_context, tiny_mod
     from ddplugins.search import calibration_fit
     from ddplugins.simulation import populations
 
-    st = ddcore.derive(scored_context, anomaly_background_acceptance=0.2)
+    st = ddcore.derive(scored_context, anomaly_background_acceptance=0.2, anomaly_max_background_flags_per_day=0.1)
     calibration = cal.read_calibration(tiny_models["calibration"])
     plan = calibration["runs"]
     assert [r["energy_window_kev"] for r in plan["wall"]] == [None, [0.5, 3.5]]
-    # 0.2, lowered in the large categories to the flag budget of 0.06 background events per day
-    acceptance = cal.category_acceptances(calibration, 0.2, 0.06)
+    # 0.2, lowered in the large categories to the flag budget of 0.1 background events per day
+    acceptance = cal.category_acceptances(calibration, 0.2, 0.1)
     assert acceptance.min() < 0.2 and acceptance.max() == 0.2
     threshold = cal.thresholds(calibration, acceptance)
     flagged, total, tied = np.zeros(len(CATEGORIES)), np.zeros(len(CATEGORIES)), np.zeros(len(CATEGORIES))

@@ -12,7 +12,7 @@ from ddplugins.tpc._options import pmt_table
 from tests.helpers import SHARED_DATA
 
 RUN = "er_sr0_000"
-OPTIONS = dict(sim_n_events=30, sim_events_per_chunk=30)
+OPTIONS = dict(sim_n_events=30, sim_events_per_chunk=30, pmt_gain_spread=0)  # nominal: one gain for all
 
 
 def _write_table(path, pmts, gains=None):

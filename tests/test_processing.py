@@ -90,7 +90,8 @@ def test_real_strax_raw_records_go_through_the_chain(st):
     raw = st.get_array(ER_RUN, "raw_records", progress_bar=False)
     detector = ddcore.get_detector("xenon1t")
     other = strax.Context(
-        storage=[], register=[raw_records_source(raw, chunk_duration_ns=int(0.7e9)), *processing_plugins(detector)]
+        storage=[], register=[raw_records_source(raw, chunk_duration_ns=int(0.7e9)), *processing_plugins(detector)],
+        config={"pmt_gain_spread": st.config["pmt_gain_spread"]},  # the detector's gains; the rest as defaults
     )
     basics = other.get_array("external_000", "event_basics", progress_bar=False)
     ours = st.get_array(ER_RUN, "event_basics", progress_bar=False)

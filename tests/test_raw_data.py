@@ -138,7 +138,7 @@ def _make(tmp_path, folder, target="peaks", **options):
 
 
 def test_records_of_channels_outside_the_tpc_are_set_aside(tmp_path, caplog):
-    raw = np.concatenate([_records(), _records(1, channel=500, start=12_000)])
+    raw = np.concatenate([_records(), _records(channel=1), _records(1, channel=500, start=12_000)])
     raw = raw[np.argsort(raw["time"], kind="stable")]
     peaks = _make(tmp_path, _strax_folder(tmp_path / "daq", raw))
     assert len(peaks) and peaks["area_per_channel"][:, 0].sum() > 0

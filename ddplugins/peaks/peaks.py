@@ -1,23 +1,18 @@
 """``peaks``: clusters of hits across PMTs with summed waveforms and per-channel areas."""
 
-import logging
-
 import numpy as np
 import strax
 
+from ddcore.plugins import DDPlugin
 from ddplugins._kept_buffer import KeptBuffer
 from ddplugins._sorting import sort_by_time
-from ddplugins.peaks._find_hits import find_hits, set_integration_bounds
+from ddplugins.peaks._hits import HitFindingOptions
 from ddplugins.peaks._sum_waveform import sum_waveform
-from ddplugins.records.records import to_pe_per_channel
-from ddcore.plugins import DDPlugin
 from ddplugins.tpc._geometry import TOP
-from ddplugins.tpc._options import PMTLayoutOptions, pmt_table, tpc_options
-
-log = logging.getLogger(__name__)
+from ddplugins.tpc._options import pmt_table
 
 
-class Peaks(PMTLayoutOptions, DDPlugin):
+class Peaks(HitFindingOptions, DDPlugin):
     """find_hits -> integration bounds -> find_peaks -> sum_waveform -> compute_properties.
 
     strax's algorithms; hits, integration bounds and summed waveforms come from this package's
@@ -25,9 +20,12 @@ class Peaks(PMTLayoutOptions, DDPlugin):
 
     Hits are extended left and right for integration (``hit_extension_ns``) so the tails of
     S2 photon clusters are kept in the summed waveform and the areas.
+
+    Clusters of hits in fewer than ``peak_min_channels`` channels (a PMT's dark count, an
+    afterpulse on its own) are not peaks, as in straxen's peaklets: they are ``lone_hits``.
     """
 
-    __version__ = "0.1.0"
+    __version__ = "0.2.0"
     depends_on = "records"
     provides = "peaks"
     data_kind = "peaks"
@@ -36,21 +34,15 @@ class Peaks(PMTLayoutOptions, DDPlugin):
     # into a buffer of up to chunk_target_size_mb, in time and in memory
     rechunk_on_save = False
 
-    adc_per_pe = tpc_options("adc_per_pe")
-    hit_min_amplitude_adc = strax.Config(
-        default=15, type=int, help="Hit threshold above the baseline [ADC]"
-    )
-    hit_extension_ns = strax.Config(
-        default=(30, 200), type=(tuple, list),
-        help="Integrate this far left and right of each hit [ns]",
-    )
     peak_gap_threshold_ns = strax.Config(
         default=700, type=int, help="A gap this long without hits starts a new peak [ns]"
     )
     peak_extension_ns = strax.Config(
         default=(30, 200), type=(tuple, list), help="Peak extension left and right of its hits [ns]"
     )
-    peak_min_channels = strax.Config(default=1, type=int, help="Fewest channels in a peak")
+    peak_min_channels = strax.Config(
+        default=2, type=int,
+        help="Fewest channels in a peak; hits of smaller clusters are lone hits (straxen: 2)")
     peak_max_duration_ns = strax.Config(
         default=10_000_000, type=int, help="Longest peak before it is cut [ns]"
     )
@@ -66,41 +58,16 @@ class Peaks(PMTLayoutOptions, DDPlugin):
             store_data_start=True,  # sum_waveform needs the field to compile
         )
 
-    def _tpc_records(self, records):
-        """Records of the TPC's channels; those of other channels (a veto, acquisition monitors:
-        raw data of a whole DAQ) are set aside, with a warning the first time."""
-        if not len(records) or records["channel"].max() < self.n_pmts:
-            return records
-        outside = records["channel"] >= self.n_pmts
-        if not self.warned_outside:
-            log.warning("Run %s: %d records of channels %s outside the TPC's %d set aside (not in peaks)",
-                        self.run_id, int(outside.sum()), sorted(set(records["channel"][outside].tolist()))[:10],
-                        self.n_pmts)
-            self.warned_outside = True
-        return records[~outside]
-
     def setup(self):
-        self.warned_outside = False
-        pmts = pmt_table(self.config)
-        self.n_pmts = len(pmts)
+        self.setup_hit_finding()
         self.find_peaks = KeptBuffer(strax.find_peaks, self.dtype)
-        self.find_hits = KeptBuffer(find_hits, strax.hit_dtype, buffer_size=int(1e5))
-        # strax.find_hits' per-channel thresholds for a constant threshold
-        self.hit_thresholds = (np.full(self.n_pmts, float(self.hit_min_amplitude_adc)), np.zeros(self.n_pmts))
-        self.n_top_pmts = int(np.sum(pmts["array"] == TOP))
-        self.to_pe = to_pe_per_channel(pmts, self.adc_per_pe)
+        self.n_top_pmts = int(np.sum(self.pmts["array"] == TOP))
 
     def compute(self, records, start, end):
-        records = self._tpc_records(records)
+        records = self.tpc_records(records)
         if not len(records):
             return np.zeros(0, self.dtype)
-        hits = self.find_hits(records, *self.hit_thresholds)
-        alive = self.to_pe[hits["channel"]] > 0
-        if not alive.all():
-            hits = hits[alive]
-        # strax.find_hit_integration_bounds; in each channel's time order, which find_hits keeps
-        set_integration_bounds(hits, *self.hit_extension_ns, self.n_pmts)
-        hits = sort_by_time(hits)
+        hits = self.hits(records)
         left_ext, right_ext = self.peak_extension_ns
         peaks = self.find_peaks(
             hits,

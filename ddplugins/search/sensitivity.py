@@ -72,7 +72,10 @@ def _tests(search, wimp):
 def _discovery_strength(signal, backgrounds, z=DISCOVERY_Z):
     """Signal strength whose Asimov discovery significance is ``z``."""
     def gap(log_mu):
-        return statistics.discovery_significance(signal.scaled(np.exp(log_mu)), backgrounds) - z
+        found = statistics.discovery_significance(signal.scaled(np.exp(log_mu)), backgrounds)
+        if np.isnan(found):
+            raise RuntimeError(f"the significance fit at strength {np.exp(log_mu):.3g} did not converge")
+        return found - z
 
     low, high = np.log(1e-3), np.log(1e4)
     if gap(high) < 0:

@@ -158,15 +158,21 @@ def _fit(infer, n_bins):
 
 def discovery_significance(signal, backgrounds, observed=None, calctype="asymptotics", ntoys=2000):
     """Discovery significance Z of the signal over the backgrounds: of ``observed`` counts per
-    bin, or (default) the median expected Z from the Asimov data set of signal + background.
+    bin, or (default) the median expected Z from the Asimov data set of signal + background;
+    NaN (with a warning) where neither optimiser converges.
     ``calctype="toybased"`` throws toy experiments instead of the asymptotic formulae."""
     import pyhf
 
     model = build_model(signal, backgrounds)
     data = _data(model, signal, backgrounds, observed, mu=1.0)
     kwargs = {"ntoys": ntoys, "track_progress": False} if calctype == "toybased" else {}
-    p_value = _fit(lambda: float(pyhf.infer.hypotest(0.0, data, model, test_stat="q0", calctype=calctype,
-                                                     **kwargs)), len(data))
+    try:
+        p_value = _fit(lambda: float(pyhf.infer.hypotest(0.0, data, model, test_stat="q0", calctype=calctype,
+                                                         **kwargs)), len(data))
+    except pyhf.exceptions.FailedMinimization:
+        # a model too small to fit (a few simulated events): no number rather than a wrong one
+        log.warning("A %d-bin significance fit converged with neither optimiser: Z is NaN", len(data))
+        return float("nan")
     return float(stats.norm.isf(min(max(p_value, 1e-300), 0.5)))
 
 
@@ -211,18 +217,19 @@ def bootstrap_significance(make_templates, rng, n_bootstrap=20):
     """Z and its uncertainty from bootstrap resamples of the simulated template events (half the
     16-84% range of the resampled Z): ``make_templates(resample)`` returns (signal, backgrounds)
     built from the events ``resample(array)`` picks (expected Z, Asimov), or (signal,
-    backgrounds, observed counts)."""
-    import pyhf
+    backgrounds, observed counts); NaN where the fit of the templates themselves does not
+    converge."""
 
     def resample(values):
         return np.asarray(values)[rng.integers(0, len(values), len(values))] if len(values) else values
 
     central = discovery_significance(*make_templates(lambda values: values))
-    spread = []
-    for _ in range(n_bootstrap):
-        try:
-            spread.append(discovery_significance(*make_templates(resample)))
-        except pyhf.exceptions.FailedMinimization:
-            log.warning("A bootstrap fit did not converge; left out of the significance's error")
+    if np.isnan(central):
+        return central, float("nan")
+    spread = [discovery_significance(*make_templates(resample)) for _ in range(n_bootstrap)]
+    if np.isnan(spread).any():
+        log.warning("%d of %d bootstrap fits did not converge; left out of the significance's error",
+                    int(np.isnan(spread).sum()), n_bootstrap)
+    spread = [z for z in spread if not np.isnan(z)]
     low, high = np.percentile(spread, [16, 84]) if spread else (np.nan, np.nan)
     return central, float((high - low) / 2)

@@ -305,6 +305,21 @@ def simulate_photoelectrons(seed, events, s1_delays, top_channels, bottom_channe
     return channel[:n], time[:n], area[:n], event_first
 
 
+def with_single_photoelectrons(channel, time, area, event_first, event_time, extra_channel, extra_time, extra_area):
+    """Photoelectrons of events (``event_first``: each event's first, and the end) merged with
+    single photoelectrons of their own (dark counts), each a one-photoelectron event placed
+    among the events by time, so that ``sort_photoelectrons`` still finds small blocks."""
+    sizes = np.concatenate([np.diff(event_first), np.ones(len(extra_time), np.int64)])
+    firsts = np.concatenate([event_first[:-1], len(channel) + np.arange(len(extra_time))])
+    order = np.argsort(np.concatenate([event_time, extra_time]), kind="stable")
+    sizes, firsts = sizes[order], firsts[order]
+    new_first = np.zeros(len(sizes) + 1, np.int64)
+    np.cumsum(sizes, out=new_first[1:])
+    take = np.repeat(firsts - new_first[:-1], sizes) + np.arange(new_first[-1])
+    return (np.concatenate([channel, extra_channel])[take], np.concatenate([time, extra_time])[take],
+            np.concatenate([area, extra_area])[take], new_first)
+
+
 NOISE_TABLE_BITS = 18  # 256k noise values per run (1 MB: stays in cache); each pulse group reads a run of them
 
 
@@ -383,6 +398,22 @@ def _sort_in_place(values, buffer, counts):
 
 
 @numba.njit(cache=True)
+def _sort_few(channel, time, area, lo, hi, sorted_channel, sorted_time, sorted_area):
+    """Photoelectrons lo..hi-1 copied to the sorted arrays by (channel, time): insertion sort."""
+    for i in range(lo, hi):
+        k = i
+        while k > lo and (sorted_channel[k - 1] > channel[i]
+                          or (sorted_channel[k - 1] == channel[i] and sorted_time[k - 1] > time[i])):
+            sorted_channel[k] = sorted_channel[k - 1]
+            sorted_time[k] = sorted_time[k - 1]
+            sorted_area[k] = sorted_area[k - 1]
+            k -= 1
+        sorted_channel[k] = channel[i]
+        sorted_time[k] = time[i]
+        sorted_area[k] = area[i]
+
+
+@numba.njit(cache=True)
 def sort_photoelectrons(channel, time, area, event_first, separation):
     """Photoelectrons ordered by block, then channel, then time, as new arrays (channel, time,
     area), and each block's first position.
@@ -405,6 +436,10 @@ def sort_photoelectrons(channel, time, area, event_first, separation):
     for b in range(len(starts)):
         lo = event_first[starts[b]]
         hi = event_first[starts[b + 1]] if b + 1 < len(starts) else len(channel)
+        block_first[b] = lo
+        if hi - lo <= 24:  # a few photoelectrons (a dark count): no pass over all channels
+            _sort_few(channel, time, area, lo, hi, sorted_channel, sorted_time, sorted_area)
+            continue
         # counting sort of the block by channel, then each channel's times
         first[:] = 0
         for i in range(lo, hi):
@@ -420,7 +455,6 @@ def sort_photoelectrons(channel, time, area, event_first, separation):
             fill[channel[i]] = k + 1
         for c in range(n_channels):
             _sort_in_place(sorted_time[lo + first[c]:lo + first[c + 1]], buffer, counts)
-        block_first[b] = lo
     block_first[len(starts)] = len(channel)
     return sorted_channel, sorted_time, sorted_area, block_first
 
@@ -487,9 +521,10 @@ def digitize(seed, channel, time, area, block_first, fractions, noise, gains, di
     """
     state = _rng_state(seed)
     n_out = 0
+    largest_noise = noise.max()
     for block in range(len(block_first) - 1):
-        n_block = _digitize_block(state, noise, channel, time, area, block_first[block], block_first[block + 1],
-                                  fractions, gains, digitizer, scratch)
+        n_block = _digitize_block(state, noise, largest_noise, channel, time, area, block_first[block],
+                                  block_first[block + 1], fractions, gains, digitizer, scratch)
         n_out = _append_time_sorted(scratch, n_block, out, n_out)
     return n_out
 
@@ -504,13 +539,13 @@ def _tiled(values, length):
 
 
 @numba.njit(cache=True)
-def _digitize_block(state, noise, channel, time, area, i, n_pe, fractions, gains, digitizer, out):
+def _digitize_block(state, noise, largest_noise, channel, time, area, i, n_pe, fractions, gains, digitizer, out):
     """Records of photoelectrons ``i`` to ``n_pe`` (sorted by channel, time) written into ``out``
     from its start, channel after channel; returns how many."""
     d = digitizer[0]
     baseline, zle_threshold, zle_window = d.baseline, d.zle_threshold, d.zle_window
     samples_per_record, dt = d.samples_per_record, d.dt
-    could_cross = zle_threshold + 1 - noise.max()
+    could_cross = zle_threshold + 1 - largest_noise
     n_template = fractions.shape[1]
     gap = 2 * zle_window * dt + n_template * dt
     signal = np.zeros(1024)

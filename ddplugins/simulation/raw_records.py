@@ -27,7 +27,7 @@ class SimulatedRawRecords(PMTLayoutOptions, DDPlugin):
     and simulating them again (~2,000 events/s) takes about as long as reading them back.
     """
 
-    __version__ = "0.5.0"
+    __version__ = "0.6.0"
     depends_on = "instructions"
     provides = "raw_records"
     data_kind = "raw_records"
@@ -109,6 +109,11 @@ class SimulatedRawRecords(PMTLayoutOptions, DDPlugin):
         help="Delayed single electrons per S2 electron from photoionisation, arriving up to the "
         "full drift time after the interaction (0 = off)",
     )
+    pmt_dark_count_rate_hz = Checked(minimum=0,
+        default=0.0, type=(float, int, tuple, list),
+        help="PMT dark counts: single photoelectrons at random times all through the run, a rate per "
+        "live channel or one for all (0 = off) [Hz]",
+    )
 
     def setup(self):
         self.pmts = pmts = pmt_table(self.config)
@@ -127,6 +132,17 @@ class SimulatedRawRecords(PMTLayoutOptions, DDPlugin):
             self.digitizer_baseline, self.zle_threshold_adc, self.zle_window_samples, SAMPLES_PER_RECORD,
             self.sample_duration_ns)
         self.gains = channel_gains(pmts, float(self.adc_per_pe))
+        self.dark_count_rates = self._dark_count_rates()
+
+    def _dark_count_rates(self):
+        """Dark-count rate of each live channel [Hz]."""
+        rates = np.asarray(self.pmt_dark_count_rate_hz, dtype=np.float64)
+        if rates.ndim == 0:
+            rates = np.full(len(self.pmts), float(rates))
+        elif len(rates) != len(self.pmts):
+            raise ValueError(f"Run {self.run_id!r}: pmt_dark_count_rate_hz has {len(rates)} rates, the detector "
+                             f"{len(self.pmts)} channels; give one rate or one per channel")
+        return np.where(self.pmts["alive"], rates, 0.0)
 
     def _response_parameters(self):
         """The detector-response record the photoelectron kernel reads."""
@@ -167,10 +183,37 @@ class SimulatedRawRecords(PMTLayoutOptions, DDPlugin):
             seed=rng.integers(2**31),
         )
 
-    def compute(self, instructions):
-        if not len(instructions):
+    def compute(self, instructions, start, end):
+        # random streams of the chunk's own: a chunk is the same made alone or in a run
+        first_event = int(instructions["event_number"][0]) if len(instructions) else 0
+        rng = np.random.default_rng([*self.run_seed, first_event, 2])
+        if len(instructions):
+            photoelectrons = self._event_photoelectrons(instructions, rng)
+        else:
+            photoelectrons = (np.zeros(0, np.int16), np.zeros(0, np.int64), np.zeros(0, np.float32),
+                              np.zeros(1, np.int64))
+        dark = self._dark_counts(start, end, np.random.default_rng([*self.run_seed, int(start), 4]))
+        if len(dark[0]):
+            event_time = np.asarray(instructions["time"], np.int64)
+            photoelectrons = pmt_response.with_single_photoelectrons(*photoelectrons, event_time, *dark)
+        if not len(photoelectrons[0]):
             return np.zeros(0, self.dtype)
-        rng = np.random.default_rng([*self.run_seed, int(instructions["event_number"][0]), 2])
+        return self.digitize(*photoelectrons, seed=int(rng.integers(2**31)))
+
+    def _dark_counts(self, start, end, rng):
+        """Dark-count photoelectrons (channel, time, area) in the chunk, kept far enough from its
+        ends that their records stay inside it."""
+        dt = self.sample_duration_ns
+        margin_ns = (self.zle_window_samples + SAMPLES_PER_RECORD) * dt + self.pulse_fractions.shape[1] * dt
+        duration_ns = end - start - 2 * margin_ns
+        expected = self.dark_count_rates * max(duration_ns, 0) * 1e-9
+        counts = rng.poisson(expected)
+        channel = np.repeat(np.arange(len(counts), dtype=np.int16), counts)
+        time = start + margin_ns + rng.integers(0, max(duration_ns, 1), len(channel))
+        area = np.maximum(1 + self.spe_resolution * rng.standard_normal(len(channel)), 0.05).astype(np.float32)
+        return channel, time.astype(np.int64), area
+
+    def _event_photoelectrons(self, instructions, rng):
         events = np.zeros(len(instructions), pmt_response.EVENT_DTYPE)
         events["time"] = instructions["time"]
         events["x"], events["y"] = instructions["x"], instructions["y"]
@@ -185,7 +228,7 @@ class SimulatedRawRecords(PMTLayoutOptions, DDPlugin):
         survival = np.exp(-drift / (self.electron_lifetime_us * 1e3)) * self.extraction_efficiency
         events["s2_electrons"] = rng.binomial(instructions["s2_electrons"], survival)
 
-        channel, time, area, event_first = pmt_response.simulate_photoelectrons(
+        return pmt_response.simulate_photoelectrons(
             int(rng.integers(2**31)),
             events,
             self._s1_delays(instructions, events["s1_detected"], rng),
@@ -195,7 +238,6 @@ class SimulatedRawRecords(PMTLayoutOptions, DDPlugin):
             np.ascontiguousarray(self.pmts["y"]),
             self.response,
         )
-        return self.digitize(channel, time, area, event_first, seed=int(rng.integers(2**31)))
 
     def digitize(self, channel, time, area, event_first, seed):
         dt = self.sample_duration_ns

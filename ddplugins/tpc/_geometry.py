@@ -15,6 +15,7 @@ pmt_dtype = np.dtype(
         ("y", np.float64),
         ("alive", np.bool_),
         ("adc_per_pe", np.float64),  # the channel's gain [ADC x samples per PE]; NaN: the detector's
+        ("relative_gain", np.float64),  # times the detector's adc_per_pe where adc_per_pe is NaN
     ]
 )
 ARRAY_NAMES = {"top": TOP, "bottom": BOTTOM, "0": TOP, "1": BOTTOM}
@@ -50,8 +51,12 @@ def pmt_layout(
     bottom_pitch_cm,
     bottom_max_radius_cm,
     dead_channels=(),
+    gain_spread=0.0,
 ):
-    """Channel table: top array first (channels 0..n_top-1), then the bottom array."""
+    """Channel table: top array first (channels 0..n_top-1), then the bottom array. Each
+    channel's gain is the detector's times a relative gain: 1, or with ``gain_spread`` > 0 a
+    Gaussian draw of that relative width (at least 0.2), the same draw for every run and plugin
+    (a detector's calibrated gains, known to processing as to simulation)."""
     if top_layout == "rings":
         top = ring_layout(top_rings, top_pitch_cm)
     elif top_layout == "hex":
@@ -67,7 +72,19 @@ def pmt_layout(
     pmts["y"] = np.concatenate([top[1], bottom[1]])
     pmts["alive"] = True
     pmts["adc_per_pe"] = np.nan
+    pmts["relative_gain"] = relative_gains(len(pmts), gain_spread)
     return with_dead_channels(pmts, dead_channels)
+
+
+GAIN_SPREAD_SEED = 1609  # fixed: the spread is a property of the detector, not of a run
+
+
+def relative_gains(n_channels, spread):
+    """Relative gains of ``n_channels`` PMTs with a Gaussian spread (clipped at 0.2)."""
+    if spread <= 0:
+        return np.ones(n_channels)
+    draws = np.random.default_rng(GAIN_SPREAD_SEED).standard_normal(n_channels)
+    return np.maximum(1 + spread * draws, 0.2)
 
 
 def with_dead_channels(pmts, dead_channels):
@@ -91,6 +108,7 @@ def read_pmt_table(path, dead_channels=()):
         raise ValueError(f"PMT table {path}: missing column(s) {', '.join(missing)}")
     rows = list(reader)
     pmts = np.zeros(len(rows), dtype=pmt_dtype)
+    pmts["relative_gain"] = 1.0
     for k, row in enumerate(rows):
         where = f"PMT table {path}, row with channel {row['channel']!r}"
         try:

@@ -39,6 +39,9 @@ SHARED_OPTIONS = {
         default=44.6, type=_NUMBER, help="Largest PMT centre radius on the bottom array [cm]"),
     "dead_channels": dict(minimum=0, default=(), type=(tuple, list),
         help="Channels with zero gain (no signal, excluded)"),
+    "pmt_gain_spread": dict(minimum=0, maximum=1, default=0.0, type=_NUMBER,
+        help="Relative spread of the generated layout's PMT gains around adc_per_pe (one fixed draw per "
+        "detector, known to simulation and processing alike; 0: all equal)"),
     # fiducial volume of the analysis (and of the simulated fiducial populations)
     "fiducial_radius_cm": dict(above=0, default=39.85, type=_NUMBER, help="Fiducial radius [cm]"),
     "fiducial_z_top_cm": dict(default=-13.45, type=_NUMBER, help="Fiducial top z [cm]"),
@@ -78,7 +81,7 @@ SHARED_OPTIONS = {
 
 PMT_LAYOUT_OPTIONS = (
     "top_array_layout", "top_array_pitch_cm", "top_array_rings", "top_array_max_radius_cm",
-    "bottom_array_pitch_cm", "bottom_array_max_radius_cm", "dead_channels",
+    "bottom_array_pitch_cm", "bottom_array_max_radius_cm", "dead_channels", "pmt_gain_spread",
 )
 DRIFT_TIME_OPTIONS = ("drift_velocity_um_per_ns", "drift_time_gate_us")
 FIDUCIAL_OPTIONS = ("fiducial_radius_cm", "fiducial_z_top_cm", "fiducial_z_bottom_cm")
@@ -108,7 +111,8 @@ class PMTLayoutOptions(strax.Plugin):
     nothing and adds no behaviour."""
 
     (top_array_layout, top_array_pitch_cm, top_array_rings, top_array_max_radius_cm,
-     bottom_array_pitch_cm, bottom_array_max_radius_cm, dead_channels) = tpc_options(*PMT_LAYOUT_OPTIONS)
+     bottom_array_pitch_cm, bottom_array_max_radius_cm, dead_channels, pmt_gain_spread) = tpc_options(
+        *PMT_LAYOUT_OPTIONS)
     pmt_table_file, pmt_table_sha256 = file_options(
         "pmt_table", "CSV of the detector's PMTs (channel,array,x_cm,y_cm[,gain_adc_per_pe]) used instead of "
         "the generated layout and one adc_per_pe: real positions and per-channel gains")
@@ -116,13 +120,14 @@ class PMTLayoutOptions(strax.Plugin):
 
 @functools.lru_cache(maxsize=16)
 def _pmt_table(layout_values: tuple, table_file: str, table_sha256: str) -> np.ndarray:
-    (layout, top_pitch, rings, top_max_radius, bottom_pitch, bottom_max_radius, dead) = layout_values
+    (layout, top_pitch, rings, top_max_radius, bottom_pitch, bottom_max_radius, dead, gain_spread) = layout_values
     if table_file:
         pmts = _geometry.read_pmt_table(table_file, dead_channels=dead)
     else:
         pmts = _geometry.pmt_layout(
             top_layout=layout, top_pitch_cm=top_pitch, top_rings=rings, top_max_radius_cm=top_max_radius,
             bottom_pitch_cm=bottom_pitch, bottom_max_radius_cm=bottom_max_radius, dead_channels=dead,
+            gain_spread=gain_spread,
         )
     pmts.flags.writeable = False
     return pmts
@@ -136,9 +141,9 @@ def pmt_table(config: dict) -> np.ndarray:
 
 
 def channel_gains(pmts: np.ndarray, adc_per_pe: float) -> np.ndarray:
-    """Each channel's gain [ADC x samples per PE]: the PMT table's, else ``adc_per_pe``; 0 for a
-    dead channel."""
-    gains = np.where(np.isfinite(pmts["adc_per_pe"]), pmts["adc_per_pe"], adc_per_pe)
+    """Each channel's gain [ADC x samples per PE]: the PMT table's, else ``adc_per_pe`` times the
+    channel's relative gain; 0 for a dead channel."""
+    gains = np.where(np.isfinite(pmts["adc_per_pe"]), pmts["adc_per_pe"], adc_per_pe * pmts["relative_gain"])
     return np.where(pmts["alive"], gains, 0.0)
 
 
