@@ -25,22 +25,34 @@ class KeptBuffer:
         self.buffer = np.zeros(buffer_size, dtype)
         self.grow = grow
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args, then=None, **kwargs):
+        """The kernel's result for ``args``; with ``then``, ``then(result)``, given the rows in
+        the buffer itself when they fit it (not copied first: ``then`` may change them, e.g.
+        sort them into a new array)."""
         dtype = self.buffer.dtype
         if self.kernel is None:  # a strax without the growing-result wrapper: its own path
-            return self.function(*args, result_dtype=dtype, **kwargs)
-        found, used = [], 0
+            result = self.function(*args, result_dtype=dtype, **kwargs)
+            return result if then is None else then(result)
+        found, used, made = [], 0, None
         try:
             for n_added in self.kernel(*args, _result_buffer=self.buffer, **kwargs):
-                found.append(self.buffer[:n_added].copy())
+                found.append(self.buffer[:n_added].copy() if found or n_added == len(self.buffer) or then is None
+                             else self.buffer[:n_added])
                 used = max(used, n_added)
+            if len(found) == 1 and then is not None:
+                made = then(found[0])  # before the buffer is zeroed
+                if np.may_share_memory(made, self.buffer):
+                    made = made.copy()
         finally:
             self.buffer[:used + 1] = 0
+        if made is not None:
+            return made
         if not found:
-            return np.zeros(0, dtype)
+            result = np.zeros(0, dtype)
+            return result if then is None else then(result)
         if len(found) == 1:
             return found[0]
         result = np.concatenate(found)
         if self.grow:
             self.buffer = np.zeros(len(result) + len(result) // 4, dtype)
-        return result
+        return result if then is None else then(result)

@@ -11,6 +11,7 @@ from ddplugins._sorting import sort_by_time
 from ddplugins.events.event_waveforms import rebin_onto_window
 from ddplugins.events.main_peaks import _main_peaks
 from ddplugins.events.position import fit_positions
+from ddplugins.peaks._find_hits import alone_in_time
 from ddplugins.peaks.peak_basics import S1, S2
 from ddplugins.records.records import records_from_raw
 from ddplugins.simulation import pmt_response
@@ -240,6 +241,45 @@ def test_peak_finder_reusing_its_buffer_finds_what_strax_finds(chunks, buffer_si
                        min_channels=min_channels, min_area=1.0)
         expected = strax.find_peaks(hits, np.ones(4), result_dtype=dtype, **options)
         assert finder(hits, np.ones(4), **options).tobytes() == expected.tobytes()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 20_000), st.integers(0, 3), st.integers(1, 20), st.floats(0.5, 50.0)),
+                min_size=1, max_size=60),
+       st.integers(171, 900))
+def test_hits_alone_in_time_make_no_peak_of_two_channels(rows, gap):
+    """Leaving out the hits ``alone_in_time`` flags (dark counts) gives strax's peaks of at
+    least two channels, byte for byte."""
+    dtype = strax.peak_dtype(n_channels=4)
+    hits = np.zeros(len(rows), strax.hit_dtype)
+    hits["time"] = np.sort([t for t, *_ in rows]) * DT
+    hits["channel"] = [c for _, c, *_ in rows]
+    hits["length"] = [n for *_, n, _ in rows]
+    hits["area"] = [a for *_, a in rows]
+    hits["dt"] = DT
+    options = dict(gap_threshold=gap, left_extension=20, right_extension=150, min_channels=2)
+    expected = strax.find_peaks(hits, np.ones(4), result_dtype=dtype, **options)
+    kept = hits[~alone_in_time(hits, gap)]
+    found = strax.find_peaks(kept, np.ones(4), result_dtype=dtype, **options) if len(kept) else np.zeros(0, dtype)
+    assert found.tobytes() == expected.tobytes()
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.integers(0, 5_000), st.integers(0, 3), st.integers(1, 20)),
+                         max_size=30), min_size=1, max_size=3),
+       st.integers(1, 8))
+def test_kept_buffer_hands_its_rows_to_then_before_zeroing_them(chunks, buffer_size):
+    dtype = strax.peak_dtype(n_channels=4)
+    finder = KeptBuffer(strax.find_peaks, dtype, buffer_size=buffer_size)
+    for rows in chunks:
+        hits = np.zeros(len(rows), strax.hit_dtype)
+        hits["time"] = np.sort([t for t, *_ in rows]) * DT
+        hits["channel"] = [c for _, c, _ in rows]
+        hits["length"] = [n for *_, n in rows]
+        hits["area"], hits["dt"] = 1.0, DT
+        options = dict(gap_threshold=300, left_extension=20, right_extension=150, min_channels=1)
+        expected = strax.find_peaks(hits, np.ones(4), result_dtype=dtype, **options)[::-1]
+        assert finder(hits, np.ones(4), then=lambda found: found[::-1], **options).tobytes() == expected.tobytes()
 
 
 @settings(max_examples=40, deadline=None)

@@ -102,3 +102,20 @@ def set_integration_bounds(hits, left_extension_ns, right_extension_ns, n_channe
         record_start = h["time"] - h["left"] * dt
         h["left_integration"] = (start - record_start) // dt
         h["right_integration"] = (end[i] - record_start) // dt
+
+
+@numba.njit(nogil=True, cache=True)
+def alone_in_time(hits, gap_ns):
+    """For hits sorted by time: True where a hit starts ``gap_ns`` or more after every earlier
+    hit ends and the next hit starts ``gap_ns`` or more after it ends. ``strax.find_peaks`` with
+    this gap makes such a hit a peak candidate of its own, of one channel: leaving it out before
+    (a dark count) changes no peak when peaks need two channels."""
+    n = len(hits)
+    alone = np.zeros(n, np.bool_)
+    latest_end = np.iinfo(np.int64).min // 2
+    for i in range(n):
+        start = hits[i]["time"]
+        end = start + hits[i]["length"] * hits[i]["dt"]
+        alone[i] = start - latest_end >= gap_ns and (i == n - 1 or hits[i + 1]["time"] - end >= gap_ns)
+        latest_end = max(latest_end, end)
+    return alone

@@ -52,7 +52,9 @@ class HitFindingOptions(PMTLayoutOptions):
     def hits(self, records):
         """Hits of live TPC channels in ``records`` (already :meth:`tpc_records`), with
         integration bounds, sorted by time."""
-        hits = self.find_hits(records, *self.hit_thresholds)
+        return self.find_hits(records, *self.hit_thresholds, then=self._live_bounded_in_time_order)
+
+    def _live_bounded_in_time_order(self, hits):
         alive = self.to_pe[hits["channel"]] > 0
         if not alive.all():
             hits = hits[alive]

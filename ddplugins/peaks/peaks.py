@@ -6,6 +6,7 @@ import strax
 from ddcore.plugins import DDPlugin
 from ddplugins._kept_buffer import KeptBuffer
 from ddplugins._sorting import sort_by_time
+from ddplugins.peaks._find_hits import alone_in_time
 from ddplugins.peaks._hits import HitFindingOptions
 from ddplugins.peaks._sum_waveform import sum_waveform
 from ddplugins.tpc._geometry import TOP
@@ -68,6 +69,10 @@ class Peaks(HitFindingOptions, DDPlugin):
         if not len(records):
             return np.zeros(0, self.dtype)
         hits = self.hits(records)
+        if self.peak_min_channels >= 2:
+            # most hits of real raw data are dark counts far from any other hit: not carried
+            # through peak building, sorting and summing (the same peaks)
+            hits = hits[~alone_in_time(hits, self.peak_gap_threshold_ns)]
         left_ext, right_ext = self.peak_extension_ns
         peaks = self.find_peaks(
             hits,
@@ -98,6 +103,7 @@ class Peaks(HitFindingOptions, DDPlugin):
             n_top_channels=self.n_top_pmts,
             store_data_top=True,
         )
-        peaks = peaks[peaks["area"] > 0]
+        if not np.all(peaks["area"] > 0):
+            peaks = peaks[peaks["area"] > 0]
         strax.compute_properties(peaks, n_top_channels=self.n_top_pmts)
         return peaks
