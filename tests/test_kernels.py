@@ -222,6 +222,17 @@ def test_sort_by_time_orders_as_strax(rows):
     assert sort_by_time(hits).tobytes() == strax.sort_by_time(hits).tobytes()
 
 
+def _hits_of(rows):
+    """Hits of (time [samples], channel, length, area) rows, in time order."""
+    hits = np.zeros(len(rows), strax.hit_dtype)
+    hits["time"] = np.sort([t for t, *_ in rows]) * DT
+    hits["channel"] = [c for _, c, *_ in rows]
+    hits["length"] = [n for *_, n, _ in rows]
+    hits["area"] = [a for *_, a in rows]
+    hits["dt"] = DT
+    return hits
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.lists(st.tuples(st.integers(0, 5_000), st.integers(0, 3), st.integers(1, 20),
                                    st.floats(0.0, 50.0)), min_size=1, max_size=40), min_size=1, max_size=3),
@@ -231,12 +242,7 @@ def test_peak_finder_reusing_its_buffer_finds_what_strax_finds(chunks, buffer_si
     dtype = strax.peak_dtype(n_channels=4)
     finder = KeptBuffer(strax.find_peaks, dtype, buffer_size=buffer_size, grow=grow)
     for rows in chunks:
-        hits = np.zeros(len(rows), strax.hit_dtype)
-        hits["time"] = np.sort([t for t, *_ in rows]) * DT
-        hits["channel"] = [c for _, c, *_ in rows]
-        hits["length"] = [n for *_, n, _ in rows]
-        hits["area"] = [a for *_, a in rows]
-        hits["dt"] = DT
+        hits = _hits_of(rows)
         options = dict(gap_threshold=300, left_extension=20, right_extension=150,
                        min_channels=min_channels, min_area=1.0)
         expected = strax.find_peaks(hits, np.ones(4), result_dtype=dtype, **options)
@@ -251,12 +257,7 @@ def test_hits_alone_in_time_make_no_peak_of_two_channels(rows, gap):
     """Leaving out the hits ``alone_in_time`` flags (dark counts) gives strax's peaks of at
     least two channels, byte for byte."""
     dtype = strax.peak_dtype(n_channels=4)
-    hits = np.zeros(len(rows), strax.hit_dtype)
-    hits["time"] = np.sort([t for t, *_ in rows]) * DT
-    hits["channel"] = [c for _, c, *_ in rows]
-    hits["length"] = [n for *_, n, _ in rows]
-    hits["area"] = [a for *_, a in rows]
-    hits["dt"] = DT
+    hits = _hits_of(rows)
     options = dict(gap_threshold=gap, left_extension=20, right_extension=150, min_channels=2)
     expected = strax.find_peaks(hits, np.ones(4), result_dtype=dtype, **options)
     kept = hits[~alone_in_time(hits, gap)]
@@ -272,11 +273,7 @@ def test_kept_buffer_hands_its_rows_to_then_before_zeroing_them(chunks, buffer_s
     dtype = strax.peak_dtype(n_channels=4)
     finder = KeptBuffer(strax.find_peaks, dtype, buffer_size=buffer_size)
     for rows in chunks:
-        hits = np.zeros(len(rows), strax.hit_dtype)
-        hits["time"] = np.sort([t for t, *_ in rows]) * DT
-        hits["channel"] = [c for _, c, _ in rows]
-        hits["length"] = [n for *_, n in rows]
-        hits["area"], hits["dt"] = 1.0, DT
+        hits = _hits_of([(t, c, n, 1.0) for t, c, n in rows])
         options = dict(gap_threshold=300, left_extension=20, right_extension=150, min_channels=1)
         expected = strax.find_peaks(hits, np.ones(4), result_dtype=dtype, **options)[::-1]
         assert finder(hits, np.ones(4), then=lambda found: found[::-1], **options).tobytes() == expected.tobytes()
