@@ -181,8 +181,9 @@ def process_ddcore(args):
 
     import ddcore
 
+    # WFSim's PMTs share one gain (its single-PE spectrum normalised to 1): no gain spread
     st = ddcore.context("xenonnt", raw_data=os.path.join(args.work, "strax_data"), storage=[],
-                        adc_per_pe=ADC_PER_PE, **_detector(args.work))
+                        adc_per_pe=ADC_PER_PE, pmt_gain_spread=0, **_detector(args.work))
     started = time.perf_counter()
     events = st.get_array(RUN, "event_basics", progress_bar=False)
     _save_events(args.work, "ddcore", events, time.perf_counter() - started)
