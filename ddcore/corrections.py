@@ -18,6 +18,10 @@ version is never edited (a change is a new version). A store file::
     runs = [0, 99]            # first and last run number it holds for (run ids end in the number)
     value = [450.0, 650.0]    # at the first and the last run, linear between; or one number
 
+    [[versions.v2.dead_channels]]
+    runs = [0, 49]
+    channels = [17, 103]      # a set of channels for every run of the range
+
 A run outside every range of the version, an unknown version or correction, a malformed file:
 a :class:`CorrectionError` naming the run, the correction, the version and the file.
 """
@@ -85,8 +89,8 @@ def run_number(run_id) -> int:
     return int(found.group(1))
 
 
-def resolve(reference: str, run_id) -> float:
-    """The value a reference gives for a run."""
+def resolve(reference: str, run_id):
+    """The value a reference gives for a run: a number, or a tuple of channels."""
     name, version, store = parse(reference)
     path = store_file(store)
     try:
@@ -117,7 +121,12 @@ def _range(row: dict, where: str) -> tuple[int, int]:
     return runs[0], runs[1]
 
 
-def _value(row: dict, number: int, first: int, last: int, where: str) -> float:
+def _value(row: dict, number: int, first: int, last: int, where: str):
+    if "channels" in row:  # a set of channels (dead ones): the same for every run of the range
+        channels = row["channels"]
+        if not (isinstance(channels, list) and all(isinstance(c, int) and c >= 0 for c in channels)):
+            raise CorrectionError(f"{where}: channels must be a list of channel numbers, got {channels!r}")
+        return tuple(channels)
     value = row.get("value")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)

@@ -7,6 +7,7 @@ import strax
 import ddcore
 from ddcore.corrections import CorrectionError, resolve
 from ddplugins.records.external import processing_plugins, raw_records_source
+from ddplugins.tpc._options import pmt_table
 
 STORE = """
 [versions.truth]
@@ -158,3 +159,39 @@ value = 0.15
     events = other.get_array("er_sr0_000", "event_basics", progress_bar=False)
     good = np.isfinite(events["z"]) & (truth["true_z"] < -5)
     np.testing.assert_allclose(np.median(events["z"][good] / truth["true_z"][good]), 1.44 / 1.30, rtol=0.03)
+
+
+def test_dead_channels_are_a_per_run_correction(tmp_path):
+    """Channels off in some runs: simulation sends them no light and processing excludes them,
+    run by run; processing with a version that leaves them on sees them dark all the same, but
+    its table counts them alive."""
+    store = tmp_path / "corrections.toml"
+    store.write_text("""
+[versions.v1]
+[[versions.v1.dead_channels]]
+runs = [0, 4]
+channels = [5, 130]
+[[versions.v1.dead_channels]]
+runs = [5, 9]
+channels = []
+[versions.bad]
+[[versions.bad.dead_channels]]
+runs = [0, 9]
+channels = [5, "x"]
+""")
+    reference = f"corrections://dead_channels?version=v1&store={store}"
+    st = ddcore.context("xenon1t", storage=str(tmp_path / "data"), sim_n_events=20, sim_events_per_chunk=20,
+                        dead_channels=reference)
+    assert resolve(reference, "er_sr0_003") == (5, 130) and resolve(reference, "er_sr0_007") == ()
+    for run, dead in (("er_sr0_003", True), ("er_sr0_007", False)):
+        pmts = pmt_table(st.get_single_plugin(run, "peaks"))
+        assert pmts["alive"][5] != dead and pmts["alive"][130] != dead
+        raw = st.get_array(run, "raw_records", progress_bar=False)
+        peaks = st.get_array(run, "peaks", progress_bar=False)
+        assert ((raw["channel"] == 5).sum() == 0) == dead
+        assert (peaks["area_per_channel"][:, [5, 130]].sum() == 0) == dead
+    assert "version=v1" in str(st.key_for("er_sr0_003", "peaks").lineage["peaks"][2]["dead_channels"])
+    bad = ddcore.context("xenon1t", storage=[], sim_n_events=20,
+                         dead_channels=f"corrections://dead_channels?version=bad&store={store}")
+    with pytest.raises(CorrectionError, match=r"er_sr0_002.*dead_channels.*channels must be a list of channel numbers"):
+        bad.get_array("er_sr0_002", "peaks", progress_bar=False)

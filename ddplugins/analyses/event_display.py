@@ -62,7 +62,7 @@ def load_event(st, run_id, event_number) -> ShownEvent:
     event = _event(st, run_id, event_number)
     t0, t1 = int(event["time"]), int(event["endtime"])
     peaks = st.get_array(run_id, ["peaks", "peak_basics"], time_range=(t0, t1), progress_bar=False)
-    pmts = pmt_table(st.get_single_plugin(run_id, "peaks").config)
+    pmts = pmt_table(st.get_single_plugin(run_id, "peaks"))
     main = {}
     for name in ("s1", "s2"):
         match = np.flatnonzero(peaks["center_time"] == event[f"{name}_center_time"])

@@ -74,7 +74,7 @@ class EventBasics(PMTLayoutOptions, DDPlugin):
 
     def setup(self):
         self.events_seen = 0
-        self.pmts = pmt_table(self.config)
+        self.pmts = pmt_table(self)
         self.top_live = np.flatnonzero((self.pmts["array"] == TOP) & self.pmts["alive"])
 
     def compute(self, events, peaks):

@@ -80,7 +80,7 @@ class EventImages(PMTLayoutOptions, DDPlugin):
 def make_rasterizer(plugin):
     """An EventRasterizer with the plugin's geometry and image options."""
     return EventRasterizer(
-        pmt_table(plugin.config),
+        pmt_table(plugin),
         top_pitch_cm=plugin.top_array_pitch_cm,
         bottom_pitch_cm=plugin.bottom_array_pitch_cm,
         s1_full_scale_pe=plugin.image_s1_full_scale_pe,

@@ -29,7 +29,7 @@ class HitFindingOptions(PMTLayoutOptions):
 
     def setup_hit_finding(self):
         self.warned_outside = False
-        self.pmts = pmt_table(self.config)
+        self.pmts = pmt_table(self)
         self.n_pmts = len(self.pmts)
         self.find_hits = KeptBuffer(find_hits, strax.hit_dtype, buffer_size=int(1e5))
         # strax.find_hits' per-channel thresholds for a constant threshold

@@ -53,7 +53,7 @@ class Peaks(HitFindingOptions, DDPlugin):
 
     def infer_dtype(self):
         return strax.peak_dtype(
-            n_channels=len(pmt_table(self.config)),
+            n_channels=len(pmt_table(self)),
             n_sum_wv_samples=self.peak_waveform_samples,
             store_data_top=True,
             store_data_start=True,  # sum_waveform needs the field to compile

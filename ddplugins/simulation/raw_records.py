@@ -116,7 +116,7 @@ class SimulatedRawRecords(PMTLayoutOptions, DDPlugin):
     )
 
     def setup(self):
-        self.pmts = pmts = pmt_table(self.config)
+        self.pmts = pmts = pmt_table(self)
         live = pmts["alive"]
         self.top_channels = pmts["channel"][live & (pmts["array"] == TOP)].astype(np.int64)
         self.bottom_channels = pmts["channel"][live & (pmts["array"] == BOTTOM)].astype(np.int64)

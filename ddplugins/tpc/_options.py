@@ -93,7 +93,7 @@ S1_LIGHT_YIELD_OPTIONS = (
 # per-run conditions: a number, or a reference to a corrections store resolved per run
 # (ddcore.corrections); only options the plugins read as attributes (self.electron_lifetime_us)
 CORRECTABLE_OPTIONS = frozenset({"electron_lifetime_us", "drift_velocity_um_per_ns", "drift_time_gate_us",
-                                 "g1_pe_per_photon", "g2_bottom_pe_per_electron"})
+                                 "g1_pe_per_photon", "g2_bottom_pe_per_electron", "dead_channels"})
 
 
 def tpc_options(*names: str):
@@ -133,10 +133,12 @@ def _pmt_table(layout_values: tuple, table_file: str, table_sha256: str) -> np.n
     return pmts
 
 
-def pmt_table(config: dict) -> np.ndarray:
-    """PMT table (channel, array, x, y, alive, adc_per_pe) of a plugin's config (read-only,
-    cached): ``pmt_table_file``'s, else the generated layout."""
-    return _pmt_table(tuple(_hashable(config[name]) for name in PMT_LAYOUT_OPTIONS),
+def pmt_table(source) -> np.ndarray:
+    """PMT table (channel, array, x, y, alive, adc_per_pe, relative_gain) of a plugin (its dead
+    channels those of its run where they are a correction) or a config dict of plain values
+    (read-only, cached): ``pmt_table_file``'s, else the generated layout."""
+    config = source if isinstance(source, dict) else source.config
+    return _pmt_table(tuple(_hashable(option_value(source, name)) for name in PMT_LAYOUT_OPTIONS),
                       config.get("pmt_table_file") or "", config.get("pmt_table_sha256") or "")
 
 
