@@ -458,6 +458,27 @@ def test_upper_limit_matches_the_asymptotic_formula_and_follows_the_data():
     assert statistics.upper_limit(signal, [background], observed=[10_300]).observed > limit.median + 250
 
 
+def test_goodness_of_fit_is_uniform_under_the_model_and_catches_an_excess_the_signal_cannot_take():
+    from scipy import stats
+
+    from ddplugins.search import statistics
+
+    # templates of many simulated events (weights 0.01): the deviance is asymptotically chi-square
+    signal = statistics.Template("wimp", np.array([100.0, 200, 500, 2000, 5000]), 0.001)
+    background = statistics.Template("er", np.array([50_000.0, 20_000, 10_000, 3000, 500]), 0.01, 0.13)
+    expected = background.expected
+    rng = np.random.default_rng(4)
+    p_values = [statistics.goodness_of_fit(signal, [background], rng.poisson(expected)).p_value for _ in range(150)]
+    assert stats.kstest(p_values, "uniform").pvalue > 0.001
+    assert statistics.goodness_of_fit(signal, [background], expected).deviance == pytest.approx(0, abs=1e-3)
+    # signal-like data fit well, with the injected signal fitted back
+    with_signal = statistics.goodness_of_fit(signal, [background], expected + 2 * signal.expected, asimov=True)
+    assert with_signal.z < 0.5 and with_signal.fitted_signal == pytest.approx(2 * signal.expected.sum(), rel=0.05)
+    # an excess in the most background-like bin, where the signal hardly goes: a bad fit
+    excess = statistics.goodness_of_fit(signal, [background], expected + [0, 0, 600, 0, 0], asimov=True)
+    assert excess.z > 2 and excess.median_p_value < 0.05 and excess.degrees_of_freedom == 4
+
+
 def _band_model(n_background=400.0, n_signal=30.0):
     from ddplugins.search import statistics
 
@@ -541,10 +562,10 @@ def test_a_fit_minuit_cannot_finish_is_fitted_again_with_scipy(monkeypatch):
 
 def test_evaluation_and_report_compare_every_method(scored_context, tmp_path):
     from ddplugins.search import report
-    from ddplugins.simulation import populations
+    from ddplugins.simulation import outside_model, populations
 
     result = report.evaluate(scored_context, n_test=TINY_EVENTS, n_train=TINY_EVENTS, progress=False,
-                             n_bootstrap_z=3)
+                             n_bootstrap_z=3, instructions_dir=str(tmp_path / "fax"))
     assert set(result["metrics"]) == {
         "CNN (hitpeak)", "combined anomaly score", "CVAE loss", "boosted trees", "cS2/cS1 band cut",
         report.DENSITY_RATIO}
@@ -565,10 +586,17 @@ def test_evaluation_and_report_compare_every_method(scored_context, tmp_path):
     for entry in injected.values():  # every injected significance carries its template uncertainty
         for test in ("likelihood", "anomaly_fraction", "anomaly_score_likelihood"):
             assert entry[f"{test}_z_error"] >= 0, (entry["population"], test)
+        assert entry["likelihood_gof_z"] >= 0, entry["population"]
+    # the populations outside the model are FaX runs of instruction tables written where asked
+    assert sorted(p.name for p in (tmp_path / "fax").iterdir()) == sorted(
+        f"{name}_{TINY_EVENTS}.csv" for name in outside_model.OUTSIDE_MODEL)
     # where the search sees each population: every category of every population's own run,
     # each flagged fraction with its interval; S2-only events only ever without an S1
     flags = result["flags_by_category"]["populations"]
-    assert set(flags) == set(populations.NAMES) | {report.BRIGHT_S2ONLY}
+    assert set(flags) == set(populations.NAMES) | {report.BRIGHT_S2ONLY, *outside_model.OUTSIDE_MODEL}
+    # pile-up events have a second S2 as large as the first: hardly ever single scatters
+    in_space = {name: row["categories"]["analysis_space"]["n"] for name, row in flags.items()}
+    assert in_space["pileup"] < 0.5 * in_space["er"]
     for name, row in flags.items():
         assert sum(c["n"] for c in row["categories"].values()) > 0, name
         for c in row["categories"].values():
@@ -607,7 +635,7 @@ def test_report_renders_in_a_browser_with_every_image(scored_context, tmp_path):
     from ddplugins.search import demo, report
 
     result = report.evaluate(scored_context, n_test=TINY_EVENTS, n_train=TINY_EVENTS, progress=False,
-                             n_bootstrap_z=3)
+                             n_bootstrap_z=3, instructions_dir=str(tmp_path / "fax"))
     result["pseudo_data"] = demo.pseudo_data_summary(scored_context, "pseudo_sr0_000", result)
     path = report.write_report(scored_context, result, str(tmp_path / "report.html"), pseudo_run="pseudo_sr0_000")
     html = open(path).read()

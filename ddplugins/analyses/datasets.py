@@ -4,7 +4,8 @@ Each split uses its own block of run numbers (random seeds), so no two splits sh
 train 100+, validation 200+, test 300+, background calibration 400+ (its energy-window strata
 450+), likelihood templates of the populations other than ER and WIMP 500+, the 50 GeV WIMP
 injected in the report 600+, its S2-only events brighter than the lone-S2 background 650+, the WIMP
-runs of the sensitivity against mass 700+ (one per mass). A run name stands for one
+runs of the sensitivity against mass 700+ (one per mass), the FaX runs of the populations outside
+the background model 800+ (one per population). A run name stands for one
 set of data, so the number also carries the events per run: ``er_sr0_100004000`` is the first
 training run of 4000 events, ``er_sr0_300000150`` the first test run of 150.
 """
@@ -18,7 +19,8 @@ from ddplugins.ml.categories import analysis_selection
 
 SPLIT_FIRST_RUN = {"train": 100, "validation": 200, "test": 300, "calibration": 400,
                    "calibration_stratum": 450, "template": 500,
-                   "light_wimp_template": 600, "bright_s2only_template": 650, "sensitivity": 700}
+                   "light_wimp_template": 600, "bright_s2only_template": 650, "sensitivity": 700,
+                   "outside_model": 800}
 SELECTION_COLUMNS = ("cs1", "cs2_bottom", "label")
 SEARCH_COLUMNS = ("x", "y", "z", "s2_area", "alt_s2_area")  # and the fiducial and single-scatter cuts
 

@@ -88,14 +88,15 @@ def cmd_evaluate(args):
     st = CommandLine.context_from(args)
     result = report.evaluate(st, n_test=args.events, n_train=args.train_events, models_dir=args.models,
                              n_bootstrap_z=args.bootstraps, n_toys=args.toys, workers=args.workers,
-                             sensitivity_masses=args.sensitivity)
+                             sensitivity_masses=args.sensitivity,
+                             instructions_dir=os.path.join(args.output, "fax_instructions"))
     print(report.format_evaluation(result))
     report.save_json(result, os.path.join(args.output, "evaluation.json"))
     if args.command == "report":
         from ddplugins.analyses.datasets import run_preset
         from ddplugins.search.demo import pseudo_data_summary
 
-        pseudo_run = f"pseudo_{run_preset(st)}_000"
+        pseudo_run = args.pseudo_run or f"pseudo_{run_preset(st)}_000"
         st.make(pseudo_run, ["event_basics", "event_truth", "anomaly_scores"], progress_bar=not args.quiet)
         result["pseudo_data"] = pseudo_data_summary(st, pseudo_run, result)
         report.save_json(result, os.path.join(args.output, "evaluation.json"))
@@ -251,7 +252,8 @@ def ddcore_register_commands(cli: CommandLine) -> None:
         p = cli.add_command(name, cmd_evaluate, help=text, description=(
             f"{text[0].upper()}{text[1:]}: CNN per image kind, combined anomaly score, CVAE loss, "
             "boosted trees, cS2/cS1 cut; significance vs exposure for the anomaly fraction and a "
-            "likelihood."))
+            "likelihood; an injection study of populations in and outside the background model (flag "
+            "rates, live days to 3 sigma, the WIMP fit's signal count and goodness of fit)."))
         p.add_argument("--events", type=int, default=5000, help="held-out events per class")
         p.add_argument("--train-events", type=int, default=4000,
                        help="events per class for the boosted trees and the cut (train split)")
@@ -260,7 +262,11 @@ def ddcore_register_commands(cli: CommandLine) -> None:
                        help="sensitivity curves (limits with bands, 3 sigma discovery) at these WIMP masses, "
                        f"from {', '.join(map(str, SENSITIVITY_MASSES_GEV))} GeV (one simulated WIMP run each)")
         _bootstraps_argument(p)
-        p.add_argument("--output", "-o", default="dd_output/evaluation")
+        p.add_argument("--output", "-o", default="dd_output/evaluation",
+                       help="folder for evaluation.json (report: and report.html) and the FaX instructions "
+                       "of the populations outside the background model it injects")
+        if name == "report":
+            p.add_argument("--pseudo-run", help="the pseudo-data run the report shows (default pseudo_<preset>_000)")
         cli.add_context_arguments(p)
 
     p = cli.add_command(

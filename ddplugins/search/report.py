@@ -30,7 +30,7 @@ from ddplugins.ml.scoring import EXTRA_INPUTS
 from ddplugins.analyses.datasets import SEARCH_COLUMNS, load_events, science_run_live_days, search_selection, split_runs
 from ddplugins.ml.categories import CATEGORIES, flag_bins
 from ddplugins.ml.intervals import clopper_pearson
-from ddplugins.simulation import populations
+from ddplugins.simulation import outside_model, populations
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,10 @@ LIGHT_WIMP_MASS_GEV = 50.0
 # anomaly search is not told about
 BRIGHT_S2ONLY = "s2only_bright"
 BRIGHT_S2ONLY_ELECTRONS_FACTOR = 10.0
-INJECTED_POPULATIONS = ("wimp", LIGHT_WIMP, "s2only", BRIGHT_S2ONLY, "accidental", "wall", "neutron", "multisite")
+INJECTED_POPULATIONS = ("wimp", LIGHT_WIMP, "s2only", BRIGHT_S2ONLY, "accidental", "wall", "neutron", "multisite",
+                        *outside_model.OUTSIDE_MODEL)
+OUTSIDE_MODEL_SEED = 800  # seeds of the outside-model instruction tables, one per population
+DEFAULT_INSTRUCTIONS_DIR = os.path.join("dd_output", "fax_instructions")
 INJECTED_PER_REFERENCE_EXPOSURE = 20.0  # events produced in the reference exposure on top of the background model
 GALLERY_EVENTS = 4
 DENSITY_RATIO = "density ratio on (cS1, log cS2_b)"
@@ -83,12 +86,13 @@ def _cnn_models(st, models_dir):
 
 
 def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bootstrap_z=N_BOOTSTRAP_Z,
-             n_toys=0, workers=1, sensitivity_masses=()):
+             n_toys=0, workers=1, sensitivity_masses=(), instructions_dir=DEFAULT_INSTRUCTIONS_DIR):
     """Scores and figures of merit for every method; returns a dict (arrays under 'scores').
     ``n_bootstrap_z``: template resamples behind the error of every significance; ``n_toys``:
     toy experiments of every test at the reference exposure (``toys``), fitted on ``workers``
     processes; ``sensitivity_masses``: WIMP masses [GeV] of the sensitivity curves
-    (``sensitivity.sensitivity``, at the reference exposure)."""
+    (``sensitivity.sensitivity``, at the reference exposure); ``instructions_dir``: where the FaX
+    instructions of the populations outside the model are written."""
     test_st = derive(st, sim_n_events=n_test)
     train_st = derive(st, sim_n_events=n_train)
     test_runs = split_runs(test_st, "test")
@@ -129,11 +133,11 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bo
     scores[DENSITY_RATIO] = ev.density_ratio_score(train, train["label"].astype(int), test)
     search = SearchTemplates.build(
         st.get_single_plugin(split_runs(st, "test")[0], "instructions"), discriminant,
-        _population_events(st, test, labels, anomaly, n_test, progress),
+        _population_events(st, test, labels, anomaly, n_test, progress, instructions_dir),
         _flag_calibration(test_st, test_runs[0]) if anomaly is not None else (None, None),
         reference_live_days=science_run_live_days(st))
 
-    flags_by_category = _flags_by_category(st, n_test, progress) if anomaly is not None else None
+    flags_by_category = _flags_by_category(st, n_test, progress, instructions_dir) if anomaly is not None else None
 
     metrics = {}
     for name, values in scores.items():
@@ -201,7 +205,7 @@ def _wimp_description(plugin):
             f"WIMP ({plugin.wimp_normalisation} rate)")
 
 
-def _population_events(st, test, labels, anomaly, n_test, progress):
+def _population_events(st, test, labels, anomaly, n_test, progress, instructions_dir):
     """{population: (simulated events, discriminant-ready events in the analysis space, their
     anomaly scores and flags or None, the flags of every event of its run in every category or
     None)}: ER and WIMP from the test runs, every other population from its own template runs
@@ -224,8 +228,7 @@ def _population_events(st, test, labels, anomaly, n_test, progress):
     columns = list(dict.fromkeys(["label", "cs1", "cs2_bottom", *SEARCH_COLUMNS, *ev.BASIC_FEATURES] + (
         [*ANOMALY_COLUMNS, "category"] if anomaly is not None else [])))
 
-    def searched_events(run_st, split, source):
-        run = split_runs(run_st, split, sources=(source,))[0]
+    def searched_events(run_st, run):
         every_event = load_events(run_st, [run], targets, selected=False, progress=progress, keep_columns=columns)
         events = every_event[search_selection(run_st, run, every_event)]
         if anomaly is None:
@@ -234,23 +237,33 @@ def _population_events(st, test, labels, anomaly, n_test, progress):
 
     for name in populations.NAMES:
         if name not in found:
-            found[name] = searched_events(template_st, "template", name)
+            found[name] = searched_events(template_st, split_runs(template_st, "template", sources=(name,))[0])
     # populations injected only (their own runs: a run name stands for one set of options)
-    for name, (run_st, split, source) in _variant_populations(template_st).items():
-        found[name] = searched_events(run_st, split, source)
+    for name, (run_st, run) in _injected_only_populations(template_st, instructions_dir).items():
+        found[name] = searched_events(run_st, run)
     return found
 
 
-def _variant_populations(st):
-    """{name: (context, split, source)} of the injected populations that are a source simulated
-    with other options: a 50 GeV WIMP and S2-only events brighter than the lone-S2 background."""
-    electrons = st.get_single_plugin(split_runs(st, "test")[0], "instructions").lone_s2_mean_electrons
-    return {LIGHT_WIMP: (derive(st, wimp_mass_gev=LIGHT_WIMP_MASS_GEV), "light_wimp_template", "wimp"),
-            BRIGHT_S2ONLY: (derive(st, lone_s2_mean_electrons=BRIGHT_S2ONLY_ELECTRONS_FACTOR * electrons),
-                            "bright_s2only_template", "s2only")}
+def _injected_only_populations(st, instructions_dir):
+    """{name: (context, run id)} of the populations that are injected only, never part of the
+    background model: a 50 GeV WIMP, S2-only events brighter than the lone-S2 background, and the
+    populations outside the model (``outside_model``), each a FaX run of its own instructions,
+    written to ``instructions_dir``."""
+    plugin = st.get_single_plugin(split_runs(st, "test")[0], "instructions")
+    bright = derive(st, lone_s2_mean_electrons=BRIGHT_S2ONLY_ELECTRONS_FACTOR * plugin.lone_s2_mean_electrons)
+    light = derive(st, wimp_mass_gev=LIGHT_WIMP_MASS_GEV)
+    found = {LIGHT_WIMP: (light, split_runs(light, "light_wimp_template", sources=("wimp",))[0]),
+             BRIGHT_S2ONLY: (bright, split_runs(bright, "bright_s2only_template", sources=("s2only",))[0])}
+    os.makedirs(instructions_dir, exist_ok=True)
+    runs = split_runs(st, "outside_model", sources=("fax",), n_runs=len(outside_model.OUTSIDE_MODEL))
+    for index, (name, run) in enumerate(zip(outside_model.OUTSIDE_MODEL, runs)):
+        path = os.path.join(instructions_dir, f"{name}_{plugin.sim_n_events}.csv")
+        outside_model.write_instructions(path, name, plugin, plugin.sim_n_events, seed=OUTSIDE_MODEL_SEED + index)
+        found[name] = (derive(st, fax_instructions_file=os.path.abspath(path)), run)
+    return found
 
 
-def _flags_by_category(st, n_test, progress):
+def _flags_by_category(st, n_test, progress, instructions_dir):
     """Where the anomaly search sees each population: per population (its test run for ER and
     WIMP, its template run for the others; every event) and event category, the events, the
     flagged events and the flagged fraction with its 68% exact binomial interval."""
@@ -258,10 +271,11 @@ def _flags_by_category(st, n_test, progress):
     plugin = run_st.get_single_plugin(split_runs(run_st, "test")[0], "anomaly_scores")
     acceptance = dict(zip(CATEGORIES, plugin.acceptances.tolist()))
     found = {}
-    sources = {name: (run_st, "test" if name in ("er", "wimp") else "template", name) for name in populations.NAMES}
-    sources[BRIGHT_S2ONLY] = _variant_populations(run_st)[BRIGHT_S2ONLY]
-    for name, (source_st, split, source) in sources.items():
-        run = split_runs(source_st, split, sources=(source,))[0]
+    sources = {name: (run_st, split_runs(run_st, "test" if name in ("er", "wimp") else "template", sources=(name,))[0])
+               for name in populations.NAMES}
+    injected_only = _injected_only_populations(run_st, instructions_dir)
+    sources.update({name: injected_only[name] for name in (BRIGHT_S2ONLY, *outside_model.OUTSIDE_MODEL)})
+    for name, (source_st, run) in sources.items():
         source_st.make(run, "anomaly_scores", progress_bar=progress)
         scores = source_st.get_array(run, "anomaly_scores", progress_bar=False,
                                      keep_columns=["category", "is_anomalous"])
@@ -400,10 +414,8 @@ def _injection_study(search, rng, n_bootstrap):
     """Z of every test when a population is injected on top of the background model
     (``INJECTED_PER_REFERENCE_EXPOSURE`` events produced in the reference exposure, Asimov data),
     for every exposure, with the spread over bootstrap resamples of the templates at the reference
-    exposure; and the WIMP
-    count the WIMP-template fit attributes to the excess."""
-    import pyhf
-
+    exposure; the WIMP count the WIMP-template fit attributes to the excess, and the
+    goodness-of-fit Z of every test's best fit (``statistics.goodness_of_fit``)."""
     rows = []
     for name in INJECTED_POPULATIONS:
         for days in search.exposures:
@@ -425,11 +437,12 @@ def _injection_study(search, rng, n_bootstrap):
                         injected, rng, n_bootstrap)
                 else:
                     row[f"{test_name}_z"] = statistics.discovery_significance(signal, backgrounds, observed=data)
+                # the excess the WIMP template takes as signal, and how badly its best fit
+                # describes the data (the median experiment's goodness-of-fit Z)
+                fit = statistics.goodness_of_fit(signal, backgrounds, data, asimov=True)
+                row[f"{test_name}_gof_z"] = fit.z
                 if test_name == "likelihood":
-                    model = statistics.build_model(signal, backgrounds)
-                    used = statistics.used_bins(signal, backgrounds)
-                    fit = pyhf.infer.mle.fit(list(data[used]) + list(model.config.auxdata), model)
-                    row["likelihood_fitted_wimps"] = float(fit[model.config.poi_index] * signal.expected.sum())
+                    row["likelihood_fitted_wimps"] = fit.fitted_signal
             rows.append(row)
     return rows
 
@@ -447,7 +460,10 @@ def injection_summary(result):
                  "in_space": at_reference["likelihood_injected_in_space"],
                  "likelihood_z": at_reference["likelihood_z"], "likelihood_z_error": at_reference["likelihood_z_error"],
                  "fitted_wimps": at_reference["likelihood_fitted_wimps"],
-                 "likelihood_days_to_3_sigma": exposure_to_reach(rows, "likelihood_z")}
+                 "likelihood_days_to_3_sigma": exposure_to_reach(rows, "likelihood_z"),
+                 "likelihood_gof_z": at_reference.get("likelihood_gof_z"),
+                 "likelihood_gof_days_to_3_sigma": (exposure_to_reach(rows, "likelihood_gof_z")
+                                                    if "likelihood_gof_z" in at_reference else None)}
         for test in ("anomaly_fraction", "anomaly_score_likelihood"):
             if f"{test}_z" in at_reference:
                 entry[f"{test}_z"] = at_reference[f"{test}_z"]
@@ -561,10 +577,11 @@ def format_evaluation(result):
             anomaly = "".join(f"; {test.replace('_', ' ')} Z = {e[test + '_z']:.2f} +- {e[test + '_z_error']:.2f}, "
                               f"3 sigma at {days(e[test + '_days_to_3_sigma'])}"
                               for test in ("anomaly_fraction", "anomaly_score_likelihood") if test + "_z" in e)
-            lines.append(f"  {e['population']:10s} {e['in_space']:.2f} in the space: "
+            lines.append(f"  {e['population']:14s} {e['in_space']:.2f} in the space: "
                          f"likelihood Z = {e['likelihood_z']:.2f} +- {e['likelihood_z_error']:.2f}, "
                          f"3 sigma at {days(e['likelihood_days_to_3_sigma'])}, "
-                         f"fitted as {e['fitted_wimps']:.2f} WIMPs{anomaly}")
+                         f"fitted as {e['fitted_wimps']:.2f} WIMPs (goodness of fit Z = {e['likelihood_gof_z']:.2f}, "
+                         f"3 sigma at {days(e['likelihood_gof_days_to_3_sigma'])}){anomaly}")
     return "\n".join(lines)
 
 

@@ -233,3 +233,52 @@ def bootstrap_significance(make_templates, rng, n_bootstrap=20):
     spread = [z for z in spread if not np.isnan(z)]
     low, high = np.percentile(spread, [16, 84]) if spread else (np.nan, np.nan)
     return central, float((high - low) / 2)
+
+
+@dataclasses.dataclass
+class GoodnessOfFit:
+    """Saturated-model goodness of fit of the signal-plus-background fit: the deviance (twice the
+    log-likelihood ratio of the best fit to the saturated model, constraint terms included), its
+    degrees of freedom (bins less the signal strength) and the asymptotic p-value (chi-square);
+    for Asimov data, the deviance is the non-centrality and ``median_p_value`` the median p-value
+    of experiments like it."""
+
+    deviance: float
+    degrees_of_freedom: int
+    p_value: float
+    fitted_signal: float
+    asimov: bool
+
+    @property
+    def median_p_value(self):
+        if not self.asimov:
+            return self.p_value
+        median = stats.ncx2.median(self.degrees_of_freedom, max(self.deviance, 1e-12))
+        return float(stats.chi2.sf(median, self.degrees_of_freedom))
+
+    @property
+    def z(self):
+        """Z of the (median) p-value, one-sided."""
+        return float(stats.norm.isf(min(max(self.median_p_value, 1e-300), 0.5)))
+
+
+def goodness_of_fit(signal, backgrounds, observed, asimov=False):
+    """How well the best signal-plus-background fit describes ``observed`` counts per bin (an
+    excess the signal template cannot take leaves a large deviance even where the fit gives it
+    signal events): :class:`GoodnessOfFit`. ``asimov``: the counts are expectations (the
+    median experiment), not an observation."""
+    import pyhf
+
+    model = build_model(signal, backgrounds)
+    data = _data(model, signal, backgrounds, observed, mu=0.0)
+    best = _fit(lambda: pyhf.infer.mle.fit(data, model), len(data))
+    main = np.asarray(data[:model.config.nmaindata], float)
+    expected = np.asarray(model.expected_actualdata(best), float)
+    poisson = 2 * np.sum(expected - main + np.where(main > 0, main * np.log(np.maximum(main, 1e-300) / expected), 0.0))
+    auxdata = np.asarray(model.config.auxdata, float)
+    constraint = 2 * float(model.constraint_logpdf(auxdata, np.asarray(model.config.suggested_init()))
+                           - model.constraint_logpdf(auxdata, np.asarray(best)))
+    deviance = max(float(poisson + constraint), 0.0)
+    dof = max(int(model.config.nmaindata) - 1, 1)
+    fitted = float(best[model.config.poi_index] * signal.expected[used_bins(signal, backgrounds)].sum())
+    return GoodnessOfFit(deviance, dof, float(stats.chi2.sf(deviance, dof)), fitted, asimov)

@@ -86,19 +86,19 @@ def _check_events_are_adjacent(instructions, path):
 
 def write_fax_csv(path, instructions, slot_starts):
     """Write instructions (the ``instructions`` data type) as a FaX CSV."""
+    write_table(path, {
+        "instruction": instructions["event_number"], "recoil_type": instructions["recoil_type"],
+        "x": instructions["x"], "y": instructions["y"], "depth": -instructions["z"],
+        "s1_photons": instructions["s1_photons"], "s2_electrons": instructions["s2_electrons"],
+        "t": np.asarray(instructions["time"]) - np.asarray(slot_starts)})
+
+
+def write_table(path, table):
+    """Write a table of FaX columns (dict of arrays, ``COLUMNS``, recoil_type as ER/NR codes)."""
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(COLUMNS)
-        for row, slot_start in zip(instructions, slot_starts):
-            writer.writerow(
-                [
-                    int(row["event_number"]),
-                    RECOIL_NAMES[int(row["recoil_type"])],
-                    f"{row['x']:.4f}",
-                    f"{row['y']:.4f}",
-                    f"{-row['z']:.4f}",
-                    int(row["s1_photons"]),
-                    int(row["s2_electrons"]),
-                    int(row["time"] - slot_start),
-                ]
-            )
+        for row in zip(*(table[c] for c in COLUMNS)):
+            instruction, recoil, x, y, depth, photons, electrons, t = row
+            writer.writerow([int(instruction), RECOIL_NAMES[int(recoil)], f"{x:.4f}", f"{y:.4f}", f"{depth:.4f}",
+                             int(photons), int(electrons), int(t)])
