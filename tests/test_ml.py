@@ -458,6 +458,26 @@ def test_upper_limit_matches_the_asymptotic_formula_and_follows_the_data():
     assert statistics.upper_limit(signal, [background], observed=[10_300]).observed > limit.median + 250
 
 
+def test_paired_leakage_counts_each_method_on_the_same_events_and_tests_their_difference():
+    from ddplugins.analyses import evaluation
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], [20_000, 2_000])
+    good = np.where(labels == 1, rng.normal(3, 1, len(labels)), rng.normal(0, 1, len(labels)))
+    # the same scores with 150 more ER events pushed far up: worse, and the test says so
+    worse = good.copy()
+    worse[rng.choice(np.flatnonzero((labels == 0) & (good < 0)), 150, replace=False)] += 10
+    rows = evaluation.paired_leakage(labels, {"good": good, "worse": worse, "same": good.copy()}, acceptances=(0.5,))
+    row = rows[0]
+    assert row["er_events"] == 20_000 and row["methods"]["worse"]["leaked"] == row["methods"]["good"]["leaked"] + 150
+    low, high = row["methods"]["good"]["interval"]
+    assert low < row["methods"]["good"]["leaked"] / 20_000 < high
+    pairs = {tuple(p["methods"]): p for p in row["pairs"]}
+    assert pairs[("good", "worse")]["only_second"] == 150 and pairs[("good", "worse")]["p_value"] < 1e-6
+    assert pairs[("good", "same")]["only_first"] == pairs[("good", "same")]["only_second"] == 0
+    assert pairs[("good", "same")]["p_value"] == 1.0
+
+
 def test_goodness_of_fit_is_uniform_under_the_model_and_catches_an_excess_the_signal_cannot_take():
     from scipy import stats
 
@@ -624,7 +644,10 @@ def test_evaluation_and_report_compare_every_method(scored_context, tmp_path):
     html = open(path).read()
     assert "boosted trees" in html and "data:image/png;base64" in html and "Significance vs exposure" in html
     assert "Where the anomaly search sees each population" in html
-    assert "Injection study" in html and "fitted as WIMPs" in html
+    assert "Injection study" in html and "fitted as WIMPs" in html and "goodness-of-fit Z" in html
+    assert "Methods compared on the same events" in html
+    assert [r["wimp_acceptance"] for r in result["paired_leakage"]] == [0.3, 0.5, 0.7]
+    assert set(result["paired_leakage"][1]["methods"]) == set(result["scores"])
 
 
 def test_report_renders_in_a_browser_with_every_image(scored_context, tmp_path):

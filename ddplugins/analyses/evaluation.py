@@ -4,6 +4,7 @@ import numpy as np
 from scipy import stats
 
 from ddcore.extras import import_ml
+from ddplugins.ml.intervals import clopper_pearson
 
 BASIC_FEATURES = (
     "cs1", "cs2_bottom", "s1_area_fraction_top", "s2_area_fraction_top", "s1_range_50p_area",
@@ -15,6 +16,37 @@ def rejection_at_acceptance(background_scores, signal_scores, acceptance=0.5):
     """Fraction of background below the score that keeps ``acceptance`` of the signal."""
     threshold = np.quantile(signal_scores, 1 - acceptance)
     return float(np.mean(background_scores < threshold))
+
+
+def paired_leakage(labels, scores, acceptances=(0.3, 0.5, 0.7), level=0.6827):
+    """Methods compared on the same events: per WIMP acceptance, the ER events each method lets
+    through (at or above the score that keeps that share of the WIMPs) with their exact binomial
+    interval, and for every pair of methods the events only one of them lets through and the exact
+    McNemar p-value (two-sided binomial test of those discordant events at one half). A method is
+    better than another only where that p-value is small: both are judged on the same events, so
+    the events both leak, or both reject, say nothing about the difference."""
+    labels = np.asarray(labels)
+    background = labels == 0
+    n_background = int(background.sum())
+    rows = []
+    for acceptance in acceptances:
+        leaked = {}
+        for name, values in scores.items():
+            values = np.asarray(values, float)
+            leaked[name] = values[background] >= np.quantile(values[labels == 1], 1 - acceptance)
+        methods = {name: {"leaked": int(k.sum()), "interval": list(clopper_pearson(int(k.sum()), n_background, level))}
+                   for name, k in leaked.items()}
+        pairs = []
+        for i, first in enumerate(leaked):
+            for second in list(leaked)[i + 1:]:
+                only_first = int(np.sum(leaked[first] & ~leaked[second]))
+                only_second = int(np.sum(leaked[second] & ~leaked[first]))
+                discordant = only_first + only_second
+                p_value = stats.binomtest(only_first, discordant, 0.5).pvalue if discordant else 1.0
+                pairs.append({"methods": [first, second], "only_first": only_first, "only_second": only_second,
+                              "p_value": float(p_value)})
+        rows.append({"wimp_acceptance": acceptance, "er_events": n_background, "methods": methods, "pairs": pairs})
+    return rows
 
 
 def fast_auc(labels, scores):

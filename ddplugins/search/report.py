@@ -169,6 +169,7 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bo
         "injection": _injection_study(search, np.random.default_rng(1), n_bootstrap_z),
         "_toy_studies": _toy_studies(search, n_toys, workers) if n_toys else [],
         "flags_by_category": flags_by_category,
+        "paired_leakage": ev.paired_leakage(labels, scores),
         "scores": {k: np.asarray(v, float) for k, v in scores.items()},
         "labels": labels,
         "test_events": test,
@@ -535,6 +536,17 @@ def format_evaluation(result):
         lines.append(f"  {row['live_days']:6.1f} live days: {row['expected_er']:.1f} ER, "
                      f"{row['expected_wimp']:.2f} WIMP expected; likelihood Z = {row['likelihood_z']:.2f} "
                      f"+- {row['likelihood_z_error']:.2f}{extra}")
+    for row in result.get("paired_leakage", []):
+        lines.append(f"\nER events let through at {row['wimp_acceptance']:.0%} WIMP acceptance, of {row['er_events']} "
+                     "(68% exact interval); differences significant on the same events (McNemar p < 0.05):")
+        n = row["er_events"]
+        lines.append("  " + "; ".join(f"{name} {m['leaked']} ({m['interval'][0] * n:.1f}-{m['interval'][1] * n:.1f})"
+                                      for name, m in row["methods"].items()))
+        significant = [p for p in row["pairs"] if p["p_value"] < 0.05]
+        lines.extend(f"  {p['methods'][0]} vs {p['methods'][1]}: {p['only_first']} vs {p['only_second']} leaked "
+                     f"by one only, p = {p['p_value']:.2g}" for p in significant)
+        if not significant:
+            lines.append("  none")
     if result.get("toys"):
         lines.append(f"\nToy Monte Carlo at {result['reference_live_days']:g} live days ({result['toys'][0]['n_toys']} "
                      "background-only and as many signal toys per test; goal: coverage 90 +- 2%):")
@@ -863,6 +875,7 @@ def write_report(st, result, output, pseudo_run=None):
         injection=injection_summary(result), injected_per_exposure=INJECTED_PER_REFERENCE_EXPOSURE,
         reference_live_days=result["reference_live_days"],
         flags_by_category=result.get("flags_by_category"), toys=result.get("toys"),
+        paired_leakage=result.get("paired_leakage"),
         gallery=_gallery(st, pseudo_run, every_pseudo_event) if pseudo is not None else [],
         lineage=json.dumps({"test_runs": result["test_runs"], "models": result["model_lineages"]}, indent=1),
     )
