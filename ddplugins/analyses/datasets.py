@@ -15,7 +15,7 @@ import numpy as np
 from ddcore import config as dd_config
 from ddcore import registry
 from ddplugins.analyses.evaluation import BASIC_FEATURES
-from ddplugins.ml.categories import analysis_selection
+from ddplugins.ml.categories import analysis_selection, flag_bins
 
 SPLIT_FIRST_RUN = {"train": 100, "validation": 200, "test": 300, "calibration": 400,
                    "calibration_stratum": 450, "template": 500,
@@ -23,6 +23,7 @@ SPLIT_FIRST_RUN = {"train": 100, "validation": 200, "test": 300, "calibration": 
                    "outside_model": 800}
 SELECTION_COLUMNS = ("cs1", "cs2_bottom", "label")
 SEARCH_COLUMNS = ("x", "y", "z", "s2_area", "alt_s2_area")  # and the fiducial and single-scatter cuts
+ANOMALY_COLUMNS = ("anomaly_score", "is_anomalous")
 
 
 def run_preset(st):
@@ -73,6 +74,20 @@ def fiducial_volume(st, run_id):
     """(radius, z_top, z_bottom) [cm] of the fiducial volume the run's context configures."""
     options = st.get_single_plugin(run_id, "instructions").config
     return options["fiducial_radius_cm"], options["fiducial_z_top_cm"], options["fiducial_z_bottom_cm"]
+
+
+def run_events(st, run, n_simulated, with_anomaly, progress):
+    """(simulated events, the run's events in the analysis space, their anomaly scores and flags or
+    None, the anomaly-fraction bins of every event of the run or None): one population's run as the
+    dataset-level tests see it."""
+    targets = ("event_basics", "event_truth") + (("anomaly_scores",) if with_anomaly else ())
+    columns = list(dict.fromkeys(["label", "cs1", "cs2_bottom", *SEARCH_COLUMNS, *BASIC_FEATURES] + (
+        [*ANOMALY_COLUMNS, "category"] if with_anomaly else [])))
+    every_event = load_events(st, [run], targets, selected=False, progress=progress, keep_columns=columns)
+    events = every_event[search_selection(st, run, every_event)]
+    if not with_anomaly:
+        return n_simulated, events, None, None
+    return n_simulated, events, events[list(ANOMALY_COLUMNS)], flag_bins(every_event)
 
 
 def load_events(st, run_ids, targets=("event_basics", "event_truth"), selected=True, progress=True,

@@ -25,9 +25,10 @@ from ddcore.files import resolve_path
 from ddplugins.events.event_images import IMAGE_FIELDS
 from ddplugins.ml import calibration as cal
 from ddplugins.analyses import evaluation as ev
-from ddplugins.search import sensitivity, statistics, toys
+from ddplugins.search import mismodelling, sensitivity, statistics, toys
 from ddplugins.ml.scoring import EXTRA_INPUTS
-from ddplugins.analyses.datasets import SEARCH_COLUMNS, load_events, science_run_live_days, search_selection, split_runs
+from ddplugins.analyses.datasets import (ANOMALY_COLUMNS, SEARCH_COLUMNS, load_events, run_events,
+                                         science_run_live_days, search_selection, split_runs)
 from ddplugins.ml.categories import CATEGORIES, flag_bins
 from ddplugins.ml.intervals import clopper_pearson
 from ddplugins.simulation import outside_model, populations
@@ -65,7 +66,6 @@ DEFAULT_INSTRUCTIONS_DIR = os.path.join("dd_output", "fax_instructions")
 INJECTED_PER_REFERENCE_EXPOSURE = 20.0  # events produced in the reference exposure on top of the background model
 GALLERY_EVENTS = 4
 DENSITY_RATIO = "density ratio on (cS1, log cS2_b)"
-ANOMALY_COLUMNS = ("anomaly_score", "is_anomalous")
 
 
 def _cnn_models(st, models_dir):
@@ -86,13 +86,15 @@ def _cnn_models(st, models_dir):
 
 
 def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bootstrap_z=N_BOOTSTRAP_Z,
-             n_toys=0, workers=1, sensitivity_masses=(), instructions_dir=DEFAULT_INSTRUCTIONS_DIR):
+             n_toys=0, workers=1, sensitivity_masses=(), instructions_dir=DEFAULT_INSTRUCTIONS_DIR,
+             mismodelling_dir=None):
     """Scores and figures of merit for every method; returns a dict (arrays under 'scores').
     ``n_bootstrap_z``: template resamples behind the error of every significance; ``n_toys``:
     toy experiments of every test at the reference exposure (``toys``), fitted on ``workers``
     processes; ``sensitivity_masses``: WIMP masses [GeV] of the sensitivity curves
     (``sensitivity.sensitivity``, at the reference exposure); ``instructions_dir``: where the FaX
-    instructions of the populations outside the model are written."""
+    instructions of the populations outside the model are written; ``mismodelling_dir``: if given,
+    the mis-modelled detector study (``mismodelling.study``) with its stores there."""
     test_st = derive(st, sim_n_events=n_test)
     train_st = derive(st, sim_n_events=n_train)
     test_runs = split_runs(test_st, "test")
@@ -176,6 +178,8 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bo
         "_search": search,
     }
     result["toys"] = [study.summary() for study in result["_toy_studies"]]
+    result["mismodelling"] = (mismodelling.study(st, search, n_test, mismodelling_dir, progress)
+                              if mismodelling_dir else None)
     result["sensitivity"] = (sensitivity.sensitivity(st, search, n_test, search.reference_live_days,
                                                      sensitivity_masses, progress, n_bootstrap=n_bootstrap_z)
                              if sensitivity_masses else [])
@@ -225,16 +229,9 @@ def _population_events(st, test, labels, anomaly, n_test, progress, instructions
                     None if anomaly is None else anomaly[searched & (labels == label)],
                     every_flag(template_st, run))
              for (name, label), run in zip((("er", 0), ("wimp", 1)), test_runs)}
-    targets = ("event_basics", "event_truth") + (("anomaly_scores",) if anomaly is not None else ())
-    columns = list(dict.fromkeys(["label", "cs1", "cs2_bottom", *SEARCH_COLUMNS, *ev.BASIC_FEATURES] + (
-        [*ANOMALY_COLUMNS, "category"] if anomaly is not None else [])))
 
     def searched_events(run_st, run):
-        every_event = load_events(run_st, [run], targets, selected=False, progress=progress, keep_columns=columns)
-        events = every_event[search_selection(run_st, run, every_event)]
-        if anomaly is None:
-            return n_test, events, None, None
-        return n_test, events, events[list(ANOMALY_COLUMNS)], flag_bins(every_event)
+        return run_events(run_st, run, n_test, anomaly is not None, progress)
 
     for name in populations.NAMES:
         if name not in found:
@@ -576,6 +573,8 @@ def format_evaluation(result):
                                   key=lambda r: r["live_days"])
                     lines.append(f"  {mass:g} GeV, {test}: " + ", ".join(
                         f"{r['live_days']:g} d {r['limit_cm2'][2]:.2e}" for r in mine))
+    if result.get("mismodelling"):
+        lines.append("\n" + mismodelling.format_table(result["mismodelling"]))
     summary = injection_summary(result)
     if summary:
         lines.append(f"\nInjection study: {INJECTED_PER_REFERENCE_EXPOSURE:g} events produced per "
@@ -875,7 +874,7 @@ def write_report(st, result, output, pseudo_run=None):
         injection=injection_summary(result), injected_per_exposure=INJECTED_PER_REFERENCE_EXPOSURE,
         reference_live_days=result["reference_live_days"],
         flags_by_category=result.get("flags_by_category"), toys=result.get("toys"),
-        paired_leakage=result.get("paired_leakage"),
+        paired_leakage=result.get("paired_leakage"), mismodelling=result.get("mismodelling"),
         gallery=_gallery(st, pseudo_run, every_pseudo_event) if pseudo is not None else [],
         lineage=json.dumps({"test_runs": result["test_runs"], "models": result["model_lineages"]}, indent=1),
     )

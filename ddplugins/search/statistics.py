@@ -47,6 +47,9 @@ class Template:
     weight: float
     rate_uncertainty: float = 0.0
     exact: bool = False  # an expectation not counted from simulated events: no template statistics
+    # simulated events per bin at -1 and +1 standard deviation of a shape nuisance (a detector
+    # parameter the template depends on; times ``weight`` expected events), or None
+    shape_variation: tuple | None = None
 
     @property
     def expected(self):
@@ -115,10 +118,16 @@ def used_bins(signal, backgrounds):
 
 
 def _select(tmpl, used):
-    return dataclasses.replace(tmpl, simulated=tmpl.simulated[used])
+    variation = None if tmpl.shape_variation is None else tuple(np.asarray(v)[used] for v in tmpl.shape_variation)
+    return dataclasses.replace(tmpl, simulated=tmpl.simulated[used], shape_variation=variation)
 
 
 def _sample(tmpl, modifiers):
+    if tmpl.shape_variation is not None:
+        low, high = tmpl.shape_variation
+        modifiers = modifiers + [{"name": f"shape_{tmpl.name}", "type": "histosys",
+                                  "data": {"lo_data": [float(v) * tmpl.weight for v in low],
+                                           "hi_data": [float(v) * tmpl.weight for v in high]}}]
     if not tmpl.exact:
         modifiers = modifiers + [{"name": "template_statistics", "type": "staterror",
                                   "data": [float(v) for v in tmpl.statistical_error]}]

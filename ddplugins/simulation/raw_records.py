@@ -222,10 +222,11 @@ class SimulatedRawRecords(PMTLayoutOptions, DDPlugin):
         x, y, depth = events["x"], events["y"], events["depth"]
         drift = events["drift_time"] = drift_time_ns(depth, self)
 
-        p_detect = self.g1_pe_per_photon * relative_s1_light_yield(x, y, depth, self.config)
+        instructions = self._quanta(instructions, rng)
+        p_detect = self._s1_light_yield(x, y, depth)
         p_detect = np.clip(p_detect / (1 + self.p_double_pe_emission), 0, 1)
         events["s1_detected"] = rng.binomial(instructions["s1_photons"], p_detect)
-        survival = np.exp(-drift / (self.electron_lifetime_us * 1e3)) * self.extraction_efficiency
+        survival = np.exp(-drift / (self._electron_lifetime_us() * 1e3)) * self.extraction_efficiency
         events["s2_electrons"] = rng.binomial(instructions["s2_electrons"], survival)
 
         return pmt_response.simulate_photoelectrons(
@@ -238,6 +239,18 @@ class SimulatedRawRecords(PMTLayoutOptions, DDPlugin):
             np.ascontiguousarray(self.pmts["y"]),
             self.response,
         )
+
+    # What the simulated detector is; a mis-modelled detector (``mismodelled_raw_records``)
+    # departs from the options here while the processing keeps them
+    def _quanta(self, instructions, rng):
+        return instructions
+
+    def _s1_light_yield(self, x, y, depth):
+        """Detection probability of an S1 photon (before double-PE emission)."""
+        return self.g1_pe_per_photon * relative_s1_light_yield(x, y, depth, self.config)
+
+    def _electron_lifetime_us(self):
+        return self.electron_lifetime_us
 
     def digitize(self, channel, time, area, event_first, seed):
         dt = self.sample_duration_ns
