@@ -458,6 +458,24 @@ def test_upper_limit_matches_the_asymptotic_formula_and_follows_the_data():
     assert statistics.upper_limit(signal, [background], observed=[10_300]).observed > limit.median + 250
 
 
+def test_a_shape_nuisance_absorbs_the_data_of_a_shifted_detector_at_a_price_in_sensitivity():
+    import dataclasses
+
+    from ddplugins.search import statistics
+
+    signal = statistics.Template("wimp", np.array([1.0, 2, 5, 20, 50]) * 100, 0.002)
+    background = statistics.Template("er", np.array([5000.0, 2000, 1000, 300, 50]), 0.1, 0.13)
+    # a detector whose ER band sits nearer the signal: the ER moves up the discriminant
+    shifted = background.simulated * np.array([0.9, 1.0, 1.2, 1.6, 2.5])
+    mirrored = np.clip(2 * background.simulated - shifted, 0, None)
+    with_nuisance = dataclasses.replace(background, shape_variation=(mirrored, shifted))
+    data = shifted * background.weight
+    assert statistics.discovery_significance(signal, [background], observed=data) > 2
+    assert statistics.discovery_significance(signal, [with_nuisance], observed=data) < 1
+    assert statistics.discovery_significance(signal, [with_nuisance]) < statistics.discovery_significance(
+        signal, [background])
+
+
 def test_paired_leakage_counts_each_method_on_the_same_events_and_tests_their_difference():
     from ddplugins.analyses import evaluation
 
@@ -581,7 +599,7 @@ def test_a_fit_minuit_cannot_finish_is_fitted_again_with_scipy(monkeypatch):
 
 
 def test_evaluation_and_report_compare_every_method(scored_context, tmp_path):
-    from ddplugins.search import report
+    from ddplugins.search import mismodelling, report
     from ddplugins.simulation import outside_model, populations
 
     result = report.evaluate(scored_context, n_test=TINY_EVENTS, n_train=TINY_EVENTS, progress=False,
@@ -640,8 +658,22 @@ def test_evaluation_and_report_compare_every_method(scored_context, tmp_path):
     assert len(signal.expected) == n_categories + 1 and totals[-1] == pytest.approx(
         sum(b.expected[-1] for b in backgrounds if b.name == "calibrated_flags"))
     assert 0 < rows[0]["anomaly_fraction_background"] < 0.03
+    # the same test runs from a detector whose g2 is 5% off, analysed with the nominal model
+    result["mismodelling"] = mismodelling.study(scored_context, search, TINY_EVENTS, str(tmp_path / "mis"),
+                                                progress=False, parameters=("g2",))
+    nominal, low, high = result["mismodelling"]["rows"]
+    assert (nominal["parameter"], low["options"], high["options"]) == (
+        "nominal", {"true_g2_factor": 0.95}, {"true_g2_factor": 1.05})
+    assert nominal["likelihood_false_z"] == 0  # the nominal ER run is the ER template itself
+    for row in (low, high):
+        assert 0 <= row["er_flag_fraction"] <= 1 and 0 < row["wimp_efficiency"] < 1
+        for test in ("likelihood", "anomaly_fraction", "anomaly_score_likelihood"):
+            assert row[f"{test}_false_z_with_nuisance"] < 1, test
+            assert row[f"{test}_wimp_z_with_nuisance"] <= row[f"{test}_wimp_z"] + 0.05, test
+    assert "g2" in mismodelling.format_table(result["mismodelling"])
     path = report.write_report(scored_context, result, str(tmp_path / "report.html"))
     html = open(path).read()
+    assert "A detector that is not the simulated one" in html
     assert "boosted trees" in html and "data:image/png;base64" in html and "Significance vs exposure" in html
     assert "Where the anomaly search sees each population" in html
     assert "Injection study" in html and "fitted as WIMPs" in html and "goodness-of-fit Z" in html

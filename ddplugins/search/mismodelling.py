@@ -47,16 +47,24 @@ def one_tonne_year_live_days(plugin):
     return 365.25 * 1000.0 / plugin.sim_fiducial_mass_kg
 
 
-def shifted_detectors():
-    """(parameter, sign, options) of every shifted detector: each parameter down and up."""
+def shifted_detectors(parameters=None):
+    """(parameter, sign, options) of every shifted detector (of the named ``parameters``, default
+    all): each parameter down and up."""
+    known = [p for p, _, _ in PARAMETERS]
+    unknown = set(parameters or ()) - set(known)
+    if unknown:
+        raise ValueError(f"Unknown detector parameter(s) {', '.join(sorted(unknown))}; choose from {', '.join(known)}")
     for parameter, option, size in PARAMETERS:
+        if parameters is not None and parameter not in parameters:
+            continue
         nominal = 1.0 if option in FACTOR_OPTIONS else 0.0
         for sign in (-1, +1):
             yield parameter, sign, {option: nominal + sign * size}
 
 
-def study(st, search, n_test, store_dir, progress=True):
-    """The mis-modelling table (one row per shifted detector, see the module docstring)."""
+def study(st, search, n_test, store_dir, progress=True, parameters=None):
+    """The mis-modelling table (one row per shifted detector of the named ``parameters``, default
+    all; see the module docstring)."""
     test_st = derive(st, sim_n_events=n_test)
     er_run, wimp_run = split_runs(test_st, "test")
     with_anomaly = search.flags is not None
@@ -66,7 +74,7 @@ def study(st, search, n_test, store_dir, progress=True):
     nominal = _measure(search, produced, search.values["er"], search.flags and search.flags["er"],
                        search.anomaly_scores and search.anomaly_scores["er"], search.values["wimp"], threshold)
     rows, shifted = [], {}
-    for parameter, sign, options in shifted_detectors():
+    for parameter, sign, options in shifted_detectors(parameters):
         slug = "_".join(f"{k}_{v:g}" for k, v in options.items())
         mis = MisModelledRawRecords.mis_modelled(test_st, os.path.join(store_dir, slug), **options)
         n, er_events, er_anomaly, er_flags = run_events(mis, er_run, n_test, with_anomaly, progress)
