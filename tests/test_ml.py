@@ -603,7 +603,7 @@ def test_evaluation_and_report_compare_every_method(scored_context, tmp_path):
     from ddplugins.simulation import outside_model, populations
 
     result = report.evaluate(scored_context, n_test=TINY_EVENTS, n_train=TINY_EVENTS, progress=False,
-                             n_bootstrap_z=3, instructions_dir=str(tmp_path / "fax"))
+                             n_bootstrap_z=3, instructions_dir=str(tmp_path / "fax"), n_test_seeds=2)
     assert set(result["metrics"]) == {
         "CNN (hitpeak)", "combined anomaly score", "CVAE loss", "boosted trees", "cS2/cS1 band cut",
         report.DENSITY_RATIO}
@@ -680,6 +680,13 @@ def test_evaluation_and_report_compare_every_method(scored_context, tmp_path):
     assert "Methods compared on the same events" in html
     assert [r["wimp_acceptance"] for r in result["paired_leakage"]] == [0.3, 0.5, 0.7]
     assert set(result["paired_leakage"][1]["methods"]) == set(result["scores"])
+    # a second, independent seed of test runs: every figure of merit per seed and its spread
+    assert result["test_seeds"] == ["er_sr0_300000150", "er_sr0_301000150", "wimp_sr0_300000150", "wimp_sr0_301000150"]
+    spread = result["seed_spread"]["cS2/cS1 band cut"]
+    assert spread["roc_auc"][0] == pytest.approx(result["metrics"]["cS2/cS1 band cut"]["roc_auc"])
+    assert len(spread["roc_auc"]) == 2 and spread["roc_auc_seed_std"] >= 0 and spread["roc_auc_mean"] > 0.8
+    assert result["paired_leakage"][0]["er_events"] > result["n_test"]["er"]  # both seeds' events
+    assert "Between independent test sets" in html
 
 
 def test_report_renders_in_a_browser_with_every_image(scored_context, tmp_path):

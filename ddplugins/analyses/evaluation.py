@@ -18,6 +18,25 @@ def rejection_at_acceptance(background_scores, signal_scores, acceptance=0.5):
     return float(np.mean(background_scores < threshold))
 
 
+def seed_spread(seeds):
+    """Per method, its ROC AUC and ER rejection at 50% WIMP acceptance on the test events of each
+    seed (``seeds``: (labels, {method: scores}) per seed), their mean and their standard
+    deviation between seeds: how much a figure of merit moves with an independent test set."""
+    found = {}
+    for name in seeds[0][1]:
+        figures = {"roc_auc": [], "er_rejection_at_50pct_wimp": []}
+        for labels, scores in seeds:
+            labels, values = np.asarray(labels), np.asarray(scores[name], float)
+            figures["roc_auc"].append(fast_auc(labels, values))
+            figures["er_rejection_at_50pct_wimp"].append(
+                rejection_at_acceptance(values[labels == 0], values[labels == 1]))
+        found[name] = {}
+        for figure, values in figures.items():
+            found[name].update({figure: values, f"{figure}_mean": float(np.mean(values)),
+                                f"{figure}_seed_std": float(np.std(values, ddof=1))})
+    return found
+
+
 def paired_leakage(labels, scores, acceptances=(0.3, 0.5, 0.7), level=0.6827):
     """Methods compared on the same events: per WIMP acceptance, the ER events each method lets
     through (at or above the score that keeps that share of the WIMPs) with their exact binomial

@@ -87,52 +87,38 @@ def _cnn_models(st, models_dir):
 
 def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bootstrap_z=N_BOOTSTRAP_Z,
              n_toys=0, workers=1, sensitivity_masses=(), instructions_dir=DEFAULT_INSTRUCTIONS_DIR,
-             mismodelling_dir=None):
+             mismodelling_dir=None, n_test_seeds=1):
     """Scores and figures of merit for every method; returns a dict (arrays under 'scores').
     ``n_bootstrap_z``: template resamples behind the error of every significance; ``n_toys``:
     toy experiments of every test at the reference exposure (``toys``), fitted on ``workers``
     processes; ``sensitivity_masses``: WIMP masses [GeV] of the sensitivity curves
     (``sensitivity.sensitivity``, at the reference exposure); ``instructions_dir``: where the FaX
     instructions of the populations outside the model are written; ``mismodelling_dir``: if given,
-    the mis-modelled detector study (``mismodelling.study``) with its stores there."""
+    the mis-modelled detector study (``mismodelling.study``) with its stores there;
+    ``n_test_seeds``: test runs of this many seeds (the first makes every figure, all of them the
+    seed-to-seed spread and the methods' comparison on the same events)."""
     test_st = derive(st, sim_n_events=n_test)
     train_st = derive(st, sim_n_events=n_train)
     test_runs = split_runs(test_st, "test")
     columns = ["label", "cs1", "cs2_bottom", *SEARCH_COLUMNS, *ev.BASIC_FEATURES]
-    test = load_events(test_st, test_runs, progress=progress, keep_columns=columns)
-    # every method on the events of the search's analysis space (fiducial, single scatter): the
-    # anomaly score is calibrated per category, and that is the category of the WIMP search
-    searched = search_selection(test_st, test_runs[0], test)
-    test = test[searched]
     train = load_events(train_st, split_runs(train_st, "train"), progress=progress, keep_columns=columns)
-    labels = test["label"].astype(int)
-    scores, lineages = {}, {}
-
-    for kind, path in _cnn_models(st, models_dir).items():
-        model_st = derive(test_st, cnn_model_file=path)
-        cnn = load_events(model_st, test_runs, ("event_basics", "event_truth", "cnn_scores"),
-                          progress=progress, keep_columns=["cnn_score"])[searched]
-        scores[f"CNN ({kind})"] = cnn["cnn_score"]
-        lineages[f"CNN ({kind})"] = {r: str(model_st.key_for(r, "cnn_scores")) for r in test_runs}
-
-    if st.config.get("anomaly_calibration_file"):
-        anomaly = load_events(test_st, test_runs, ("event_basics", "event_truth", "anomaly_scores"),
-                              progress=progress, keep_columns=list(ANOMALY_COLUMNS) + ["cvae_loss"])[searched]
-        scores["combined anomaly score"] = anomaly["anomaly_score"]
-        scores["CVAE loss"] = anomaly["cvae_loss"]
-        lineages["combined anomaly score"] = {r: str(test_st.key_for(r, "anomaly_scores")) for r in test_runs}
-        anomaly = anomaly[list(ANOMALY_COLUMNS)]
-    else:
-        anomaly = None
-
     trees = ev.train_boosted_trees(train, train["label"].astype(int))
-    scores["boosted trees"] = trees.predict_proba(ev.feature_matrix(test))[:, 1]
 
     def discriminant(events):
         return ev.band_cut_score(train, train["label"].astype(int), events)
 
-    scores["cS2/cS1 band cut"] = discriminant(test)
-    scores[DENSITY_RATIO] = ev.density_ratio_score(train, train["label"].astype(int), test)
+    def method_scores(runs):
+        return _method_scores(st, test_st, runs, models_dir, train, trees, discriminant, progress)
+
+    test, scores, lineages, anomaly = method_scores(test_runs)
+    labels = test["label"].astype(int)
+    # the same methods on the test runs of further seeds: the spread of every figure of merit
+    # between independent test sets, and the methods compared on all their events together
+    seeds = [(labels, scores)]
+    extra_runs = split_runs(test_st, "test", n_runs=n_test_seeds)
+    for i in range(1, n_test_seeds):
+        events, seed_scores, _, _ = method_scores([extra_runs[i], extra_runs[n_test_seeds + i]])
+        seeds.append((events["label"].astype(int), seed_scores))
     search = SearchTemplates.build(
         st.get_single_plugin(split_runs(st, "test")[0], "instructions"), discriminant,
         _population_events(st, test, labels, anomaly, n_test, progress, instructions_dir),
@@ -171,7 +157,11 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bo
         "injection": _injection_study(search, np.random.default_rng(1), n_bootstrap_z),
         "_toy_studies": _toy_studies(search, n_toys, workers) if n_toys else [],
         "flags_by_category": flags_by_category,
-        "paired_leakage": ev.paired_leakage(labels, scores),
+        "test_seeds": extra_runs,
+        "seed_spread": ev.seed_spread(seeds) if n_test_seeds > 1 else None,
+        "paired_leakage": ev.paired_leakage(np.concatenate([seed_labels for seed_labels, _ in seeds]),
+                                            {k: np.concatenate([np.asarray(s[k], float) for _, s in seeds])
+                                             for k in scores}),
         "scores": {k: np.asarray(v, float) for k, v in scores.items()},
         "labels": labels,
         "test_events": test,
@@ -184,6 +174,36 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bo
                                                      sensitivity_masses, progress, n_bootstrap=n_bootstrap_z)
                              if sensitivity_masses else [])
     return result
+
+
+def _method_scores(st, test_st, runs, models_dir, train, trees, discriminant, progress):
+    """(test events in the search's analysis space, {method: scores}, {method: lineage}, anomaly
+    scores and flags or None) of every method on the events of ``runs`` (one ER, one WIMP run)."""
+    columns = ["label", "cs1", "cs2_bottom", *SEARCH_COLUMNS, *ev.BASIC_FEATURES]
+    test = load_events(test_st, runs, progress=progress, keep_columns=columns)
+    # every method on the events of the search's analysis space (fiducial, single scatter): the
+    # anomaly score is calibrated per category, and that is the category of the WIMP search
+    searched = search_selection(test_st, runs[0], test)
+    test = test[searched]
+    scores, lineages = {}, {}
+    for kind, path in _cnn_models(st, models_dir).items():
+        model_st = derive(test_st, cnn_model_file=path)
+        cnn = load_events(model_st, runs, ("event_basics", "event_truth", "cnn_scores"),
+                          progress=progress, keep_columns=["cnn_score"])[searched]
+        scores[f"CNN ({kind})"] = cnn["cnn_score"]
+        lineages[f"CNN ({kind})"] = {r: str(model_st.key_for(r, "cnn_scores")) for r in runs}
+    anomaly = None
+    if st.config.get("anomaly_calibration_file"):
+        anomaly = load_events(test_st, runs, ("event_basics", "event_truth", "anomaly_scores"),
+                              progress=progress, keep_columns=list(ANOMALY_COLUMNS) + ["cvae_loss"])[searched]
+        scores["combined anomaly score"] = anomaly["anomaly_score"]
+        scores["CVAE loss"] = anomaly["cvae_loss"]
+        lineages["combined anomaly score"] = {r: str(test_st.key_for(r, "anomaly_scores")) for r in runs}
+        anomaly = anomaly[list(ANOMALY_COLUMNS)]
+    scores["boosted trees"] = trees.predict_proba(ev.feature_matrix(test))[:, 1]
+    scores["cS2/cS1 band cut"] = discriminant(test)
+    scores[DENSITY_RATIO] = ev.density_ratio_score(train, train["label"].astype(int), test)
+    return test, scores, lineages, anomaly
 
 
 def _toy_studies(search, n_toys, workers):
@@ -533,6 +553,13 @@ def format_evaluation(result):
         lines.append(f"  {row['live_days']:6.1f} live days: {row['expected_er']:.1f} ER, "
                      f"{row['expected_wimp']:.2f} WIMP expected; likelihood Z = {row['likelihood_z']:.2f} "
                      f"+- {row['likelihood_z_error']:.2f}{extra}")
+    if result.get("seed_spread"):
+        n_seeds = len(result["test_seeds"]) // 2
+        lines.append(f"\nBetween {n_seeds} independent test seeds (mean +- standard deviation between seeds):")
+        for name, m in result["seed_spread"].items():
+            auc = f"{m['roc_auc_mean']:.4f} +- {m['roc_auc_seed_std']:.4f}"
+            rejection = f"{m['er_rejection_at_50pct_wimp_mean']:.4f} +- {m['er_rejection_at_50pct_wimp_seed_std']:.4f}"
+            lines.append(f"  {name:34s} ROC AUC {auc}, ER rejection at 50% {rejection}")
     for row in result.get("paired_leakage", []):
         lines.append(f"\nER events let through at {row['wimp_acceptance']:.0%} WIMP acceptance, of {row['er_events']} "
                      "(68% exact interval); differences significant on the same events (McNemar p < 0.05):")
@@ -875,6 +902,7 @@ def write_report(st, result, output, pseudo_run=None):
         reference_live_days=result["reference_live_days"],
         flags_by_category=result.get("flags_by_category"), toys=result.get("toys"),
         paired_leakage=result.get("paired_leakage"), mismodelling=result.get("mismodelling"),
+        seed_spread=result.get("seed_spread"), n_seeds=len(result.get("test_seeds") or []) // 2,
         gallery=_gallery(st, pseudo_run, every_pseudo_event) if pseudo is not None else [],
         lineage=json.dumps({"test_runs": result["test_runs"], "models": result["model_lineages"]}, indent=1),
     )
