@@ -10,6 +10,7 @@ import typing as ty
 
 import strax
 
+from ddcore import blinding
 from ddcore import config as dd_config
 from ddcore import registry
 from ddcore._strax_shim import as_context_class, registered_plugin_class
@@ -156,11 +157,28 @@ class DDContext(strax.Context):
         return {RAW_DATA_SOURCE_OPTION: cache[run_id][1]}
 
     def get_iter(self, run_id, targets, *args, **kwargs):
+        targets = strax.to_str_tuple(targets)
+        region = blinding.blinded_region(self, run_id)
+        hidden = region is not None and self._same_kind(region, targets)
+        if hidden:
+            asked_for_region = region in targets
+            targets = (*targets, region) if not asked_for_region else targets
+            if kwargs.get("keep_columns") is not None:
+                kwargs["keep_columns"] = [*strax.to_str_tuple(kwargs["keep_columns"]), blinding.REGION_FIELD]
         if str(run_id).startswith("_"):
             targets = self._superrun_targets(targets)
             if not kwargs.get("progress_bar", True):
                 kwargs.setdefault("multi_run_progress_bar", False)  # the bar over the superrun's runs
-        return super().get_iter(run_id, targets, *args, **kwargs)
+        chunks = super().get_iter(run_id, targets, *args, **kwargs)
+        return blinding.hide_region(chunks, keep_field=asked_for_region) if hidden else chunks
+
+    def _same_kind(self, region, targets) -> bool:
+        """Whether any of ``targets`` is of the data kind the blinding ``region`` marks."""
+        kinds = {registered_plugin_class(self, t).data_kind for t in targets if registered_plugin_class(self, t)}
+        plugin = registered_plugin_class(self, region)
+        if plugin is None:
+            raise blinding.BlindingError(f"The blinding region {region!r} is not a data type of this context")
+        return plugin.data_kind in {k for k in kinds if isinstance(k, str)}
 
     def _superrun_targets(self, targets):
         """A superrun (a dataset of runs, strax ids start with '_') of one data type is read as

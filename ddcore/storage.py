@@ -194,16 +194,20 @@ class ZarrStore(strax.StorageFrontend):
     def _run_metadata_path(self, run_id):
         return os.path.join(self.path, str(run_id), RUN_METADATA_FILE)
 
-    def run_metadata(self, run_id, projection=None):
-        """The run document of ``run_id`` (start and end as datetimes), as strax frontends give it."""
+    def raw_run_metadata(self, run_id) -> dict:
+        """The run document of ``run_id`` as stored (nested, times as text): to update and write back."""
         path = self._run_metadata_path(run_id)
         try:
             with open(path) as f:
-                document = json.load(f)
+                return json.load(f)
         except FileNotFoundError:
             raise strax.RunMetadataNotAvailable(f"No run metadata for {run_id!r} in {self}") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise strax.DataCorrupted(f"Run metadata of {run_id!r} at {path} is not valid JSON: {e}") from None
+
+    def run_metadata(self, run_id, projection=None):
+        """The run document of ``run_id`` (start and end as datetimes), as strax frontends give it."""
+        document = self.raw_run_metadata(run_id)
         for name in RUN_TIME_FIELDS:
             if name in document:
                 document[name] = _to_datetime(document[name])

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ddcore.registry import Detector
 
+from ddplugins.events.blinding_region import BlindingRegion
 from ddplugins.events.event_basics import EventBasics
 from ddplugins.events.event_hitpatterns import EventHitpatterns
 from ddplugins.events.event_images import EventImages
@@ -37,6 +38,7 @@ TPC_PLUGINS = (
     Events,
     EventBasics,
     EventTruth,
+    BlindingRegion,
     EventHitpatterns,
     EventWaveforms,
     EventImages,

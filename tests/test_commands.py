@@ -99,3 +99,14 @@ def test_bad_input_is_a_named_error_not_a_traceback(workdir):
                          check=False, cwd=workdir)
     assert result.returncode == 2
     assert "unknown option 'sim_n_event'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_blind_and_unblind(workdir):
+    ddcore(workdir, "make", "er_sr0_000", "event_basics", *TINY)
+    out = ddcore(workdir, "blind", "er_sr0_000", *TINY).stdout
+    assert "er_sr0_000: blinded" in out
+    refused = run_command("unblind", "er_sr0_000", *TINY, cwd=workdir, check=False,
+                          env_extra={"DD_DATA": str(workdir / "store")})
+    assert refused.returncode != 0 and "--reason" in refused.stderr
+    out = ddcore(workdir, "unblind", "er_sr0_000", "--reason", "analysis fixed", *TINY)
+    assert "er_sr0_000: unblinded" in out.stdout and "UNBLINDED" in out.stderr

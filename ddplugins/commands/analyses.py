@@ -1,7 +1,8 @@
-"""Commands of the analyses package: ``show`` and ``validate-sim``."""
+"""Commands of the analyses package: ``show``, ``validate-sim``, ``blind`` and ``unblind``."""
 
 import logging
 
+from ddcore import blinding
 from ddcore.cli import CommandLine
 from ddcore.hookspecs import hookimpl
 # these add st.event_display and st.interactive_event_display to strax contexts
@@ -24,6 +25,20 @@ def cmd_validate_sim(args):
 
     st = CommandLine.context_from(args)
     print(validate_simulation(st, args.output, n_events=args.events))
+
+
+def cmd_blind(args):
+    st = CommandLine.context_from(args)
+    for run in args.runs:
+        record = blinding.blind(st, run, args.region)
+        print(f"{run}: {record['state']} (events that {args.region} marks are left out of every read)")
+
+
+def cmd_unblind(args):
+    st = CommandLine.context_from(args)
+    for run in args.runs:
+        record = blinding.unblind(st, run, args.reason)
+        print(f"{run}: {record['state']} by {record['history'][-1]['user']} ({args.reason})")
 
 
 @hookimpl
@@ -52,4 +67,23 @@ def ddcore_register_commands(cli: CommandLine) -> None:
     )
     p.add_argument("--events", type=int, default=2000, help="events per population (default 2000)")
     p.add_argument("--output", "-o", default="dd_output/validation", help="folder for plots")
+    cli.add_context_arguments(p)
+
+    p = cli.add_command(
+        "blind", cmd_blind, help="hide the signal region of runs from every read",
+        description="Blind runs: record in their run metadata that the events in the signal region (cS1 3-70 PE "
+        "below the ER band median, the blinding_region data type) are left out of every read (get_array, "
+        "get_df, the report) until 'ddcore unblind'. The stored data stay whole; the record keeps who blinded "
+        "and when.")
+    p.add_argument("runs", nargs="+", metavar="RUN")
+    p.add_argument("--region", default="blinding_region",
+                   help="data type whose in_blinded_region field marks the region (default blinding_region)")
+    cli.add_context_arguments(p)
+
+    p = cli.add_command(
+        "unblind", cmd_unblind, help="unblind runs (an explicit, logged act with a reason)",
+        description="Unblind runs: their signal region becomes readable again; the reason, the user and the date "
+        "are added to the run's blinding history and logged as a warning.")
+    p.add_argument("runs", nargs="+", metavar="RUN")
+    p.add_argument("--reason", required=True, help="why now (recorded in the run metadata)")
     cli.add_context_arguments(p)
