@@ -159,7 +159,7 @@ class DDContext(strax.Context):
     def get_iter(self, run_id, targets, *args, **kwargs):
         targets = strax.to_str_tuple(targets)
         region = blinding.blinded_region(self, run_id)
-        hidden = region is not None and self._same_kind(region, targets)
+        hidden = region is not None and self._same_kind(region, targets, run_id)
         if hidden:
             asked_for_region = region in targets
             targets = (*targets, region) if not asked_for_region else targets
@@ -172,13 +172,41 @@ class DDContext(strax.Context):
         chunks = super().get_iter(run_id, targets, *args, **kwargs)
         return blinding.hide_region(chunks, keep_field=asked_for_region) if hidden else chunks
 
-    def _same_kind(self, region, targets) -> bool:
-        """Whether any of ``targets`` is of the data kind the blinding ``region`` marks."""
-        kinds = {registered_plugin_class(self, t).data_kind for t in targets if registered_plugin_class(self, t)}
+    def _same_kind(self, region, targets, run_id) -> bool:
+        """Whether any of ``targets`` is of the data kind the blinding ``region`` marks; a
+        BlindingError where one summarises data of that kind in another (a run-level summary
+        would count the hidden events)."""
         plugin = registered_plugin_class(self, region)
         if plugin is None:
             raise blinding.BlindingError(f"The blinding region {region!r} is not a data type of this context")
-        return plugin.data_kind in {k for k in kinds if isinstance(k, str)}
+        kind = plugin.data_kind
+        found = False
+        for target in targets:
+            target_class = registered_plugin_class(self, target)
+            if target_class is None:
+                continue
+            if target_class.data_kind == kind:
+                found = True
+            elif kind in self._upstream_kinds(target_class):
+                raise blinding.BlindingError(
+                    f"Run {run_id!r} is blinded: {target!r} summarises its {kind} and so the signal region "
+                    f"too; compute it from the events a read gives, or unblind the run")
+        return found
+
+    def _upstream_kinds(self, plugin_class) -> set:
+        """The data kinds of everything a plugin class depends on, however far upstream."""
+        kinds, seen = set(), set()
+        waiting = list(strax.to_str_tuple(plugin_class.depends_on))
+        while waiting:
+            name = waiting.pop()
+            upstream = registered_plugin_class(self, name)
+            if name in seen or upstream is None:
+                continue
+            seen.add(name)
+            if isinstance(upstream.data_kind, str):
+                kinds.add(upstream.data_kind)
+            waiting.extend(strax.to_str_tuple(upstream.depends_on))
+        return kinds
 
     def _superrun_targets(self, targets):
         """A superrun (a dataset of runs, strax ids start with '_') of one data type is read as

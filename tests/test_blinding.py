@@ -62,3 +62,12 @@ def test_a_blinded_run_hides_its_region_from_every_read_until_unblinded(blind_st
 def test_only_a_data_type_that_marks_a_region_can_blind(blind_st):
     with pytest.raises(blinding.BlindingError, match="in_blinded_region"):
         blinding.blind(blind_st, RUN, "event_basics")
+
+
+def test_a_summary_of_a_blinded_runs_events_is_refused(blind_st):
+    blinding.blind(blind_st, RUN, "blinding_region")
+    try:
+        with pytest.raises(blinding.BlindingError, match="summarises its events"):
+            blind_st.get_array(RUN, "anomaly_fraction", progress_bar=False)
+    finally:
+        blinding.unblind(blind_st, RUN, "test done")

@@ -492,6 +492,9 @@ def test_paired_leakage_counts_each_method_on_the_same_events_and_tests_their_di
     assert low < row["methods"]["good"]["leaked"] / 20_000 < high
     pairs = {tuple(p["methods"]): p for p in row["pairs"]}
     assert pairs[("good", "worse")]["only_second"] == 150 and pairs[("good", "worse")]["p_value"] < 1e-6
+    # Holm over the three pairs: the smallest p-value times 3, the others at least as large as it
+    assert pairs[("good", "worse")]["p_value_holm"] == pytest.approx(3 * pairs[("good", "worse")]["p_value"])
+    assert evaluation.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
     assert pairs[("good", "same")]["only_first"] == pairs[("good", "same")]["only_second"] == 0
     assert pairs[("good", "same")]["p_value"] == 1.0
 
@@ -694,13 +697,24 @@ def test_report_renders_in_a_browser_with_every_image(scored_context, tmp_path):
     import re
     import subprocess
 
+    from ddcore import blinding
     from ddplugins.search import demo, report
 
     result = report.evaluate(scored_context, n_test=TINY_EVENTS, n_train=TINY_EVENTS, progress=False,
                              n_bootstrap_z=3, instructions_dir=str(tmp_path / "fax"))
-    result["pseudo_data"] = demo.pseudo_data_summary(scored_context, "pseudo_sr0_000", result)
+    every_event = demo.pseudo_data_summary(scored_context, "pseudo_sr0_000", result)["pooled_n"]
+    # made blinded, the report leaves out the events in the signal region and says so
+    blinding.blind(scored_context, "pseudo_sr0_000", "blinding_region")
+    try:
+        result["pseudo_data"] = demo.pseudo_data_summary(scored_context, "pseudo_sr0_000", result)
+        result["blinding"] = {"pseudo_sr0_000": blinding.state(scored_context, "pseudo_sr0_000")}
+    finally:
+        blinding.unblind(scored_context, "pseudo_sr0_000", "the report test is done")
+    in_region = scored_context.get_array("pseudo_sr0_000", "blinding_region", progress_bar=False)["in_blinded_region"]
+    assert result["pseudo_data"]["pooled_n"] == every_event - in_region.sum() and in_region.sum() > 0
     path = report.write_report(scored_context, result, str(tmp_path / "report.html"), pseudo_run="pseudo_sr0_000")
     html = open(path).read()
+    assert "Blinding when this report was made" in html and "left out of everything below" in html
     for title in ("ROC curves", "Discrimination space", "Energy spectrum", "Positions", "Significance vs exposure",
                   "Most anomalous events", "&plusmn;", "events\n(all categories) are anomalous",
                   "Anomaly fraction by event category"):

@@ -37,12 +37,23 @@ def seed_spread(seeds):
     return found
 
 
+def holm(p_values):
+    """Holm's step-down adjustment of p-values for testing them all (family-wise error rate)."""
+    p_values = np.asarray(p_values, float)
+    order = np.argsort(p_values)
+    scaled = (len(p_values) - np.arange(len(p_values))) * p_values[order]
+    adjusted = np.empty(len(p_values))
+    adjusted[order] = np.minimum(1.0, np.maximum.accumulate(scaled))
+    return adjusted.tolist()
+
+
 def paired_leakage(labels, scores, acceptances=(0.3, 0.5, 0.7), level=0.6827):
     """Methods compared on the same events: per WIMP acceptance, the ER events each method lets
     through (at or above the score that keeps that share of the WIMPs) with their exact binomial
     interval, and for every pair of methods the events only one of them lets through and the exact
-    McNemar p-value (two-sided binomial test of those discordant events at one half). A method is
-    better than another only where that p-value is small: both are judged on the same events, so
+    McNemar p-value (two-sided binomial test of those discordant events at one half), and that
+    p-value adjusted for the comparisons of every pair (Holm). A method is better than another
+    only where the adjusted p-value is small: both are judged on the same events, so
     the events both leak, or both reject, say nothing about the difference."""
     labels = np.asarray(labels)
     background = labels == 0
@@ -64,6 +75,8 @@ def paired_leakage(labels, scores, acceptances=(0.3, 0.5, 0.7), level=0.6827):
                 p_value = stats.binomtest(only_first, discordant, 0.5).pvalue if discordant else 1.0
                 pairs.append({"methods": [first, second], "only_first": only_first, "only_second": only_second,
                               "p_value": float(p_value)})
+        for pair, adjusted in zip(pairs, holm([p["p_value"] for p in pairs])):
+            pair["p_value_holm"] = adjusted
         rows.append({"wimp_acceptance": acceptance, "er_events": n_background, "methods": methods, "pairs": pairs})
     return rows
 

@@ -5,6 +5,7 @@ import argparse
 import logging
 import os
 
+from ddcore import blinding
 from ddcore.cli import CommandLine, comma_list
 from ddcore.files import resolve_path
 from ddcore.hookspecs import hookimpl
@@ -101,6 +102,7 @@ def cmd_evaluate(args):
 
         pseudo_run = args.pseudo_run or f"pseudo_{run_preset(st)}_000"
         st.make(pseudo_run, ["event_basics", "event_truth", "anomaly_scores"], progress_bar=not args.quiet)
+        result["blinding"] = {pseudo_run: blinding.state(st, pseudo_run)}
         result["pseudo_data"] = pseudo_data_summary(st, pseudo_run, result)
         report.save_json(result, os.path.join(args.output, "evaluation.json"))
         path = report.write_report(st, result, os.path.join(args.output, "report.html"), pseudo_run=pseudo_run)

@@ -125,6 +125,13 @@ class AnomalyFraction(DDPlugin):
         if self.span is not None:
             yield self.chunk(start=self.span[0], end=self.span[1], data=self.summary())
 
+    def summary_of(self, events, start, end):
+        """The run's row from these events (those a read of a blinded run gives, for instance)."""
+        self.counts[:] = 0
+        self.span = None
+        self.compute(events, start, end)
+        return self.summary()
+
     def summary(self):
         row = np.zeros(1, self.dtype)
         row["time"], row["endtime"] = self.span

@@ -562,13 +562,14 @@ def format_evaluation(result):
             lines.append(f"  {name:34s} ROC AUC {auc}, ER rejection at 50% {rejection}")
     for row in result.get("paired_leakage", []):
         lines.append(f"\nER events let through at {row['wimp_acceptance']:.0%} WIMP acceptance, of {row['er_events']} "
-                     "(68% exact interval); differences significant on the same events (McNemar p < 0.05):")
+                     "(68% exact interval); differences significant on the same events (McNemar, Holm-adjusted "
+                     "p < 0.05 over every pair):")
         n = row["er_events"]
         lines.append("  " + "; ".join(f"{name} {m['leaked']} ({m['interval'][0] * n:.1f}-{m['interval'][1] * n:.1f})"
                                       for name, m in row["methods"].items()))
-        significant = [p for p in row["pairs"] if p["p_value"] < 0.05]
+        significant = [p for p in row["pairs"] if p["p_value_holm"] < 0.05]
         lines.extend(f"  {p['methods'][0]} vs {p['methods'][1]}: {p['only_first']} vs {p['only_second']} leaked "
-                     f"by one only, p = {p['p_value']:.2g}" for p in significant)
+                     f"by one only, p = {p['p_value']:.2g} (adjusted {p['p_value_holm']:.2g})" for p in significant)
         if not significant:
             lines.append("  none")
     if result.get("toys"):
@@ -903,6 +904,7 @@ def write_report(st, result, output, pseudo_run=None):
         flags_by_category=result.get("flags_by_category"), toys=result.get("toys"),
         paired_leakage=result.get("paired_leakage"), mismodelling=result.get("mismodelling"),
         seed_spread=result.get("seed_spread"), n_seeds=len(result.get("test_seeds") or []) // 2,
+        blinding=result.get("blinding"),
         gallery=_gallery(st, pseudo_run, every_pseudo_event) if pseudo is not None else [],
         lineage=json.dumps({"test_runs": result["test_runs"], "models": result["model_lineages"]}, indent=1),
     )
