@@ -157,12 +157,12 @@ class DDContext(strax.Context):
         return {RAW_DATA_SOURCE_OPTION: cache[run_id][1]}
 
     def get_iter(self, run_id, targets, *args, **kwargs):
-        targets = strax.to_str_tuple(targets)
         region = blinding.blinded_region(self, run_id)
-        hidden = region is not None and self._same_kind(region, targets, run_id)
+        hidden = region is not None and self._same_kind(region, strax.to_str_tuple(targets), run_id)
         if hidden:
-            asked_for_region = region in targets
-            targets = (*targets, region) if not asked_for_region else targets
+            asked_for_region = region in strax.to_str_tuple(targets)
+            if not asked_for_region:
+                targets = (*strax.to_str_tuple(targets), region)
             if kwargs.get("keep_columns") is not None:
                 kwargs["keep_columns"] = [*strax.to_str_tuple(kwargs["keep_columns"]), blinding.REGION_FIELD]
         if str(run_id).startswith("_"):
