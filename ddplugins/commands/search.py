@@ -93,7 +93,7 @@ def cmd_evaluate(args):
                              instructions_dir=os.path.join(args.output, "fax_instructions"),
                              mismodelling_dir=(os.path.join(args.output, "mismodelled_stores")
                                                if args.mismodelling else None),
-                             n_test_seeds=args.test_seeds)
+                             n_test_seeds=args.test_seeds, sensitivity_live_days=args.sensitivity_live_days)
     print(report.format_evaluation(result))
     report.save_json(result, os.path.join(args.output, "evaluation.json"))
     if args.command == "report":
@@ -148,6 +148,20 @@ def _published_xenon1t(args):
     path = os.path.join(args.output, "xenon1t_si_limits.png")
     published.comparison_figure(comparisons).savefig(path, dpi=110)
     print(f"Figure: {path}")
+    if args.project_model:
+        import json
+
+        with open(resolve_path(args.project_model)) as f:
+            evaluation = json.load(f)
+        table = pd.DataFrame(published.project_model_rows(evaluation))
+        print("XENON1T 1 t yr: the median sensitivity of the project's own detector model and pyhf likelihoods "
+              f"({args.project_model}) beside the published limit and median sensitivity:")
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+        _write_table(table, args.output, "xenon1t_project_model",
+                     f"ddcore published --project-model {args.project_model}")
+        path = os.path.join(args.output, "xenon1t_project_model.png")
+        published.project_model_figure(evaluation, comparisons[0]).savefig(path, dpi=110)
+        print(f"Figure: {path}")
 
 
 def _published_light_wimp(args):
@@ -267,6 +281,9 @@ def ddcore_register_commands(cli: CommandLine) -> None:
                        help="sensitivity curves (limits with bands, 3 sigma discovery) at these WIMP masses, "
                        f"from {', '.join(map(str, SENSITIVITY_MASSES_GEV))} GeV (one simulated WIMP run each)")
         _bootstraps_argument(p)
+        p.add_argument("--sensitivity-live-days", type=float, default=None, metavar="DAYS",
+                       help="exposure of the sensitivity curves [live days of the fiducial mass] (default: the "
+                       "science run's; 351 is 1 t yr of XENON1T's 1,042 kg, for 'ddcore published --project-model')")
         p.add_argument("--test-seeds", type=int, default=1,
                        help="test runs of this many independent seeds: the spread of every figure of merit between "
                        "them, and the methods compared on all their events (7 seeds of 5,000: ~20,000 ER events in "
@@ -292,6 +309,10 @@ def ddcore_register_commands(cli: CommandLine) -> None:
     p.add_argument("--masses", type=comma_list(float), default=list(MASSES_GEV), metavar="GEV,...",
                    help="WIMP masses [GeV] (default 6 GeV to 1 TeV)")
     p.add_argument("--no-xenon1t", action="store_true", help="skip the XENON1T limit")
+    p.add_argument("--project-model", metavar="EVALUATION_JSON",
+                   help="also compare the median sensitivity of the project's own detector model and pyhf "
+                   "likelihood (the sensitivity rows of an 'evaluate --sensitivity ... --sensitivity-live-days 351' "
+                   "evaluation.json) with XENON1T's published 1 t yr limit and sensitivity bands")
     p.add_argument("--light-wimp-release", metavar="FOLDER",
                    help="also reproduce the XENONnT 2024 light-WIMP limits (arXiv:2409.17868) from its public data "
                    "release in FOLDER (templates, events as CSV, model YAML, published limits; needs h5py)")

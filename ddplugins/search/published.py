@@ -152,3 +152,68 @@ def finish_comparison(top, bottom, goal, legend_size=7, ratio_columns=1):
     bottom.set_xlabel("WIMP mass [GeV/c$^2$]")
     bottom.set_ylabel("project / published")
     bottom.legend(fontsize=legend_size, ncol=ratio_columns)
+
+
+PROJECT_TESTS = ("likelihood", "cut_and_count", "anomaly_score_likelihood", "anomaly_fraction")
+
+
+def _project_sensitivity(evaluation):
+    """{test: rows} of an evaluation's sensitivity rows at its sensitivity exposure, by mass."""
+    days = evaluation.get("sensitivity_live_days", evaluation.get("reference_live_days"))
+    rows = [r for r in evaluation.get("sensitivity", []) if r.get("live_days", days) == days]
+    if not rows:
+        raise ValueError("The evaluation holds no sensitivity rows: make it with 'ddcore evaluate --sensitivity "
+                         "6,10,20,50,100,200,500,1000 --sensitivity-live-days 351'")
+    return days, {test: sorted((r for r in rows if r["test"] == test), key=lambda r: r["mass_gev"])
+                  for test in PROJECT_TESTS if any(r["test"] == test for r in rows)}
+
+
+def project_model_rows(evaluation) -> list[dict]:
+    """Per mass and test: the project's median limit [cm^2] with its template-bootstrap error
+    and 1 sigma band, the published limit and median sensitivity at that mass, and the ratios."""
+    xe = _xe_likelihood()
+    published = np.asarray(xe.xenon1t_published, float)
+    days, tests = _project_sensitivity(evaluation)
+    found = []
+    for test, rows in tests.items():
+        for r in rows:
+            mass = r["mass_gev"]
+            limit, median = _log_interp(mass, published[:, 0], published[:, 1]), _log_interp(
+                mass, published[:, 0], published[:, 4])
+            found.append({"mass_gev": mass, "test": test, "live_days": days, "median_cm2": r["limit_cm2"][2],
+                          "median_error_cm2": r.get("limit_median_error_cm2", np.nan),
+                          "minus_1_sigma_cm2": r["limit_cm2"][1], "plus_1_sigma_cm2": r["limit_cm2"][3],
+                          "published_limit_cm2": limit, "published_median_cm2": median,
+                          "ratio_to_published_median": r["limit_cm2"][2] / median})
+    return found
+
+
+def project_model_figure(evaluation, comparison):
+    """The published limit and sensitivity bands, the binwise-likelihood limit, and the median
+    sensitivity of the project's own detector model for each test, with their ratio to the
+    published median sensitivity."""
+    days, tests = _project_sensitivity(evaluation)
+    fig, top, bottom = comparison_axes()
+    bands = comparison.published_bands
+    top.fill_between(comparison.masses_gev, bands[:, 0], bands[:, 4], color="#ffe680",
+                     label="published sensitivity +-2 sigma")
+    top.fill_between(comparison.masses_gev, bands[:, 1], bands[:, 3], color="#7fd17f", label="+-1 sigma")
+    top.plot(comparison.masses_gev, bands[:, 2], "k:", lw=1.5, label="published median sensitivity")
+    top.plot(comparison.masses_gev, comparison.published, "k-", lw=2, label="XENON1T 1 t yr limit, published")
+    medians = {m: b for m, b in zip(comparison.masses_gev, bands[:, 2])}
+    for test, rows in tests.items():
+        rows = [r for r in rows if np.isfinite(r["limit_cm2"][2])]
+        masses = np.array([r["mass_gev"] for r in rows])
+        median = np.array([r["limit_cm2"][2] for r in rows])
+        line, = top.plot(masses, median, "o-", ms=4,
+                         label=f"project's detector model, {test.replace('_', ' ')} (median, {days:.0f} live days)")
+        if test == "likelihood":
+            top.fill_between(masses, [r["limit_cm2"][1] for r in rows], [r["limit_cm2"][3] for r in rows],
+                             color=line.get_color(), alpha=0.2)
+        published_median = np.array([medians.get(m, _log_interp(m, comparison.masses_gev, bands[:, 2]))
+                                     for m in masses])
+        bottom.plot(masses, median / published_median, "o-", ms=4, color=line.get_color())
+    top.set_xscale("log")
+    finish_comparison(top, bottom, GOAL, legend_size=6)
+    bottom.set_ylabel("project / published median")
+    return fig

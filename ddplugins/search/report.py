@@ -87,12 +87,13 @@ def _cnn_models(st, models_dir):
 
 def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bootstrap_z=N_BOOTSTRAP_Z,
              n_toys=0, workers=1, sensitivity_masses=(), instructions_dir=DEFAULT_INSTRUCTIONS_DIR,
-             mismodelling_dir=None, n_test_seeds=1):
+             mismodelling_dir=None, n_test_seeds=1, sensitivity_live_days=None):
     """Scores and figures of merit for every method; returns a dict (arrays under 'scores').
     ``n_bootstrap_z``: template resamples behind the error of every significance; ``n_toys``:
     toy experiments of every test at the reference exposure (``toys``), fitted on ``workers``
     processes; ``sensitivity_masses``: WIMP masses [GeV] of the sensitivity curves
-    (``sensitivity.sensitivity``, at the reference exposure); ``instructions_dir``: where the FaX
+    (``sensitivity.sensitivity``, at ``sensitivity_live_days``, default the reference exposure);
+    ``instructions_dir``: where the FaX
     instructions of the populations outside the model are written; ``mismodelling_dir``: if given,
     the mis-modelled detector study (``mismodelling.study``) with its stores there;
     ``n_test_seeds``: test runs of this many seeds (the first makes every figure, all of them the
@@ -170,7 +171,8 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bo
     result["toys"] = [study.summary() for study in result["_toy_studies"]]
     result["mismodelling"] = (mismodelling.study(st, search, n_test, mismodelling_dir, progress)
                               if mismodelling_dir else None)
-    result["sensitivity"] = (sensitivity.sensitivity(st, search, n_test, search.reference_live_days,
+    result["sensitivity_live_days"] = float(sensitivity_live_days or search.reference_live_days)
+    result["sensitivity"] = (sensitivity.sensitivity(st, search, n_test, result["sensitivity_live_days"],
                                                      sensitivity_masses, progress, n_bootstrap=n_bootstrap_z)
                              if sensitivity_masses else [])
     return result
@@ -583,9 +585,9 @@ def format_evaluation(result):
                 f"90% CL coverage: profile {t['coverage_profile']:.3f} +- {t['coverage_profile_error']:.3f}, "
                 f"CLs {t['coverage_cls']:.3f} +- {t['coverage_cls_error']:.3f}")
     if result.get("sensitivity"):
-        lines.append(f"\nSensitivity at {result['reference_live_days']:g} live days (median 90% CL limit [cm^2] "
+        lines.append(f"\nSensitivity at {_sensitivity_days(result):g} live days (median 90% CL limit [cm^2] "
                      "with its -1/+1 sigma band; 3 sigma discovery cross-section):")
-        reference = result["reference_live_days"]
+        reference = _sensitivity_days(result)
         for r in sensitivity.at_exposure(result["sensitivity"], reference):
             low, median, high = r["limit_cm2"][1:4]
             error = f" +- {r['limit_median_error_cm2']:.1e}" if "limit_median_error_cm2" in r else ""
@@ -622,6 +624,11 @@ def format_evaluation(result):
                          f"fitted as {e['fitted_wimps']:.2f} WIMPs (goodness of fit Z = {e['likelihood_gof_z']:.2f}, "
                          f"3 sigma at {days(e['likelihood_gof_days_to_3_sigma'])}){anomaly}")
     return "\n".join(lines)
+
+
+def _sensitivity_days(result):
+    """Live days of the sensitivity curves (results made before they could differ: the reference)."""
+    return result.get("sensitivity_live_days", result["reference_live_days"])
 
 
 def save_json(result, path):
@@ -878,7 +885,7 @@ def write_report(st, result, output, pseudo_run=None):
             "Asimov; bands: +-1 and +-2 standard deviations; error bars: template bootstrap) and 3 sigma discovery "
             "potential (median Asimov Z = 3) of every test, one simulated WIMP run per mass on the same background "
             "templates; beside it, the median limits against exposure.",
-            sensitivity.sensitivity_figure(result["sensitivity"], result["reference_live_days"],
+            sensitivity.sensitivity_figure(result["sensitivity"], _sensitivity_days(result),
                                            result["fiducial_mass_kg"])))
     if result.get("_toy_studies"):
         studies = result["_toy_studies"]
