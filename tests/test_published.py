@@ -37,3 +37,24 @@ def test_published_command_writes_table_and_figure(tmp_path):
     out = run_command("published", "--masses", "20,200", "-o", "pub", cwd=tmp_path).stdout
     assert "v0_238_ratio" in out and (tmp_path / "pub" / "xenon1t_si_limits.png").stat().st_size > 20_000
     assert (tmp_path / "pub" / "xenon1t_si_limits.csv").read_text().count("\n") == 3
+
+
+def test_the_project_models_sensitivity_is_set_beside_the_published_median():
+    import xe_likelihood
+
+    table = np.asarray(xe_likelihood.xenon1t_published, float)
+    at_50 = float(np.exp(np.interp(np.log(50.0), np.log(table[:, 0]), np.log(table[:, 4]))))
+    rows = [{"mass_gev": m, "test": "likelihood", "live_days": 351.0, "limit_cm2": [v / 4, v / 2, v, 2 * v, 4 * v],
+             "limit_median_error_cm2": v / 10} for m, v in ((50.0, 2 * at_50), (500.0, 1e-45))]
+    rows.append({**rows[0], "live_days": 34.2})  # another exposure: left out
+    evaluation = {"sensitivity_live_days": 351.0, "reference_live_days": 34.2, "sensitivity": rows}
+    found = published.project_model_rows(evaluation)
+    assert [r["mass_gev"] for r in found] == [50.0, 500.0]
+    assert found[0]["ratio_to_published_median"] == pytest.approx(2.0)
+    assert found[0]["median_error_cm2"] == pytest.approx(2 * at_50 / 10)
+    comparison = published.LimitComparison(np.array([10.0, 50.0, 500.0]), np.ones(3) * 1e-46, np.ones(3) * 1e-46,
+                                           np.tile([0.5e-46, 0.7e-46, 1e-46, 1.4e-46, 2e-46], (3, 1)), "test", 220.0)
+    figure = published.project_model_figure(evaluation, comparison)
+    assert figure.axes[0].get_yscale() == "log" and len(figure.axes[1].lines) >= 1
+    with pytest.raises(ValueError, match="--sensitivity-live-days 351"):
+        published.project_model_rows({"reference_live_days": 34.2, "sensitivity": []})
