@@ -14,6 +14,7 @@ import typing as ty
 
 import strax
 
+from ddcore import blinding
 from ddcore import config as dd_config
 from ddcore import log as dd_log
 from ddcore import registry
@@ -166,6 +167,11 @@ def cmd_info(args):
             f"{row['data_type']:20s} {row['lineage_hash']:14s} {row['rows']:9d} {row['chunks']:6d} "
             f"{row['bytes_on_disk'] / 1e6:9.2f}  {state}"
         )
+    record = blinding.state(st, args.run)
+    if record:
+        last = record["history"][-1]
+        print(f"Blinding: {record['state']} ({record['region']}; last: {last['action']} {last['date']} by "
+              f"{last['user']}{': ' + last['reason'] if last.get('reason') else ''})")
     return 0
 
 

@@ -105,6 +105,7 @@ def test_blind_and_unblind(workdir):
     ddcore(workdir, "make", "er_sr0_000", "event_basics", *TINY)
     out = ddcore(workdir, "blind", "er_sr0_000", *TINY).stdout
     assert "er_sr0_000: blinded" in out
+    assert "Blinding: blinded (blinding_region; last: blind" in ddcore(workdir, "info", "er_sr0_000", *TINY).stdout
     refused = run_command("unblind", "er_sr0_000", *TINY, cwd=workdir, check=False,
                           env_extra={"DD_DATA": str(workdir / "store")})
     assert refused.returncode != 0 and "--reason" in refused.stderr
