@@ -11,6 +11,7 @@ and is logged as a warning; it stays in the history, as the blinding does.
 import datetime
 import getpass
 import logging
+import os
 
 import numpy as np
 import numpy.lib.recfunctions
@@ -71,7 +72,7 @@ def _record(st, run_id, new_state, region, action, reason):
         st.record_run_definition(run_id)  # a simulated run not made yet gets its document first
     previous = state(st, run_id) or {}
     entry = {"action": action, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-             "user": getpass.getuser(), "region": region}
+             "user": _user(), "region": region}
     if reason is not None:
         entry["reason"] = reason
     record = {"state": new_state, "region": region, "history": [*previous.get("history", []), entry]}
@@ -84,6 +85,13 @@ def _record(st, run_id, new_state, region, action, reason):
     store.write_run_metadata(run_id, document)
     log.info("Run %s %s (region: %s)", run_id, new_state, region)
     return record
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container user without a name
+        return f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
 
 
 def blinded_region(st, run_id) -> str | None:

@@ -71,3 +71,13 @@ def test_a_summary_of_a_blinded_runs_events_is_refused(blind_st):
             blind_st.get_array(RUN, "anomaly_fraction", progress_bar=False)
     finally:
         blinding.unblind(blind_st, RUN, "test done")
+
+
+def test_a_user_without_a_name_is_recorded_by_number(monkeypatch):
+    import getpass
+
+    def nameless():
+        raise KeyError("getpwuid(): uid not found")
+
+    monkeypatch.setattr(getpass, "getuser", nameless)
+    assert blinding._user().startswith("uid ")

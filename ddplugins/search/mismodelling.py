@@ -76,6 +76,7 @@ def study(st, search, n_test, store_dir, progress=True, parameters=None):
     rows, shifted = [], {}
     for parameter, sign, options in shifted_detectors(parameters):
         slug = "_".join(f"{k}_{v:g}" for k, v in options.items())
+        log.info("Mis-modelled detector: %s %+d sigma (%s)", parameter, sign, slug)
         mis = MisModelledRawRecords.mis_modelled(test_st, os.path.join(store_dir, slug), **options)
         n, er_events, er_anomaly, er_flags = run_events(mis, er_run, n_test, with_anomaly, progress)
         _, wimp_events, _, _ = run_events(mis, wimp_run, n_test, False, progress)
