@@ -26,6 +26,11 @@ DATA_DIR_ENV = "DD_DATA"
 DEFAULT_DATA_DIR = "./dd_data"
 
 
+# what select_runs shows of each run document (as straxen's contexts do): calibration runs are
+# found by their source
+RUN_FIELDS = ("name", "number", "mode", "source", "tags.name", "start", "end", "livetime")
+
+
 class DDContext(strax.Context):
     """A strax.Context that remembers the detector and preset it was made for, and keeps a run
     name tied to its data.
@@ -335,7 +340,7 @@ def context(detector: ty.Optional[str] = None, storage=None, preset: ty.Optional
         storage=_storage_frontends(storage),
         register=plugins,
         config=values,
-        **{"use_per_run_defaults": True, **spec.context_options},
+        **{"use_per_run_defaults": True, "store_run_fields": RUN_FIELDS, **spec.context_options},
     )
     st.detector, st.preset = detector, preset
     return st

@@ -1,7 +1,7 @@
 import pytest
 
 import ddcore
-from tests.helpers import ER_RUN, SMALL_RUN_OPTIONS, WIMP_RUN
+from tests.helpers import ER_RUN, SMALL_RUN_OPTIONS, TINY_EVENTS, TINY_STRATUM_EVENTS, WIMP_RUN
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +33,23 @@ def er_events(st):
 @pytest.fixture(scope="session")
 def wimp_events(st):
     return st.get_df(WIMP_RUN, ["event_basics", "event_truth"], progress_bar=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_models(make_context, tmp_path_factory):
+    """A CNN, a CVAE and their calibration, trained and made on small runs in seconds."""
+    from ddplugins.search import training
+
+    folder = tmp_path_factory.mktemp("models")
+    st = make_context()
+    paths = {
+        "cnn": folder / "cnn.keras",
+        "cvae": folder / "cvae.keras",
+        "calibration": folder / "calibration.json",
+    }
+    training.train_cnn(st, paths["cnn"], n_train=TINY_EVENTS, n_validation=60, epochs=4, batch_size=32,
+                       n_conv_layers=1)
+    training.train_cvae(st, paths["cvae"], n_train=TINY_EVENTS, n_validation=60, epochs=2, batch_size=32)
+    training.calibrate(st, paths["calibration"], paths["cnn"], paths["cvae"], n_events=TINY_EVENTS,
+                       strata=[("wall", (0.5, 3.5), TINY_STRATUM_EVENTS)])
+    return paths

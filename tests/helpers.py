@@ -15,6 +15,8 @@ SHARED_DATA = REPOSITORY.parent / "shared" / "data"
 # pseudo runs of 0.5 live days: ~150 events, mostly S2-only and wall events
 SMALL_RUN_OPTIONS = dict(sim_n_events=120, sim_events_per_chunk=40, sim_exposure_live_days=0.5)
 ER_RUN, WIMP_RUN = "er_sr0_001", "wimp_sr0_002"
+TINY_EVENTS = 150  # events per run of the tiny models' training and calibration
+TINY_STRATUM_EVENTS = 100
 
 
 def run_python(code, env_extra=None, check=True, timeout=600, cwd=None):

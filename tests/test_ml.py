@@ -16,32 +16,12 @@ from ddplugins.analyses import evaluation
 from ddplugins.analyses.datasets import fiducial_volume, image_set, split_runs
 from ddplugins.ml import scoring
 from ddplugins.search import architectures, training
-from tests.helpers import CHROMIUM_FLAGS, browser_dom, chromium_or_skip, console_errors
-
-TINY_EVENTS = 150
-TINY_STRATUM_EVENTS = 100
+from tests.helpers import CHROMIUM_FLAGS, TINY_EVENTS, browser_dom, chromium_or_skip, console_errors
 
 
 def load_cnn(path):
     return models.load_model(path, "cnn", tuple(IMAGE_FIELDS.values()), 1,
                              extra_inputs=scoring.EXTRA_INPUTS, probability_output=True)
-
-
-@pytest.fixture(scope="session")
-def tiny_models(make_context, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("models")
-    st = make_context()
-    paths = {
-        "cnn": folder / "cnn.keras",
-        "cvae": folder / "cvae.keras",
-        "calibration": folder / "calibration.json",
-    }
-    training.train_cnn(st, paths["cnn"], n_train=TINY_EVENTS, n_validation=60, epochs=4, batch_size=32,
-                       n_conv_layers=1)
-    training.train_cvae(st, paths["cvae"], n_train=TINY_EVENTS, n_validation=60, epochs=2, batch_size=32)
-    training.calibrate(st, paths["calibration"], paths["cnn"], paths["cvae"], n_events=TINY_EVENTS,
-                       strata=[("wall", (0.5, 3.5), TINY_STRATUM_EVENTS)])
-    return paths
 
 
 @pytest.fixture(scope="session")

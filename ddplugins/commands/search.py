@@ -5,6 +5,7 @@ import argparse
 import logging
 import os
 
+import ddcore
 from ddcore import blinding
 from ddcore.cli import CommandLine, comma_list
 from ddcore.files import resolve_path
@@ -40,6 +41,17 @@ def _stratum(text):
                                          "e.g. wall:0.5:3.5:200000") from None
 
 
+def _campaign(text):
+    try:
+        rn220, ambe, sideband = (int(v) for v in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give RN220_EVENTS:AMBE_EVENTS:SIDEBAND_RUNS, "
+                                         "e.g. 20000:5000:6") from None
+    if min(rn220, ambe, sideband) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: every number must be at least 1")
+    return rn220, ambe, sideband
+
+
 def cmd_train(args):
     from ddplugins.search import training
 
@@ -61,8 +73,16 @@ def cmd_train(args):
         cvae = args.cvae or resolve_path(st.config.get("cvae_model_file"))
         if not cnn or not cvae:
             raise ValueError("ddcore train calibrate needs --cnn and --cvae model files")
-        training.calibrate(st, _model_path(args, st.detector, "anomaly_calibration", ".json"), cnn, cvae,
-                           n_events=args.events, workers=args.workers,
+        output = _model_path(args, st.detector, "anomaly_calibration", ".json")
+        if args.from_calibration_runs:
+            from ddplugins.search import calibration_runs
+
+            if args.simulate_campaign:
+                models_st = ddcore.derive(st, cnn_model_file=str(cnn), cvae_model_file=str(cvae))
+                calibration_runs.simulate_calibration_runs(models_st, *args.simulate_campaign)
+            calibration_runs.calibrate_from_runs(st, output, cnn, cvae, exclude=args.exclude_run)
+            return
+        training.calibrate(st, output, cnn, cvae, n_events=args.events, workers=args.workers,
                            population_events=dict(args.population_events or []), strata=args.stratum)
 
 
@@ -250,6 +270,17 @@ def ddcore_register_commands(cli: CommandLine) -> None:
                    help="calibrate: an extra run of N events of POP (er or wall) drawing only LOW-HIGH keV "
                    "of its flat spectrum, for a category that needs more events there (weighted so "
                    "that the population's total is unchanged); repeatable")
+    p.add_argument("--from-calibration-runs", action="store_true",
+                   help="calibrate: as an experiment does, on the store's runs that their run metadata names, "
+                   "never on truth labels: rn220 (ER) and ambe (NR) calibration runs, and blinded science "
+                   "runs as the sideband (see ddplugins.search.calibration_runs)")
+    p.add_argument("--simulate-campaign", type=_campaign, metavar="RN220:AMBE:SIDEBAND",
+                   help="with --from-calibration-runs: first simulate an rn220 run of RN220 events, an ambe "
+                   "run of AMBE events and SIDEBAND blinded background science runs (pseudo_<preset>_400...), "
+                   "e.g. 20000:5000:6")
+    p.add_argument("--exclude-run", action="append", default=[], metavar="RUN",
+                   help="with --from-calibration-runs: a blinded run of the search itself, never a sideband; "
+                   "repeatable")
     p.add_argument("--output", "-o",
                    help="model path (default dd_output/models/<detector>_<model>_<kind>.keras)")
     cli.add_context_arguments(p)

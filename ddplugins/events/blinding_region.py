@@ -6,14 +6,16 @@ import strax
 
 from ddcore.blinding import REGION_FIELD
 from ddcore.plugins import DDPlugin
+from ddplugins.tpc._options import FIDUCIAL_OPTIONS, tpc_options
 
 
 class BlindingRegion(DDPlugin):
     """The signal region of the WIMP search, as XENON1T blinded it: cS1 in the analysis range and
-    cS2_b/cS1 below the median of the ER band (the NR side). Events without a main S1 or S2 lie
-    outside it."""
+    cS2_b/cS1 below the median of the ER band (the NR side), inside the fiducial volume (outside
+    it, the wall's charge-losing events below the band stay visible, the sideband their model is
+    made from). Events without a main S1 or S2 lie outside it."""
 
-    __version__ = "0.1.0"
+    __version__ = "0.2.0"
     depends_on = "event_basics"
     provides = "blinding_region"
     data_kind = "events"
@@ -21,6 +23,7 @@ class BlindingRegion(DDPlugin):
         (("1 if the event lies in the signal region a blinded run hides", REGION_FIELD), np.bool_),
     ]
 
+    fiducial_radius_cm, fiducial_z_top_cm, fiducial_z_bottom_cm = tpc_options(*FIDUCIAL_OPTIONS)
     blinding_cs1_range_pe = strax.Config(
         default=(3.0, 70.0), type=(tuple, list), help="cS1 range of the signal region [PE]")
     blinding_er_band_median = strax.Config(
@@ -35,5 +38,8 @@ class BlindingRegion(DDPlugin):
         with np.errstate(invalid="ignore", divide="ignore"):
             log_cs1 = np.log10(cs1)
             median = np.polynomial.polynomial.polyval(log_cs1, np.asarray(self.blinding_er_band_median, float))
-            result[REGION_FIELD] = (cs1 >= low) & (cs1 <= high) & (cs2 > 0) & (np.log10(cs2 / cs1) < median)
+            fiducial = ((np.hypot(events["x"], events["y"]) < self.fiducial_radius_cm)
+                        & (events["z"] < self.fiducial_z_top_cm) & (events["z"] > self.fiducial_z_bottom_cm))
+            result[REGION_FIELD] = (fiducial & (cs1 >= low) & (cs1 <= high) & (cs2 > 0)
+                                    & (np.log10(cs2 / cs1) < median))
         return result

@@ -163,8 +163,6 @@ def calibrate(st, output, cnn_model, cvae_model, n_events=2000, workers=1, popul
     models_st = derive(st, cnn_model_file=str(cnn_model), cvae_model_file=str(cvae_model))
     plan = calibration_plan(models_st, n_events, population_events, strata)
     targets = ("event_basics", "event_truth", "cnn_scores", "cvae_losses")
-    dtype = [("category", np.int8), ("weight", np.float64), ("cnn_score", np.float32),
-             ("cvae_plane_mse", np.float32, (MAX_PLANES,)), ("features", np.float32, (len(density.FEATURES),))]
     background, in_space, lineages, first = [], {}, {}, None
     for name, runs in plan.items():
         parts = []
@@ -190,27 +188,44 @@ def calibrate(st, output, cnn_model, cvae_model, n_events=2000, workers=1, popul
         category = np.concatenate([p[2] for p in parts])
         weight = calibration_fit.population_weights(runs, events["true_energy_total"], produced,
                                                 plugin.er_energy_max_kev)
-        rows = np.zeros(len(events), dtype)
-        rows["category"], rows["weight"] = category, weight
-        rows["cnn_score"], rows["cvae_plane_mse"] = events["cnn_score"], events["cvae_plane_mse"]
-        rows["features"] = density.features(events)
-        background.append(rows)
+        background.append(background_rows(events, category, weight))
     run_st, run = first
-    cvae_plugin = run_st.get_single_plugin(run, "cvae_losses")
-    cnn_plugin = run_st.get_single_plugin(run, "cnn_scores")
-    hashes = {"cnn_model_sha256": cnn_plugin.cnn_model_sha256, "cvae_model_sha256": cvae_plugin.cvae_model_sha256,
-              "cvae_beta": cvae_plugin.cvae_beta,
+    hashes = {**model_hashes(run_st, run),
               "live_days": float(run_st.get_single_plugin(run, "instructions").sim_exposure_live_days),
               "runs": {name: [{"run": r, "events": n, "energy_window_kev": w} for r, n, w in runs]
                        for name, runs in plan.items()}}
     result = calibration_fit.make_calibration(np.concatenate(background), in_space["er"], in_space["wimp"], hashes,
                                           lineages)
+    save_calibration(output, result)
+    return result
+
+
+def background_rows(events, category, weight):
+    """The rows ``calibration_fit.make_calibration`` fits: category, weight (expected events per
+    event), CNN score, CVAE plane errors and the density's features of each event."""
+    dtype = [("category", np.int8), ("weight", np.float64), ("cnn_score", np.float32),
+             ("cvae_plane_mse", np.float32, (MAX_PLANES,)), ("features", np.float32, (len(density.FEATURES),))]
+    rows = np.zeros(len(events), dtype)
+    rows["category"], rows["weight"] = category, weight
+    rows["cnn_score"], rows["cvae_plane_mse"] = events["cnn_score"], events["cvae_plane_mse"]
+    rows["features"] = density.features(events)
+    return rows
+
+
+def model_hashes(st, run):
+    """What a calibration is valid for: the models' SHA-256 and the CVAE's beta."""
+    cvae_plugin = st.get_single_plugin(run, "cvae_losses")
+    cnn_plugin = st.get_single_plugin(run, "cnn_scores")
+    return {"cnn_model_sha256": cnn_plugin.cnn_model_sha256, "cvae_model_sha256": cvae_plugin.cvae_model_sha256,
+            "cvae_beta": cvae_plugin.cvae_beta}
+
+
+def save_calibration(output, result):
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     calibration_fit.write_calibration(output, result)
     log.info("Saved %s: %s", output, "; ".join(
         f"{name} {c['n_events']} background events ({c['n_effective']:.0f} effective)"
         for name, c in result["categories"].items()))
-    return result
 
 
 def grid_search(st, image_kind="hitpeak", n_events=2000, layers=(1, 2, 3), epochs=(5, 10),

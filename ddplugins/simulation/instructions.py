@@ -6,7 +6,7 @@ import strax
 
 from ddcore.files import file_options
 from ddcore.plugins import Checked, SimulatedSource
-from ddplugins.simulation import fax_csv, populations, run_spec
+from ddplugins.simulation import calibration_sources, fax_csv, populations, run_spec
 from ddplugins.simulation.populations import POPULATION_TITLE, Population
 from ddplugins.simulation.quanta import nest_quanta
 from ddplugins.tpc._options import FIDUCIAL_OPTIONS, drift_time_ns, tpc_options
@@ -17,6 +17,7 @@ RUN_EPOCH_NS = 1_483_228_800 * 10**9  # 2017-01-01, XENON1T SR0 era
 RUN_SPACING_NS = 3600 * 10**9
 MAX_RUN_SLOTS = 10**6
 SOURCE_CODES = {source: i for i, source in enumerate(run_spec.SOURCES)}
+CALIBRATION_RUN_NUMBERS = 10**10  # above seed x 10 + source for every 9-digit seed
 
 instructions_dtype = strax.time_fields + [
     (("Event number in the run", "event_number"), np.int64),
@@ -201,7 +202,8 @@ class Instructions(SimulatedSource):
             if self.spec.source == "pseudo":
                 self.event_population, self.event_injected = self._pseudo_events()
             else:
-                code = populations.population_code(self.spec.source)
+                code = calibration_sources.STANDS_FOR.get(self.spec.source)
+                code = populations.population_code(self.spec.source) if code is None else code
                 self.event_population = np.full(self.sim_n_events, code, np.int8)
                 self.event_injected = np.zeros(self.sim_n_events, np.int8)
             self.labels = (self.event_population == Population.WIMP).astype(np.int8)
@@ -212,6 +214,16 @@ class Instructions(SimulatedSource):
                 "(sim_n_events or sim_exposure_live_days too large): split it into several runs"
             )
         return int(np.ceil(len(self.labels) / self.sim_events_per_chunk))
+
+    @property
+    def run_number(self):
+        """Unique per (source, seed): the sources before the calibration sources keep the numbers
+        they had (seed x 10 + source index), the calibration runs count above every one of those."""
+        index = SOURCE_CODES[self.spec.source]
+        if index < run_spec.FIRST_SOURCES:
+            return self.spec.seed * run_spec.FIRST_SOURCES + index
+        return CALIBRATION_RUN_NUMBERS + self.spec.seed * (len(self.sources) - run_spec.FIRST_SOURCES) + (
+            index - run_spec.FIRST_SOURCES)
 
     @property
     def independent_chunks(self):
@@ -329,7 +341,10 @@ class Instructions(SimulatedSource):
         tables = []
         for population in np.unique(self.event_population[event_numbers]):
             mine = event_numbers[self.event_population[event_numbers] == population]
-            table = populations.interactions(self, int(population), len(mine), rng)
+            if self.spec.source in calibration_sources.CALIBRATION_SOURCES:
+                table = calibration_sources.interactions(self, self.spec.source, len(mine), rng)
+            else:
+                table = populations.interactions(self, int(population), len(mine), rng)
             table["event"] = mine[table["event"]]
             tables.append(table)
         table = {k: np.concatenate([t[k] for t in tables]) for k in tables[0]} if tables else None

@@ -14,6 +14,8 @@ multisite   ER gamma scatters with two or more vertices
 pseudo      pseudo-data: Poisson counts of every population in ``sim_pseudo_components`` for
             ``sim_exposure_live_days`` from their rates, plus the ``sim_inject`` populations
 fax         the FaX instruction CSV named by the ``fax_instructions_file`` option
+rn220       calibration run: 212Pb beta decays uniform in the TPC (``calibration_sources``)
+ambe        calibration run: AmBe neutron scatters entering from a source outside the cryostat
 ==========  =================================================================================
 
 ``preset`` must match the context's preset (science run, e.g. ``sr0``), so a run name never
@@ -23,4 +25,8 @@ Everything else that changes the data is a tracked option and so enters the line
 """
 
 # new sources are appended: a source's position is part of its random streams
-SOURCES = ("er", "wimp", "pseudo", "fax", "neutron", "cevns", "accidental", "wall", "s2only", "multisite")
+SOURCES = ("er", "wimp", "pseudo", "fax", "neutron", "cevns", "accidental", "wall", "s2only", "multisite",
+           "rn220", "ambe")
+# the sources before the calibration sources were added: their run numbers (and so run start
+# times) stay what they were (``Instructions.run_number``)
+FIRST_SOURCES = 10

@@ -1,0 +1,191 @@
+"""The anomaly score's background calibration the way an experiment makes it: from calibration
+runs and blinded science runs that the store's run metadata names, never from truth labels.
+
+- **Sideband**: the blinded science runs (run metadata: a blinding record in state "blinded"),
+  read as a blinded run reads, the signal region left out. Their events model every category
+  outside the signal region, whatever populations they hold, weighted by the live time:
+  ``reference days / sideband days``.
+- **ER inside the signal region**: ``rn220`` runs (run metadata ``source="rn220"``), their
+  events in the region weighted so that the rn220 runs match the sideband in the control region,
+  the analysis space outside the signal region (the ER band above its median), as XENON1T scaled
+  its ER model: expected = (sideband control events / rn220 control events) x rn220 region events.
+- **NR inside the signal region**: ``ambe`` runs (``source="ambe"``), normalised to the
+  radiogenic-neutron rate of the detector configuration (single scatters in the search's energy
+  window per tonne-year, taken as its analysis-space rate) times the share of AmBe analysis-space
+  events in the region. The AmBe spectrum is harder than the radiogenic one: stated, not modelled.
+- **The CNN's likelihood ratio**: rn220 against ambe events in the analysis space (the NR
+  calibration stands in for the signal; the WIMP model enters only the WIMP-template likelihood).
+
+Truth labels are read nowhere here; the calibration records every run, its role, lineage and live
+days, and the normalisations with their statistical errors.
+"""
+
+import logging
+
+import numpy as np
+
+from ddcore import blinding
+from ddcore.context import derive
+from ddplugins.analyses.datasets import fiducial_volume, load_events, split_runs
+from ddplugins.ml import density
+from ddplugins.ml.categories import CATEGORIES, categories
+from ddplugins.search import calibration_fit, training
+from ddplugins.simulation import spectra
+
+log = logging.getLogger(__name__)
+
+REGION = "blinding_region"
+TARGETS = ("event_basics", "cnn_scores", "cvae_losses")
+COLUMNS = tuple(dict.fromkeys(("cs1", "cs2_bottom", "s2_area", "alt_s2_area", "x", "y", "z", "cnn_score",
+                               "cvae_plane_mse", *density.COLUMNS)))
+ANALYSIS_SPACE = CATEGORIES.index("analysis_space")
+SIDEBAND_FIRST_SEED = 400  # simulated sideband science runs: pseudo_<preset>_400, 401, ...
+
+
+class CalibrationRunError(ValueError):
+    """The store lacks the calibration runs a calibration needs."""
+
+
+def runs_with_source(st, source):
+    """Runs of the store whose run metadata says ``source``, made for this context's detector and
+    preset, sorted by name."""
+    runs = st.select_runs()
+    if "source" not in runs:
+        return []
+    names = sorted(str(r) for r in runs.loc[runs["source"] == source, "name"])
+    return [r for r in names if _made_for(st, r)]
+
+
+def blinded_runs(st, exclude=()):
+    """Runs of the store whose run metadata holds a blinding record in state "blinded", less
+    ``exclude`` (the runs of the search itself)."""
+    runs = st.select_runs()
+    found = []
+    for run in sorted(str(r) for r in runs["name"]):
+        record = blinding.state(st, run)
+        if run not in exclude and record and record["state"] == blinding.BLINDED and _made_for(st, run):
+            found.append(run)
+    return found
+
+
+def _made_for(st, run):
+    document = st.run_metadata(run, projection=["detector", "preset"])
+    return document.get("detector") in (None, st.detector) and document.get("preset") in (None, st.preset)
+
+
+def live_days(st, run):
+    """The run's live time [d]: the exposure a simulated science run stands for
+    (``sim_exposure_live_days``), else the run document's ``livetime``."""
+    defaults = st.run_metadata(run, projection=["strax_defaults"]).get("strax_defaults", {})
+    if "sim_exposure_live_days" in defaults:
+        return float(defaults["sim_exposure_live_days"])
+    livetime = st.run_metadata(run, projection=["livetime"]).get("livetime")
+    if not livetime:
+        raise CalibrationRunError(f"Run {run!r} has no live time in its run metadata: it cannot weigh a sideband")
+    return float(livetime) / 86400.0
+
+
+def simulate_calibration_runs(st, rn220_events=20000, ambe_events=5000, sideband_runs=6):
+    """Make the simulated calibration campaign (the step real data replace): one rn220 and one
+    ambe run of the given events and ``sideband_runs`` blinded background science runs
+    (``pseudo_<preset>_400``, ...). Returns their names."""
+    made = []
+    for source, n in (("rn220", rn220_events), ("ambe", ambe_events)):
+        run_st = derive(st, sim_n_events=int(n))
+        run = split_runs(run_st, "calibration", sources=(source,))[0]
+        run_st.make(run, list(TARGETS))
+        made.append(run)
+    preset = st.preset or st.config.get("science_run")
+    for i in range(int(sideband_runs)):
+        run = f"pseudo_{preset}_{SIDEBAND_FIRST_SEED + i:03d}"
+        st.make(run, list(TARGETS))
+        if (blinding.state(st, run) or {}).get("state") != blinding.BLINDED:
+            blinding.blind(st, run, REGION)
+        made.append(run)
+    return made
+
+
+def _events(st, runs):
+    """Per run: (events with the region flag, category) as a read of the run gives them."""
+    parts = []
+    for run in runs:
+        events = load_events(st, [run], (*TARGETS, REGION), selected=False, progress=False,
+                             keep_columns=[*COLUMNS, blinding.REGION_FIELD])
+        parts.append((run, events, categories(events, fiducial_volume(st, run))))
+    return parts
+
+
+def normalisation(numerator, denominator, what, counted=True):
+    """numerator / denominator with its relative Poisson error: of both counts, or of the
+    denominator alone where the numerator is an expectation (``counted=False``)."""
+    if denominator == 0 or numerator == 0:
+        raise CalibrationRunError(f"No events to normalise {what}: {numerator} / {denominator}")
+    return numerator / denominator, float(np.sqrt((1 / numerator if counted else 0.0) + 1 / denominator))
+
+
+def calibrate_from_runs(st, output, cnn_model, cvae_model, exclude=()):
+    """Calibrate the anomaly score on the calibration runs and blinded science runs the store's
+    run metadata names (see the module's description); ``exclude``: runs of the search itself,
+    never used. Returns the calibration (also written to ``output``)."""
+    models_st = derive(st, cnn_model_file=str(cnn_model), cvae_model_file=str(cvae_model))
+    roles = {"rn220": runs_with_source(models_st, "rn220"), "ambe": runs_with_source(models_st, "ambe"),
+             "sideband": blinded_runs(models_st, exclude=set(exclude))}
+    for role, runs in roles.items():
+        if not runs:
+            raise CalibrationRunError(
+                f"The store at {models_st.storage[0].path if models_st.storage else '?'} has no {role} run "
+                f"of detector {st.detector!r}: make them (ddcore train calibrate --from-calibration-runs "
+                "--simulate) or process your own")
+        log.info("Calibration %s runs: %s", role, ", ".join(runs))
+    parts = {role: _events(models_st, runs) for role, runs in roles.items()}
+    reference_days = float(models_st.get_single_plugin(roles["rn220"][0], "instructions").sim_exposure_live_days)
+    sideband_days = sum(live_days(models_st, run) for run in roles["sideband"])
+
+    def joined(role):
+        return (np.concatenate([p[1] for p in parts[role]]), np.concatenate([p[2] for p in parts[role]]))
+
+    sideband, sideband_category = joined("sideband")
+    if np.any(sideband[blinding.REGION_FIELD]):
+        raise CalibrationRunError("A sideband read holds events of the signal region: its runs are not blinded")
+    rn220, rn220_category = joined("rn220")
+    ambe, ambe_category = joined("ambe")
+    sideband_weight = reference_days / sideband_days
+    in_control = (rn220_category == ANALYSIS_SPACE) & ~rn220[blinding.REGION_FIELD]
+    er_scale, er_error = normalisation(int(np.sum(sideband_category == ANALYSIS_SPACE)), int(in_control.sum()),
+                                       "the rn220 runs to the sideband's control region")
+    ambe_space = ambe_category == ANALYSIS_SPACE
+    plugin = models_st.get_single_plugin(roles["rn220"][0], "instructions")
+    tonne_years = reference_days * plugin.sim_fiducial_mass_kg / 1e3 / spectra.DAYS_PER_YEAR
+    expected_nr = plugin.neutron_rate_per_t_yr * tonne_years
+    nr_scale, nr_error = normalisation(expected_nr, int(ambe_space.sum()), "the ambe runs", counted=False)
+    rn220_region, ambe_region = rn220[blinding.REGION_FIELD], ambe[blinding.REGION_FIELD]
+    background = np.concatenate([
+        training.background_rows(sideband, sideband_category, np.full(len(sideband), sideband_weight)),
+        training.background_rows(rn220[rn220_region], rn220_category[rn220_region],
+                                 np.full(int(rn220_region.sum()), sideband_weight * er_scale)),
+        training.background_rows(ambe[ambe_region], ambe_category[ambe_region],
+                                 np.full(int(ambe_region.sum()), nr_scale)),
+    ])
+    lineages = {run: str(models_st.key_for(run, "cvae_losses")) for runs in roles.values() for run in runs}
+    hashes = {
+        **training.model_hashes(models_st, roles["rn220"][0]),
+        "live_days": reference_days,
+        "made_from": "calibration_runs",
+        "runs": {role: [{"run": run, "live_days": live_days(models_st, run) if role == "sideband" else None,
+                         "events": int(len(events))} for run, events, _ in parts[role]]
+                 for role in roles},
+        "normalisation": {
+            "sideband_live_days": sideband_days,
+            "er_signal_region_expected": float(sideband_weight * er_scale * rn220_region.sum()),
+            "er_relative_error": er_error,
+            "nr_signal_region_expected": float(nr_scale * ambe_region.sum()),
+            "nr_relative_error": nr_error,
+        },
+    }
+    log.info("Signal region: %.1f ER events expected (rn220, +-%.1f%%), %.3f NR (ambe, +-%.1f%%) in %.1f live days; "
+             "sideband %.1f live days", hashes["normalisation"]["er_signal_region_expected"], 100 * er_error,
+             hashes["normalisation"]["nr_signal_region_expected"], 100 * nr_error, reference_days, sideband_days)
+    result = calibration_fit.make_calibration(background, rn220["cnn_score"][rn220_category == ANALYSIS_SPACE],
+                                              ambe["cnn_score"][ambe_space], hashes, lineages)
+    training.save_calibration(output, result)
+    return result

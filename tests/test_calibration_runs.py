@@ -1,0 +1,137 @@
+"""Calibration the way an experiment does it: rn220 and ambe calibration runs and blinded science
+runs, found by their run metadata, never by truth labels."""
+
+import json
+
+import numpy as np
+import pytest
+
+import ddcore
+from ddcore import blinding
+from ddplugins.ml.categories import CATEGORIES
+from ddplugins.search import calibration_runs
+from ddplugins.simulation import calibration_sources
+from ddplugins.simulation.populations import Population
+from tests.helpers import SMALL_RUN_OPTIONS
+
+RN220, AMBE = "rn220_sr0_400000150", "ambe_sr0_400000150"
+SIDEBAND, SEARCH_RUN, NOT_BLINDED = "pseudo_sr0_400", "pseudo_sr0_401", "pseudo_sr0_402"
+# sideband science runs long enough for tens of ER events in the analysis space, of few populations
+SCIENCE = dict(sim_exposure_live_days=20.0, sim_pseudo_components=["er", "accidental", "neutron"])
+
+
+def options(st):
+    return st.get_single_plugin(RN220, "instructions")
+
+
+def test_pb212_spectrum_is_nearly_flat_at_low_energy_and_ends_at_q():
+    energies = np.linspace(1.0, 15.0, 15)
+    shape = calibration_sources.pb212_spectrum(energies)
+    assert np.all(shape > 0) and shape.max() / shape.min() < 1.3
+    assert calibration_sources.pb212_spectrum([600.0])[0] == 0.0
+    # the ground-state branch alone reaches past the excited-state endpoints
+    assert calibration_sources.pb212_spectrum([400.0])[0] > 0 == calibration_sources.pb212_spectrum([570.0])[0]
+
+
+@pytest.fixture(scope="module")
+def source_st(tmp_path_factory):
+    return ddcore.context("xenon1t", storage=str(tmp_path_factory.mktemp("calibration_sources")), **SMALL_RUN_OPTIONS)
+
+
+def test_calibration_sources_draw_their_own_physics(source_st):
+    rng = np.random.default_rng(1)
+    opts = options(source_st)
+    rn220 = calibration_sources.interactions(opts, "rn220", 20000, rng)
+    radius = np.hypot(rn220["x"], rn220["y"])
+    # uniform in the whole TPC, single-site electronic recoils
+    assert np.all(rn220["recoil_type"] == 0) and len(np.unique(rn220["event"])) == 20000
+    assert abs(np.mean(radius**2 < (opts.tpc_radius_cm / 2) ** 2) - 0.25) < 0.02
+    assert abs(np.mean(rn220["z"]) + opts.tpc_length_cm / 2) < 1.0
+    assert np.all(rn220["population"] == Population.ER)
+    ambe = calibration_sources.interactions(opts, "ambe", 5000, rng)
+    assert np.all(ambe["recoil_type"] == 1) and np.all(ambe["population"] == Population.NEUTRON)
+    # neutrons enter near the source (azimuth 0) and mostly scatter several times
+    first = np.unique(ambe["event"], return_index=True)[1]
+    assert np.mean(ambe["x"][first]) > opts.tpc_radius_cm / 2
+    assert np.mean(np.bincount(ambe["event"]) > 1) > 0.5
+    assert np.median(ambe["energy"]) > 20  # harder than radiogenic neutrons
+
+
+def test_calibration_runs_are_runs_of_their_own_and_keep_older_run_numbers(source_st):
+    # the runs made before the calibration sources existed start where they did
+    assert source_st.get_single_plugin("pseudo_sr0_001", "instructions").run_number == 12
+    assert source_st.get_single_plugin("er_sr0_300005000", "instructions").run_number == 3000050000
+    numbers = {source_st.get_single_plugin(run, "instructions").run_number
+               for run in ("rn220_sr0_001", "ambe_sr0_001", "rn220_sr0_002", "ambe_sr0_002")}
+    assert len(numbers) == 4 and min(numbers) > 10 * 999_999_999 + 9
+    interactions = source_st.get_array("rn220_sr0_001", "instructions", progress_bar=False)
+    assert len(np.unique(interactions["event_number"])) == SMALL_RUN_OPTIONS["sim_n_events"]
+    assert source_st.run_metadata("rn220_sr0_001", projection=["source"])["source"] == "rn220"
+    listed = source_st.select_runs()
+    assert listed.loc[listed["name"] == "rn220_sr0_001", "source"].tolist() == ["rn220"]
+
+
+@pytest.fixture(scope="module")
+def campaign(tiny_models, tmp_path_factory):
+    """A store holding an rn220 and an ambe run, a blinded sideband run, a blinded run of the
+    search (excluded) and a science run that is not blinded; the calibration made from it."""
+    st = ddcore.context("xenon1t", storage=str(tmp_path_factory.mktemp("calibration_runs")),
+                        **{**SMALL_RUN_OPTIONS, **SCIENCE, "sim_n_events": 150},
+                        cnn_model_file=str(tiny_models["cnn"]), cvae_model_file=str(tiny_models["cvae"]))
+    for run in (RN220, AMBE, SIDEBAND, SEARCH_RUN, NOT_BLINDED):
+        st.make(run, list(calibration_runs.TARGETS), progress_bar=False)
+    for run in (SIDEBAND, SEARCH_RUN):
+        blinding.blind(st, run, calibration_runs.REGION)
+    output = tmp_path_factory.mktemp("calibration") / "calibration.json"
+    result = calibration_runs.calibrate_from_runs(st, output, tiny_models["cnn"], tiny_models["cvae"],
+                                                  exclude=[SEARCH_RUN])
+    return st, result, output
+
+
+def test_runs_are_found_by_their_run_metadata(campaign):
+    st, result, _ = campaign
+    assert calibration_runs.runs_with_source(st, "rn220") == [RN220]
+    assert calibration_runs.runs_with_source(st, "ambe") == [AMBE]
+    # blinded science runs are the sideband; the search's own run and an unblinded run are not
+    assert calibration_runs.blinded_runs(st, exclude={SEARCH_RUN}) == [SIDEBAND]
+    assert {role: [r["run"] for r in runs] for role, runs in result["runs"].items()} == {
+        "rn220": [RN220], "ambe": [AMBE], "sideband": [SIDEBAND]}
+    assert result["made_from"] == "calibration_runs"
+    assert result["runs"]["sideband"][0]["live_days"] == SCIENCE["sim_exposure_live_days"]
+
+
+def test_the_er_model_is_scaled_to_the_sideband_in_the_control_region(campaign):
+    st, result, _ = campaign
+    parts = dict((run, (events, category)) for run, events, category in calibration_runs._events(st, [RN220, SIDEBAND]))
+    rn220, rn220_category = parts[RN220]
+    sideband, sideband_category = parts[SIDEBAND]
+    space = CATEGORIES.index("analysis_space")
+    assert not np.any(sideband[blinding.REGION_FIELD])  # the blinded read hides the signal region
+    control = np.sum((rn220_category == space) & ~rn220[blinding.REGION_FIELD])
+    reference_days = options(st).sim_exposure_live_days
+    expected = (reference_days / SCIENCE["sim_exposure_live_days"] * np.sum(sideband_category == space) / control
+                * np.sum(rn220[blinding.REGION_FIELD]))
+    found = result["normalisation"]
+    assert found["er_signal_region_expected"] == pytest.approx(expected)
+    assert 0 < found["er_relative_error"] < 1
+    # every category with sideband events is calibrated, the analysis space with the signal region
+    assert result["categories"]["analysis_space"]["n_events"] > np.sum(sideband_category == space)
+    assert all(result["categories"][name]["statistic_quantiles"] is not None
+               for i, name in enumerate(CATEGORIES) if np.any(sideband_category == i))
+
+
+def test_the_calibration_scores_a_run(campaign, tiny_models):
+    st, result, output = campaign
+    scored = ddcore.derive(st, anomaly_calibration_file=str(output))
+    scores = scored.get_array(NOT_BLINDED, ["event_basics", "anomaly_scores"], progress_bar=False)
+    calibrated = np.array([result["categories"][name]["statistic_quantiles"] is not None for name in CATEGORIES])
+    # a score wherever the sideband and calibration runs calibrated the event's category, none elsewhere
+    assert len(scores) and np.any(calibrated[scores["category"]])
+    np.testing.assert_array_equal(np.isfinite(scores["anomaly_score"]), calibrated[scores["category"]])
+    assert json.loads(output.read_text())["made_from"] == "calibration_runs"
+
+
+def test_a_store_without_calibration_runs_gets_a_named_error(tiny_models, tmp_path):
+    empty = ddcore.context("xenon1t", storage=str(tmp_path / "store"), **SMALL_RUN_OPTIONS)
+    with pytest.raises(calibration_runs.CalibrationRunError, match="no rn220 run of detector 'xenon1t'"):
+        calibration_runs.calibrate_from_runs(empty, tmp_path / "c.json", tiny_models["cnn"], tiny_models["cvae"])
