@@ -16,7 +16,7 @@ from tests.helpers import REPOSITORY, run_command
 
 KERNEL_COMMANDS = {"detectors", "make", "info", "batch"}
 PLUGIN_COMMANDS = {"train", "grid-search", "evaluate", "report", "published", "demo", "show", "validate-sim",
-                   "newsdm", "blind", "unblind"}
+                   "newsdm", "blind", "unblind", "closure"}
 
 
 def test_import_linter_contract_is_kept():

@@ -9,7 +9,7 @@ import pytest
 import ddcore
 from ddcore import blinding
 from ddplugins.ml.categories import CATEGORIES
-from ddplugins.search import calibration_runs
+from ddplugins.search import calibration_runs, report
 from ddplugins.simulation import calibration_sources
 from ddplugins.simulation.populations import Population
 from tests.helpers import SMALL_RUN_OPTIONS
@@ -129,9 +129,30 @@ def test_the_calibration_scores_a_run(campaign, tiny_models):
     assert len(scores) and np.any(calibrated[scores["category"]])
     np.testing.assert_array_equal(np.isfinite(scores["anomaly_score"]), calibrated[scores["category"]])
     assert json.loads(output.read_text())["made_from"] == "calibration_runs"
+    # the report says what the calibration was made from
+    record = report._calibration_record(scored, NOT_BLINDED)
+    assert record["made_from"] == "calibration_runs" and record["runs"]["sideband"][0]["run"] == SIDEBAND
+    assert record["normalisation"]["er_signal_region_expected"] > 0
 
 
 def test_a_store_without_calibration_runs_gets_a_named_error(tiny_models, tmp_path):
     empty = ddcore.context("xenon1t", storage=str(tmp_path / "store"), **SMALL_RUN_OPTIONS)
     with pytest.raises(calibration_runs.CalibrationRunError, match="no rn220 run of detector 'xenon1t'"):
         calibration_runs.calibrate_from_runs(empty, tmp_path / "c.json", tiny_models["cnn"], tiny_models["cvae"])
+
+
+def test_closure_counts_flags_against_the_calibrations_acceptance(campaign):
+    st, result, output = campaign
+    scored = ddcore.derive(st, anomaly_calibration_file=str(output))
+    found = calibration_runs.flag_closure(scored, [NOT_BLINDED])
+    scores = scored.get_array(NOT_BLINDED, "anomaly_scores", progress_bar=False)
+    assert found["flagged"] == int(scores["is_anomalous"].sum())
+    for i, name in enumerate(CATEGORIES):
+        row = found["categories"][name]
+        assert row["events"] == int(np.sum(scores["category"] == i))
+        assert row["expected"] == pytest.approx(row["events"] * row["acceptance"])
+    assert found["expected"] == pytest.approx(sum(r["expected"] for r in found["categories"].values()))
+    assert 0 < found["p_excess"] <= 1
+    # a blinded run hides flags: refused
+    with pytest.raises(calibration_runs.CalibrationRunError, match=f"Run '{SIDEBAND}' is blinded"):
+        calibration_runs.flag_closure(scored, [SIDEBAND])

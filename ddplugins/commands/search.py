@@ -52,6 +52,42 @@ def _campaign(text):
     return rn220, ambe, sideband
 
 
+def cmd_closure(args):
+    import json
+
+    from ddplugins.search import calibration_runs
+
+    st = CommandLine.context_from(args)
+    runs = list(args.runs)
+    if args.simulate:
+        preset = st.preset or st.config.get("science_run")
+        runs += [f"pseudo_{preset}_{args.simulate[0] + i:03d}" for i in range(args.simulate[1])]
+    if not runs:
+        raise ValueError("ddcore closure needs runs: name them, or --simulate FIRST:N")
+    for run in runs:
+        st.make(run, "anomaly_scores")
+    found = calibration_runs.flag_closure(st, runs)
+    for name, row in found["categories"].items():
+        p_value = "-" if row["p_value"] is None else f"{row['p_value']:.3g}"
+        print(f"{name:15s} {row['flagged']:6d} of {row['events']:7d} flagged; calibration expects "
+              f"{row['expected']:.2f} +- {row['expected_error']:.2f} ({100 * row['acceptance']:.3g}%); "
+              f"binomial p = {p_value}")
+    print(f"{'all':15s} {found['flagged']:6d} flagged, {found['expected']:.2f} +- {found['expected_error']:.2f} "
+          f"expected in {len(runs)} runs: excess p = {found['p_excess']:.3g} (Z = {found['z_excess']:.2f})")
+    if args.output:
+        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+        with open(args.output, "w") as f:
+            json.dump(found, f, indent=1)
+
+
+def _first_and_count(text):
+    try:
+        first, count = (int(v) for v in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give FIRST:N, e.g. 420:10") from None
+    return first, count
+
+
 def cmd_train(args):
     from ddplugins.search import training
 
@@ -276,13 +312,27 @@ def ddcore_register_commands(cli: CommandLine) -> None:
                    "runs as the sideband (see ddplugins.search.calibration_runs)")
     p.add_argument("--simulate-campaign", type=_campaign, metavar="RN220:AMBE:SIDEBAND",
                    help="with --from-calibration-runs: first simulate an rn220 run of RN220 events, an ambe "
-                   "run of AMBE events and SIDEBAND blinded background science runs (pseudo_<preset>_400...), "
+                   "run of AMBE events and SIDEBAND (at most 20) blinded science runs (pseudo_<preset>_400...), "
                    "e.g. 20000:5000:6")
     p.add_argument("--exclude-run", action="append", default=[], metavar="RUN",
                    help="with --from-calibration-runs: a blinded run of the search itself, never a sideband; "
                    "repeatable")
     p.add_argument("--output", "-o",
                    help="model path (default dd_output/models/<detector>_<model>_<kind>.keras)")
+    cli.add_context_arguments(p)
+
+    p = cli.add_command(
+        "closure", cmd_closure, help="check that the anomaly calibration flags what it says on unseen science runs",
+        description="Closure test of the anomaly score's calibration on science runs it never saw, "
+        "without truth: per event category the flagged events against the events times the "
+        "category's background acceptance (exact binomial p-value), and the one-sided Poisson "
+        "p-value of an excess of flags in all categories together. Runs must not be blinded. The "
+        "calibration is the context's (--set anomaly_calibration_file=...).")
+    p.add_argument("runs", nargs="*", help="science runs, e.g. pseudo_sr0_420")
+    p.add_argument("--simulate", type=_first_and_count, metavar="FIRST:N",
+                   help="also the simulated science runs pseudo_<preset>_FIRST ... (N of them), made if missing; "
+                   "seeds 420+ are kept for this (400-419 are the calibration's sideband), e.g. 420:10")
+    p.add_argument("--output", "-o", help="write the result as JSON")
     cli.add_context_arguments(p)
 
     p = cli.add_command("grid-search", cmd_grid_search,

@@ -39,7 +39,9 @@ TARGETS = ("event_basics", "cnn_scores", "cvae_losses")
 COLUMNS = tuple(dict.fromkeys(("cs1", "cs2_bottom", "s2_area", "alt_s2_area", "x", "y", "z", "cnn_score",
                                "cvae_plane_mse", *density.COLUMNS)))
 ANALYSIS_SPACE = CATEGORIES.index("analysis_space")
-SIDEBAND_FIRST_SEED = 400  # simulated sideband science runs: pseudo_<preset>_400, 401, ...
+SIDEBAND_FIRST_SEED = 400  # simulated sideband science runs: pseudo_<preset>_400 ... 419
+SIDEBAND_MAX_RUNS = 20
+CLOSURE_FIRST_SEED = 420  # simulated science runs of the closure test (``ddcore closure``): 420 ...
 
 
 class CalibrationRunError(ValueError):
@@ -89,6 +91,10 @@ def simulate_calibration_runs(st, rn220_events=20000, ambe_events=5000, sideband
     """Make the simulated calibration campaign (the step real data replace): one rn220 and one
     ambe run of the given events and ``sideband_runs`` blinded background science runs
     (``pseudo_<preset>_400``, ...). Returns their names."""
+    if not 1 <= sideband_runs <= SIDEBAND_MAX_RUNS:
+        raise CalibrationRunError(
+            f"sideband_runs={sideband_runs}: simulate 1 to {SIDEBAND_MAX_RUNS} sideband runs (seeds "
+            f"{SIDEBAND_FIRST_SEED}+; the closure test's runs start at {CLOSURE_FIRST_SEED})")
     made = []
     for source, n in (("rn220", rn220_events), ("ambe", ambe_events)):
         run_st = derive(st, sim_n_events=int(n))
@@ -189,3 +195,40 @@ def calibrate_from_runs(st, output, cnn_model, cvae_model, exclude=()):
                                               ambe["cnn_score"][ambe_space], hashes, lineages)
     training.save_calibration(output, result)
     return result
+
+
+def flag_closure(st, runs):
+    """Does the calibration flag what it says on science runs it never saw (no truth read)? Per
+    category, summed over ``runs``: events, flagged events, the flags the calibration expects
+    (events x the category's background acceptance) with its error from the calibration's
+    effective events, and the exact two-sided binomial p-value; in total, the one-sided Poisson
+    p-value of an excess (the anomaly fraction's direction) and its Z. Runs must not be blinded
+    (a blinded read hides the region's events and their flags)."""
+    from scipy import stats
+
+    from ddplugins.ml import calibration as cal
+
+    plugin = st.get_single_plugin(runs[0], "anomaly_scores")
+    acceptance, error = cal.flag_rates(plugin.calibration, plugin.acceptances)
+    events, flagged = np.zeros(len(CATEGORIES), int), np.zeros(len(CATEGORIES), int)
+    for run in runs:
+        if blinding.blinded_region(st, run) is not None:
+            raise CalibrationRunError(f"Run {run!r} is blinded: a closure test counts the flags of every event")
+        scores = st.get_array(run, "anomaly_scores", progress_bar=False, keep_columns=["category", "is_anomalous"])
+        events += np.bincount(scores["category"], minlength=len(CATEGORIES))
+        flagged += np.bincount(scores["category"], weights=scores["is_anomalous"],
+                               minlength=len(CATEGORIES)).astype(int)
+    rows = {}
+    for i, name in enumerate(CATEGORIES):
+        share = float(np.nan_to_num(acceptance[i]))
+        rows[name] = {"events": int(events[i]), "flagged": int(flagged[i]), "acceptance": share,
+                      "expected": share * events[i], "expected_error": float(np.nan_to_num(error[i])) * events[i],
+                      "p_value": float(stats.binomtest(int(flagged[i]), int(events[i]), share).pvalue)
+                      if events[i] and share > 0 else None}
+    expected = sum(r["expected"] for r in rows.values())
+    observed = int(flagged.sum())
+    p_excess = float(stats.poisson.sf(observed - 1, expected)) if expected > 0 else None
+    return {"runs": list(runs), "calibration_sha256": plugin.anomaly_calibration_sha256, "categories": rows,
+            "flagged": observed, "expected": expected,
+            "expected_error": float(np.sqrt(sum(r["expected_error"] ** 2 for r in rows.values()))),
+            "p_excess": p_excess, "z_excess": float(stats.norm.isf(p_excess)) if p_excess else None}

@@ -150,6 +150,7 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bo
         "n_test": {"er": int(np.sum(labels == 0)), "wimp": int(np.sum(labels == 1))},
         "test_runs": {r: str(test_st.key_for(r, "event_basics")) for r in test_runs},
         "model_lineages": lineages,
+        "anomaly_calibration": _calibration_record(test_st, test_runs[0]),
         "metrics": metrics,
         "fiducial_mass_kg": search.plugin.sim_fiducial_mass_kg,
         "reference_live_days": search.reference_live_days,
@@ -206,6 +207,18 @@ def _method_scores(st, test_st, runs, models_dir, train, trees, discriminant, pr
     scores["cS2/cS1 band cut"] = discriminant(test)
     scores[DENSITY_RATIO] = ev.density_ratio_score(train, train["label"].astype(int), test)
     return test, scores, lineages, anomaly
+
+
+def _calibration_record(st, run):
+    """What the anomaly score's calibration was made from: the file, its SHA-256, and for a
+    calibration from calibration runs (``calibration_runs``) its runs and normalisations."""
+    if not st.config.get("anomaly_calibration_file"):
+        return None
+    plugin = st.get_single_plugin(run, "anomaly_scores")
+    calibration = plugin.calibration
+    return {"file": str(st.config["anomaly_calibration_file"]), "sha256": plugin.anomaly_calibration_sha256,
+            "made_from": calibration.get("made_from", "simulated populations (truth-labelled runs)"),
+            "runs": calibration.get("runs"), "normalisation": calibration.get("normalisation")}
 
 
 def _toy_studies(search, n_toys, workers):
