@@ -669,7 +669,13 @@ def test_evaluation_and_report_compare_every_method(scored_context, tmp_path):
     assert spread["roc_auc"][0] == pytest.approx(result["metrics"]["cS2/cS1 band cut"]["roc_auc"])
     assert len(spread["roc_auc"]) == 2 and spread["roc_auc_seed_std"] >= 0 and spread["roc_auc_mean"] > 0.8
     assert result["paired_leakage"][0]["er_events"] > result["n_test"]["er"]  # both seeds' events
-    assert "Between independent test sets" in html
+    # the dataset-level Z with each seed's ER and WIMP templates: the first seed's is the headline one
+    z_spread = result["significance_seed_spread"]
+    reference = [r for r in result["significance"] if r["live_days"] == result["reference_live_days"]][0]
+    for test in ("likelihood", "anomaly_fraction", "anomaly_score_likelihood"):
+        assert len(z_spread[test]["z"]) == 2 and z_spread[test]["seed_std"] >= 0
+        assert z_spread[test]["z"][0] == pytest.approx(reference[f"{test}_z"], abs=1e-6)
+    assert "Between independent test sets" in html and "with each seed's ER and WIMP templates" in html
 
 
 def test_report_renders_in_a_browser_with_every_image(scored_context, tmp_path):

@@ -289,3 +289,28 @@ def test_rates_and_exposure_define_pseudo_runs_only(tmp_path):
     assert len(longer.get_array("er_sr0_003", "instructions", progress_bar=False)) == TINY["sim_n_events"]
     with pytest.raises(Exception, match="sim_exposure_live_days"):
         longer.get_array("pseudo_sr0_003", "instructions", progress_bar=False)
+
+
+def test_a_mis_modelled_drift_field_moves_er_quanta_between_light_and_charge(tmp_path):
+    from ddplugins.simulation.instructions import instructions_dtype
+    from ddplugins.simulation.mismodelled_raw_records import MisModelledRawRecords
+
+    st = ddcore.context("xenon1t", storage=str(tmp_path / "nominal"), **SMALL_RUN_OPTIONS)
+    interactions = np.zeros(3000, instructions_dtype)
+    interactions["energy"], interactions["recoil_type"] = 10.0, 0
+    interactions["energy"][-1000:] = np.nan  # a lone S1 or S2: fixed quanta, left as they are
+    interactions["s1_photons"][-1000:], interactions["s2_electrons"][-1000:] = 7, 11
+
+    def quanta(factor):
+        mis = MisModelledRawRecords.mis_modelled(st, str(tmp_path / f"field_{factor}"), true_drift_field_factor=factor)
+        plugin = mis.get_single_plugin(ER_RUN, "raw_records")
+        return plugin._quanta(interactions, np.random.default_rng(0))
+
+    low, high = quanta(0.3), quanta(3.0)
+    # a weaker field: more electrons recombine, more light and less charge, the same quanta in all
+    assert low["s1_photons"][:2000].mean() > 1.05 * high["s1_photons"][:2000].mean()
+    assert low["s2_electrons"][:2000].mean() < 0.95 * high["s2_electrons"][:2000].mean()
+    total_low = low["s1_photons"][:2000].mean() + low["s2_electrons"][:2000].mean()
+    assert total_low == pytest.approx(high["s1_photons"][:2000].mean() + high["s2_electrons"][:2000].mean(), rel=0.03)
+    assert np.all(low["s1_photons"][-1000:] == 7) and np.all(low["s2_electrons"][-1000:] == 11)
+    assert quanta(1.0) is interactions  # the configured field: nothing drawn again

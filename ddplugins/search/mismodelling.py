@@ -30,16 +30,17 @@ from ddplugins.simulation.mismodelled_raw_records import MisModelledRawRecords
 log = logging.getLogger(__name__)
 
 # (parameter, its option, the shift of one standard deviation): the sizes for g1, g2 and
-# the electron lifetime; assumed for the light-yield map (top-to-bottom tilt) and the ER band (a
-# share of the electrons recombining)
+# the electron lifetime; assumed for the light-yield map (top-to-bottom tilt), the ER band (a
+# share of the electrons recombining) and the drift field (10%: XENON1T's field was not uniform)
 PARAMETERS = (
     ("g1", "true_g1_factor", 0.03),
     ("g2", "true_g2_factor", 0.05),
     ("electron lifetime", "true_electron_lifetime_factor", 0.10),
     ("light-yield map tilt", "true_light_yield_tilt", 0.05),
     ("ER band (recombination)", "true_er_recombination_shift", 0.03),
+    ("drift field", "true_drift_field_factor", 0.10),
 )
-FACTOR_OPTIONS = ("true_g1_factor", "true_g2_factor", "true_electron_lifetime_factor")
+FACTOR_OPTIONS = ("true_g1_factor", "true_g2_factor", "true_electron_lifetime_factor", "true_drift_field_factor")
 
 
 def one_tonne_year_live_days(plugin):

@@ -117,14 +117,21 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bo
     # between independent test sets, and the methods compared on all their events together
     seeds = [(labels, scores)]
     extra_runs = split_runs(test_st, "test", n_runs=n_test_seeds)
+    seed_searches = []
+    flag_calibration = _flag_calibration(test_st, test_runs[0]) if anomaly is not None else (None, None)
+
+    def search_of(events, event_labels, event_anomaly, runs):
+        return SearchTemplates.build(
+            st.get_single_plugin(split_runs(st, "test")[0], "instructions"), discriminant,
+            _population_events(st, events, event_labels, event_anomaly, n_test, progress, instructions_dir, runs),
+            flag_calibration, reference_live_days=science_run_live_days(st))
+
     for i in range(1, n_test_seeds):
-        events, seed_scores, _, _ = method_scores([extra_runs[i], extra_runs[n_test_seeds + i]])
+        runs = [extra_runs[i], extra_runs[n_test_seeds + i]]
+        events, seed_scores, _, seed_anomaly = method_scores(runs)
         seeds.append((events["label"].astype(int), seed_scores))
-    search = SearchTemplates.build(
-        st.get_single_plugin(split_runs(st, "test")[0], "instructions"), discriminant,
-        _population_events(st, test, labels, anomaly, n_test, progress, instructions_dir),
-        _flag_calibration(test_st, test_runs[0]) if anomaly is not None else (None, None),
-        reference_live_days=science_run_live_days(st))
+        seed_searches.append(search_of(events, events["label"].astype(int), seed_anomaly, runs))
+    search = search_of(test, labels, anomaly, test_runs)
 
     flags_by_category = _flags_by_category(st, n_test, progress, instructions_dir) if anomaly is not None else None
 
@@ -161,6 +168,7 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bo
         "flags_by_category": flags_by_category,
         "test_seeds": extra_runs,
         "seed_spread": ev.seed_spread(seeds) if n_test_seeds > 1 else None,
+        "significance_seed_spread": _seed_significance([search, *seed_searches]) if n_test_seeds > 1 else None,
         "paired_leakage": ev.paired_leakage(np.concatenate([seed_labels for seed_labels, _ in seeds]),
                                             {k: np.concatenate([np.asarray(s[k], float) for _, s in seeds])
                                              for k in scores}),
@@ -245,13 +253,14 @@ def _wimp_description(plugin):
             f"WIMP ({plugin.wimp_normalisation} rate)")
 
 
-def _population_events(st, test, labels, anomaly, n_test, progress, instructions_dir):
+def _population_events(st, test, labels, anomaly, n_test, progress, instructions_dir, test_runs=None):
     """{population: (simulated events, discriminant-ready events in the analysis space, their
     anomaly scores and flags or None, the flags of every event of its run in every category or
-    None)}: ER and WIMP from the test runs, every other population from its own template runs
-    (split "template"), all independent of any pseudo-data run."""
+    None)}: ER and WIMP from the test runs (``test_runs``, default the first seed's), every other
+    population from its own template runs (split "template"), all independent of any pseudo-data
+    run."""
     template_st = derive(st, sim_n_events=n_test)
-    test_runs = split_runs(template_st, "test")
+    test_runs = test_runs or split_runs(template_st, "test")
     searched = search_selection(template_st, test_runs[0], test)
 
     def every_flag(run_st, run):
@@ -443,6 +452,20 @@ def _significance(search, rng, n_bootstrap):
     return rows
 
 
+def _seed_significance(searches):
+    """Discovery Z of every test at the reference exposure with the ER and WIMP templates of each
+    test seed (the other populations' template runs are shared): per test the Z of each seed,
+    their mean and standard deviation, beside the first seed's template-bootstrap error."""
+    found = {}
+    for search in searches:
+        produced = populations.expected_counts(search.plugin, live_days=search.reference_live_days)
+        for name, values, edges in search.tests():
+            found.setdefault(name, []).append(
+                float(statistics.discovery_significance(*search.templates(produced, values, edges))))
+    return {name: {"z": zs, "mean": float(np.nanmean(zs)), "seed_std": float(np.nanstd(zs, ddof=1))}
+            for name, zs in found.items()}
+
+
 def _injection_study(search, rng, n_bootstrap):
     """Z of every test when a population is injected on top of the background model
     (``INJECTED_PER_REFERENCE_EXPOSURE`` events produced in the reference exposure, Asimov data),
@@ -575,6 +598,9 @@ def format_evaluation(result):
             auc = f"{m['roc_auc_mean']:.4f} +- {m['roc_auc_seed_std']:.4f}"
             rejection = f"{m['er_rejection_at_50pct_wimp_mean']:.4f} +- {m['er_rejection_at_50pct_wimp_seed_std']:.4f}"
             lines.append(f"  {name:34s} ROC AUC {auc}, ER rejection at 50% {rejection}")
+        lines.append(f"  discovery Z at {result['reference_live_days']:g} live days (each seed's ER and WIMP "
+                     "templates): " + "; ".join(f"{name} {m['mean']:.2f} +- {m['seed_std']:.2f}"
+                                 for name, m in (result.get("significance_seed_spread") or {}).items()))
     for row in result.get("paired_leakage", []):
         lines.append(f"\nER events let through at {row['wimp_acceptance']:.0%} WIMP acceptance, of {row['er_events']} "
                      "(68% exact interval); differences significant on the same events (McNemar, Holm-adjusted "
@@ -924,6 +950,7 @@ def write_report(st, result, output, pseudo_run=None):
         flags_by_category=result.get("flags_by_category"), toys=result.get("toys"),
         paired_leakage=result.get("paired_leakage"), mismodelling=result.get("mismodelling"),
         seed_spread=result.get("seed_spread"), n_seeds=len(result.get("test_seeds") or []) // 2,
+        significance_seed_spread=result.get("significance_seed_spread"),
         blinding=result.get("blinding"),
         gallery=_gallery(st, pseudo_run, every_pseudo_event) if pseudo is not None else [],
         lineage=json.dumps({"test_runs": result["test_runs"], "models": result["model_lineages"]}, indent=1),

@@ -1,19 +1,19 @@
 """``raw_records`` of a detector that is not the one the analysis assumes.
 
 Registered in place of ``SimulatedRawRecords`` in a context of its own (``mis_modelled``), it
-simulates a detector whose g1, g2, electron lifetime, light-yield map or ER band depart from the
-configured options, while every processing plugin keeps the configured values: data from a
+simulates a detector whose g1, g2, electron lifetime, light-yield map, ER band or drift field depart
+from the configured options, while every processing plugin keeps the configured values: data from a
 mis-modelled detector, analysed with the nominal model, as an experiment's would be.
 """
 
 import numpy as np
 
 from ddcore.plugins import Checked
-from ddplugins.simulation.quanta import ER
+from ddplugins.simulation.quanta import ER, nest_quanta
 from ddplugins.simulation.raw_records import SimulatedRawRecords
 
 SHIFT_OPTIONS = ("true_g1_factor", "true_g2_factor", "true_electron_lifetime_factor", "true_light_yield_tilt",
-                 "true_er_recombination_shift")
+                 "true_er_recombination_shift", "true_drift_field_factor")
 
 
 class MisModelledRawRecords(SimulatedRawRecords):
@@ -36,6 +36,11 @@ class MisModelledRawRecords(SimulatedRawRecords):
                                           help="ER band shift: this share of each ER vertex's electrons recombine "
                                           "into photons (negative: that share of its photons become electrons)")
 
+    true_drift_field_factor = Checked(above=0, default=1.0, type=(float, int),
+                                      help="The simulated drift field over the configured one: NEST draws the "
+                                      "photons and electrons of every interaction with a recoil energy again at "
+                                      "that field (recombination); the drift velocity stays the configured one")
+
     @classmethod
     def mis_modelled(cls, st, store, **shifts):
         """A context like ``st`` whose raw records come from the detector ``shifts`` describe,
@@ -55,6 +60,8 @@ class MisModelledRawRecords(SimulatedRawRecords):
         return response
 
     def _quanta(self, instructions, rng):
+        if self.true_drift_field_factor != 1:
+            instructions = self._quanta_at_true_field(instructions, rng)
         shift = self.true_er_recombination_shift
         if shift == 0:
             return instructions
@@ -68,6 +75,22 @@ class MisModelledRawRecords(SimulatedRawRecords):
             moved = rng.binomial(instructions["s1_photons"][er], -shift)
             instructions["s1_photons"][er] -= moved
             instructions["s2_electrons"][er] += moved
+        return instructions
+
+    def _quanta_at_true_field(self, instructions, rng):
+        """Photons, electrons and excitons drawn again by NEST at the true field, for interactions
+        with a recoil energy (the others, lone S1s and S2s, have fixed quanta). Charge lost before
+        the shift (wall events' ``charge_survival``) is not applied again: shift runs of
+        populations without charge loss."""
+        instructions = instructions.copy()
+        drawn = np.flatnonzero(np.isfinite(instructions["energy"]) & (instructions["energy"] > 0))
+        if len(drawn):
+            photons, electrons, excitons = nest_quanta(
+                instructions["recoil_type"][drawn], instructions["energy"][drawn].astype(np.float64),
+                self.drift_field_v_per_cm * self.true_drift_field_factor, seed=rng.integers(2**31))
+            instructions["s1_photons"][drawn] = photons
+            instructions["s2_electrons"][drawn] = electrons
+            instructions["excitons"][drawn] = excitons
         return instructions
 
     def _s1_light_yield(self, x, y, depth):
