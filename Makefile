@@ -125,17 +125,23 @@ models: $(STAMP)
 # `make models` re-makes those and their calibration): the report with the methods on seven test
 # seeds, the populations outside the model, the mis-modelled detector and the toy Monte Carlo;
 # the sensitivity at 1 t yr; the published comparisons, the project's own model among them; the
-# anomaly score calibrated as an experiment does (rn220 and ambe calibration runs and six blinded
-# sideband science runs, found by their run metadata) and the report with that calibration. About
-# 1.7 hours on 2 cores from an empty store; outputs in dd_output/, copy them to docs/results/.
+# anomaly score calibrated as an experiment does (rn220 and ambe calibration runs and 20 blinded
+# sideband science runs, found by their run metadata), the report with that calibration, and the
+# closure test of both calibrations on ten background-only science runs. About 1.7 hours on 2
+# cores from an empty store; outputs in dd_output/, copy them to docs/results/.
 RESULTS ?= dd_output/results
 REPORT_OPTIONS = --events 5000 --train-events 8000 --models ddplugins/$(DETECTOR)/models --bootstraps 5
 CALIBRATION_RUNS = $(RESULTS)/$(DETECTOR)_anomaly_calibration_from_calibration_runs.json
+BACKGROUND_ONLY = sim_pseudo_components=["er","neutron","cevns","accidental","wall","s2only","multisite"]
 results: $(STAMP)
-	$(BIN)/ddcore train calibrate -d $(DETECTOR) --from-calibration-runs --simulate-campaign 20000:5000:6 \
+	$(BIN)/ddcore train calibrate -d $(DETECTOR) --from-calibration-runs --simulate-campaign 20000:5000:20 \
 		--exclude-run pseudo_sr0_000 --exclude-run pseudo_sr0_001 -o $(CALIBRATION_RUNS)
 	$(BIN)/ddcore report $(REPORT_OPTIONS) -o $(RESULTS)/$(DETECTOR)_calibration_runs --pseudo-run pseudo_sr0_001 \
-		--set anomaly_calibration_file=$(CALIBRATION_RUNS)
+		--test-seeds 7 --set anomaly_calibration_file=$(CALIBRATION_RUNS)
+	$(BIN)/ddcore closure -d $(DETECTOR) --simulate 420:10 --set '$(BACKGROUND_ONLY)' \
+		--set anomaly_calibration_file=$(CALIBRATION_RUNS) -o $(RESULTS)/closure_calibration_runs.json
+	$(BIN)/ddcore closure -d $(DETECTOR) --simulate 420:10 --set '$(BACKGROUND_ONLY)' \
+		-o $(RESULTS)/closure_truth_calibration.json
 	$(BIN)/ddcore report $(REPORT_OPTIONS) -o $(RESULTS)/$(DETECTOR)_realistic --pseudo-run pseudo_sr0_001 \
 		--mismodelling --test-seeds 7 --toys 1000 --workers 2
 	$(BIN)/ddcore evaluate $(REPORT_OPTIONS) -o $(RESULTS)/sensitivity_1ty \
