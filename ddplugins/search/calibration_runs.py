@@ -157,8 +157,11 @@ def calibrate_from_runs(st, output, cnn_model, cvae_model, exclude=()):
     ambe, ambe_category = joined("ambe")
     sideband_weight = reference_days / sideband_days
     in_control = (rn220_category == ANALYSIS_SPACE) & ~rn220[blinding.REGION_FIELD]
-    er_scale, er_error = normalisation(int(np.sum(sideband_category == ANALYSIS_SPACE)), int(in_control.sum()),
-                                       "the rn220 runs to the sideband's control region")
+    er_scale, er_error = normalisation(
+        int(np.sum(sideband_category == ANALYSIS_SPACE)), int(in_control.sum()),
+        "the rn220 runs to the sideband's control region (the analysis space outside the signal region; "
+        "sideband / rn220 events): is the blinding region's ER band median (blinding_er_band_median) this "
+        "detector's?")
     ambe_space = ambe_category == ANALYSIS_SPACE
     plugin = models_st.get_single_plugin(roles["rn220"][0], "instructions")
     tonne_years = reference_days * plugin.sim_fiducial_mass_kg / 1e3 / spectra.DAYS_PER_YEAR
