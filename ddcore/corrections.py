@@ -22,6 +22,14 @@ version is never edited (a change is a new version). A store file::
     runs = [0, 49]
     channels = [17, 103]      # a set of channels for every run of the range
 
+    [[versions.v2.pmt_table]]
+    runs = [0, 49]
+    file = "pmts_2017_02.csv" # a file for every run of the range (relative to the store file):
+                              # per-run PMT gains through the file option pmt_table_file
+
+A file option (``ddcore.files``) takes a reference too: it reads the run's file, and the lineage
+holds that file's content hash.
+
 A run outside every range of the version, an unknown version or correction, a malformed file:
 a :class:`CorrectionError` naming the run, the correction, the version and the file.
 """
@@ -109,6 +117,8 @@ def resolve(reference: str, run_id):
     for row in rows:
         first, last = _range(row, where)
         if first <= number <= last:
+            if "file" in row:
+                return _file(row, os.path.dirname(os.path.abspath(path)), where)
             return _value(row, number, first, last, where)
     ranges = ", ".join(f"{a}-{b}" for a, b in (_range(row, where) for row in rows))
     raise CorrectionError(f"{where}: run number {number} is outside the version's validity ({ranges})")
@@ -119,6 +129,25 @@ def _range(row: dict, where: str) -> tuple[int, int]:
     if not (isinstance(runs, list) and len(runs) == 2 and all(isinstance(r, int) for r in runs) and runs[0] <= runs[1]):
         raise CorrectionError(f"{where}: each entry needs runs = [first, last] (integers), got {row!r}")
     return runs[0], runs[1]
+
+
+def _file(row: dict, folder: str, where: str) -> str:
+    name = row["file"]
+    if not (isinstance(name, str) and name):
+        raise CorrectionError(f"{where}: file must be a file name, got {name!r}")
+    path = resolve_path(name)
+    return path if os.path.isabs(path) else os.path.join(folder, path)
+
+
+def resolve_file(reference: str, run_id) -> str:
+    """The file a reference gives for a run (a row with ``file = ...``); CorrectionError if the
+    correction holds numbers or channels instead."""
+    value = resolve(reference, run_id)
+    if not isinstance(value, str):
+        name, version, _ = parse(reference)
+        raise CorrectionError(f"Run {run_id!r}: correction {name!r} version {version!r} holds {value!r}, not a "
+                              "file: a file option needs rows with file = \"...\"")
+    return value
 
 
 def _value(row: dict, number: int, first: int, last: int, where: str):

@@ -64,7 +64,8 @@ def hash_option_for(file_option: str) -> str:
 
 
 class FileOption(strax.Config):
-    """Path of a file a plugin reads (untracked); ``package:`` paths are resolved."""
+    """Path of a file a plugin reads (untracked); ``package:`` paths are resolved, and a
+    corrections reference (``ddcore.corrections``) to the file of the run the plugin works on."""
 
     def __init__(self, description: str):
         super().__init__(
@@ -75,7 +76,12 @@ class FileOption(strax.Config):
     def validate(self, config, run_id=None, run_defaults=None, set_defaults=True):
         super().validate(config, run_id=run_id, run_defaults=run_defaults, set_defaults=set_defaults)
         if self.name in config:
-            config[self.name] = resolve_path(config[self.name])
+            from ddcore import corrections  # corrections reads paths with resolve_path
+
+            value = config[self.name]
+            if run_id is not None and corrections.is_reference(value):
+                value = corrections.resolve_file(value, run_id)  # the run's file: its hash enters the lineage
+            config[self.name] = resolve_path(value)
 
 
 class FileHashOption(strax.Config):

@@ -1,6 +1,7 @@
 """Per-run detector conditions from a versioned corrections store (ddcore.corrections)."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import strax
 
@@ -195,3 +196,50 @@ channels = [5, "x"]
                          dead_channels=f"corrections://dead_channels?version=bad&store={store}")
     with pytest.raises(CorrectionError, match=r"er_sr0_002.*dead_channels.*channels must be a list of channel numbers"):
         bad.get_array("er_sr0_002", "peaks", progress_bar=False)
+
+
+def test_per_channel_gains_are_a_per_run_correction_through_the_pmt_table(tmp_path):
+    """A file option takes a reference: each run reads its own PMT table (per-channel gains), the
+    lineage holds that file's hash, and a run the version does not cover gets a named error."""
+    from tests.test_pmt_table import _write_table
+
+    options = dict(sim_n_events=20, sim_events_per_chunk=20, pmt_gain_spread=0)
+    nominal = ddcore.context("xenon1t", storage=str(tmp_path / "nominal"), **options)
+    pmts = pmt_table(nominal.get_single_plugin("er_sr0_003", "peaks").config)
+    rng = np.random.default_rng(5)
+    tables = {name: _write_table(tmp_path / f"pmts_{name}.csv", pmts, 116.7 * rng.uniform(0.8, 1.2, len(pmts)))
+              for name in ("early", "late")}
+    store = tmp_path / "corrections.toml"
+    store.write_text("""
+[versions.v1]
+[[versions.v1.pmt_table]]
+runs = [0, 4]
+file = "pmts_early.csv"
+[[versions.v1.pmt_table]]
+runs = [5, 9]
+file = "pmts_late.csv"
+[versions.numbers]
+[[versions.numbers.pmt_table]]
+runs = [0, 9]
+value = 1.0
+""")
+    reference = f"corrections://pmt_table?version=v1&store={store}"
+    st = ddcore.context("xenon1t", storage=str(tmp_path / "data"), pmt_table_file=reference, **options)
+    for run, name in (("er_sr0_003", "early"), ("er_sr0_007", "late"), ("er_sr0_004", "early")):
+        for data_type in ("raw_records", "peaks"):  # the simulator and the processing read the same table
+            plugin = st.get_single_plugin(run, data_type)
+            assert plugin.config["pmt_table_file"] == str(tables[name])
+        expected = pd.read_csv(tables[name], comment="#")["gain_adc_per_pe"].to_numpy()
+        np.testing.assert_allclose(pmt_table(st.get_single_plugin(run, "peaks").config)["adc_per_pe"], expected,
+                                   rtol=1e-4)
+    lineage = {run: str(st.key_for(run, "peaks")).split("-")[-1] for run in ("er_sr0_003", "er_sr0_004", "er_sr0_007")}
+    assert lineage["er_sr0_003"] == lineage["er_sr0_004"] != lineage["er_sr0_007"]
+    events = st.get_array("er_sr0_007", "event_basics", progress_bar=False)
+    reference_events = nominal.get_array("er_sr0_007", "event_basics", progress_bar=False)
+    assert len(events) == len(reference_events)  # digitised and read back with the run's gains
+    assert np.nanmedian(events["s2_area"] / reference_events["s2_area"]) == pytest.approx(1.0, abs=0.03)
+    with pytest.raises(CorrectionError, match=r"er_sr0_012.*pmt_table.*outside the version's validity"):
+        st.get_single_plugin("er_sr0_012", "peaks")
+    numbers = ddcore.derive(st, pmt_table_file=f"corrections://pmt_table?version=numbers&store={store}")
+    with pytest.raises(CorrectionError, match=r"er_sr0_003.*holds 1.0, not a file"):
+        numbers.get_single_plugin("er_sr0_003", "peaks")
