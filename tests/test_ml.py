@@ -586,7 +586,14 @@ def test_evaluation_and_report_compare_every_method(scored_context, tmp_path):
     from ddplugins.simulation import outside_model, populations
 
     result = report.evaluate(scored_context, n_test=TINY_EVENTS, n_train=TINY_EVENTS, progress=False,
-                             n_bootstrap_z=3, instructions_dir=str(tmp_path / "fax"), n_test_seeds=2)
+                             n_bootstrap_z=3, instructions_dir=str(tmp_path / "fax"), n_test_seeds=2,
+                             er_template_runs=["er_sr0_300000150", "er_sr0_301000150"])
+    # the ER template replaced by a run's events: its own run gives no false Z, another seed's some
+    study = result["er_template_study"]
+    assert study["er_sr0_300000150"]["1 t yr"] == pytest.approx({"likelihood": 0, "anomaly_score_likelihood": 0},
+                                                               abs=1e-3)
+    assert all(np.isfinite(z) and z >= 0 for z in study["er_sr0_301000150"]["1 t yr"].values())
+    assert study["er_sr0_301000150"]["events_in_space"] > 0
     assert set(result["metrics"]) == {
         "CNN (hitpeak)", "combined anomaly score", "CVAE loss", "boosted trees", "cS2/cS1 band cut",
         report.DENSITY_RATIO}
@@ -675,6 +682,7 @@ def test_evaluation_and_report_compare_every_method(scored_context, tmp_path):
     for test in ("likelihood", "anomaly_fraction", "anomaly_score_likelihood"):
         assert len(z_spread[test]["z"]) == 2 and z_spread[test]["seed_std"] >= 0
         assert z_spread[test]["z"][0] == pytest.approx(reference[f"{test}_z"], abs=1e-6)
+    assert "ER template from er_sr0_301000150" in report.format_evaluation(result)
     assert "Between independent test sets" in html and "with each seed's ER and WIMP templates" in html
 
 

@@ -149,7 +149,8 @@ def cmd_evaluate(args):
                              instructions_dir=os.path.join(args.output, "fax_instructions"),
                              mismodelling_dir=(os.path.join(args.output, "mismodelled_stores")
                                                if args.mismodelling else None),
-                             n_test_seeds=args.test_seeds, sensitivity_live_days=args.sensitivity_live_days)
+                             n_test_seeds=args.test_seeds, sensitivity_live_days=args.sensitivity_live_days,
+                             er_template_runs=args.er_template_run)
     print(report.format_evaluation(result))
     report.save_json(result, os.path.join(args.output, "evaluation.json"))
     if args.command == "report":
@@ -371,8 +372,13 @@ def ddcore_register_commands(cli: CommandLine) -> None:
                        "the analysis space); the first seed makes every other figure (default 1)")
         p.add_argument("--mismodelling", action="store_true",
                        help="the test runs simulated again by detectors with shifted g1, g2, electron lifetime, "
-                       "light-yield map and ER band, analysed with the nominal model: flag rates, WIMP efficiency, "
-                       "false discovery Z at 1 t yr with and without each as a nuisance (stores under the output)")
+                       "light-yield map, ER band and drift field, analysed with the nominal model: flag rates, WIMP "
+                       "efficiency, false discovery Z at 1 t yr with and without each as a nuisance (stores under "
+                       "the output)")
+        p.add_argument("--er-template-run", action="append", default=[], metavar="RUN",
+                       help="a run whose analysis-space events replace the ER template of a background-only search "
+                       "(e.g. the rn220 calibration run rn220_sr0_400020000, or an ER run of another seed): the "
+                       "false discovery Z its shape gives at the reference exposure and at 1 t yr; repeatable")
         p.add_argument("--output", "-o", default="dd_output/evaluation",
                        help="folder for evaluation.json (report: and report.html) and the FaX instructions "
                        "of the populations outside the background model it injects")

@@ -235,3 +235,28 @@ def flag_closure(st, runs):
             "flagged": observed, "expected": expected,
             "expected_error": float(np.sqrt(sum(r["expected_error"] ** 2 for r in rows.values()))),
             "p_excess": p_excess, "z_excess": float(stats.norm.isf(p_excess)) if p_excess else None}
+
+
+def er_template_false_z(search, produced, template_values, template_scores=None):
+    """False discovery Z of a background-only search whose ER template is another sample's
+    (``template_values``: its band discriminant in the analysis space; ``template_scores``: its
+    anomaly scores there), scaled to the nominal model's ER count in the space (the shape alone
+    is compared), while the data are the nominal model's Asimov counts: {test: Z} for the
+    WIMP-template and the anomaly-score likelihoods at the exposure of ``produced``."""
+    from ddplugins.search import statistics
+
+    found = {}
+    for name, values, edges in search.tests():
+        if values is search.flags:
+            continue  # its background flags are the calibration's, not the ER template's
+        replacement = template_values if values is search.values else template_scores
+        if replacement is None:
+            continue
+        signal, backgrounds = search.templates(produced, values, edges)
+        n_er, er_values = values["er"]
+        equivalent = len(replacement) * n_er / max(len(er_values), 1)
+        er = statistics.template("er", replacement, edges, produced["er"], equivalent)
+        model = [er if b.name == "er" else b for b in backgrounds]
+        observed = sum(b.expected for b in backgrounds)
+        found[name] = float(statistics.discovery_significance(signal, model, observed=observed))
+    return found

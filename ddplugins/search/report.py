@@ -17,6 +17,7 @@ import shlex
 import sys
 
 import numpy as np
+import strax
 
 from ddcore import models
 from ddcore.context import derive
@@ -87,7 +88,7 @@ def _cnn_models(st, models_dir):
 
 def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bootstrap_z=N_BOOTSTRAP_Z,
              n_toys=0, workers=1, sensitivity_masses=(), instructions_dir=DEFAULT_INSTRUCTIONS_DIR,
-             mismodelling_dir=None, n_test_seeds=1, sensitivity_live_days=None):
+             mismodelling_dir=None, n_test_seeds=1, sensitivity_live_days=None, er_template_runs=()):
     """Scores and figures of merit for every method; returns a dict (arrays under 'scores').
     ``n_bootstrap_z``: template resamples behind the error of every significance; ``n_toys``:
     toy experiments of every test at the reference exposure (``toys``), fitted on ``workers``
@@ -97,7 +98,9 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bo
     instructions of the populations outside the model are written; ``mismodelling_dir``: if given,
     the mis-modelled detector study (``mismodelling.study``) with its stores there;
     ``n_test_seeds``: test runs of this many seeds (the first makes every figure, all of them the
-    seed-to-seed spread and the methods' comparison on the same events)."""
+    seed-to-seed spread and the methods' comparison on the same events); ``er_template_runs``:
+    runs (e.g. an rn220 calibration run) whose analysis-space events replace the ER template of a
+    background-only search (``_er_template_study``)."""
     test_st = derive(st, sim_n_events=n_test)
     train_st = derive(st, sim_n_events=n_train)
     test_runs = split_runs(test_st, "test")
@@ -177,6 +180,8 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bo
         "test_events": test,
         "_search": search,
     }
+    result["er_template_study"] = (_er_template_study(st, search, n_test, progress, er_template_runs)
+                                   if er_template_runs else None)
     result["toys"] = [study.summary() for study in result["_toy_studies"]]
     result["mismodelling"] = (mismodelling.study(st, search, n_test, mismodelling_dir, progress)
                               if mismodelling_dir else None)
@@ -452,6 +457,33 @@ def _significance(search, rng, n_bootstrap):
     return rows
 
 
+def _er_template_study(st, search, n_test, progress, runs):
+    """False Z of a background-only search (at the reference exposure and at 1 t yr) whose ER
+    template is each of ``runs`` (its analysis-space events, e.g. an rn220 calibration run's;
+    made with ``n_test`` events unless stored), the data the nominal model's: how well that run stands in for
+    the ER background."""
+    from ddplugins.search import calibration_runs, mismodelling
+
+    with_anomaly = search.flags is not None
+    exposures = {"reference": search.reference_live_days,
+                 "1 t yr": mismodelling.one_tonne_year_live_days(search.plugin)}
+    found = {}
+    for run in runs:
+        try:  # a stored run as it was made
+            n = int(st.run_metadata(run, projection=[strax.RUN_DEFAULTS_KEY])[strax.RUN_DEFAULTS_KEY]["sim_n_events"])
+        except (strax.RunMetadataNotAvailable, KeyError):
+            n = n_test
+        _, events, anomaly, _ = run_events(derive(st, sim_n_events=n), run, n, with_anomaly, progress)
+        values = search.discriminant(events)
+        scores = np.asarray(anomaly["anomaly_score"], float) if with_anomaly else None
+        found[run] = {"events_in_space": int(len(events)), **{
+            label: calibration_runs.er_template_false_z(
+                search, populations.expected_counts(search.plugin, live_days=days), values, scores)
+            for label, days in exposures.items()}}
+        log.info("ER template from %s (%d events in the space): false Z %s", run, len(events), found[run])
+    return found
+
+
 def _seed_significance(searches):
     """Discovery Z of every test at the reference exposure with the ER and WIMP templates of each
     test seed (the other populations' template runs are shared): per test the Z of each seed,
@@ -601,6 +633,11 @@ def format_evaluation(result):
         lines.append(f"  discovery Z at {result['reference_live_days']:g} live days (each seed's ER and WIMP "
                      "templates): " + "; ".join(f"{name} {m['mean']:.2f} +- {m['seed_std']:.2f}"
                                  for name, m in (result.get("significance_seed_spread") or {}).items()))
+    for run, row in (result.get("er_template_study") or {}).items():
+        lines.append(f"\nER template from {run} ({row['events_in_space']} events in the space; data: the nominal "
+                     "model), false Z of a background-only search: " + "; ".join(
+                         f"{label}: " + ", ".join(f"{test} {z:.2f}" for test, z in zs.items())
+                         for label, zs in row.items() if label != "events_in_space"))
     for row in result.get("paired_leakage", []):
         lines.append(f"\nER events let through at {row['wimp_acceptance']:.0%} WIMP acceptance, of {row['er_events']} "
                      "(68% exact interval); differences significant on the same events (McNemar, Holm-adjusted "
