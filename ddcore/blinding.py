@@ -46,7 +46,9 @@ def state(st, run_id) -> dict | None:
 def blind(st, run_id, region: str) -> dict:
     """Blind ``run_id``: hide the events that ``region`` (a data type with the boolean field
     ``in_blinded_region``) marks from every read. Returns the record."""
-    fields = strax.to_str_tuple(st.data_info(region)["Field name"].tolist())
+    # the run's own plugin (strax's data_info configures one for run "0", which raw data from
+    # other software need not hold)
+    fields = st.get_single_plugin(run_id, region).dtype_for(region).names
     if REGION_FIELD not in fields:
         raise BlindingError(f"Data type {region!r} has no field {REGION_FIELD!r}: it cannot mark a blinded region")
     return _record(st, run_id, BLINDED, region, "blind", reason=None)
@@ -80,11 +82,24 @@ def _record(st, run_id, new_state, region, action, reason):
     try:
         document = store.raw_run_metadata(run_id)
     except strax.RunMetadataNotAvailable:
-        raise BlindingError(f"Run {run_id!r} has no run metadata in {store} to record its blinding in") from None
+        # a run whose raw data another program wrote: its blinding starts the project's document of it
+        if not st.is_stored(run_id, "raw_records") and not _has_raw_data(st, run_id):
+            raise BlindingError(f"Run {run_id!r} has no run metadata in {store} to record its blinding in") from None
+        document = {"name": str(run_id)}
     document[BLINDING_KEY] = record
     store.write_run_metadata(run_id, document)
     log.info("Run %s %s (region: %s)", run_id, new_state, region)
     return record
+
+
+def _has_raw_data(st, run_id) -> bool:
+    """Whether the context reads ``run_id``'s raw records from a folder another program wrote."""
+    try:
+        from ddcore.raw_data import RAW_DATA_DIR_OPTION
+
+        return bool(st.get_single_plugin(run_id, "raw_records").config.get(RAW_DATA_DIR_OPTION))
+    except Exception:  # noqa: BLE001 - no such run or source: nothing to blind
+        return False
 
 
 def _user() -> str:

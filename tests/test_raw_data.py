@@ -194,3 +194,22 @@ def test_an_analysis_config_names_the_raw_data(tmp_path, foreign):
     config.write_text(f'detector = "xenon1t"\nraw_data = "{foreign}"\n')
     st = ddcore.context(config=config, storage=str(tmp_path / "store"))
     assert st.key_for(RUN, "peaks").lineage["raw_records"][0] == "StoredRawRecords"
+
+
+def test_a_run_of_raw_data_from_other_software_can_be_blinded(tmp_path, simulated, foreign):
+    from ddcore import blinding
+
+    before = _snapshot(foreign)
+    st = ddcore.context("xenon1t", storage=str(tmp_path), raw_data=foreign)
+    whole = st.get_array(RUN, ["event_basics", "blinding_region"], progress_bar=False)
+    hidden = int(whole[blinding.REGION_FIELD].sum())
+    assert hidden > 0
+    blinding.blind(st, RUN, "blinding_region")
+    assert len(st.get_array(RUN, "event_basics", progress_bar=False)) == len(whole) - hidden
+    # the record lives in the project's store, a new context sees it; the source stays untouched
+    again = ddcore.context("xenon1t", storage=str(tmp_path), raw_data=foreign)
+    assert blinding.state(again, RUN)["state"] == blinding.BLINDED
+    assert len(again.get_df(RUN, "event_basics", progress_bar=False)) == len(whole) - hidden
+    assert _snapshot(foreign) == before
+    blinding.unblind(again, RUN, reason="test")
+    assert len(again.get_array(RUN, "event_basics", progress_bar=False)) == len(whole)
