@@ -696,17 +696,19 @@ def test_report_renders_in_a_browser_with_every_image(scored_context, tmp_path):
 
     result = report.evaluate(scored_context, n_test=TINY_EVENTS, n_train=TINY_EVENTS, progress=False,
                              n_bootstrap_z=3, instructions_dir=str(tmp_path / "fax"))
-    every_event = demo.pseudo_data_summary(scored_context, "pseudo_sr0_000", result)["pooled_n"]
+    # pseudo-data with WIMPs injected, so that the signal region (in the fiducial volume) holds events
+    pseudo_st, pseudo_run = ddcore.derive(scored_context, sim_inject={"wimp": 30}), "pseudo_sr0_009"
+    every_event = demo.pseudo_data_summary(pseudo_st, pseudo_run, result)["pooled_n"]
     # made blinded, the report leaves out the events in the signal region and says so
-    blinding.blind(scored_context, "pseudo_sr0_000", "blinding_region")
+    blinding.blind(pseudo_st, pseudo_run, "blinding_region")
     try:
-        result["pseudo_data"] = demo.pseudo_data_summary(scored_context, "pseudo_sr0_000", result)
-        result["blinding"] = {"pseudo_sr0_000": blinding.state(scored_context, "pseudo_sr0_000")}
+        result["pseudo_data"] = demo.pseudo_data_summary(pseudo_st, pseudo_run, result)
+        result["blinding"] = {pseudo_run: blinding.state(pseudo_st, pseudo_run)}
     finally:
-        blinding.unblind(scored_context, "pseudo_sr0_000", "the report test is done")
-    in_region = scored_context.get_array("pseudo_sr0_000", "blinding_region", progress_bar=False)["in_blinded_region"]
+        blinding.unblind(pseudo_st, pseudo_run, "the report test is done")
+    in_region = pseudo_st.get_array(pseudo_run, "blinding_region", progress_bar=False)["in_blinded_region"]
     assert result["pseudo_data"]["pooled_n"] == every_event - in_region.sum() and in_region.sum() > 0
-    path = report.write_report(scored_context, result, str(tmp_path / "report.html"), pseudo_run="pseudo_sr0_000")
+    path = report.write_report(pseudo_st, result, str(tmp_path / "report.html"), pseudo_run=pseudo_run)
     html = open(path).read()
     assert "Blinding when this report was made" in html and "left out of everything below" in html
     for title in ("ROC curves", "Discrimination space", "Energy spectrum", "Positions", "Significance vs exposure",
