@@ -33,6 +33,7 @@ arguments of commands::
 from __future__ import annotations
 
 import dataclasses
+import importlib.resources
 import numbers
 import os
 import tomllib
@@ -46,6 +47,23 @@ PRESETS_TABLE = "presets"
 
 class ConfigError(ValueError):
     """A configuration file or option value that cannot be used."""
+
+
+PACKAGE_PATH_PREFIX = "package:"
+
+
+def resolve_path(value):
+    """A path option's value as a filesystem path; ``package:pkg.name/rel/path`` points into an
+    installed package (how detectors ship their models)."""
+    if isinstance(value, str) and value.startswith(PACKAGE_PATH_PREFIX):
+        package, _, relative = value[len(PACKAGE_PATH_PREFIX) :].partition("/")
+        try:
+            return str(importlib.resources.files(package).joinpath(relative))
+        except ModuleNotFoundError:
+            raise ConfigError(f"{value!r}: package {package!r} is not installed") from None
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return value
 
 
 def plugin_options(plugins) -> dict[str, strax.Option]:

@@ -43,8 +43,7 @@ import typing as ty
 import urllib.parse
 
 from ddcore import registry
-from ddcore.config import ConfigError, read_toml
-from ddcore.files import resolve_path
+from ddcore.config import ConfigError, read_toml, resolve_path
 
 SCHEME = "corrections://"
 STORE_FILE = "corrections.toml"

@@ -16,30 +16,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.resources
 import os
 
 import strax
 
-from ddcore.config import ConfigError
+from ddcore.config import PACKAGE_PATH_PREFIX, ConfigError, resolve_path  # noqa: F401 - here for their users
 
-PACKAGE_PATH_PREFIX = "package:"
 FILE_OPTION_SUFFIX = "_file"
 HASH_OPTION_SUFFIX = "_sha256"
-
-
-def resolve_path(value):
-    """A path option's value as a filesystem path; ``package:pkg.name/rel/path`` points into an
-    installed package (how detectors ship their models)."""
-    if isinstance(value, str) and value.startswith(PACKAGE_PATH_PREFIX):
-        package, _, relative = value[len(PACKAGE_PATH_PREFIX) :].partition("/")
-        try:
-            return str(importlib.resources.files(package).joinpath(relative))
-        except ModuleNotFoundError:
-            raise ConfigError(f"{value!r}: package {package!r} is not installed") from None
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    return value
 
 
 @functools.lru_cache(maxsize=64)
