@@ -60,8 +60,9 @@ def cmd_closure(args):
     st = CommandLine.context_from(args)
     runs = list(args.runs)
     if args.simulate:
-        preset = st.preset or st.config.get("science_run")
-        runs += [f"pseudo_{preset}_{args.simulate[0] + i:03d}" for i in range(args.simulate[1])]
+        from ddplugins.analyses.datasets import run_preset
+
+        runs += [f"pseudo_{run_preset(st)}_{args.simulate[0] + i:03d}" for i in range(args.simulate[1])]
     if not runs:
         raise ValueError("ddcore closure needs runs: name them, or --simulate FIRST:N")
     for run in runs:

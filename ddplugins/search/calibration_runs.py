@@ -26,7 +26,7 @@ import numpy as np
 
 from ddcore import blinding
 from ddcore.context import derive
-from ddplugins.analyses.datasets import fiducial_volume, load_events, split_runs
+from ddplugins.analyses.datasets import fiducial_volume, load_events, run_preset, split_runs
 from ddplugins.ml import density
 from ddplugins.ml.categories import CATEGORIES, categories
 from ddplugins.search import calibration_fit, training
@@ -101,7 +101,7 @@ def simulate_calibration_runs(st, rn220_events=20000, ambe_events=5000, sideband
         run = split_runs(run_st, "calibration", sources=(source,))[0]
         run_st.make(run, list(TARGETS))
         made.append(run)
-    preset = st.preset or st.config.get("science_run")
+    preset = run_preset(st)
     for i in range(int(sideband_runs)):
         run = f"pseudo_{preset}_{SIDEBAND_FIRST_SEED + i:03d}"
         st.make(run, list(TARGETS))
