@@ -234,7 +234,9 @@ def flag_closure(st, runs):
     return {"runs": list(runs), "calibration_sha256": plugin.anomaly_calibration_sha256, "categories": rows,
             "flagged": observed, "expected": expected,
             "expected_error": float(np.sqrt(sum(r["expected_error"] ** 2 for r in rows.values()))),
-            "p_excess": p_excess, "z_excess": float(stats.norm.isf(p_excess)) if p_excess else None}
+            "p_excess": p_excess,
+            # no excess is Z 0, as the discovery significances are (isf of p 1 would be -inf)
+            "z_excess": max(0.0, float(stats.norm.isf(p_excess))) if p_excess else None}
 
 
 def er_template_false_z(search, produced, template_values, template_scores=None):
