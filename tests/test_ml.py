@@ -521,8 +521,32 @@ def test_toys_of_a_well_populated_model_cover_and_follow_the_asymptotic_formulae
     assert abs(study.median_z - study.asimov_z) < 3 * study.median_z_error + 0.1
     assert abs(study.coverage_profile - 0.9) < 3 * study.coverage_error(0.9)
     assert study.coverage_cls >= study.coverage_profile
+    # the Neyman critical value comes from toys of its own: 90% within their joint statistics,
+    # also where the true background rate is one standard deviation off
+    assert abs(study.coverage_neyman - 0.9) < 3 * np.sqrt(2) * study.coverage_error(0.9)
+    for shift in toys.RATE_SHIFTS:
+        assert abs(study.coverage_shifted[shift]["neyman"] - 0.9) < 3 * np.sqrt(2) * study.coverage_error(0.9)
     summary = study.summary()
     assert summary["n_toys"] == 150 and summary["expected_signal"] == pytest.approx(signal.expected.sum())
+    assert set(summary["coverage_shifted"]) == {"+1", "-1"}
+
+
+def test_toys_with_shifted_background_rates_draw_their_auxiliary_measurements_around_the_shift():
+    from ddplugins.search import statistics, toys
+
+    signal, backgrounds = _band_model()
+    model = statistics.build_model(signal, backgrounds)
+    rate = model.config.par_slice("rate_er")
+    aux = model.config.nmaindata + model.config.auxdata_order.index("rate_er")
+    expected = {}
+    for shift in (0.0, 1.0, -1.0):
+        drawn = toys._sample(model, 1.0, 400, seed=3, rate_shift=shift)
+        assert np.mean(drawn[:, aux]) == pytest.approx(shift, abs=0.2)
+        pars = np.asarray(model.config.suggested_init(), float)
+        pars[rate] = shift
+        expected[shift] = model.expected_actualdata(pars).sum()
+        assert np.mean(drawn[:, :model.config.nmaindata].sum(1)) == pytest.approx(expected[shift], rel=0.05)
+    assert expected[1.0] > expected[0.0] > expected[-1.0]
 
 
 def test_toy_p_values_are_pyhfs_and_toys_do_not_depend_on_the_workers():
@@ -615,6 +639,7 @@ def test_evaluation_and_report_compare_every_method(scored_context, tmp_path):
         for test in ("likelihood", "anomaly_fraction", "anomaly_score_likelihood"):
             assert entry[f"{test}_z_error"] >= 0, (entry["population"], test)
         assert entry["likelihood_gof_z"] >= 0, entry["population"]
+        assert entry["s1_pattern_gof_z"] >= 0 and entry["s1_pattern_gof_z_error"] >= 0, entry["population"]
     # the populations outside the model are FaX runs of instruction tables written where asked
     assert sorted(p.name for p in (tmp_path / "fax").iterdir()) == sorted(
         f"{name}_{TINY_EVENTS}.csv" for name in outside_model.OUTSIDE_MODEL)
@@ -908,3 +933,61 @@ def test_combined_statistic_keeps_the_cnn_where_it_is_confident_and_flags_rare_e
                                                 odd["category"], calibration)
     assert p_cvae[0] < 1e-3 and p_cvae[1] > 0.01
     assert np.all(p_density < 1e-3) and np.all(value > threshold[odd["category"]])
+
+
+def _events_with_s1_pattern(rng, n, aft_offset=0.0):
+    """Drift time, cS1 and an S1 area fraction top that falls with depth and scatters binomially."""
+    drift_time = rng.uniform(0, 7e5, n)
+    cs1 = rng.uniform(3, 70, n)
+    mean_aft = 0.35 - 0.25 * drift_time / 7e5
+    aft = rng.binomial(np.round(cs1).astype(int) * 2, mean_aft) / (np.round(cs1) * 2) + aft_offset
+    events = np.zeros(n, [("drift_time", float), ("cs1", float), ("s1_area_fraction_top", float)])
+    events["drift_time"], events["cs1"], events["s1_area_fraction_top"] = drift_time, cs1, aft
+    return events
+
+
+def test_s1_pattern_pit_is_uniform_for_events_like_the_reference_and_low_for_extra_bottom_light():
+    from scipy import stats
+
+    from ddplugins.search import s1_pattern_gof
+
+    rng = np.random.default_rng(8)
+    reference = s1_pattern_gof.AftReference.from_events(_events_with_s1_pattern(rng, 20000))
+    alike = reference.pit(_events_with_s1_pattern(rng, 4000))
+    assert stats.kstest(alike, "uniform").pvalue > 1e-3
+    shares = np.histogram(alike, s1_pattern_gof.PIT_EDGES)[0] / len(alike)
+    np.testing.assert_allclose(shares, [0.1, 0.8, 0.1], atol=0.02)
+    bottom_heavy = reference.pit(_events_with_s1_pattern(rng, 4000, aft_offset=-0.08))
+    assert np.mean(bottom_heavy < 0.1) > 0.4
+    with pytest.raises(ValueError, match="lack the columns"):
+        s1_pattern_gof.AftReference.from_events(np.zeros(3, [("cs1", float)]))
+
+
+def test_s1_pattern_goodness_of_fit_sees_an_excess_with_the_wrong_pattern_and_not_one_with_the_right():
+    from ddplugins.search import s1_pattern_gof
+
+    rng = np.random.default_rng(9)
+    reference = s1_pattern_gof.AftReference.from_events(_events_with_s1_pattern(rng, 20000))
+    background = s1_pattern_gof.template("er", reference.pit(_events_with_s1_pattern(rng, 5000)), 60.0, 5000)
+    wimp = s1_pattern_gof.template("wimp", reference.pit(_events_with_s1_pattern(rng, 5000)), 8.0, 5000)
+    odd = s1_pattern_gof.template("odd", reference.pit(_events_with_s1_pattern(rng, 5000, -0.08)), 8.0, 5000)
+    # an excess with the S1 pattern of interactions in the TPC, fitted as WIMPs: a good fit
+    assert s1_pattern_gof.goodness_of_fit([background, wimp], background.expected + wimp.expected, 8.0).z < 0.1
+    # the same excess with extra bottom light: a bad one, worse with exposure
+    found = [s1_pattern_gof.goodness_of_fit([background.scaled(f), wimp.scaled(f)],
+                                            (background.expected + odd.expected) * f, 8.0 * f).z for f in (1, 10)]
+    assert 0.5 < found[0] < found[1]
+
+
+@pytest.mark.parametrize("observed, textbook", [(0, 2.303), (2, 5.322)])
+def test_neyman_limit_of_a_poisson_count_without_background_is_the_textbook_one(observed, textbook):
+    """One bin, no background, no nuisance parameter: the classical 90% CL upper limit on a
+    Poisson mean, P(N <= observed | limit) = 0.1 (PDG, Statistics, Table 40.3)."""
+    from ddplugins.search import statistics, toys
+
+    signal = statistics.Template("wimp", np.array([1.0]), 1.0, exact=True)
+    strengths = np.linspace(textbook - 1.0, textbook + 1.0, 11)
+    limit, p_values = toys.neyman_upper_limit(signal, [], [observed], strengths, n_toys=4000, seed=1)
+    assert limit == pytest.approx(textbook, abs=0.15)
+    assert np.all(np.diff(p_values) <= 0.02)  # falls with the strength, within the toys' statistics
+    assert p_values[0] > 0.1 > p_values[-1]

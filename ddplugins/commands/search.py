@@ -261,9 +261,10 @@ def _bootstraps_argument(parser, toys=0):
                         help="resamples of the template events behind the error of every significance "
                         "(default 20)")
     parser.add_argument("--toys", type=int, default=toys,
-                        help="toy experiments per test (background-only and as many with the signal): "
+                        help="toy experiments per test (background-only, and as many with the signal in each "
+                        "of four sets: signal, Neyman critical value, background rates +1 and -1 sigma): "
                         "p-value distribution, toy vs Asimov significance, coverage of the 90%% CL limits "
-                        f"(default {toys}; 1000 take about 5 minutes per test and worker)")
+                        f"(default {toys}; 1000 take about 10 minutes per test and worker)")
     parser.add_argument("--workers", type=int, default=1, help="processes fitting the toys (default 1)")
 
 

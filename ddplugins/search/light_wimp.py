@@ -43,6 +43,7 @@ import numpy as np
 from scipy import stats
 
 from ddcore.extras import import_extra
+from ddplugins.search.toys import crossing
 
 log = logging.getLogger(__name__)
 
@@ -349,24 +350,6 @@ def _neyman_belt(folder, mass_gev, n_toys, strengths, seed):
             "observed": observed[1], "observed_fitted": observed[0]}
 
 
-def _crossing(statistic, critical, strengths, fitted):
-    """The upper end of the 90% CL interval: the smallest strength above the ``fitted`` one where
-    ``statistic`` passes the critical value, interpolated in log(strength); the grid's ends where
-    it does not cross inside."""
-    difference = np.where(strengths > fitted, statistic - critical, -critical)
-    above = np.nan_to_num(difference, nan=-np.inf) > 0
-    if not above.any():
-        return float(strengths[-1])
-    k = int(np.argmax(above))
-    if k == 0:
-        return float(strengths[0])
-    d0, d1 = difference[k - 1], difference[k]
-    if not np.isfinite(d0):
-        return float(strengths[k])
-    t = d0 / (d0 - d1)
-    return float(np.exp(np.log(strengths[k - 1]) + t * (np.log(strengths[k]) - np.log(strengths[k - 1]))))
-
-
 def _neyman_limits(belt, strengths, rng, n_bootstrap=200):
     """Observed limit, sensitivity quantiles (-2..+2 sigma) and the toy-statistics errors of the
     observed limit and the median (half the 16-84% range of bootstrap resamples of both toy sets)."""
@@ -374,8 +357,8 @@ def _neyman_limits(belt, strengths, rng, n_bootstrap=200):
 
     def evaluate(signal, background, fitted):
         critical = np.nanquantile(signal, CONFIDENCE_LEVEL, axis=0)
-        limits = np.array([_crossing(q, critical, strengths, f) for q, f in zip(background, fitted)])
-        return _crossing(belt["observed"], critical, strengths, belt["observed_fitted"]), np.quantile(limits, quantiles)
+        limits = np.array([crossing(q, critical, strengths, f) for q, f in zip(background, fitted)])
+        return crossing(belt["observed"], critical, strengths, belt["observed_fitted"]), np.quantile(limits, quantiles)
 
     observed, bands = evaluate(belt["signal"], belt["background"], belt["background_fitted"])
     resampled = []

@@ -26,7 +26,7 @@ from ddcore.files import resolve_path
 from ddplugins.events.event_images import IMAGE_FIELDS
 from ddplugins.ml import calibration as cal
 from ddplugins.analyses import evaluation as ev
-from ddplugins.search import mismodelling, sensitivity, statistics, toys
+from ddplugins.search import mismodelling, s1_pattern_gof, sensitivity, statistics, toys
 from ddplugins.ml.scoring import EXTRA_INPUTS
 from ddplugins.analyses.datasets import (ANOMALY_COLUMNS, SEARCH_COLUMNS, load_events, run_events,
                                          science_run_live_days, search_selection, split_runs)
@@ -122,12 +122,14 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bo
     extra_runs = split_runs(test_st, "test", n_runs=n_test_seeds)
     seed_searches = []
     flag_calibration = _flag_calibration(test_st, test_runs[0]) if anomaly is not None else (None, None)
+    # the S1 pattern of events inside the TPC, from the training runs' events (labels unused)
+    aft_reference = s1_pattern_gof.AftReference.from_events(train)
 
     def search_of(events, event_labels, event_anomaly, runs):
         return SearchTemplates.build(
             st.get_single_plugin(split_runs(st, "test")[0], "instructions"), discriminant,
             _population_events(st, events, event_labels, event_anomaly, n_test, progress, instructions_dir, runs),
-            flag_calibration, reference_live_days=science_run_live_days(st))
+            flag_calibration, reference_live_days=science_run_live_days(st), aft_reference=aft_reference)
 
     for i in range(1, n_test_seeds):
         runs = [extra_runs[i], extra_runs[n_test_seeds + i]]
@@ -369,10 +371,16 @@ class SearchTemplates:
     flag_acceptance_errors: np.ndarray | None = None
     # where injections are counted: the detector's science-run live days (science_run_live_days)
     reference_live_days: float = 1.0
+    # per population the S1 area fraction top of its analysis-space events as a PIT
+    # (``s1_pattern_gof``), or None
+    aft_pits: dict | None = None
 
     @classmethod
-    def build(cls, plugin, discriminant, population_events, flag_calibration=(None, None), reference_live_days=1.0):
+    def build(cls, plugin, discriminant, population_events, flag_calibration=(None, None), reference_live_days=1.0,
+              aft_reference=None):
         values = {name: (n, discriminant(events)) for name, (n, events, _, _) in population_events.items()}
+        aft_pits = None if aft_reference is None else {
+            name: (n, aft_reference.pit(events)) for name, (n, events, _, _) in population_events.items()}
         flags = scores = score_edges = None
         if population_events["er"][2] is not None:
             flags = {name: (n, np.asarray(every, float)) for name, (n, _, _, every) in population_events.items()}
@@ -380,7 +388,8 @@ class SearchTemplates:
                              for name, (n, _, a, _) in population_events.items()}
             score_edges = statistics.quantile_edges(scores["er"][1])
         return cls(plugin, discriminant, values, flags, statistics.quantile_edges(values["er"][1]),
-                   scores, score_edges, *flag_calibration, reference_live_days=float(reference_live_days))
+                   scores, score_edges, *flag_calibration, reference_live_days=float(reference_live_days),
+                   aft_pits=aft_pits)
 
     @property
     def exposures(self) -> tuple:
@@ -502,8 +511,9 @@ def _injection_study(search, rng, n_bootstrap):
     """Z of every test when a population is injected on top of the background model
     (``INJECTED_PER_REFERENCE_EXPOSURE`` events produced in the reference exposure, Asimov data),
     for every exposure, with the spread over bootstrap resamples of the templates at the reference
-    exposure; the WIMP count the WIMP-template fit attributes to the excess, and the
-    goodness-of-fit Z of every test's best fit (``statistics.goodness_of_fit``)."""
+    exposure; the WIMP count the WIMP-template fit attributes to the excess, the
+    goodness-of-fit Z of every test's best fit (``statistics.goodness_of_fit``), and that of the
+    WIMP-template fit in the S1 pattern it does not use (``s1_pattern_gof``)."""
     rows = []
     for name in INJECTED_POPULATIONS:
         for days in search.exposures:
@@ -531,8 +541,35 @@ def _injection_study(search, rng, n_bootstrap):
                 row[f"{test_name}_gof_z"] = fit.z
                 if test_name == "likelihood":
                     row["likelihood_fitted_wimps"] = fit.fitted_signal
+                    if search.aft_pits is not None:
+                        row["s1_pattern_gof_z"], row["s1_pattern_gof_z_error"] = _s1_pattern_gof(
+                            search, produced, name, injected_count, fit.fitted_signal, rng,
+                            n_bootstrap if days == search.reference_live_days else 0)
             rows.append(row)
     return rows
+
+
+def _s1_pattern_gof(search, produced, name, injected_count, fitted_wimps, rng, n_bootstrap):
+    """Goodness-of-fit Z (median experiment) of the background model plus ``fitted_wimps`` in
+    the S1 pattern of the analysis-space events, with ``injected_count`` events of ``name`` on top,
+    and half the 16-84% range of the Z over bootstrap resamples of every population's events."""
+
+    def z(resample):
+        made = {p: s1_pattern_gof.template(p, resample(v), produced[p], n)
+                for p, (n, v) in search.aft_pits.items() if p in produced}
+        wimp = made.pop("wimp")
+        n, pits = search.aft_pits[name]
+        excess = s1_pattern_gof.template(name, resample(pits), injected_count, n)
+        model = [*made.values(), wimp.scaled(fitted_wimps / max(wimp.expected.sum(), 1e-12))]
+        observed = sum(t.expected for t in made.values()) + excess.expected
+        return s1_pattern_gof.goodness_of_fit(model, observed, fitted_wimps).z
+
+    def resample(values):
+        return np.asarray(values)[rng.integers(0, len(values), len(values))] if len(values) else values
+
+    spread = [z(resample) for _ in range(n_bootstrap)]
+    low, high = np.percentile(spread, [16, 84]) if spread else (np.nan, np.nan)
+    return z(_as_is), float((high - low) / 2)
 
 
 def injection_summary(result):
@@ -552,6 +589,10 @@ def injection_summary(result):
                  "likelihood_gof_z": at_reference.get("likelihood_gof_z"),
                  "likelihood_gof_days_to_3_sigma": (exposure_to_reach(rows, "likelihood_gof_z")
                                                     if "likelihood_gof_z" in at_reference else None)}
+        if "s1_pattern_gof_z" in at_reference:
+            entry.update({"s1_pattern_gof_z": at_reference["s1_pattern_gof_z"],
+                          "s1_pattern_gof_z_error": at_reference["s1_pattern_gof_z_error"],
+                          "s1_pattern_gof_days_to_3_sigma": exposure_to_reach(rows, "s1_pattern_gof_z")})
         for test in ("anomaly_fraction", "anomaly_score_likelihood"):
             if f"{test}_z" in at_reference:
                 entry[f"{test}_z"] = at_reference[f"{test}_z"]
@@ -659,7 +700,11 @@ def format_evaluation(result):
                 f"{t['zero_signal_share']:.0%} at 0.5 (binomial p = {t['zero_signal_share_p_value']:.2f}); "
                 f"Z: Asimov {t['asimov_z']:.2f}, toy median {t['median_toy_z']:.2f} +- {t['median_toy_z_error']:.2f}; "
                 f"90% CL coverage: profile {t['coverage_profile']:.3f} +- {t['coverage_profile_error']:.3f}, "
-                f"CLs {t['coverage_cls']:.3f} +- {t['coverage_cls_error']:.3f}")
+                f"CLs {t['coverage_cls']:.3f} +- {t['coverage_cls_error']:.3f}"
+                + (f", Neyman {t['coverage_neyman']:.3f} +- {t['coverage_neyman_error']:.3f}"
+                   if "coverage_neyman" in t else "")
+                + "".join(f"; true rates {shift} sigma: profile {c['profile']:.3f}, CLs {c['cls']:.3f}, "
+                          f"Neyman {c['neyman']:.3f}" for shift, c in t.get("coverage_shifted", {}).items()))
     if result.get("sensitivity"):
         lines.append(f"\nSensitivity at {_sensitivity_days(result):g} live days (median 90% CL limit [cm^2] "
                      "with its -1/+1 sigma band; 3 sigma discovery cross-section):")
@@ -698,7 +743,12 @@ def format_evaluation(result):
                          f"likelihood Z = {e['likelihood_z']:.2f} +- {e['likelihood_z_error']:.2f}, "
                          f"3 sigma at {days(e['likelihood_days_to_3_sigma'])}, "
                          f"fitted as {e['fitted_wimps']:.2f} WIMPs (goodness of fit Z = {e['likelihood_gof_z']:.2f}, "
-                         f"3 sigma at {days(e['likelihood_gof_days_to_3_sigma'])}){anomaly}")
+                         f"3 sigma at {days(e['likelihood_gof_days_to_3_sigma'])}"
+                         + (f"; in the S1 pattern Z = {e['s1_pattern_gof_z']:.2f} "
+                            f"+- {e['s1_pattern_gof_z_error']:.2f}, "
+                            f"3 sigma at {days(e['s1_pattern_gof_days_to_3_sigma'])}"
+                            if "s1_pattern_gof_z" in e else "")
+                         + f"){anomaly}")
     return "\n".join(lines)
 
 

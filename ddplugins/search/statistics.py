@@ -134,7 +134,7 @@ def _sample(tmpl, modifiers):
     return {"name": tmpl.name, "data": [float(v) for v in tmpl.expected], "modifiers": modifiers}
 
 
-def _data(model, signal, backgrounds, observed, mu):
+def data_set(model, signal, backgrounds, observed, mu):
     """Observed counts in the model's bins and its auxiliary data, or (``observed`` None) the
     Asimov data set of ``mu`` times the signal over the backgrounds."""
     if observed is None:
@@ -173,7 +173,7 @@ def discovery_significance(signal, backgrounds, observed=None, calctype="asympto
     import pyhf
 
     model = build_model(signal, backgrounds)
-    data = _data(model, signal, backgrounds, observed, mu=1.0)
+    data = data_set(model, signal, backgrounds, observed, mu=1.0)
     kwargs = {"ntoys": ntoys, "track_progress": False} if calctype == "toybased" else {}
     try:
         p_value = _fit(lambda: float(pyhf.infer.hypotest(0.0, data, model, test_stat="q0", calctype=calctype,
@@ -213,11 +213,11 @@ def upper_limit(signal, backgrounds, observed=None, confidence_level=0.9):
         # always gives 95% CL limits)
         return pyhf.infer.intervals.upper_limits.toms748_scan(data, model, low, high, level=1.0 - confidence_level)
 
-    asimov = _data(model, signal, backgrounds, None, mu=0.0)
+    asimov = data_set(model, signal, backgrounds, None, mu=0.0)
     _, expected = _fit(lambda: limits(asimov)[:2], len(asimov))
     found = None
     if observed is not None:
-        data = _data(model, signal, backgrounds, observed, mu=0.0)
+        data = data_set(model, signal, backgrounds, observed, mu=0.0)
         found = float(_fit(lambda: limits(data)[0], len(data)))
     return UpperLimit(confidence_level, found, np.asarray(expected, float))
 
@@ -279,7 +279,7 @@ def goodness_of_fit(signal, backgrounds, observed, asimov=False):
     import pyhf
 
     model = build_model(signal, backgrounds)
-    data = _data(model, signal, backgrounds, observed, mu=0.0)
+    data = data_set(model, signal, backgrounds, observed, mu=0.0)
     best = _fit(lambda: pyhf.infer.mle.fit(data, model), len(data))
     main = np.asarray(data[:model.config.nmaindata], float)
     expected = np.asarray(model.expected_actualdata(best), float)
