@@ -955,7 +955,7 @@ def test_s1_pattern_pit_is_uniform_for_events_like_the_reference_and_low_for_ext
     reference = s1_pattern_gof.AftReference.from_events(_events_with_s1_pattern(rng, 20000))
     alike = reference.pit(_events_with_s1_pattern(rng, 4000))
     assert stats.kstest(alike, "uniform").pvalue > 1e-3
-    shares = np.histogram(alike, s1_pattern_gof.PIT_EDGES)[0] / len(alike)
+    shares = np.histogram(alike, [0, 0.1, 0.9, 1])[0] / len(alike)
     np.testing.assert_allclose(shares, [0.1, 0.8, 0.1], atol=0.02)
     bottom_heavy = reference.pit(_events_with_s1_pattern(rng, 4000, aft_offset=-0.08))
     assert np.mean(bottom_heavy < 0.1) > 0.4
@@ -963,7 +963,7 @@ def test_s1_pattern_pit_is_uniform_for_events_like_the_reference_and_low_for_ext
         s1_pattern_gof.AftReference.from_events(np.zeros(3, [("cs1", float)]))
 
 
-def test_s1_pattern_goodness_of_fit_sees_an_excess_with_the_wrong_pattern_and_not_one_with_the_right():
+def test_s1_pattern_test_sees_an_excess_of_bottom_heavy_s1s_and_not_one_with_the_right_pattern():
     from ddplugins.search import s1_pattern_gof
 
     rng = np.random.default_rng(9)
@@ -971,12 +971,15 @@ def test_s1_pattern_goodness_of_fit_sees_an_excess_with_the_wrong_pattern_and_no
     background = s1_pattern_gof.template("er", reference.pit(_events_with_s1_pattern(rng, 5000)), 60.0, 5000)
     wimp = s1_pattern_gof.template("wimp", reference.pit(_events_with_s1_pattern(rng, 5000)), 8.0, 5000)
     odd = s1_pattern_gof.template("odd", reference.pit(_events_with_s1_pattern(rng, 5000, -0.08)), 8.0, 5000)
-    # an excess with the S1 pattern of interactions in the TPC, fitted as WIMPs: a good fit
-    assert s1_pattern_gof.goodness_of_fit([background, wimp], background.expected + wimp.expected, 8.0).z < 0.1
-    # the same excess with extra bottom light: a bad one, worse with exposure
-    found = [s1_pattern_gof.goodness_of_fit([background.scaled(f), wimp.scaled(f)],
-                                            (background.expected + odd.expected) * f, 8.0 * f).z for f in (1, 10)]
-    assert 0.5 < found[0] < found[1]
+    # an excess with the S1 pattern of interactions in the TPC, fitted as WIMPs: no excess
+    assert s1_pattern_gof.bottom_heavy_excess_z([background, wimp], background.expected + wimp.expected) < 0.1
+    # the same excess with extra bottom light: seen, better with exposure (about as its square root)
+    found = [s1_pattern_gof.bottom_heavy_excess_z([background.scaled(f), wimp.scaled(f)],
+                                                  (background.expected + odd.expected) * f) for f in (1, 10)]
+    assert 0.5 < found[0] and found[1] == pytest.approx(np.sqrt(10) * found[0], rel=0.2)
+    # a top-heavy excess is no bottom-heavy one
+    top = s1_pattern_gof.template("top", reference.pit(_events_with_s1_pattern(rng, 5000, +0.08)), 8.0, 5000)
+    assert s1_pattern_gof.bottom_heavy_excess_z([background, wimp], background.expected + top.expected) == 0
 
 
 @pytest.mark.parametrize("observed, textbook", [(0, 2.303), (2, 5.322)])

@@ -550,8 +550,8 @@ def _injection_study(search, rng, n_bootstrap):
 
 
 def _s1_pattern_gof(search, produced, name, injected_count, fitted_wimps, rng, n_bootstrap):
-    """Goodness-of-fit Z (median experiment) of the background model plus ``fitted_wimps`` in
-    the S1 pattern of the analysis-space events, with ``injected_count`` events of ``name`` on top,
+    """Z (median experiment) of an excess of bottom-heavy S1s over the background model plus
+    ``fitted_wimps`` (``s1_pattern_gof``), with ``injected_count`` events of ``name`` on top,
     and half the 16-84% range of the Z over bootstrap resamples of every population's events."""
 
     def z(resample):
@@ -562,7 +562,7 @@ def _s1_pattern_gof(search, produced, name, injected_count, fitted_wimps, rng, n
         excess = s1_pattern_gof.template(name, resample(pits), injected_count, n)
         model = [*made.values(), wimp.scaled(fitted_wimps / max(wimp.expected.sum(), 1e-12))]
         observed = sum(t.expected for t in made.values()) + excess.expected
-        return s1_pattern_gof.goodness_of_fit(model, observed, fitted_wimps).z
+        return s1_pattern_gof.bottom_heavy_excess_z(model, observed)
 
     def resample(values):
         return np.asarray(values)[rng.integers(0, len(values), len(values))] if len(values) else values
