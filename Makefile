@@ -127,8 +127,9 @@ models: $(STAMP)
 # the sensitivity at 1 t yr; the published comparisons, the project's own model among them; the
 # anomaly score calibrated as an experiment does (rn220 and ambe calibration runs and 20 blinded
 # sideband science runs, found by their run metadata), the report with that calibration, and the
-# closure test of both calibrations on ten background-only science runs. About 1.7 hours on 2
-# cores from an empty store; outputs in dd_output/, copy them to docs/results/.
+# closure test of both calibrations on ten background-only science runs. About 1.9 hours on 2
+# cores from an empty store (an estimate: the toys' Neyman and shifted-rate sets added ~10 minutes
+# to a never-timed whole); outputs in dd_output/, copy them to docs/results/.
 RESULTS ?= dd_output/results
 REPORT_OPTIONS = --events 5000 --train-events 8000 --models ddplugins/$(DETECTOR)/models --bootstraps 5
 CALIBRATION_RUNS = $(RESULTS)/$(DETECTOR)_anomaly_calibration_from_calibration_runs.json
