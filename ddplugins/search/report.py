@@ -515,6 +515,8 @@ def _injection_study(search, rng, n_bootstrap):
     goodness-of-fit Z of every test's best fit (``statistics.goodness_of_fit``), and that of the
     WIMP-template fit in the S1 pattern it does not use (``s1_pattern_gof``)."""
     rows = []
+    # the S1 pattern's resamples draw from a generator of their own (the others' draws unchanged)
+    pattern_rng = np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0]) if search.aft_pits else None
     for name in INJECTED_POPULATIONS:
         for days in search.exposures:
             produced = populations.expected_counts(search.plugin, live_days=days)
@@ -543,7 +545,7 @@ def _injection_study(search, rng, n_bootstrap):
                     row["likelihood_fitted_wimps"] = fit.fitted_signal
                     if search.aft_pits is not None:
                         row["s1_pattern_gof_z"], row["s1_pattern_gof_z_error"] = _s1_pattern_gof(
-                            search, produced, name, injected_count, fit.fitted_signal, rng,
+                            search, produced, name, injected_count, fit.fitted_signal, pattern_rng,
                             n_bootstrap if days == search.reference_live_days else 0)
             rows.append(row)
     return rows
