@@ -355,7 +355,7 @@ def toys_figure(studies):
         ax.axhspan(COVERAGE_GOAL - 0.02, COVERAGE_GOAL + 0.02, color="#c44e52", alpha=0.2, label="goal 90 +- 2%")
         ax.set_xticks(range(len(methods)), [text for _, text in methods], fontsize=8)
         ax.set_xlim(-0.5, len(methods) - 0.5)
-        ax.set_ylim(min(0.8, lowest - 0.03), 1.0)
+        ax.set_ylim(min(0.8, lowest - 0.03), 1.01)
         ax.set_ylabel(f"coverage of the {study.confidence_level:.0%} CL upper limit")
         ax.legend(fontsize=6)
     return fig
