@@ -448,12 +448,21 @@ def test_a_shape_nuisance_absorbs_the_data_of_a_shifted_detector_at_a_price_in_s
     # a detector whose ER band sits nearer the signal: the ER moves up the discriminant
     shifted = background.simulated * np.array([0.9, 1.0, 1.2, 1.6, 2.5])
     mirrored = np.clip(2 * background.simulated - shifted, 0, None)
-    with_nuisance = dataclasses.replace(background, shape_variation=(mirrored, shifted))
+    with_nuisance = dataclasses.replace(background, shape_variations={"band": (mirrored, shifted)})
     data = shifted * background.weight
     assert statistics.discovery_significance(signal, [background], observed=data) > 2
     assert statistics.discovery_significance(signal, [with_nuisance], observed=data) < 1
     assert statistics.discovery_significance(signal, [with_nuisance]) < statistics.discovery_significance(
         signal, [background])
+    # a second detector parameter that moves the ER elsewhere: both shifts at once, both nuisances in
+    # the model (two histosys modifiers, their moves added), no false signal
+    light = background.simulated * np.array([1.1, 1.0, 0.9, 0.9, 0.9])
+    light_mirrored = np.clip(2 * background.simulated - light, 0, None)
+    both = dataclasses.replace(background, shape_variations={"band": (mirrored, shifted),
+                                                             "light": (light_mirrored, light)})
+    data_both = (shifted + light - background.simulated) * background.weight
+    assert statistics.discovery_significance(signal, [both], observed=data_both) < 1
+    assert len([m for m in statistics.build_model(signal, [both]).config.modifiers if m[1] == "histosys"]) == 2
 
 
 def test_paired_leakage_counts_each_method_on_the_same_events_and_tests_their_difference():
@@ -685,6 +694,10 @@ def test_evaluation_and_report_compare_every_method(scored_context, tmp_path):
         for test in ("likelihood", "anomaly_fraction", "anomaly_score_likelihood"):
             assert row[f"{test}_false_z_with_nuisance"] < 1, test
             assert row[f"{test}_wimp_z_with_nuisance"] <= row[f"{test}_wimp_z"] + 0.05, test
+            # with one parameter studied, "every parameter" is that one
+            assert row[f"{test}_false_z_with_all_nuisances"] == pytest.approx(
+                row[f"{test}_false_z_with_nuisance"], abs=1e-3), test
+    assert nominal["likelihood_wimp_z_with_all_nuisances"] <= nominal["likelihood_wimp_z"] + 0.05
     assert "g2" in mismodelling.format_table(result["mismodelling"])
     path = report.write_report(scored_context, result, str(tmp_path / "report.html"))
     html = open(path).read()

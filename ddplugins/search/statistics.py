@@ -19,6 +19,7 @@ nuisance parameters carry into the fit).
 
 import dataclasses
 import logging
+import re
 import warnings
 
 import numpy as np
@@ -47,9 +48,9 @@ class Template:
     weight: float
     rate_uncertainty: float = 0.0
     exact: bool = False  # an expectation not counted from simulated events: no template statistics
-    # simulated events per bin at -1 and +1 standard deviation of a shape nuisance (a detector
-    # parameter the template depends on; times ``weight`` expected events), or None
-    shape_variation: tuple | None = None
+    # per shape nuisance (a detector parameter the template depends on): simulated events per bin
+    # at its -1 and +1 standard deviations (times ``weight`` expected events); several add up
+    shape_variations: dict = dataclasses.field(default_factory=dict)
 
     @property
     def expected(self):
@@ -118,14 +119,13 @@ def used_bins(signal, backgrounds):
 
 
 def _select(tmpl, used):
-    variation = None if tmpl.shape_variation is None else tuple(np.asarray(v)[used] for v in tmpl.shape_variation)
-    return dataclasses.replace(tmpl, simulated=tmpl.simulated[used], shape_variation=variation)
+    variations = {name: tuple(np.asarray(v)[used] for v in pair) for name, pair in tmpl.shape_variations.items()}
+    return dataclasses.replace(tmpl, simulated=tmpl.simulated[used], shape_variations=variations)
 
 
 def _sample(tmpl, modifiers):
-    if tmpl.shape_variation is not None:
-        low, high = tmpl.shape_variation
-        modifiers = modifiers + [{"name": f"shape_{tmpl.name}", "type": "histosys",
+    for name, (low, high) in tmpl.shape_variations.items():
+        modifiers = modifiers + [{"name": "shape_" + re.sub(r"\W+", "_", f"{tmpl.name}_{name}"), "type": "histosys",
                                   "data": {"lo_data": [float(v) * tmpl.weight for v in low],
                                            "hi_data": [float(v) * tmpl.weight for v in high]}}]
     if not tmpl.exact:
