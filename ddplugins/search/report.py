@@ -566,9 +566,7 @@ def _s1_pattern_gof(search, produced, name, injected_count, fitted_wimps, rng, n
         observed = sum(t.expected for t in made.values()) + excess.expected
         return s1_pattern_gof.bottom_heavy_excess_z(model, observed)
 
-    def resample(values):
-        return np.asarray(values)[rng.integers(0, len(values), len(values))] if len(values) else values
-
+    resample = statistics.resampler(rng)
     spread = [z(resample) for _ in range(n_bootstrap)]
     low, high = np.percentile(spread, [16, 84]) if spread else (np.nan, np.nan)
     return z(_as_is), float((high - low) / 2)

@@ -97,9 +97,7 @@ def _median_error(search, produced, values, edges, cross_section, rng, n_bootstr
     templates' simulated events."""
     from pyhf.exceptions import FailedMinimization
 
-    def resample(v):
-        return np.asarray(v)[rng.integers(0, len(v), len(v))] if len(v) else v
-
+    resample = statistics.resampler(rng)
     medians = []
     for _ in range(n_bootstrap):
         signal, backgrounds = search.templates(produced, values, edges, resample)

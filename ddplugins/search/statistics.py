@@ -222,16 +222,22 @@ def upper_limit(signal, backgrounds, observed=None, confidence_level=0.9):
     return UpperLimit(confidence_level, found, np.asarray(expected, float))
 
 
+def resampler(rng):
+    """A function that draws a bootstrap resample of an array (as many values, with replacement)."""
+
+    def resample(values):
+        return np.asarray(values)[rng.integers(0, len(values), len(values))] if len(values) else values
+
+    return resample
+
+
 def bootstrap_significance(make_templates, rng, n_bootstrap=20):
     """Z and its uncertainty from bootstrap resamples of the simulated template events (half the
     16-84% range of the resampled Z): ``make_templates(resample)`` returns (signal, backgrounds)
     built from the events ``resample(array)`` picks (expected Z, Asimov), or (signal,
     backgrounds, observed counts); NaN where the fit of the templates themselves does not
     converge."""
-
-    def resample(values):
-        return np.asarray(values)[rng.integers(0, len(values), len(values))] if len(values) else values
-
+    resample = resampler(rng)
     central = discovery_significance(*make_templates(lambda values: values))
     if np.isnan(central):
         return central, float("nan")

@@ -163,18 +163,24 @@ class _Fitter:
         return self.known[key]
 
     def _statistic(self, name, mu, data):
-        function = getattr(self.pyhf.infer.test_statistics, name)
+        if self.model.config.npars > 1:
+            return self._fitted(name, mu, data)
+        # MINUIT's fit of a model whose every parameter is fixed fails: scipy's, then MINUIT again
         backend, optimizer = self.pyhf.get_backend()
-        if self.model.config.npars == 1:  # MINUIT's fit of a model with every parameter fixed fails
-            self.pyhf.set_backend(backend, self.pyhf.optimize.scipy_optimizer())
+        self.pyhf.set_backend(backend, self.pyhf.optimize.scipy_optimizer())
+        try:
+            return self._fitted(name, mu, data)
+        finally:
+            self.pyhf.set_backend(backend, optimizer)
+
+    def _fitted(self, name, mu, data):
+        function = getattr(self.pyhf.infer.test_statistics, name)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 return max(float(function(mu, data, self.model, self.init, self.bounds, self.fixed)), 0.0)
         except self.pyhf.exceptions.FailedMinimization:
             return np.nan
-        finally:
-            self.pyhf.set_backend(backend, optimizer)
 
 
 def _fit_toys(signal, backgrounds, tasks):
