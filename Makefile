@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-strax-oldest lint docs notebooks bench bench-peer peer-env validate-wfsim install clean models results
+.PHONY: demo test test-strax-oldest lint docs notebooks bench bench-peer peer-env validate-wfsim crosscheck-alea install clean models results
 
 DEPS := $(VENV)/.dependencies
 SOURCES := $(shell find ddcore ddplugins -type f \( -name '*.py' -o -name '*.toml' -o -name '*.keras' -o -name '*.json' -o -name '*.j2' \) 2>/dev/null)
@@ -61,8 +61,8 @@ STRAX_TESTS ?= tests/test_strax_shim.py tests/test_storage.py tests/test_store.p
 	tests/test_processing.py tests/test_registry_and_config.py tests/test_bad_input.py tests/test_parallel.py
 test-strax-oldest:
 	$(PYTHON) -m venv $(OLDEST_VENV)
-	$(OLDEST_VENV)/bin/pip install --quiet --upgrade pip
-	$(OLDEST_VENV)/bin/pip install --quiet ".[test,ml]" "strax==$(STRAX_OLDEST)" "numpy<2.4"
+	$(OLDEST_VENV)/bin/pip install --quiet --no-cache-dir --upgrade pip
+	$(OLDEST_VENV)/bin/pip install --quiet --no-cache-dir ".[test,ml]" "strax==$(STRAX_OLDEST)" "numpy<2.4"
 	$(OLDEST_VENV)/bin/python -c "import strax; assert strax.__version__ == '$(STRAX_OLDEST)', strax.__version__"
 	$(OLDEST_VENV)/bin/python -m pytest -q $(STRAX_TESTS)
 
@@ -93,8 +93,21 @@ validate-wfsim: peer-env $(STAMP)
 	$(BIN)/python benchmarks/wfsim_validation.py ddcore --work $(WFSIM_WORK)
 	$(BIN)/python benchmarks/wfsim_validation.py compare --work $(WFSIM_WORK)
 
+# The XENONnT light-WIMP limits from the release's own alea model (alea-inference, an environment
+# of its own) beside the project's pyhf reproduction: docs/results/published/xenonnt_light_wimp_alea.*
+# (about 2 minutes on 2 cores once .venv-alea exists)
+ALEA_VENV ?= .venv-alea
+LIGHT_WIMP_RELEASE ?= ../shared/data/xenonnt_light_wimp
+crosscheck-alea:
+	$(PYTHON) -m venv $(ALEA_VENV)
+	$(ALEA_VENV)/bin/pip install --quiet --no-cache-dir --upgrade pip
+	$(ALEA_VENV)/bin/pip install --quiet --no-cache-dir ".[alea]"
+	$(ALEA_VENV)/bin/ddcore published --no-xenon1t --light-wimp-release $(LIGHT_WIMP_RELEASE) --alea \
+		-o dd_output/alea_crosscheck
+	cp dd_output/alea_crosscheck/xenonnt_light_wimp_alea.* docs/results/published/
+
 clean:
-	rm -rf $(VENV) $(PEER_VENV) $(OLDEST_VENV) dd_data dd_output .pytest_cache site .cache
+	rm -rf $(VENV) $(PEER_VENV) $(OLDEST_VENV) $(ALEA_VENV) dd_data dd_output .pytest_cache site .cache
 
 # Reproduce the models shipped in ddplugins/<detector>/models (xenon1t: ~50 minutes on 2 cores,
 # ~30 of them the calibration's 2.8 million simulated events: 20,000 of every population, 40,000

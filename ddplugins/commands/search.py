@@ -245,6 +245,15 @@ def _published_light_wimp(args):
     path = os.path.join(args.output, "xenonnt_light_wimp_si_limits.png")
     light_wimp.comparison_figure(comparisons).savefig(path, dpi=110)
     print(f"Figure: {path}")
+    if args.alea:
+        from ddplugins.search import alea_cross_check
+
+        found = pd.DataFrame(alea_cross_check.asymptotic_limits(release, masses, pyhf_limits=comparisons[-1]).rows())
+        print("The same limits from the collaboration's own model (the release's alea YAML, blueice templates) "
+              "fitted with alea-inference: asymptotic 90% CL upper limits (two-sided, not power-constrained), "
+              "beside the project's pyhf model and the published unconstrained limits (toys):")
+        print(found.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+        _write_table(found, args.output, "xenonnt_light_wimp_alea", "ddcore published --light-wimp-release --alea")
 
 
 def cmd_demo(args):
@@ -412,6 +421,10 @@ def ddcore_register_commands(cli: CommandLine) -> None:
                    "asymptotic formulae only; the published limits used toys)")
     p.add_argument("--workers", type=int, default=1, help="processes fitting the toys (one mass each)")
     p.add_argument("--seed", type=int, default=0, help="seed of the toys")
+    p.add_argument("--alea", action="store_true",
+                   help="light WIMP: also fit the release's own alea model with alea-inference (pip install "
+                   "'ddcore[alea]'; make crosscheck-alea makes its environment) and compare its asymptotic limits "
+                   "with the pyhf model's")
     p.add_argument("--output", "-o", default="dd_output/published", help="folder for the tables and figures")
 
     p = cli.add_command(
