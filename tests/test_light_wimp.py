@@ -117,12 +117,14 @@ def test_published_command_writes_the_light_wimp_comparison(tmp_path):
 def test_the_alea_model_names_the_templates_of_its_mass(tmp_path):
     from ddplugins.search import alea_cross_check
 
-    config = alea_cross_check.model_config(RELEASE, 8.0)
+    config = alea_cross_check.model_config(RELEASE, 8.0, tmp_path / "cache")
     assert config["likelihood_config"]["template_folder"] == os.path.abspath(RELEASE)
-    wimp = [source["template_filename"] for term in config["likelihood_config"]["likelihood_terms"]
-            for source in term["sources"] if source["name"] == "wimp"]
+    sources = [source for term in config["likelihood_config"]["likelihood_terms"] for source in term["sources"]]
+    wimp = [source["template_filename"] for source in sources if source["name"] == "wimp"]
     assert wimp == [f"wimp_si/template_XENONnT_{sr}_wimp_si_8_cevns_tly_{{t_ly:.1f}}_tqy_{{t_qy:.1f}}.h5"
                     for sr in ("sr0", "sr1")]
+    # blueice neither reads nor writes its pickled template cache
+    assert all(source["force_recalculation"] and source["never_save_to_cache"] for source in sources)
     # one anchor template missing: the model is refused naming the file, before alea reads any
     copy = tmp_path / "release"
     os.makedirs(copy / "rg")
@@ -133,7 +135,7 @@ def test_the_alea_model_names_the_templates_of_its_mass(tmp_path):
         if name != "template_XENONnT_sr1_rg_cevns_tly_2.0_tqy_-3.0.h5":
             os.symlink(os.path.join(os.path.abspath(RELEASE), "rg", name), copy / "rg" / name)
     with pytest.raises(light_wimp.ReleaseError, match="template_XENONnT_sr1_rg_cevns_tly_2.0_tqy_-3.0.h5"):
-        alea_cross_check.model_config(copy, 8.0)
+        alea_cross_check.model_config(copy, 8.0, tmp_path / "cache")
 
 
 def test_alea_and_the_pyhf_model_find_the_same_limit(release):

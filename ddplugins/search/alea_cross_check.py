@@ -20,6 +20,7 @@ import copy
 import dataclasses
 import logging
 import os
+import tempfile
 import warnings
 
 import numpy as np
@@ -45,9 +46,12 @@ def _alea():
     return models.BlueiceExtendedModel
 
 
-def model_config(folder, mass_gev) -> dict:
+def model_config(folder, mass_gev, cache_dir) -> dict:
     """The release's alea model with its template folder and the WIMP templates of ``mass_gev``
-    filled in (the release leaves both "TBD"); every file the model names is checked to exist."""
+    filled in (the release leaves both "TBD"); every file the model names is checked to exist.
+    blueice caches each computed template as a pickle (in ./pdf_cache unless told) and reads such
+    pickles back: here every source is computed afresh and nothing is saved, ``cache_dir`` (a
+    temporary folder) only receives the folder blueice insists on making."""
     yaml = import_extra("yaml", "Reading the XENONnT light-WIMP model", light_wimp.PUBLISHED_EXTRA)
     folder = os.path.abspath(os.fspath(folder))
     with open(light_wimp._path(folder, "statistical_model_base.yaml")) as f:
@@ -60,6 +64,7 @@ def model_config(folder, mass_gev) -> dict:
         for source in term["sources"]:
             if source["name"] == "wimp":
                 source["template_filename"] = WIMP_TEMPLATE.format(sr=science_run, mass=mass_gev)
+            source.update(force_recalculation=True, never_save_to_cache=True, cache_dir=os.fspath(cache_dir))
             pattern = source["template_filename"]
             for t_ly in anchors:
                 for t_qy in anchors:
@@ -131,8 +136,8 @@ def asymptotic_limits(release: light_wimp.Release, masses_gev=None,
     pyhf_limits = pyhf_limits or light_wimp.asymptotic_limits(release, masses)
     limits, fitted = [], []
     for mass in masses:
-        config = model_config(release.folder, float(mass))
-        with warnings.catch_warnings(), _quiet_root_logger():
+        with warnings.catch_warnings(), _quiet_root_logger(), tempfile.TemporaryDirectory() as cache:
+            config = model_config(release.folder, float(mass), cache)
             warnings.simplefilter("ignore")
             model = model_class(config["parameter_definition"], config["likelihood_config"])
             model.data = real_data(release.folder, model)
