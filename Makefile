@@ -151,7 +151,7 @@ results: $(STAMP)
 	$(BIN)/ddcore train calibrate -d $(DETECTOR) --from-calibration-runs --simulate-campaign 20000:5000:20 \
 		--exclude-run pseudo_sr0_000 --exclude-run pseudo_sr0_001 -o $(CALIBRATION_RUNS)
 	$(BIN)/ddcore report $(REPORT_OPTIONS) -o $(RESULTS)/$(DETECTOR)_calibration_runs --pseudo-run pseudo_sr0_001 \
-		--test-seeds 7 --set anomaly_calibration_file=$(CALIBRATION_RUNS) \
+		--test-seeds 7 --set anomaly_calibration_file=$(CALIBRATION_RUNS) --er-from-calibration-runs \
 		--er-template-run rn220_sr0_400020000 --er-template-run er_sr0_301005000
 	$(BIN)/ddcore closure -d $(DETECTOR) --simulate 420:10 --set '$(BACKGROUND_ONLY)' \
 		--set anomaly_calibration_file=$(CALIBRATION_RUNS) -o $(RESULTS)/closure_calibration_runs.json

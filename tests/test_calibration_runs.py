@@ -156,3 +156,40 @@ def test_closure_counts_flags_against_the_calibrations_acceptance(campaign):
     # a blinded run hides flags: refused
     with pytest.raises(calibration_runs.CalibrationRunError, match=f"Run '{SIDEBAND}' is blinded"):
         calibration_runs.flag_closure(scored, [SIDEBAND])
+
+
+def test_the_likelihoods_er_background_from_the_calibration_runs(campaign):
+    st, _, output = campaign
+    scored = ddcore.derive(st, anomaly_calibration_file=str(output))
+
+    def discriminant(events):
+        return np.log10(events["cs2_bottom"] / events["cs1"])
+
+    found = calibration_runs.er_template(scored, discriminant, True, exclude=[SEARCH_RUN])
+    assert found["runs"] == {"rn220": [RN220], "sideband": [SIDEBAND]}
+    parts = dict((run, (events, category)) for run, events, category in calibration_runs._events(st, [RN220, SIDEBAND]))
+    rn220, rn220_category = parts[RN220]
+    space = CATEGORIES.index("analysis_space")
+    in_space = rn220_category == space
+    control = in_space & ~rn220[blinding.REGION_FIELD]
+    sideband_in_space = np.sum(parts[SIDEBAND][1] == space)
+    assert found["per_live_day"] == pytest.approx(
+        sideband_in_space / control.sum() * in_space.sum() / SCIENCE["sim_exposure_live_days"])
+    np.testing.assert_allclose(found["values"], discriminant(rn220[in_space]))
+    assert len(found["scores"]) == in_space.sum()
+    # the likelihoods take it: its count per live day, its error the rate nuisance; the WIMP as it was
+    plugin = options(st)
+    rng = np.random.default_rng(0)
+    values = {"er": (100, rng.normal(1.0, 0.2, 40)), "wimp": (100, rng.normal(0.0, 0.2, 40))}
+    search = report.SearchTemplates(plugin, discriminant, values, None, np.array([-np.inf, 0.5, np.inf]),
+                                    er_calibration=found)
+    produced = report.populations.expected_counts(plugin, live_days=10.0)
+    signal, backgrounds = search.templates(produced, search.values, search.edges)
+    er = next(b for b in backgrounds if b.name == "er")
+    assert er.expected.sum() == pytest.approx(10.0 * found["per_live_day"])
+    assert er.rate_uncertainty == found["relative_error"] and er.simulated.sum() == in_space.sum()
+    assert signal.expected.sum() == pytest.approx(produced["wimp"] * 40 / 100)
+    # without calibration runs in the store: a named error
+    empty = ddcore.context("xenon1t", storage=str(st.storage[0].path) + "_empty", **SMALL_RUN_OPTIONS)
+    with pytest.raises(calibration_runs.CalibrationRunError, match="no rn220 run of detector 'xenon1t' for the ER"):
+        calibration_runs.er_template(empty, discriminant, False)

@@ -144,6 +144,11 @@ def cmd_evaluate(args):
     from ddplugins.search import report
 
     st = CommandLine.context_from(args)
+    pseudo_run = None
+    if args.command == "report":
+        from ddplugins.analyses.datasets import run_preset
+
+        pseudo_run = args.pseudo_run or f"pseudo_{run_preset(st)}_000"
     result = report.evaluate(st, n_test=args.events, n_train=args.train_events, models_dir=args.models,
                              n_bootstrap_z=args.bootstraps, n_toys=args.toys, workers=args.workers,
                              sensitivity_masses=args.sensitivity,
@@ -151,14 +156,14 @@ def cmd_evaluate(args):
                              mismodelling_dir=(os.path.join(args.output, "mismodelled_stores")
                                                if args.mismodelling else None),
                              n_test_seeds=args.test_seeds, sensitivity_live_days=args.sensitivity_live_days,
-                             er_template_runs=args.er_template_run)
+                             er_template_runs=args.er_template_run,
+                             er_from_calibration_runs=args.er_from_calibration_runs,
+                             exclude_runs=[*args.exclude_run, *([pseudo_run] if pseudo_run else [])])
     print(report.format_evaluation(result))
     report.save_json(result, os.path.join(args.output, "evaluation.json"))
     if args.command == "report":
-        from ddplugins.analyses.datasets import run_preset
         from ddplugins.search.demo import pseudo_data_summary
 
-        pseudo_run = args.pseudo_run or f"pseudo_{run_preset(st)}_000"
         st.make(pseudo_run, ["event_basics", "event_truth", "anomaly_scores"], progress_bar=not args.quiet)
         result["blinding"] = {pseudo_run: blinding.state(st, pseudo_run)}
         result["pseudo_data"] = pseudo_data_summary(st, pseudo_run, result)
@@ -390,6 +395,14 @@ def ddcore_register_commands(cli: CommandLine) -> None:
                        help="a run whose analysis-space events replace the ER template of a background-only search "
                        "(e.g. the rn220 calibration run rn220_sr0_400020000, or an ER run of another seed): the "
                        "false discovery Z its shape gives at the reference exposure and at 1 t yr; repeatable")
+        p.add_argument("--er-from-calibration-runs", action="store_true",
+                       help="the ER background of the likelihoods from the store's calibration runs, no truth read: "
+                       "its shape the rn220 runs' analysis-space events, its count the blinded science runs' in the "
+                       "control region (make them with: ddcore train calibrate --from-calibration-runs "
+                       "--simulate-campaign ...); default: the simulated ER run at the physics rate")
+        p.add_argument("--exclude-run", action="append", default=[], metavar="RUN",
+                       help="with --er-from-calibration-runs: a blinded run that is not part of the sideband (the "
+                       "search's own runs; the report's pseudo-data run is excluded anyway); repeatable")
         p.add_argument("--output", "-o", default="dd_output/evaluation",
                        help="folder for evaluation.json (report: and report.html) and the FaX instructions "
                        "of the populations outside the background model it injects")

@@ -239,6 +239,48 @@ def flag_closure(st, runs):
             "z_excess": max(0.0, float(stats.norm.isf(p_excess))) if p_excess else None}
 
 
+def er_template(st, discriminant, with_anomaly, exclude=()):
+    """The ER background of the dataset-level tests from the calibration runs, no truth read: its
+    shape the rn220 runs' events in the analysis space (their band discriminant and, with
+    ``with_anomaly``, anomaly scores), its count per live day the blinded science runs' (the
+    sideband, less ``exclude``) in the control region (the analysis space outside the signal
+    region) over the rn220 runs' there, times the rn220 runs' analysis-space events, divided by
+    the sideband's live days. The control region holds the few non-ER events of the sideband as
+    well: a small overestimate, as the anomaly calibration's ER model has (stated there)."""
+    roles = {"rn220": runs_with_source(st, "rn220"), "sideband": blinded_runs(st, exclude=set(exclude))}
+    for role, runs in roles.items():
+        if not runs:
+            raise CalibrationRunError(
+                f"The store has no {role} run of detector {st.detector!r} for the ER template: make the calibration "
+                "campaign (ddcore train calibrate --from-calibration-runs --simulate-campaign ...) or process your own")
+    targets = ("event_basics", REGION) + (("anomaly_scores",) if with_anomaly else ())
+    columns = ["cs1", "cs2_bottom", "s2_area", "alt_s2_area", "x", "y", "z", blinding.REGION_FIELD]
+    columns += ["anomaly_score"] if with_anomaly else []
+
+    def space_events(runs):
+        parts = []
+        for run in runs:
+            events = load_events(st, [run], targets, selected=False, progress=False, keep_columns=columns)
+            parts.append(events[categories(events, fiducial_volume(st, run)) == ANALYSIS_SPACE])
+        return np.concatenate(parts)
+
+    rn220, sideband = space_events(roles["rn220"]), space_events(roles["sideband"])
+    if np.any(sideband[blinding.REGION_FIELD]):
+        raise CalibrationRunError("A sideband read holds events of the signal region: its runs are not blinded")
+    control = int(np.sum(~rn220[blinding.REGION_FIELD]))
+    scale, error = normalisation(len(sideband), control, "the rn220 runs to the sideband's control region")
+    sideband_days = sum(live_days(st, run) for run in roles["sideband"])
+    per_day = scale * len(rn220) / sideband_days
+    log.info("ER template from %d rn220 events in the analysis space; %.3f ER events per live day there "
+             "(+-%.1f%%: %d sideband / %d rn220 control-region events, %.1f sideband live days)",
+             len(rn220), per_day, 100 * error, len(sideband), control, sideband_days)
+    return {"values": np.asarray(discriminant(rn220), float),
+            "scores": np.asarray(rn220["anomaly_score"], float) if with_anomaly else None,
+            "per_live_day": float(per_day), "relative_error": error,
+            "runs": roles, "sideband_live_days": sideband_days,
+            "control_events": {"sideband": int(len(sideband)), "rn220": control}}
+
+
 def er_template_false_z(search, produced, template_values, template_scores=None):
     """False discovery Z of a background-only search whose ER template is another sample's
     (``template_values``: its band discriminant in the analysis space; ``template_scores``: its

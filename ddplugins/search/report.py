@@ -88,7 +88,8 @@ def _cnn_models(st, models_dir):
 
 def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bootstrap_z=N_BOOTSTRAP_Z,
              n_toys=0, workers=1, sensitivity_masses=(), instructions_dir=DEFAULT_INSTRUCTIONS_DIR,
-             mismodelling_dir=None, n_test_seeds=1, sensitivity_live_days=None, er_template_runs=()):
+             mismodelling_dir=None, n_test_seeds=1, sensitivity_live_days=None, er_template_runs=(),
+             er_from_calibration_runs=False, exclude_runs=()):
     """Scores and figures of merit for every method; returns a dict (arrays under 'scores').
     ``n_bootstrap_z``: template resamples behind the error of every significance; ``n_toys``:
     toy experiments of every test at the reference exposure (``toys``), fitted on ``workers``
@@ -100,7 +101,9 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bo
     ``n_test_seeds``: test runs of this many seeds (the first makes every figure, all of them the
     seed-to-seed spread and the methods' comparison on the same events); ``er_template_runs``:
     runs (e.g. an rn220 calibration run) whose analysis-space events replace the ER template of a
-    background-only search (``_er_template_study``)."""
+    background-only search (``_er_template_study``); ``er_from_calibration_runs``: the ER
+    background of the likelihoods from the store's rn220 and blinded science runs (less
+    ``exclude_runs``; ``calibration_runs.er_template``), not from the simulated ER run."""
     test_st = derive(st, sim_n_events=n_test)
     train_st = derive(st, sim_n_events=n_train)
     test_runs = split_runs(test_st, "test")
@@ -137,6 +140,16 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bo
         seeds.append((events["label"].astype(int), seed_scores))
         seed_searches.append(search_of(events, events["label"].astype(int), seed_anomaly, runs))
     search = search_of(test, labels, anomaly, test_runs)
+    er_template = None
+    if er_from_calibration_runs:
+        from ddplugins.search import calibration_runs
+
+        calibrated = calibration_runs.er_template(st, discriminant, anomaly is not None, exclude=exclude_runs)
+        for each in (search, *seed_searches):
+            each.er_calibration = calibrated
+        er_template = {key: calibrated[key] for key in ("runs", "per_live_day", "relative_error",
+                                                         "sideband_live_days", "control_events")}
+        er_template["events_in_space"] = int(len(calibrated["values"]))
 
     flags_by_category = _flags_by_category(st, n_test, progress, instructions_dir) if anomaly is not None else None
 
@@ -163,6 +176,8 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bo
         "test_runs": {r: str(test_st.key_for(r, "event_basics")) for r in test_runs},
         "model_lineages": lineages,
         "anomaly_calibration": _calibration_record(test_st, test_runs[0]),
+        # where the likelihoods' ER background came from: None = the simulated ER run (physics rate)
+        "er_template": er_template,
         "metrics": metrics,
         "fiducial_mass_kg": search.plugin.sim_fiducial_mass_kg,
         "reference_live_days": search.reference_live_days,
@@ -374,6 +389,9 @@ class SearchTemplates:
     # per population the S1 area fraction top of its analysis-space events as a PIT
     # (``s1_pattern_gof``), or None
     aft_pits: dict | None = None
+    # the ER background from the calibration runs (``calibration_runs.er_template``), or None:
+    # the ER template of the WIMP-template and anomaly-score likelihoods the simulated ER run's
+    er_calibration: dict | None = None
 
     @classmethod
     def build(cls, plugin, discriminant, population_events, flag_calibration=(None, None), reference_live_days=1.0,
@@ -409,10 +427,22 @@ class SearchTemplates:
         """Signal (WIMP) and background templates for the expected counts ``produced``."""
         made = {name: statistics.template(name, resample(v), edges, produced[name], n)
                 for name, (n, v) in values.items() if name in produced}  # not the injected-only ones
+        if self.er_calibration is not None and values is not self.flags:
+            made["er"] = self._calibrated_er(produced, values, edges, resample)
         signal = made.pop("wimp")
         if values is self.flags:
             return self.pooled(values, signal), self.calibrated_flags(list(made.values()))
         return signal, list(made.values())
+
+    def _calibrated_er(self, produced, values, edges, resample):
+        """The ER template from the calibration runs: the rn220 events' shape, their count the
+        sideband's per live day (for the exposure of ``produced``), its error the rate nuisance."""
+        calibrated = self.er_calibration
+        sample = calibrated["values"] if values is self.values else calibrated["scores"]
+        per_day_produced = populations.expected_counts(self.plugin, live_days=1.0)["er"]
+        expected = produced["er"] * calibrated["per_live_day"] / per_day_produced
+        return statistics.template("er", resample(sample), edges, expected, len(sample),
+                                   rate_uncertainty=calibrated["relative_error"])
 
     def pooled(self, values, tmpl):
         """A template in the bins of its test (the anomaly fraction pools the flags)."""
@@ -654,6 +684,13 @@ def format_evaluation(result):
         f"{k:>12s}" for k in ("accuracy", "recall", "precision", "ROC AUC", "ER rej@50%")))
     for name, m in result["metrics"].items():
         lines.append(f"{name:26s} " + " ".join(f"{m[k]:12.4f}" if k in m else f"{'-':>12s}" for k in keys))
+    er_template = result.get("er_template")
+    lines.append("\nER background of the likelihoods: " + (
+        "the simulated ER run at the physics rate" if not er_template else
+        f"the calibration runs (shape: {er_template['events_in_space']} analysis-space events of "
+        f"{', '.join(er_template['runs']['rn220'])}; count: {er_template['per_live_day']:.3f} per live day "
+        f"+- {100 * er_template['relative_error']:.1f}% from {len(er_template['runs']['sideband'])} blinded science "
+        f"runs, {er_template['sideband_live_days']:.1f} live days, in the control region)"))
     lines.append("\nExpected discovery significance (Asimov, pyhf with background-rate and template "
                  f"nuisances; +- spread over {result['n_bootstrap_z']} template bootstraps) vs exposure, "
                  f"{result['wimp']}:")
@@ -1038,7 +1075,7 @@ def write_report(st, result, output, pseudo_run=None):
         paired_leakage=result.get("paired_leakage"), mismodelling=result.get("mismodelling"),
         seed_spread=result.get("seed_spread"), n_seeds=len(result.get("test_seeds") or []) // 2,
         significance_seed_spread=result.get("significance_seed_spread"),
-        blinding=result.get("blinding"),
+        blinding=result.get("blinding"), er_template=result.get("er_template"),
         gallery=_gallery(st, pseudo_run, every_pseudo_event) if pseudo is not None else [],
         lineage=json.dumps({"test_runs": result["test_runs"], "models": result["model_lineages"]}, indent=1),
     )
