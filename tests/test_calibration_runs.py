@@ -187,6 +187,7 @@ def test_the_likelihoods_er_background_from_the_calibration_runs(campaign):
     signal, backgrounds = search.templates(produced, search.values, search.edges)
     er = next(b for b in backgrounds if b.name == "er")
     assert er.expected.sum() == pytest.approx(10.0 * found["per_live_day"])
+    assert search.expected_in_space(produced)["er"] == pytest.approx(10.0 * found["per_live_day"])
     assert er.rate_uncertainty == found["relative_error"] and er.simulated.sum() == in_space.sum()
     assert signal.expected.sum() == pytest.approx(produced["wimp"] * 40 / 100)
     # without calibration runs in the store: a named error

@@ -167,7 +167,7 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bo
 
     result = {
         "command": (" ".join(shlex.quote(a) for a in ["ddcore", *sys.argv[1:]])
-                    if sys.argv[0].endswith("ddcore") else None),
+                    if sys.argv[0].endswith(("ddcore", os.path.join("ddcore", "__main__.py"))) else None),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "detector": st.detector,
         "preset": st.preset,
@@ -439,10 +439,20 @@ class SearchTemplates:
         sideband's per live day (for the exposure of ``produced``), its error the rate nuisance."""
         calibrated = self.er_calibration
         sample = calibrated["values"] if values is self.values else calibrated["scores"]
-        per_day_produced = populations.expected_counts(self.plugin, live_days=1.0)["er"]
-        expected = produced["er"] * calibrated["per_live_day"] / per_day_produced
-        return statistics.template("er", resample(sample), edges, expected, len(sample),
+        return statistics.template("er", resample(sample), edges, self._calibrated_er_count(produced), len(sample),
                                    rate_uncertainty=calibrated["relative_error"])
+
+    def _calibrated_er_count(self, produced):
+        """The calibration runs' ER events in the analysis space for the exposure of ``produced``."""
+        per_day_produced = populations.expected_counts(self.plugin, live_days=1.0)["er"]
+        return produced["er"] * self.er_calibration["per_live_day"] / per_day_produced
+
+    def expected_in_space(self, produced):
+        """Expected events of every population in the analysis space for ``produced``."""
+        found = {name: produced[name] * len(v) / n for name, (n, v) in self.values.items() if name in produced}
+        if self.er_calibration is not None:
+            found["er"] = self._calibrated_er_count(produced)
+        return found
 
     def pooled(self, values, tmpl):
         """A template in the bins of its test (the anomaly fraction pools the flags)."""
@@ -481,7 +491,7 @@ def _significance(search, rng, n_bootstrap):
     rows = []
     for days in search.exposures:
         produced = populations.expected_counts(search.plugin, live_days=days)
-        in_space = {name: produced[name] * len(v) / n for name, (n, v) in search.values.items() if name in produced}
+        in_space = search.expected_in_space(produced)
         row = {"live_days": days, "expected_er": in_space["er"], "expected_wimp": in_space["wimp"],
                "expected_in_analysis_space": in_space}
         for name, values, edges in search.tests():
