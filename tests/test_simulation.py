@@ -314,3 +314,43 @@ def test_a_mis_modelled_drift_field_moves_er_quanta_between_light_and_charge(tmp
     assert total_low == pytest.approx(high["s1_photons"][:2000].mean() + high["s2_electrons"][:2000].mean(), rel=0.03)
     assert np.all(low["s1_photons"][-1000:] == 7) and np.all(low["s2_electrons"][-1000:] == 11)
     assert quanta(1.0) is interactions  # the configured field: nothing drawn again
+
+
+def _standard_halo_rate(energy_kev, mass_gev, cross_section_cm2, v0=220.0, v_esc=544.0, v_earth=234.4):
+    """SI rate [events / (t yr keV)] from the standard halo integrated here, independently of
+    wimprates: a Maxwellian of dispersion v0 truncated at v_esc in the galactic frame, seen from
+    the Earth moving at v_earth, integrated numerically over speed and angle; Helm's form factor
+    with Lewin and Smith's parameters."""
+    from scipy import integrate
+
+    amu, proton, light_km_s = 0.9315, 0.9383, 299792.458
+    nucleus = spectra.XENON_MASS_NUMBER * amu
+    reduced_nucleus = mass_gev * nucleus / (mass_gev + nucleus)
+    reduced_proton = mass_gev * proton / (mass_gev + proton)
+    v_min = np.sqrt(nucleus * energy_kev * 1e-6 / (2 * reduced_nucleus**2)) * light_km_s
+
+    def speeds(v, cos):
+        galactic = v * v + v_earth**2 + 2 * v * v_earth * cos
+        return v * v * np.exp(-galactic / v0**2) * (galactic < v_esc**2)
+
+    top = v_esc + v_earth
+    norm = integrate.dblquad(lambda c, v: speeds(v, c), 0, top, -1, 1, epsrel=1e-7)[0]
+    eta = integrate.dblquad(lambda c, v: speeds(v, c) / v, v_min, top, -1, 1, epsrel=1e-7)[0] / norm  # s/km
+    per_nucleus = (0.3 / mass_gev * cross_section_cm2 * spectra.XENON_MASS_NUMBER**2 * nucleus
+                   / (2 * reduced_proton**2) * eta / 1e5 * (light_km_s * 1e5) ** 2)  # per s per GeV
+    nuclei_per_tonne = 1e6 / (spectra.XENON_MASS_NUMBER * 1.66054e-24)
+    momentum_fm = np.sqrt(2 * nucleus * energy_kev * 1e-6) / 0.1973  # 1/fm
+    c, a, s = 1.23 * spectra.XENON_MASS_NUMBER ** (1 / 3) - 0.6, 0.52, 0.9
+    radius = np.sqrt(c**2 + 7 / 3 * np.pi**2 * a**2 - 5 * s**2) * momentum_fm
+    helm = 3 * (np.sin(radius) - radius * np.cos(radius)) / radius**3 * np.exp(-(momentum_fm * s) ** 2 / 2)
+    return per_nucleus * helm**2 * 1e-6 * nuclei_per_tonne * spectra.DAYS_PER_YEAR * 86400
+
+
+def test_the_light_wimp_spectrum_is_the_standard_halos():
+    """XENON1T's limit through the binwise likelihood is 1.5-2.3 times the published one at 6-10
+    GeV (docs/results.md): the 6 GeV spectrum, all from the tail of the halo's speeds, agrees with
+    an independent integral of the standard halo within 4% (1-3 keV, where it falls 300-fold)."""
+    energies, rates = spectra.wimp_spectrum_table(6.0, 1e-45, n=4000)
+    for energy in (1.0, 2.0, 3.0):
+        ours = np.interp(energy, energies, rates)
+        assert ours == pytest.approx(_standard_halo_rate(energy, 6.0, 1e-45), rel=0.04), energy
