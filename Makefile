@@ -143,8 +143,8 @@ models: $(STAMP)
 # anomaly score calibrated as an experiment does (rn220 and ambe calibration runs and 20 blinded
 # sideband science runs, found by their run metadata), the report with that calibration and the
 # likelihoods' ER background from the same runs, the closure test of both calibrations on ten
-# background-only science runs, and the light-WIMP limits from the release's own alea model
-# (make crosscheck-alea: needs ../shared/data/xenonnt_light_wimp). About 1.9 hours on 2
+# and on forty background-only science runs, and the light-WIMP limits from the release's own alea model
+# (make crosscheck-alea: needs ../shared/data/xenonnt_light_wimp). About 2 hours on 2
 # cores from an empty store (an estimate: the toys' Neyman and shifted-rate sets added ~10 minutes
 # to a never-timed whole); outputs in dd_output/, copy them to docs/results/.
 RESULTS ?= dd_output/results
@@ -161,6 +161,10 @@ results: $(STAMP)
 		--set anomaly_calibration_file=$(CALIBRATION_RUNS) -o $(RESULTS)/closure_calibration_runs.json
 	$(BIN)/ddcore closure -d $(DETECTOR) --simulate 420:10 --set '$(BACKGROUND_ONLY)' \
 		-o $(RESULTS)/closure_truth_calibration.json
+	$(BIN)/ddcore closure -d $(DETECTOR) --simulate 420:40 --set '$(BACKGROUND_ONLY)' \
+		--set anomaly_calibration_file=$(CALIBRATION_RUNS) -o $(RESULTS)/closure40_calibration_runs.json
+	$(BIN)/ddcore closure -d $(DETECTOR) --simulate 420:40 --set '$(BACKGROUND_ONLY)' \
+		-o $(RESULTS)/closure40_truth_calibration.json
 	$(BIN)/ddcore report $(REPORT_OPTIONS) -o $(RESULTS)/$(DETECTOR)_realistic --pseudo-run pseudo_sr0_001 \
 		--mismodelling --test-seeds 7 --toys 1000 --workers 2
 	$(BIN)/ddcore evaluate $(REPORT_OPTIONS) -o $(RESULTS)/sensitivity_1ty \
