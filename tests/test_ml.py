@@ -720,6 +720,14 @@ def test_evaluation_and_report_compare_every_method(scored_context, tmp_path):
     for test in ("likelihood", "anomaly_fraction", "anomaly_score_likelihood"):
         assert len(z_spread[test]["z"]) == 2 and z_spread[test]["seed_std"] >= 0
         assert z_spread[test]["z"][0] == pytest.approx(reference[f"{test}_z"], abs=1e-6)
+    # and the injection study's, each population on each seed's templates
+    injected = result["injection_seed_spread"]
+    at_reference = {r["population"]: r for r in result["injection"] if r["live_days"] == result["reference_live_days"]}
+    for name, tests in injected.items():
+        for test in ("likelihood_z", "anomaly_fraction_z", "anomaly_score_likelihood_z", "s1_pattern_gof_z"):
+            assert len(tests[test]["z"]) == 2 and tests[test]["seed_std"] >= 0, (name, test)
+            assert tests[test]["z"][0] == pytest.approx(at_reference[name][test], abs=1e-6), (name, test)
+    assert "gamma_x injected, Z between seeds" in report.format_evaluation(result)
     assert "ER template from er_sr0_301000150" in report.format_evaluation(result)
     assert "Between independent test sets" in html and "with each seed's ER and WIMP templates" in html
 

@@ -189,6 +189,7 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bo
         "test_seeds": extra_runs,
         "seed_spread": ev.seed_spread(seeds) if n_test_seeds > 1 else None,
         "significance_seed_spread": _seed_significance([search, *seed_searches]) if n_test_seeds > 1 else None,
+        "injection_seed_spread": _seed_injection([search, *seed_searches]) if n_test_seeds > 1 else None,
         "paired_leakage": ev.paired_leakage(np.concatenate([seed_labels for seed_labels, _ in seeds]),
                                             {k: np.concatenate([np.asarray(s[k], float) for _, s in seeds])
                                              for k in scores}),
@@ -547,6 +548,38 @@ def _seed_significance(searches):
             for name, zs in found.items()}
 
 
+def _injection_at(search, name, days):
+    """Z of every test (and of the S1 pattern after the WIMP-template fit) with ``name``
+    injected at ``days`` (Asimov data, the templates as they are)."""
+    produced = populations.expected_counts(search.plugin, live_days=days)
+    injected_count = INJECTED_PER_REFERENCE_EXPOSURE * days / search.reference_live_days
+    found = {}
+    for test_name, values, edges in search.tests():
+        signal, backgrounds = search.templates(produced, values, edges)
+        n, v = values[name]
+        excess = search.pooled(values, statistics.template(name, v, edges, injected_count, n))
+        data = sum(b.expected for b in backgrounds) + excess.expected
+        found[f"{test_name}_z"] = float(statistics.discovery_significance(signal, backgrounds, observed=data))
+        if test_name == "likelihood" and search.aft_pits is not None:
+            fit = statistics.goodness_of_fit(signal, backgrounds, data, asimov=True)
+            found["s1_pattern_gof_z"] = float(_s1_pattern_gof(search, produced, name, injected_count,
+                                                              fit.fitted_signal, None, 0)[0])
+    return found
+
+
+def _seed_injection(searches):
+    """The injection study's Z at the reference exposure with the ER and WIMP templates of each
+    test seed (the injected populations' own runs are shared): per population and test the Z of
+    each seed, their mean and standard deviation."""
+    found = {}
+    for search in searches:
+        for name in INJECTED_POPULATIONS:
+            for key, z in _injection_at(search, name, search.reference_live_days).items():
+                found.setdefault(name, {}).setdefault(key, []).append(z)
+    return {name: {key: {"z": zs, "mean": float(np.nanmean(zs)), "seed_std": float(np.nanstd(zs, ddof=1))}
+                   for key, zs in tests.items()} for name, tests in found.items()}
+
+
 def _injection_study(search, rng, n_bootstrap):
     """Z of every test when a population is injected on top of the background model
     (``INJECTED_PER_REFERENCE_EXPOSURE`` events produced in the reference exposure, Asimov data),
@@ -721,6 +754,9 @@ def format_evaluation(result):
         lines.append(f"  discovery Z at {result['reference_live_days']:g} live days (each seed's ER and WIMP "
                      "templates): " + "; ".join(f"{name} {m['mean']:.2f} +- {m['seed_std']:.2f}"
                                  for name, m in (result.get("significance_seed_spread") or {}).items()))
+        for name, tests in (result.get("injection_seed_spread") or {}).items():
+            lines.append(f"  {name} injected, Z between seeds: " + "; ".join(
+                f"{test[:-2]} {m['mean']:.2f} +- {m['seed_std']:.2f}" for test, m in tests.items()))
     for run, row in (result.get("er_template_study") or {}).items():
         lines.append(f"\nER template from {run} ({row['events_in_space']} events in the space; data: the nominal "
                      "model), false Z of a background-only search: " + "; ".join(
