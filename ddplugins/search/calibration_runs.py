@@ -111,12 +111,12 @@ def simulate_calibration_runs(st, rn220_events=20000, ambe_events=5000, sideband
     return made
 
 
-def _events(st, runs):
+def _events(st, runs, targets=TARGETS, columns=COLUMNS):
     """Per run: (events with the region flag, category) as a read of the run gives them."""
     parts = []
     for run in runs:
-        events = load_events(st, [run], (*TARGETS, REGION), selected=False, progress=False,
-                             keep_columns=[*COLUMNS, blinding.REGION_FIELD])
+        events = load_events(st, [run], (*targets, REGION), selected=False, progress=False,
+                             keep_columns=[*columns, blinding.REGION_FIELD])
         parts.append((run, events, categories(events, fiducial_volume(st, run))))
     return parts
 
@@ -253,16 +253,13 @@ def er_template(st, discriminant, with_anomaly, exclude=()):
             raise CalibrationRunError(
                 f"The store has no {role} run of detector {st.detector!r} for the ER template: make the calibration "
                 "campaign (ddcore train calibrate --from-calibration-runs --simulate-campaign ...) or process your own")
-    targets = ("event_basics", REGION) + (("anomaly_scores",) if with_anomaly else ())
-    columns = ["cs1", "cs2_bottom", "s2_area", "alt_s2_area", "x", "y", "z", blinding.REGION_FIELD]
-    columns += ["anomaly_score"] if with_anomaly else []
+    targets = ("event_basics",) + (("anomaly_scores",) if with_anomaly else ())
+    columns = ("cs1", "cs2_bottom", "s2_area", "alt_s2_area", "x", "y", "z")
+    columns += ("anomaly_score",) if with_anomaly else ()
 
     def space_events(runs):
-        parts = []
-        for run in runs:
-            events = load_events(st, [run], targets, selected=False, progress=False, keep_columns=columns)
-            parts.append(events[categories(events, fiducial_volume(st, run)) == ANALYSIS_SPACE])
-        return np.concatenate(parts)
+        return np.concatenate([events[category == ANALYSIS_SPACE]
+                               for _, events, category in _events(st, runs, targets, columns)])
 
     rn220, sideband = space_events(roles["rn220"]), space_events(roles["sideband"])
     if np.any(sideband[blinding.REGION_FIELD]):

@@ -548,6 +548,15 @@ def _seed_significance(searches):
             for name, zs in found.items()}
 
 
+def _with_injection(search, produced, values, edges, name, injected_count, resample=_as_is):
+    """(signal, backgrounds, Asimov data of the background model plus ``injected_count`` events
+    of ``name``) of one test."""
+    signal, backgrounds = search.templates(produced, values, edges, resample)
+    n, v = values[name]
+    excess = search.pooled(values, statistics.template(name, resample(v), edges, injected_count, n))
+    return signal, backgrounds, sum(b.expected for b in backgrounds) + excess.expected
+
+
 def _injection_at(search, name, days):
     """Z of every test (and of the S1 pattern after the WIMP-template fit) with ``name``
     injected at ``days`` (Asimov data, the templates as they are)."""
@@ -555,10 +564,7 @@ def _injection_at(search, name, days):
     injected_count = INJECTED_PER_REFERENCE_EXPOSURE * days / search.reference_live_days
     found = {}
     for test_name, values, edges in search.tests():
-        signal, backgrounds = search.templates(produced, values, edges)
-        n, v = values[name]
-        excess = search.pooled(values, statistics.template(name, v, edges, injected_count, n))
-        data = sum(b.expected for b in backgrounds) + excess.expected
+        signal, backgrounds, data = _with_injection(search, produced, values, edges, name, injected_count)
         found[f"{test_name}_z"] = float(statistics.discovery_significance(signal, backgrounds, observed=data))
         if test_name == "likelihood" and search.aft_pits is not None:
             fit = statistics.goodness_of_fit(signal, backgrounds, data, asimov=True)
@@ -597,10 +603,7 @@ def _injection_study(search, rng, n_bootstrap):
             row = {"population": name, "live_days": days, "injected": injected_count}
             for test_name, values, edges in search.tests():
                 def injected(resample, values=values, edges=edges):
-                    signal, backgrounds = search.templates(produced, values, edges, resample)
-                    n, v = values[name]
-                    excess = search.pooled(values, statistics.template(name, resample(v), edges, injected_count, n))
-                    return signal, backgrounds, sum(b.expected for b in backgrounds) + excess.expected
+                    return _with_injection(search, produced, values, edges, name, injected_count, resample)
 
                 signal, backgrounds, data = injected(_as_is)
                 n, v = values[name]
