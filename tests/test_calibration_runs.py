@@ -10,7 +10,7 @@ import ddcore
 from ddcore import blinding
 from ddplugins.ml.categories import CATEGORIES
 from ddplugins.search import calibration_runs, report
-from ddplugins.simulation import calibration_sources
+from ddplugins.simulation import calibration_sources, populations
 from ddplugins.simulation.populations import Population
 from tests.helpers import SMALL_RUN_OPTIONS
 
@@ -18,6 +18,7 @@ RN220, AMBE = "rn220_sr0_400000150", "ambe_sr0_400000150"
 SIDEBAND, SEARCH_RUN, NOT_BLINDED = "pseudo_sr0_400", "pseudo_sr0_401", "pseudo_sr0_402"
 # sideband science runs long enough for tens of ER events in the analysis space, of few populations
 SCIENCE = dict(sim_exposure_live_days=20.0, sim_pseudo_components=["er", "accidental", "neutron"])
+SIMULATED = ("accidental",)  # the small background of the signal region from the background simulation
 
 
 def options(st):
@@ -78,13 +79,14 @@ def campaign(tiny_models, tmp_path_factory):
     st = ddcore.context("xenon1t", storage=str(tmp_path_factory.mktemp("calibration_runs")),
                         **{**SMALL_RUN_OPTIONS, **SCIENCE, "sim_n_events": 150},
                         cnn_model_file=str(tiny_models["cnn"]), cvae_model_file=str(tiny_models["cvae"]))
-    for run in (RN220, AMBE, SIDEBAND, SEARCH_RUN, NOT_BLINDED):
+    simulated = list(calibration_runs.simulated_background_runs(st, 150, SIMULATED).values())
+    for run in (RN220, AMBE, SIDEBAND, SEARCH_RUN, NOT_BLINDED, *simulated):
         st.make(run, list(calibration_runs.TARGETS), progress_bar=False)
     for run in (SIDEBAND, SEARCH_RUN):
         blinding.blind(st, run, calibration_runs.REGION)
     output = tmp_path_factory.mktemp("calibration") / "calibration.json"
     result = calibration_runs.calibrate_from_runs(st, output, tiny_models["cnn"], tiny_models["cvae"],
-                                                  exclude=[SEARCH_RUN])
+                                                  exclude=[SEARCH_RUN], simulated_events=150, simulated=SIMULATED)
     return st, result, output
 
 
@@ -114,6 +116,13 @@ def test_the_er_model_is_scaled_to_the_sideband_in_the_control_region(campaign):
     found = result["normalisation"]
     assert found["er_signal_region_expected"] == pytest.approx(expected)
     assert 0 < found["er_relative_error"] < 1
+    # the small backgrounds of the signal region: the simulation's region events at the physics rate
+    (run,) = calibration_runs.simulated_background_runs(st, 150, SIMULATED).values()
+    ((_, accidental, _),) = calibration_runs._events(st, [run])
+    in_region = np.sum(accidental[blinding.REGION_FIELD])
+    produced = populations.expected_counts(options(st), live_days=reference_days)["accidental"]
+    assert in_region > 0
+    assert found["simulated_signal_region_expected"] == {"accidental": pytest.approx(produced * in_region / 150)}
     # every category with sideband events is calibrated, the analysis space with the signal region
     assert result["categories"]["analysis_space"]["n_events"] > np.sum(sideband_category == space)
     assert all(result["categories"][name]["statistic_quantiles"] is not None
@@ -133,6 +142,15 @@ def test_the_calibration_scores_a_run(campaign, tiny_models):
     record = report._calibration_record(scored, NOT_BLINDED)
     assert record["made_from"] == "calibration_runs" and record["runs"]["sideband"][0]["run"] == SIDEBAND
     assert record["normalisation"]["er_signal_region_expected"] > 0
+
+
+def test_a_missing_background_simulation_run_gets_a_named_error(campaign, tiny_models, tmp_path):
+    st, _, _ = campaign
+    missing = "no background simulation run 'cevns_sr0_400000150'"
+    with pytest.raises(calibration_runs.CalibrationRunError, match=missing):
+        calibration_runs.calibrate_from_runs(st, tmp_path / "c.json", tiny_models["cnn"], tiny_models["cvae"],
+                                             exclude=[SEARCH_RUN], simulated_events=150, simulated=("cevns",))
+    assert not (tmp_path / "c.json").exists()
 
 
 def test_a_store_without_calibration_runs_gets_a_named_error(tiny_models, tmp_path):
@@ -194,3 +212,16 @@ def test_the_likelihoods_er_background_from_the_calibration_runs(campaign):
     empty = ddcore.context("xenon1t", storage=str(st.storage[0].path) + "_empty", **SMALL_RUN_OPTIONS)
     with pytest.raises(calibration_runs.CalibrationRunError, match="no rn220 run of detector 'xenon1t' for the ER"):
         calibration_runs.er_template(empty, discriminant, False)
+
+
+def test_the_campaign_option_takes_the_background_simulation_events():
+    import argparse
+
+    from ddplugins.commands.search import _campaign
+
+    assert _campaign("20000:5000:6") == (20000, 5000, 6, calibration_runs.SIMULATED_EVENTS)
+    assert _campaign("20000:5000:6:800") == (20000, 5000, 6, 800)
+    for wrong in ("20000:5000", "1:2:3:4:5", "1:0:3", "a:b:c"):
+        with pytest.raises(argparse.ArgumentTypeError, match="RN220_EVENTS:AMBE_EVENTS:SIDEBAND_RUNS"
+                           if wrong != "1:0:3" else "at least 1"):
+            _campaign(wrong)

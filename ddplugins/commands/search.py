@@ -42,14 +42,18 @@ def _stratum(text):
 
 
 def _campaign(text):
+    from ddplugins.search.calibration_runs import SIMULATED_EVENTS
+
     try:
-        rn220, ambe, sideband = (int(v) for v in text.split(":"))
+        numbers = [int(v) for v in text.split(":")]
+        if len(numbers) not in (3, 4):
+            raise ValueError
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give RN220_EVENTS:AMBE_EVENTS:SIDEBAND_RUNS, "
+        raise argparse.ArgumentTypeError(f"{text!r}: give RN220_EVENTS:AMBE_EVENTS:SIDEBAND_RUNS[:SIMULATED_EVENTS], "
                                          "e.g. 20000:5000:6") from None
-    if min(rn220, ambe, sideband) < 1:
+    if min(numbers) < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: every number must be at least 1")
-    return rn220, ambe, sideband
+    return tuple(numbers) if len(numbers) == 4 else (*numbers, SIMULATED_EVENTS)
 
 
 def cmd_closure(args):
@@ -117,7 +121,9 @@ def cmd_train(args):
             if args.simulate_campaign:
                 models_st = ddcore.derive(st, cnn_model_file=str(cnn), cvae_model_file=str(cvae))
                 calibration_runs.simulate_calibration_runs(models_st, *args.simulate_campaign)
-            calibration_runs.calibrate_from_runs(st, output, cnn, cvae, exclude=args.exclude_run)
+            simulated = args.simulate_campaign[3] if args.simulate_campaign else calibration_runs.SIMULATED_EVENTS
+            calibration_runs.calibrate_from_runs(st, output, cnn, cvae, exclude=args.exclude_run,
+                                                 simulated_events=simulated)
             return
         training.calibrate(st, output, cnn, cvae, n_events=args.events, workers=args.workers,
                            population_events=dict(args.population_events or []), strata=args.stratum)
@@ -327,10 +333,11 @@ def ddcore_register_commands(cli: CommandLine) -> None:
                    help="calibrate: as an experiment does, on the store's runs that their run metadata names, "
                    "never on truth labels: rn220 (ER) and ambe (NR) calibration runs, and blinded science "
                    "runs as the sideband (see ddplugins.search.calibration_runs)")
-    p.add_argument("--simulate-campaign", type=_campaign, metavar="RN220:AMBE:SIDEBAND",
+    p.add_argument("--simulate-campaign", type=_campaign, metavar="RN220:AMBE:SIDEBAND[:SIMULATED]",
                    help="with --from-calibration-runs: first simulate an rn220 run of RN220 events, an ambe "
-                   "run of AMBE events and SIDEBAND (at most 20) blinded science runs (pseudo_<preset>_400...), "
-                   "e.g. 20000:5000:6")
+                   "run of AMBE events, SIDEBAND (at most 20) blinded science runs (pseudo_<preset>_400...) "
+                   "and a background-simulation run of SIMULATED events (default 5000) of each small "
+                   "background of the signal region (cevns, accidental, wall, multisite), e.g. 20000:5000:6")
     p.add_argument("--exclude-run", action="append", default=[], metavar="RUN",
                    help="with --from-calibration-runs: a blinded run of the search itself, never a sideband; "
                    "repeatable")

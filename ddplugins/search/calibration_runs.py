@@ -13,6 +13,13 @@ runs and blinded science runs that the store's run metadata names, never from tr
   radiogenic-neutron rate of the detector configuration (single scatters in the search's energy
   window per tonne-year, taken as its analysis-space rate) times the share of AmBe analysis-space
   events in the region. The AmBe spectrum is harder than the radiogenic one: stated, not modelled.
+- **The small backgrounds inside the signal region**: CEvNS, accidental coincidences, wall events
+  and multiple-scatter gammas, which no calibration source stands for, from the background
+  simulation (a run of each, ``SIMULATED_IN_REGION``), their region events weighted by the
+  physics rate of the detector configuration, as XENON1T took its CEvNS and materials
+  backgrounds from simulation (it derived accidentals and the wall model from data: not done
+  here). Without them every such event in the region is flagged as an anomaly the calibration
+  never expected: 40 background-only runs then flagged 104 analysis-space events for 74.5.
 - **The CNN's likelihood ratio**: rn220 against ambe events in the analysis space (the NR
   calibration stands in for the signal; the WIMP model enters only the WIMP-template likelihood).
 
@@ -30,7 +37,7 @@ from ddplugins.analyses.datasets import fiducial_volume, load_events, run_preset
 from ddplugins.ml import density
 from ddplugins.ml.categories import CATEGORIES, categories
 from ddplugins.search import calibration_fit, training
-from ddplugins.simulation import spectra
+from ddplugins.simulation import populations, spectra
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +48,8 @@ COLUMNS = tuple(dict.fromkeys(("cs1", "cs2_bottom", "s2_area", "alt_s2_area", "x
 ANALYSIS_SPACE = CATEGORIES.index("analysis_space")
 SIDEBAND_FIRST_SEED = 400  # simulated sideband science runs: pseudo_<preset>_400 ... 419
 SIDEBAND_MAX_RUNS = 20
+SIMULATED_IN_REGION = ("cevns", "accidental", "wall", "multisite")
+SIMULATED_EVENTS = 5000  # events of each of their runs in the simulated campaign
 CLOSURE_FIRST_SEED = 420  # simulated science runs of the closure test (``ddcore closure``): 420 ...
 
 
@@ -87,10 +96,12 @@ def live_days(st, run):
     return float(livetime) / 86400.0
 
 
-def simulate_calibration_runs(st, rn220_events=20000, ambe_events=5000, sideband_runs=6):
+def simulate_calibration_runs(st, rn220_events=20000, ambe_events=5000, sideband_runs=6,
+                              simulated_events=SIMULATED_EVENTS):
     """Make the simulated calibration campaign (the step real data replace): one rn220 and one
-    ambe run of the given events and ``sideband_runs`` blinded background science runs
-    (``pseudo_<preset>_400``, ...). Returns their names."""
+    ambe run of the given events, ``sideband_runs`` blinded background science runs
+    (``pseudo_<preset>_400``, ...) and the background simulation of the small backgrounds
+    (``simulated_events`` each, :func:`simulated_background_runs`). Returns their names."""
     if not 1 <= sideband_runs <= SIDEBAND_MAX_RUNS:
         raise CalibrationRunError(
             f"sideband_runs={sideband_runs}: simulate 1 to {SIDEBAND_MAX_RUNS} sideband runs (seeds "
@@ -101,6 +112,9 @@ def simulate_calibration_runs(st, rn220_events=20000, ambe_events=5000, sideband
         run = split_runs(run_st, "calibration", sources=(source,))[0]
         run_st.make(run, list(TARGETS))
         made.append(run)
+    for name, run in simulated_background_runs(st, simulated_events).items():
+        derive(st, sim_n_events=int(simulated_events)).make(run, list(TARGETS))
+        made.append(run)
     preset = run_preset(st)
     for i in range(int(sideband_runs)):
         run = f"pseudo_{preset}_{SIDEBAND_FIRST_SEED + i:03d}"
@@ -109,6 +123,35 @@ def simulate_calibration_runs(st, rn220_events=20000, ambe_events=5000, sideband
             blinding.blind(st, run, REGION)
         made.append(run)
     return made
+
+
+def simulated_background_runs(st, n_events=SIMULATED_EVENTS, names=SIMULATED_IN_REGION):
+    """{population: run} of the background simulation that models the small backgrounds inside
+    the signal region: the calibration split's run of ``n_events`` of each population of ``names``."""
+    run_st = derive(st, sim_n_events=int(n_events))
+    return {name: split_runs(run_st, "calibration", sources=(name,))[0] for name in names}
+
+
+def _simulated_in_region(st, reference_days, n_events, names):
+    """(events, category, weight) of the background simulation's events in the signal region,
+    each weighted by its population's expected events in ``reference_days`` per event simulated;
+    and {population: expected events in the region}."""
+    run_st = derive(st, sim_n_events=int(n_events))
+    parts, expected = [], {}
+    for name, run in simulated_background_runs(st, n_events, names).items():
+        if not run_st.is_stored(run, "cvae_losses"):
+            raise CalibrationRunError(
+                f"The store has no background simulation run {run!r} ({name}, {n_events} events) for the small "
+                "backgrounds of the signal region: make it (ddcore train calibrate --from-calibration-runs "
+                "--simulate-campaign RN220:AMBE:SIDEBAND:SIMULATED, SIMULATED its events)")
+        ((_, events, category),) = _events(run_st, [run])
+        plugin = run_st.get_single_plugin(run, "instructions")
+        produced = populations.expected_counts(plugin, live_days=reference_days)[name]
+        region = events[blinding.REGION_FIELD]
+        weight = np.full(int(region.sum()), produced / int(n_events))
+        parts.append((events[region], category[region], weight))
+        expected[name] = float(weight.sum())
+    return parts, expected
 
 
 def _events(st, runs, targets=TARGETS, columns=COLUMNS):
@@ -129,10 +172,13 @@ def normalisation(numerator, denominator, what, counted=True):
     return numerator / denominator, float(np.sqrt((1 / numerator if counted else 0.0) + 1 / denominator))
 
 
-def calibrate_from_runs(st, output, cnn_model, cvae_model, exclude=()):
+def calibrate_from_runs(st, output, cnn_model, cvae_model, exclude=(), simulated_events=SIMULATED_EVENTS,
+                        simulated=SIMULATED_IN_REGION):
     """Calibrate the anomaly score on the calibration runs and blinded science runs the store's
-    run metadata names (see the module's description); ``exclude``: runs of the search itself,
-    never used. Returns the calibration (also written to ``output``)."""
+    run metadata names and, inside the signal region, the background simulation of the small
+    backgrounds ``simulated`` (runs of ``simulated_events``; see the module's description);
+    ``exclude``: runs of the search itself, never used. Returns the calibration (also written
+    to ``output``)."""
     models_st = derive(st, cnn_model_file=str(cnn_model), cvae_model_file=str(cvae_model))
     roles = {"rn220": runs_with_source(models_st, "rn220"), "ambe": runs_with_source(models_st, "ambe"),
              "sideband": blinded_runs(models_st, exclude=set(exclude))}
@@ -168,12 +214,14 @@ def calibrate_from_runs(st, output, cnn_model, cvae_model, exclude=()):
     expected_nr = plugin.neutron_rate_per_t_yr * tonne_years
     nr_scale, nr_error = normalisation(expected_nr, int(ambe_space.sum()), "the ambe runs", counted=False)
     rn220_region, ambe_region = rn220[blinding.REGION_FIELD], ambe[blinding.REGION_FIELD]
+    in_region, simulated_expected = _simulated_in_region(models_st, reference_days, simulated_events, simulated)
     background = np.concatenate([
         training.background_rows(sideband, sideband_category, np.full(len(sideband), sideband_weight)),
         training.background_rows(rn220[rn220_region], rn220_category[rn220_region],
                                  np.full(int(rn220_region.sum()), sideband_weight * er_scale)),
         training.background_rows(ambe[ambe_region], ambe_category[ambe_region],
                                  np.full(int(ambe_region.sum()), nr_scale)),
+        *(training.background_rows(*part) for part in in_region),
     ])
     lineages = {run: str(models_st.key_for(run, "cvae_losses")) for runs in roles.values() for run in runs}
     hashes = {
@@ -189,11 +237,15 @@ def calibrate_from_runs(st, output, cnn_model, cvae_model, exclude=()):
             "er_relative_error": er_error,
             "nr_signal_region_expected": float(nr_scale * ambe_region.sum()),
             "nr_relative_error": nr_error,
+            "simulated_signal_region_expected": simulated_expected,
+            "simulated_events": int(simulated_events),
         },
     }
-    log.info("Signal region: %.1f ER events expected (rn220, +-%.1f%%), %.3f NR (ambe, +-%.1f%%) in %.1f live days; "
-             "sideband %.1f live days", hashes["normalisation"]["er_signal_region_expected"], 100 * er_error,
-             hashes["normalisation"]["nr_signal_region_expected"], 100 * nr_error, reference_days, sideband_days)
+    log.info("Signal region: %.1f ER events expected (rn220, +-%.1f%%), %.3f NR (ambe, +-%.1f%%), %s (simulation) "
+             "in %.1f live days; sideband %.1f live days", hashes["normalisation"]["er_signal_region_expected"],
+             100 * er_error, hashes["normalisation"]["nr_signal_region_expected"], 100 * nr_error,
+             ", ".join(f"{v:.2f} {k}" for k, v in simulated_expected.items()) or "nothing else",
+             reference_days, sideband_days)
     result = calibration_fit.make_calibration(background, rn220["cnn_score"][rn220_category == ANALYSIS_SPACE],
                                               ambe["cnn_score"][ambe_space], hashes, lineages)
     training.save_calibration(output, result)
