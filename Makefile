@@ -154,6 +154,8 @@ BACKGROUND_ONLY = sim_pseudo_components=["er","neutron","cevns","accidental","wa
 results: $(STAMP)
 	$(BIN)/ddcore train calibrate -d $(DETECTOR) --from-calibration-runs --simulate-campaign 20000:5000:20 \
 		--exclude-run pseudo_sr0_000 --exclude-run pseudo_sr0_001 -o $(CALIBRATION_RUNS)
+	$(BIN)/ddcore report $(REPORT_OPTIONS) -o $(RESULTS)/$(DETECTOR)_calibration_runs_search --pseudo-run pseudo_sr0_001 \
+		--test-seeds 7 --set anomaly_calibration_file=$(CALIBRATION_RUNS)
 	$(BIN)/ddcore report $(REPORT_OPTIONS) -o $(RESULTS)/$(DETECTOR)_calibration_runs --pseudo-run pseudo_sr0_001 \
 		--test-seeds 7 --set anomaly_calibration_file=$(CALIBRATION_RUNS) --er-from-calibration-runs \
 		--er-template-run rn220_sr0_400020000 --er-template-run er_sr0_301005000
@@ -165,6 +167,10 @@ results: $(STAMP)
 		--set anomaly_calibration_file=$(CALIBRATION_RUNS) -o $(RESULTS)/closure40_calibration_runs.json
 	$(BIN)/ddcore closure -d $(DETECTOR) --simulate 420:40 --set '$(BACKGROUND_ONLY)' \
 		-o $(RESULTS)/closure40_truth_calibration.json
+	$(BIN)/ddcore closure -d $(DETECTOR) --simulate 460:40 --set '$(BACKGROUND_ONLY)' \
+		--set anomaly_calibration_file=$(CALIBRATION_RUNS) -o $(RESULTS)/closure40b_calibration_runs.json
+	$(BIN)/ddcore closure -d $(DETECTOR) --simulate 460:40 --set '$(BACKGROUND_ONLY)' \
+		-o $(RESULTS)/closure40b_truth_calibration.json
 	$(BIN)/ddcore report $(REPORT_OPTIONS) -o $(RESULTS)/$(DETECTOR)_realistic --pseudo-run pseudo_sr0_001 \
 		--mismodelling --test-seeds 7 --toys 1000 --workers 2
 	$(BIN)/ddcore evaluate $(REPORT_OPTIONS) -o $(RESULTS)/sensitivity_1ty \
