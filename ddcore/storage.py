@@ -54,6 +54,10 @@ RUN_METADATA_FILE = "run_metadata.json"
 WRITING_MARK = ".writing-"
 REPLACED_MARK = ".replaced-"
 TARGET_ZARR_CHUNK_BYTES = 4_000_000
+# strax chunks after which a saver writes out the waiting rows of a partly filled zarr chunk: a
+# field of a few bytes per event fills its 4 MB zarr chunk only after ~10^6 events, so without a
+# bound the waiting rows grew with run length
+PENDING_CHUNKS_LIMIT = 8
 BLOSC_BLOCK_BYTES = 1 << 20
 RUN_TIME_FIELDS = ("start", "end")
 
@@ -458,10 +462,14 @@ class ZarrSaver(strax.Saver):
     """Appends each chunk to the field arrays of a temporary group, records where its rows are
     and their checksums, and publishes the group by renaming it on a clean close.
 
-    Only whole zarr chunks are written while saving; the rows of a partly filled one wait in
-    memory (less than a zarr chunk per field) until the next strax chunk completes it or the
-    saver closes. Appending straight to the arrays made zarr read, decode and re-encode the
-    partly filled chunk on every append.
+    Whole zarr chunks are written while saving; the rows of a partly filled one wait in memory
+    (less than a zarr chunk per field) until a later strax chunk completes it, the saver closes,
+    or they have waited ``PENDING_CHUNKS_LIMIT`` strax chunks: then they are written as they are,
+    and the next rows complete that zarr chunk in the store. A field of large rows (an image)
+    completes its zarr chunks within every strax chunk and is never written partly; a field of a
+    few bytes per row is, every few strax chunks, so what waits does not grow with run length. Appending straight to the
+    arrays made zarr read, decode and re-encode the partly filled chunk on every append; waiting
+    without a bound made memory grow with run length.
     """
 
     # One writer per array: appends from forked processes would race.
@@ -490,6 +498,8 @@ class ZarrSaver(strax.Saver):
         self.group = group
         self._flush_metadata()
         self.pending = {}  # field -> rows not yet written (fewer than one zarr chunk)
+        self.waiting_since = {}  # field -> the strax chunk from which its pending rows wait
+        self.chunks_saved = 0
 
     def _flush_metadata(self):
         self.group.attrs[METADATA_ATTR] = _jsonable(self.md)
@@ -498,19 +508,29 @@ class ZarrSaver(strax.Saver):
         array = self.group[name]
         per_chunk = array.chunks[0]
         pending = self.pending.pop(name, None)
-        if pending is not None:  # complete the waiting zarr chunk first
-            fill = min(per_chunk - len(pending), len(values))
-            head = np.concatenate([pending, values[:fill]])
+        since = self.waiting_since.pop(name, self.chunks_saved)
+        # rows of the zarr chunk being filled: waiting here, or written by a flush of waiting rows
+        filling = (array.shape[0] + (0 if pending is None else len(pending))) % per_chunk
+        if filling:  # complete that zarr chunk first
+            fill = min(per_chunk - filling, len(values))
+            head = values[:fill].copy() if pending is None else np.concatenate([pending, values[:fill]])
             values = values[fill:]
-            if len(head) < per_chunk:
-                self.pending[name] = head
+            if fill < per_chunk - filling:
+                if len(head):
+                    self.pending[name], self.waiting_since[name] = head, since
                 return
             self._write_rows(array, head)
         whole = len(values) - len(values) % per_chunk
         if whole:
             self._write_rows(array, values[:whole])
         if whole < len(values):
-            self.pending[name] = values[whole:].copy()
+            self.pending[name], self.waiting_since[name] = values[whole:].copy(), self.chunks_saved
+
+    def _write_waiting(self, names):
+        """Write the waiting rows of fields ``names`` as they are (a partly filled zarr chunk)."""
+        for name in names:
+            self._write_rows(self.group[name], self.pending.pop(name))
+            del self.waiting_since[name]
 
     @staticmethod
     def _write_rows(array, rows):
@@ -521,6 +541,9 @@ class ZarrSaver(strax.Saver):
     def _save_chunk(self, data, chunk_info, executor=None):
         for name in data.dtype.names:
             self._append_whole_chunks(name, data[name])
+        self.chunks_saved += 1
+        self._write_waiting([name for name, since in self.waiting_since.items()
+                             if self.chunks_saved - since >= PENDING_CHUNKS_LIMIT])
         row_start = self.rows_written
         self.rows_written += len(data)
         return dict(row_start=row_start), None
@@ -533,9 +556,7 @@ class ZarrSaver(strax.Saver):
         if "exception" in self.md or self.got_exception is not None:
             shutil.rmtree(self.temporary, ignore_errors=True)
             return
-        for name, rows in self.pending.items():
-            self._write_rows(self.group[name], rows)
-        self.pending = {}
+        self._write_waiting(list(self.pending))
         self._flush_metadata()
         if self.replaces_existing and _is_group(self.path):
             replaced = f"{self.path}{REPLACED_MARK}{uuid.uuid4().hex[:8]}"

@@ -42,6 +42,48 @@ def test_image_fields_round_trip_bit_identical(st):
         assert array_digest(stored[name]) == array_digest(fresh[name]), name
 
 
+def test_waiting_rows_stay_bounded_and_the_data_load_unchanged(tmp_path, monkeypatch):
+    """Rows of a partly filled zarr chunk wait at most a few strax chunks before they are written
+    as they are, and the next rows complete that zarr chunk in the store: same data, and what
+    waits in memory does not grow with run length."""
+    from ddcore import storage
+
+    monkeypatch.setattr(storage, "PENDING_CHUNKS_LIMIT", 3)
+    saves, partial_writes = {}, []  # saver -> [(bytes of the strax chunk, bytes waiting after it)]
+    save_chunk, write_waiting = storage.ZarrSaver._save_chunk, storage.ZarrSaver._write_waiting
+
+    def counted_save(self, data, *args, **kwargs):
+        result = save_chunk(self, data, *args, **kwargs)
+        saves.setdefault(id(self), []).append((data.nbytes, sum(rows.nbytes for rows in self.pending.values())))
+        return result
+
+    def counted_write(self, names):
+        partial_writes.append(len(names))
+        write_waiting(self, names)
+
+    monkeypatch.setattr(storage.ZarrSaver, "_save_chunk", counted_save)
+    monkeypatch.setattr(storage.ZarrSaver, "_write_waiting", counted_write)
+    options = {**SMALL_RUN_OPTIONS, "sim_events_per_chunk": 10}
+    stored = ddcore.context("xenon1t", storage=str(tmp_path / "store"), **options)
+    for data_type in ("peak_basics", "event_basics"):
+        stored.make(ER_RUN, data_type, progress_bar=False)
+    streamed = [history for history in saves.values() if len(history) >= 6]  # peak_basics, event_basics
+    assert len(streamed) >= 2
+    for history in streamed:
+        chunk_bytes, waiting = np.array(history).T
+        # what waits came with the last three strax chunks at most
+        assert all(waiting[i] <= chunk_bytes[max(0, i - 2):i + 1].sum() for i in range(len(history)))
+    # fields were written partly while saving, not only when the savers closed
+    assert sum(n > 0 for n in partial_writes) > len(saves)
+    fresh = ddcore.context("xenon1t", storage=[], **options)
+    for data_type in ("peak_basics", "event_basics"):
+        loaded = stored.get_array(ER_RUN, data_type, progress_bar=False)
+        made = fresh.get_array(ER_RUN, data_type, progress_bar=False)
+        assert loaded.dtype == made.dtype and len(loaded) == len(made) > 0
+        for name in loaded.dtype.names:
+            assert array_digest(loaded[name]) == array_digest(made[name]), (data_type, name)
+
+
 def test_layout_is_one_zarr_array_per_field(st, store_dir):
     key = st.key_for(ER_RUN, "event_images")
     group = store_dir / ER_RUN / f"event_images-{key.lineage_hash}"
