@@ -467,9 +467,9 @@ class ZarrSaver(strax.Saver):
     or they have waited ``PENDING_CHUNKS_LIMIT`` strax chunks: then they are written as they are,
     and the next rows complete that zarr chunk in the store. A field of large rows (an image)
     completes its zarr chunks within every strax chunk and is never written partly; a field of a
-    few bytes per row is, every few strax chunks, so what waits does not grow with run length. Appending straight to the
-    arrays made zarr read, decode and re-encode the partly filled chunk on every append; waiting
-    without a bound made memory grow with run length.
+    few bytes per row is, every few strax chunks, so what waits does not grow with run length.
+    Appending straight to the arrays made zarr read, decode and re-encode the partly filled chunk
+    on every append.
     """
 
     # One writer per array: appends from forked processes would race.

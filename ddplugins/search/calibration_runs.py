@@ -112,7 +112,7 @@ def simulate_calibration_runs(st, rn220_events=20000, ambe_events=5000, sideband
         run = split_runs(run_st, "calibration", sources=(source,))[0]
         run_st.make(run, list(TARGETS))
         made.append(run)
-    for name, run in simulated_background_runs(st, simulated_events).items():
+    for run in simulated_background_runs(st, simulated_events).values():
         derive(st, sim_n_events=int(simulated_events)).make(run, list(TARGETS))
         made.append(run)
     preset = run_preset(st)
