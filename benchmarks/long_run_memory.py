@@ -8,10 +8,15 @@ is sampled every second while the run is made: ``rss_mb_at`` gives it at a quart
 quarters and the end of the run, and ``growth_mb_per_10k_events_second_half`` (``growth_error``
 its standard error) the slope of a straight line through the second half's samples (the run's
 events taken as processed at a constant rate): a memory that is flat in run length has a slope
-near zero there, whatever the warm-up before it cost.
+near zero there, whatever the warm-up before it cost. ``rss_mb_after_run`` is the resident
+memory when the run is made and ``freed_by_malloc_trim_mb`` what glibc's ``malloc_trim`` gives
+back then: free memory the allocator kept. ``--trim-seconds S`` trims every S seconds through
+the run (results in long_run_memory_trimmed.json), so that the trajectory follows the memory in
+use rather than the allocator's high-water marks.
 """
 
 import argparse
+import ctypes
 import json
 import os
 import resource
@@ -61,24 +66,50 @@ def trajectory(samples, n_events):
     return at, round(float(slope), 2), round(float(np.sqrt(covariance[0, 0])), 2)
 
 
-def one_run(n_events, target, chunk):
+class AllocatorTrimmer(threading.Thread):
+    """Calls glibc's ``malloc_trim(0)`` every ``interval`` seconds until stopped: memory that
+    the allocator holds free goes back to the system, so what stays resident is in use."""
+
+    def __init__(self, interval):
+        super().__init__(daemon=True)
+        self.interval, self._stop_event = interval, threading.Event()
+        self.malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+
+    def run(self):
+        while not self._stop_event.wait(self.interval):
+            self.malloc_trim(0)
+
+    def stop(self):
+        self._stop_event.set()
+        self.join()
+
+
+def one_run(n_events, target, chunk, trim_seconds=0.0):
     import ddcore
 
     with tempfile.TemporaryDirectory() as store:
         st = ddcore.context("xenon1t", storage=store, sim_n_events=n_events, sim_events_per_chunk=chunk)
         sampler = ResidentMemorySampler()
         sampler.start()
+        trimmer = AllocatorTrimmer(trim_seconds) if trim_seconds else None
+        if trimmer:
+            trimmer.start()
         started = time.time()
         st.make("er_sr0_070", target, progress_bar=False)
         elapsed = time.time() - started
         sampler.stop()
+        if trimmer:
+            trimmer.stop()
+        held_mb = _resident_mb()
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
         rows = len(st.get_array("er_sr0_070", "event_basics", progress_bar=False))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     at, slope, slope_error = trajectory(sampler.samples, n_events)
     return dict(events=n_events, target=target, events_per_chunk=chunk, event_rows=rows,
-                seconds=round(elapsed, 1), events_per_s=round(n_events / elapsed, 1),
+                seconds=round(elapsed, 1), events_per_s=round(n_events / elapsed, 1), trim_seconds=trim_seconds,
                 peak_rss_mb=round(peak_mb, 1), rss_mb_at=at, growth_mb_per_10k_events_second_half=slope,
-                growth_error=slope_error)
+                growth_error=slope_error, rss_mb_after_run=round(held_mb, 1),
+                freed_by_malloc_trim_mb=round(held_mb - _resident_mb(), 1))
 
 
 def main():
@@ -86,21 +117,26 @@ def main():
     parser.add_argument("--events", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--target", default="anomaly_scores")
     parser.add_argument("--chunk", type=int, default=250, help="events per chunk (the simulator's default)")
+    parser.add_argument("--trim-seconds", type=float, default=0.0,
+                        help="call glibc's malloc_trim every this many seconds during the run (a diagnostic: "
+                             "what stays resident is then memory in use, not free memory the allocator keeps)")
     parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.single:
-        print(json.dumps(one_run(args.events[0], args.target, args.chunk)))
+        print(json.dumps(one_run(args.events[0], args.target, args.chunk, args.trim_seconds)))
         return
     results = []
     for n in args.events:
         out = subprocess.run([sys.executable, __file__, "--single", "--events", str(n), "--target",
-                              args.target, "--chunk", str(args.chunk)], capture_output=True, text=True)
+                              args.target, "--chunk", str(args.chunk), "--trim-seconds", str(args.trim_seconds)],
+                             capture_output=True, text=True)
         line = [text for text in out.stdout.splitlines() if text.startswith("{")]
         if out.returncode or not line:
             sys.exit(f"run with {n} events failed:\n{out.stderr[-3000:]}")
         results.append(json.loads(line[-1]))
         print(line[-1], flush=True)
-    path = os.path.join(os.path.dirname(__file__), "results", "long_run_memory.json")
+    name = "long_run_memory_trimmed.json" if args.trim_seconds else "long_run_memory.json"
+    path = os.path.join(os.path.dirname(__file__), "results", name)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
         json.dump(results, f, indent=1)
