@@ -394,6 +394,23 @@ def test_template_likelihood_does_not_drift_with_template_size():
     assert abs(z_small - z_large) < 2 * np.hypot(err_small, err_large) + 0.1
 
 
+def test_a_bootstrap_of_selected_events_varies_their_number_binomially():
+    """Resampling the 300 of 1,000 simulated events that passed a cut keeps their count as a
+    bootstrap of all 1,000 would: mean 300, variance 1,000 x 0.3 x 0.7 = 210; without the number
+    simulated the count stays fixed (a shape-only resample)."""
+    from ddplugins.search import statistics
+
+    resample = statistics.resampler(np.random.default_rng(5))
+    selected = np.arange(300.0)
+    counts = np.array([len(resample(selected, 1000)) for _ in range(4000)])
+    assert abs(counts.mean() - 300) < 4 * np.sqrt(210 / len(counts))
+    assert 0.85 < counts.var(ddof=1) / 210 < 1.15
+    drawn = resample(selected, 1000)
+    assert np.isin(drawn, selected).all()
+    assert {len(resample(selected)) for _ in range(20)} == {300}
+    assert len(resample(np.arange(1000.0), 1000)) == 1000
+
+
 def test_expected_counts_enter_once_and_rate_nuisances_cost_significance():
     from ddplugins.search import statistics
 

@@ -364,7 +364,7 @@ def _background_flag_fraction(backgrounds):
     return float(flagged / total), float(error / total), float(total)
 
 
-def _as_is(values):
+def _as_is(values, n_simulated=None):
     return values
 
 
@@ -426,7 +426,7 @@ class SearchTemplates:
 
     def templates(self, produced, values, edges, resample=_as_is):
         """Signal (WIMP) and background templates for the expected counts ``produced``."""
-        made = {name: statistics.template(name, resample(v), edges, produced[name], n)
+        made = {name: statistics.template(name, resample(v, n), edges, produced[name], n)
                 for name, (n, v) in values.items() if name in produced}  # not the injected-only ones
         if self.er_calibration is not None and values is not self.flags:
             made["er"] = self._calibrated_er(produced, values, edges, resample)
@@ -553,7 +553,7 @@ def _with_injection(search, produced, values, edges, name, injected_count, resam
     of ``name``) of one test."""
     signal, backgrounds = search.templates(produced, values, edges, resample)
     n, v = values[name]
-    excess = search.pooled(values, statistics.template(name, resample(v), edges, injected_count, n))
+    excess = search.pooled(values, statistics.template(name, resample(v, n), edges, injected_count, n))
     return signal, backgrounds, sum(b.expected for b in backgrounds) + excess.expected
 
 
@@ -633,11 +633,11 @@ def _s1_pattern_gof(search, produced, name, injected_count, fitted_wimps, rng, n
     and half the 16-84% range of the Z over bootstrap resamples of every population's events."""
 
     def z(resample):
-        made = {p: s1_pattern_gof.template(p, resample(v), produced[p], n)
+        made = {p: s1_pattern_gof.template(p, resample(v, n), produced[p], n)
                 for p, (n, v) in search.aft_pits.items() if p in produced}
         wimp = made.pop("wimp")
         n, pits = search.aft_pits[name]
-        excess = s1_pattern_gof.template(name, resample(pits), injected_count, n)
+        excess = s1_pattern_gof.template(name, resample(pits, n), injected_count, n)
         model = [*made.values(), wimp.scaled(fitted_wimps / max(wimp.expected.sum(), 1e-12))]
         observed = sum(t.expected for t in made.values()) + excess.expected
         return s1_pattern_gof.bottom_heavy_excess_z(model, observed)

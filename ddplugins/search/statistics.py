@@ -223,10 +223,18 @@ def upper_limit(signal, backgrounds, observed=None, confidence_level=0.9):
 
 
 def resampler(rng):
-    """A function that draws a bootstrap resample of an array (as many values, with replacement)."""
+    """A function that draws a bootstrap resample of an array: ``resample(values)`` as many
+    values, with replacement; ``resample(values, n_simulated)`` the values a bootstrap of all
+    ``n_simulated`` events would keep, where ``values`` are those of the events that passed a
+    selection (the analysis space, a cut): their number varies binomially, so a template's
+    efficiency carries its simulation statistics (a one-bin count included)."""
 
-    def resample(values):
-        return np.asarray(values)[rng.integers(0, len(values), len(values))] if len(values) else values
+    def resample(values, n_simulated=None):
+        values = np.asarray(values)
+        kept = len(values)
+        if n_simulated is not None and n_simulated > kept:
+            kept = rng.binomial(n_simulated, kept / n_simulated)
+        return values[rng.integers(0, len(values), kept)] if len(values) else values
 
     return resample
 
@@ -238,7 +246,7 @@ def bootstrap_significance(make_templates, rng, n_bootstrap=20):
     backgrounds, observed counts); NaN where the fit of the templates themselves does not
     converge."""
     resample = resampler(rng)
-    central = discovery_significance(*make_templates(lambda values: values))
+    central = discovery_significance(*make_templates(lambda values, n_simulated=None: values))
     if np.isnan(central):
         return central, float("nan")
     spread = [discovery_significance(*make_templates(resample)) for _ in range(n_bootstrap)]
