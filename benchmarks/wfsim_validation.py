@@ -181,16 +181,23 @@ def process_ddcore(args):
 
     import ddcore
 
-    # WFSim's PMTs share one gain (its single-PE spectrum normalised to 1): no gain spread
-    st = ddcore.context("xenonnt", raw_data=os.path.join(args.work, "strax_data"), storage=[],
-                        adc_per_pe=ADC_PER_PE, pmt_gain_spread=0, **_detector(args.work))
-    started = time.perf_counter()
-    events = st.get_array(RUN, "event_basics", progress_bar=False)
-    _save_events(args.work, "ddcore", events, time.perf_counter() - started)
+    for name, options in PROJECT_VARIANTS.items():
+        # WFSim's PMTs share one gain (its single-PE spectrum normalised to 1): no gain spread
+        st = ddcore.context("xenonnt", raw_data=os.path.join(args.work, "strax_data"), storage=[],
+                            adc_per_pe=ADC_PER_PE, pmt_gain_spread=0, **_detector(args.work), **options)
+        started = time.perf_counter()
+        events = st.get_array(RUN, "event_basics", progress_bar=False)
+        _save_events(args.work, name, events, time.perf_counter() - started)
     truth = st.get_array(RUN, "truth", progress_bar=False)
     np.save(os.path.join(args.work, "truth.npy"), truth)
 
 
+# the project as it comes (an S1 needs 3 PMTs, the 3-fold coincidence of XENON's WIMP searches),
+# and with straxen's 2-fold S1 classification (``s1_min_coincidence`` 2), so that the two
+# processors are also compared at the same coincidence level
+PROJECT_VARIANTS = {"ddcore": {}, "ddcore_2fold": {"s1_min_channels": 2}}
+PROCESSORS = {"straxen": "straxen 4.1.1", "ddcore": "this project",
+              "ddcore_2fold": "this project, 2-fold S1s as straxen"}
 S1_TIME_TOLERANCE_NS = 300  # main S1 centre vs the mean arrival time of WFSim's S1 photons
 S1_PHOTON_BINS = (1, 3, 4, 5, 6, 8, 11, 16, 31, 100_000)  # detected photons (WFSim truth n_photon)
 
@@ -242,7 +249,9 @@ def compare(args):
     rng = np.random.default_rng(args.seed)
     truth = np.load(os.path.join(args.work, "truth.npy"))
     found = {}
-    for name in ("straxen", "ddcore"):
+    for name in PROCESSORS:
+        if name != "straxen" and not os.path.exists(os.path.join(args.work, f"events_{name}.npz")):
+            continue  # a work folder of before the 2-fold variant
         with np.load(os.path.join(args.work, f"events_{name}.npz")) as f:
             events = {k: f[k] for k in f.files}
         found[name] = (events, *match(events, truth))
@@ -278,7 +287,8 @@ def compare(args):
             ratio = events[f"{peak.lower()}_area"][matched[ok]] / truth_rows["raw_area"][ok]
             median, error, spread = _median_and_spread(ratio, rng)
             row |= {name: median, f"{name}_error": error, f"{name}_spread": spread}
-            row["events"] = int(np.sum(ok))
+        # each processor's own matched events (as many as it found)
+        row["events"] = " / ".join(f"{int(np.sum(f[index])):,}" for f in found.values())
         rows.append(row)
     agree = {}
     a, b = found["straxen"], found["ddcore"]
@@ -295,18 +305,19 @@ def compare(args):
     os.makedirs(args.output, exist_ok=True)
     with open(os.path.join(args.output, "wfsim_validation.json"), "w") as f:
         json.dump(result, f, indent=1, default=float)
-    lines = ["| quantity | events | straxen 4.1.1 | this project |", "| --- | --- | --- | --- |"]
+    lines = ["| quantity | events | " + " | ".join(PROCESSORS[name] for name in found) + " |",
+             "| --- | --- | " + " | ".join("---" for _ in found) + " |"]
     for row in rows:
         cells = []
-        for name in ("straxen", "ddcore"):
+        for name in found:
             cell = f"{row[name]:.3f} +- {row[name + '_error']:.3f}"
             if f"{name}_spread" in row:
                 cell += f"; {row[name + '_spread']:.3f}"
             cells.append(cell)
-        lines.append(f"| {row['quantity']} | {row['events']} | {cells[0]} | {cells[1]} |")
+        lines.append(f"| {row['quantity']} | {row['events']} | " + " | ".join(cells) + " |")
     for peak, entry in agree.items():
         lines.append(f"| same main {peak.upper()} in both | {entry['events']} | {entry['agree']:.3f} +- "
-                     f"{entry['error']:.3f} | |")
+                     f"{entry['error']:.3f} |" + " |" * (len(found) - 1))
     table = "\n".join(lines)
     with open(os.path.join(args.output, "wfsim_validation.md"), "w") as f:
         f.write(table + "\n")
