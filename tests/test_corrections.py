@@ -162,6 +162,47 @@ value = 0.15
     np.testing.assert_allclose(np.median(events["z"][good] / truth["true_z"][good]), 1.44 / 1.30, rtol=0.03)
 
 
+def test_the_tpc_length_is_a_per_run_correction(tmp_path):
+    """The drift length from the store, per run: the simulation draws vertices above each run's
+    cathode, the events' window reaches each run's longest drift, and cS1 divides by the light
+    yield of each run's length; a fiducial volume reaching below a run's cathode is refused."""
+    from ddplugins.tpc._options import drift_time_ns, relative_s1_light_yield
+
+    store = tmp_path / "corrections.toml"
+    store.write_text("""
+[versions.v1]
+[[versions.v1.tpc_length_cm]]
+runs = [0, 9]
+value = [90.0, 96.9]
+[versions.short]
+[[versions.short.tpc_length_cm]]
+runs = [0, 9]
+value = 80.0
+""")
+    reference = f"corrections://tpc_length_cm?version=v1&store={store}"
+    st = ddcore.context("xenon1t", storage=str(tmp_path / "data"), sim_n_events=40, sim_events_per_chunk=40,
+                        tpc_length_cm=reference)
+    for run, length in (("er_sr0_000", 90.0), ("er_sr0_009", 96.9)):
+        for target in ("instructions", "raw_records", "events", "event_basics"):
+            assert st.get_single_plugin(run, target).tpc_length_cm == pytest.approx(length), target
+        assert st.get_array(run, "instructions", progress_bar=False)["z"].min() >= -length
+        events_plugin = st.get_single_plugin(run, "events")
+        assert events_plugin.left_ns >= drift_time_ns(length, events_plugin)
+        basics = st.get_single_plugin(run, "event_basics")
+        events = st.get_array(run, "event_basics", progress_bar=False)
+        paired = np.isfinite(events["cs1"]) & np.isfinite(events["z"])
+        assert paired.sum() > 20
+        yields = relative_s1_light_yield(events["x"][paired], events["y"][paired], -events["z"][paired], basics)
+        np.testing.assert_allclose(events["cs1"][paired], events["s1_area"][paired] / yields, rtol=1e-5)
+    assert st.key_for("er_sr0_000", "event_basics").lineage["event_basics"][2]["tpc_length_cm"] == reference
+    with pytest.raises(CorrectionError, match=r"er_sr0_012.*tpc_length_cm"):
+        st.get_array("er_sr0_012", "event_basics", progress_bar=False)
+    short = ddcore.derive(st, tpc_length_cm=f"corrections://tpc_length_cm?version=short&store={store}")
+    with pytest.raises(ValueError, match=r"er_sr0_001.*fiducial_z_bottom_cm=-83.45 lies below the cathode "
+                                         r"\(tpc_length_cm=80"):
+        short.get_array("er_sr0_001", "instructions", progress_bar=False)
+
+
 def test_dead_channels_are_a_per_run_correction(tmp_path):
     """Channels off in some runs: simulation sends them no light and processing excludes them,
     run by run; processing with a version that leaves them on sees them dark all the same, but

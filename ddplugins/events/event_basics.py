@@ -110,7 +110,7 @@ class EventBasics(PMTLayoutOptions, DDPlugin):
         result["x"], result["y"] = xy[:, 0], xy[:, 1]
         result["r"] = np.hypot(xy[:, 0], xy[:, 1])
 
-        light_yield = relative_s1_light_yield(xy[:, 0], xy[:, 1], depth, self.config)
+        light_yield = relative_s1_light_yield(xy[:, 0], xy[:, 1], depth, self)
         result["cs1"] = result["s1_area"] / light_yield
         lifetime_correction = np.exp(drift / (self.electron_lifetime_us * 1e3))
         result["cs2"] = result["s2_area"] * lifetime_correction

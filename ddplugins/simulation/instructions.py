@@ -183,6 +183,12 @@ class Instructions(SimulatedSource):
                 f"delay plus twice the longest drift time plus margins ({needed / 1e3:.0f} us): "
                 "events would reach into the next slot"
             )
+        if -self.fiducial_z_bottom_cm > self.tpc_length_cm:
+            raise ValueError(
+                f"Run {self.run_id!r}: fiducial_z_bottom_cm={self.fiducial_z_bottom_cm} lies below the "
+                f"cathode (tpc_length_cm={self.tpc_length_cm:g} for this run): the fiducial volume "
+                "must be inside the TPC"
+            )
         populations.check_energy_window(self, self.spec.source, self.run_id)
         self.fax_table = None
         if self.spec.source == "fax":

@@ -48,11 +48,12 @@ class OutsideModelParameters:
 
 
 def detector_options(plugin):
-    """The options of an ``instructions`` plugin these tables need (geometry, field, volume)."""
+    """The options of an ``instructions`` plugin these tables need (geometry, field, volume),
+    correctable ones resolved for its run."""
     names = ("tpc_radius_cm", "tpc_length_cm", "drift_field_v_per_cm", "drift_velocity_um_per_ns",
              "drift_time_gate_us", "fiducial_radius_cm", "fiducial_z_top_cm", "fiducial_z_bottom_cm",
              "er_energy_max_kev", "sim_event_spacing_us")
-    return {name: plugin.config[name] for name in names}
+    return {name: getattr(plugin, name) for name in names}
 
 
 def instruction_table(name, options, n_events, seed, parameters=OutsideModelParameters()):

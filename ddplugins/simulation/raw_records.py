@@ -247,7 +247,7 @@ class SimulatedRawRecords(PMTLayoutOptions, DDPlugin):
 
     def _s1_light_yield(self, x, y, depth):
         """Detection probability of an S1 photon (before double-PE emission)."""
-        return self.g1_pe_per_photon * relative_s1_light_yield(x, y, depth, self.config)
+        return self.g1_pe_per_photon * relative_s1_light_yield(x, y, depth, self)
 
     def _electron_lifetime_us(self):
         return self.electron_lifetime_us

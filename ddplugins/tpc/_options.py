@@ -93,7 +93,8 @@ S1_LIGHT_YIELD_OPTIONS = (
 # per-run conditions: a number, or a reference to a corrections store resolved per run
 # (ddcore.corrections); only options the plugins read as attributes (self.electron_lifetime_us)
 CORRECTABLE_OPTIONS = frozenset({"electron_lifetime_us", "drift_velocity_um_per_ns", "drift_time_gate_us",
-                                 "g1_pe_per_photon", "g2_bottom_pe_per_electron", "dead_channels"})
+                                 "g1_pe_per_photon", "g2_bottom_pe_per_electron", "dead_channels",
+                                 "tpc_length_cm"})
 
 
 def tpc_options(*names: str):
@@ -172,11 +173,12 @@ def depth_cm(drift_time, source):
             * option_value(source, "drift_velocity_um_per_ns") / 1e4)
 
 
-def relative_s1_light_yield(x, y, depth, config: dict):
-    """S1 light yield at (x, y, depth) relative to the volume average."""
-    r2 = (x**2 + y**2) / config["tpc_radius_cm"] ** 2
+def relative_s1_light_yield(x, y, depth, source):
+    """S1 light yield at (x, y, depth) relative to the volume average; ``source``: the plugin
+    (per-run values of correctable options) or a config dict."""
+    r2 = (x**2 + y**2) / option_value(source, "tpc_radius_cm") ** 2
     return (
         1
-        + config["s1_light_yield_depth_gradient"] * (depth / config["tpc_length_cm"] - 0.5)
-        + config["s1_light_yield_radial_gradient"] * (r2 - 0.5)
+        + option_value(source, "s1_light_yield_depth_gradient") * (depth / option_value(source, "tpc_length_cm") - 0.5)
+        + option_value(source, "s1_light_yield_radial_gradient") * (r2 - 0.5)
     )
