@@ -455,6 +455,46 @@ def test_upper_limit_matches_the_asymptotic_formula_and_follows_the_data():
     assert statistics.upper_limit(signal, [background], observed=[10_300]).observed > limit.median + 250
 
 
+def test_the_signal_templates_statistics_are_its_own():
+    """A light WIMP's template: 22 simulated events, all in the last bin, where the background
+    holds one simulated event. The limit (in signal events) does not depend on the reference
+    cross-section that normalises the template, every band exists (with the signal sharing the
+    bin's statistics factor, the +2 sigma band never fell below CLs 0.1), and a large signal does
+    not pin down the poorly simulated background under it."""
+    from ddplugins.search import statistics
+
+    signal = statistics.Template("wimp", np.array([0.0, 0, 0, 22]), 0.04)
+    backgrounds = [statistics.Template("er", np.array([1500.0, 300, 30, 6]), 0.2, 0.13),
+                   statistics.Template("wall", np.array([0.0, 0, 0, 1]), 7.0, 1.0)]
+    in_events = [statistics.upper_limit(signal.scaled(k), backgrounds).expected * signal.expected.sum() * k
+                 for k in (1.0, 40.0)]
+    assert np.all(np.isfinite(in_events[0])) and np.all(np.diff(in_events[0]) > 0)
+    np.testing.assert_allclose(in_events[0], in_events[1], rtol=0.01)
+    # the last bin's background is known to 100%: ten times the signal there is about ten times
+    # the discovery significance at most, not the precision of the signal's 22 events
+    one, ten = (statistics.discovery_significance(signal.scaled(k), backgrounds) for k in (20.0, 200.0))
+    assert 0 < one and ten < 10 * one
+
+
+def test_expected_limits_are_pyhfs_scan():
+    """The expected limits solve pyhf's asymptotic CLs bands directly: they are the limits of
+    pyhf's own toms748 scan of the background-only Asimov data, on a model with rate and
+    template-statistics nuisance parameters."""
+    import pyhf
+
+    from ddplugins.search import statistics
+
+    signal = statistics.Template("wimp", np.array([2.0, 10, 40]), 0.1)
+    backgrounds = [statistics.Template("er", np.array([900.0, 100, 10]), 0.2, 0.13),
+                   statistics.Template("neutron", np.array([3.0, 5, 8]), 0.1, 0.17)]
+    model = statistics.build_model(signal, backgrounds)
+    asimov = statistics.data_set(model, signal, backgrounds, None, mu=0.0)
+    low, high = model.config.suggested_bounds()[model.config.poi_index]
+    _, scanned = pyhf.infer.intervals.upper_limits.toms748_scan(asimov, model, low, high, level=0.1)
+    np.testing.assert_allclose(statistics.upper_limit(signal, backgrounds).expected, np.asarray(scanned, float),
+                               rtol=1e-3)
+
+
 def test_a_shape_nuisance_absorbs_the_data_of_a_shifted_detector_at_a_price_in_sensitivity():
     import dataclasses
 

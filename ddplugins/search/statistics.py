@@ -2,7 +2,8 @@
 
 Why pyhf: a maintained HistFactory implementation whose models are declarative JSON a physicist
 can read, publish and re-fit; rate uncertainties (``normsys``) and the finite statistics of
-simulated templates (``staterror``, Barlow-Beeston lite) are built in; asymptotic formulae and
+simulated templates (``staterror``, Barlow-Beeston lite, for the backgrounds; ``shapesys`` for
+the signal) are built in; asymptotic formulae and
 toy Monte Carlo share one interface. Fits use MINUIT (iminuit), which converges where scipy's
 SLSQP gives up on templates with few simulated events.
 
@@ -13,10 +14,11 @@ once, through the simulated events that land in each bin.
 
 Bins are quantiles of the background template in a discriminant, so every bin holds simulated
 background events and no empty-bin floor is needed: a template of N events gives the same
-expected significance for every N, within its statistical uncertainty (which the ``staterror``
-nuisance parameters carry into the fit).
+expected significance for every N, within its statistical uncertainty (which the template
+statistics' nuisance parameters carry into the fit).
 """
 
+import contextlib
 import dataclasses
 import logging
 import re
@@ -85,14 +87,15 @@ def quantile_edges(background_values, quantiles=DISCRIMINANT_QUANTILES, min_per_
 
 def build_model(signal, backgrounds):
     """pyhf model: the signal strength ``mu`` scales the signal; each background carries a
-    log-symmetric rate nuisance; template statistics enter as per-bin ``staterror``."""
+    log-symmetric rate nuisance; template statistics enter as per-bin factors
+    (``_statistics_modifier``)."""
     import pyhf
 
     logging.getLogger("pyhf").setLevel(logging.WARNING)  # it logs every modifier it adds
     used = used_bins(signal, backgrounds)
     signal = _select(signal, used)
     backgrounds = [_select(b, used) for b in backgrounds]
-    samples = [_sample(signal, [{"name": "mu", "type": "normfactor", "data": None}])]
+    samples = [_sample(signal, [{"name": "mu", "type": "normfactor", "data": None}], is_signal=True)]
     for background in backgrounds:
         if background.simulated.sum() == 0:
             continue
@@ -123,15 +126,44 @@ def _select(tmpl, used):
     return dataclasses.replace(tmpl, simulated=tmpl.simulated[used], shape_variations=variations)
 
 
-def _sample(tmpl, modifiers):
+def _sample(tmpl, modifiers, is_signal=False):
     for name, (low, high) in tmpl.shape_variations.items():
         modifiers = modifiers + [{"name": "shape_" + re.sub(r"\W+", "_", f"{tmpl.name}_{name}"), "type": "histosys",
                                   "data": {"lo_data": [float(v) * tmpl.weight for v in low],
                                            "hi_data": [float(v) * tmpl.weight for v in high]}}]
     if not tmpl.exact:
-        modifiers = modifiers + [{"name": "template_statistics", "type": "staterror",
-                                  "data": [float(v) for v in tmpl.statistical_error]}]
+        modifiers = modifiers + [_statistics_modifier(tmpl, is_signal)]
     return {"name": tmpl.name, "data": [float(v) for v in tmpl.expected], "modifiers": modifiers}
+
+
+_SHARED_SIGNAL_STATISTICS = False
+
+
+@contextlib.contextmanager
+def shared_signal_statistics():
+    """Within it, models put the signal's template statistics into the backgrounds' per-bin
+    factor, as every model did before 2026-12-07 (``benchmarks/signal_template_statistics.py``
+    compares the two)."""
+    global _SHARED_SIGNAL_STATISTICS
+    before, _SHARED_SIGNAL_STATISTICS = _SHARED_SIGNAL_STATISTICS, True
+    try:
+        yield
+    finally:
+        _SHARED_SIGNAL_STATISTICS = before
+
+
+def _statistics_modifier(tmpl, is_signal):
+    """The template statistics of the backgrounds share one scale factor per bin (``staterror``,
+    Barlow-Beeston lite); the signal's have factors of their own with Poisson constraints
+    (``shapesys``). Shared with the signal, a bin's allowed variation would depend on the signal's
+    normalisation (the reference cross-section): a signal far above a background of a few
+    simulated events would pin that background down (overstating the significance), a limit would
+    change with the reference cross-section, and a bin the signal dominates could be scaled towards
+    zero at a bounded cost, so no strength is excluded at +2 sigma."""
+    errors = [float(v) for v in tmpl.statistical_error]
+    if is_signal and not _SHARED_SIGNAL_STATISTICS:
+        return {"name": "signal_template_statistics", "type": "shapesys", "data": errors}
+    return {"name": "template_statistics", "type": "staterror", "data": errors}
 
 
 def data_set(model, signal, backgrounds, observed, mu):
@@ -214,12 +246,49 @@ def upper_limit(signal, backgrounds, observed=None, confidence_level=0.9):
         return pyhf.infer.intervals.upper_limits.toms748_scan(data, model, low, high, level=1.0 - confidence_level)
 
     asimov = data_set(model, signal, backgrounds, None, mu=0.0)
-    _, expected = _fit(lambda: limits(asimov)[:2], len(asimov))
+    expected = _fit(lambda: _expected_limits(model, asimov, 1.0 - confidence_level), len(asimov))
     found = None
     if observed is not None:
         data = data_set(model, signal, backgrounds, observed, mu=0.0)
         found = float(_fit(lambda: limits(data)[0], len(data)))
     return UpperLimit(confidence_level, found, np.asarray(expected, float))
+
+
+def _expected_limits(model, asimov, alpha):
+    """The expected CLs limits (-2, -1, 0, +1, +2 sigma) from the background-only Asimov data:
+    pyhf's asymptotic formulae (arXiv:1007.1727, qtilde) for each band n give CLs = Phi(-(n +
+    sqrt(q_A(mu)))) / Phi(-n), so the band's limit is the strength where sqrt(q_A(mu)) reaches
+    ``norm.isf(alpha Phi(-n)) - n``. One constrained fit per strength tried, where pyhf's
+    ``toms748_scan`` fits five times per strength (``hypotest`` on data that are the Asimov data)."""
+    from pyhf.infer import mle
+    from scipy import optimize
+
+    bounds = [list(b) for b in model.config.suggested_bounds()]
+    poi = model.config.poi_index
+    free = float(mle.fit(asimov, model, par_bounds=bounds, return_fitted_val=True)[1])
+    known = {}
+
+    def sqrt_q(mu):
+        if mu not in known:
+            bounds[poi][1] = max(bounds[poi][1], 2 * mu)
+            fixed = float(mle.fixed_poi_fit(mu, asimov, model, par_bounds=bounds, return_fitted_val=True)[1])
+            known[mu] = np.sqrt(max(fixed - free, 0.0))
+        return known[mu]
+
+    targets = [stats.norm.isf(alpha * stats.norm.sf(n)) - n for n in (2, 1, 0, -1, -2)]
+    high = float(model.config.suggested_bounds()[poi][1]) / 2
+    for _ in range(60):
+        if sqrt_q(high) > targets[-1]:
+            break
+        high *= 2
+    else:
+        raise RuntimeError(f"no signal strength up to {high:.3g} is excluded at the +2 sigma band")
+    found = []
+    for target in targets:
+        below = max([mu for mu, q in known.items() if q <= target], default=0.0)
+        above = min(mu for mu, q in known.items() if q > target)
+        found.append(optimize.brentq(lambda mu: sqrt_q(mu) - target, below, above, rtol=1e-5))
+    return found
 
 
 def resampler(rng):
