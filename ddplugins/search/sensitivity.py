@@ -71,15 +71,33 @@ def _tests(search, wimp):
 
 def _discovery_strength(signal, backgrounds, z=DISCOVERY_Z):
     """Signal strength whose Asimov discovery significance is ``z``."""
-    def gap(log_mu):
-        found = statistics.discovery_significance(signal.scaled(np.exp(log_mu)), backgrounds)
-        if np.isnan(found):
-            raise RuntimeError(f"the significance fit at strength {np.exp(log_mu):.3g} did not converge")
-        return found - z
+    known = {}
 
-    low, high = np.log(1e-3), np.log(1e4)
-    if gap(high) < 0:
+    def gap(log_mu):
+        if log_mu not in known:
+            found = statistics.discovery_significance(signal.scaled(np.exp(log_mu)), backgrounds)
+            if np.isnan(found):
+                raise RuntimeError(f"the significance fit at strength {np.exp(log_mu):.3g} did not converge")
+            known[log_mu] = found - z
+        return known[log_mu]
+
+    # bracket from the strength whose signal is a z sigma excess over the background count alone,
+    # in steps of 4 (a fit at an absurd strength may not converge)
+    n_background = float(sum(b.expected.sum() for b in backgrounds))
+    low = high = np.log((z * np.sqrt(n_background) + z ** 2) / max(float(signal.expected.sum()), 1e-12))
+    step = np.log(4.0)
+    for _ in range(12):
+        if gap(high) >= 0:
+            break
+        high += step
+    else:
         return np.inf
+    for _ in range(12):
+        if gap(low) < 0:
+            break
+        low -= step
+    else:
+        return float(np.exp(low))
     return float(np.exp(optimize.brentq(gap, low, high, xtol=0.01)))
 
 
@@ -88,8 +106,12 @@ def _limits(signal, backgrounds, cross_section):
     if signal.expected.sum() <= 0:
         return {"limit_cm2": [np.inf] * 5, "discovery_cm2": np.inf}
     limit = statistics.upper_limit(signal, backgrounds)
-    return {"limit_cm2": [float(v * cross_section) for v in limit.expected],
-            "discovery_cm2": _discovery_strength(signal, backgrounds) * cross_section}
+    try:
+        discovery = _discovery_strength(signal, backgrounds) * cross_section
+    except RuntimeError as e:  # the limit stands without it
+        log.warning("No 3 sigma discovery cross-section: %s", e)
+        discovery = np.inf
+    return {"limit_cm2": [float(v * cross_section) for v in limit.expected], "discovery_cm2": discovery}
 
 
 def _median_error(search, produced, values, edges, cross_section, rng, n_bootstrap):
