@@ -70,7 +70,7 @@ def test_evaluate_report_and_demo(workdir):
     assert "spread over 3 template bootstraps" in out
     short = ["--set", "sim_exposure_live_days=0.5"]  # a pseudo run of ~150 events
     out = ddcore(workdir, "report", "--events", "40", "--train-events", "40", "-o", "evaluation", *short,
-                 *fast, "--toys", "12", "--workers", "2", "--sensitivity", "50").stdout
+                 *fast, "--toys", "12", "--workers", "2", "--sensitivity", "50", "--sensitivity-cs1-slices", "2").stdout
     assert "Report:" in out and (workdir / "evaluation" / "report.html").exists()
     assert "Toy Monte Carlo at" in out and out.count("90% CL coverage") == 3
     toys = json.loads((workdir / "evaluation" / "evaluation.json").read_text())["toys"]
@@ -78,7 +78,7 @@ def test_evaluate_report_and_demo(workdir):
     assert all(t["n_toys"] == 12 and 0 <= t["coverage_profile"] <= 1 for t in toys)
     html = (workdir / "evaluation" / "report.html").read_text()
     assert "Toy Monte Carlo: do the p-values" in html and "Sensitivity against WIMP mass" in html
-    assert out.count("    50 GeV ") == 4 and "cut_and_count" in out
+    assert out.count("    50 GeV ") == 5 and "cut_and_count" in out and "likelihood_cs1" in out
     # `make demo`'s configuration, with the command line overriding its events, bootstraps and toys
     out = ddcore(workdir, "demo", "--config", str(REPOSITORY / "configs" / "demo.toml"), "--events", "40",
                  "-o", "demo", *short, *fast, "--toys", "6").stdout

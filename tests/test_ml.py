@@ -647,6 +647,50 @@ def test_discovery_potential_is_the_strength_with_median_z_of_three():
         sensitivity.wimp_run(None, 7)
 
 
+def test_cs1_slices_bin_every_background_event_once_and_one_slice_is_the_band_binning():
+    from ddplugins.search import statistics
+
+    rng = np.random.default_rng(8)
+    band, cs1 = _band_like_events(rng, 3000, False), rng.uniform(3.0, 70.0, 3000)
+    one = statistics.CS1SlicedBinning.from_background(band, cs1, 1)
+    np.testing.assert_array_equal(np.histogram(one.values(band, cs1), one.edges)[0],
+                                  np.histogram(band, statistics.quantile_edges(band))[0])
+    three = statistics.CS1SlicedBinning.from_background(band, cs1, 3)
+    counts, _ = np.histogram(three.values(band, cs1), three.edges)
+    assert counts.sum() == 3000 and counts.min() >= statistics.MIN_BACKGROUND_PER_BIN
+    # fewer background events per slice: the far-tail quantiles that would leave too few are dropped
+    assert len(three.band_edges) == 3 and len(three.edges) - 1 <= 3 * (len(one.edges) - 1)
+    # slices in cS1 order, in each the band bins in band order
+    low_cs1 = three.values(np.array([-5.0, 5.0]), np.array([4.0, 4.0]))
+    high_cs1 = three.values(np.array([-5.0, 5.0]), np.array([69.0, 69.0]))
+    assert low_cs1[0] < low_cs1[1] < high_cs1[0] < high_cs1[1]
+    with pytest.raises(ValueError, match="into 4 cS1 slices"):
+        statistics.CS1SlicedBinning.from_background(band[:10], cs1[:10], 4)
+
+
+def test_cs1_slices_keep_a_light_wimp_apart_from_a_signal_like_background_at_high_cs1():
+    """A light WIMP lies at the lowest cS1; a rare background that is as signal-like in the band
+    but lies at high cS1 (charge-losing wall events) hides it in the band alone, not in cS1 slices."""
+    from ddplugins.search import statistics
+
+    rng = np.random.default_rng(9)
+    n = 4000
+    er_band, er_cs1 = _band_like_events(rng, n, False), rng.uniform(3.0, 70.0, n)
+    wimp_band, wimp_cs1 = _band_like_events(rng, n, True), rng.uniform(3.0, 6.0, n)
+    wall_band, wall_cs1 = rng.normal(4.0, 0.3, 20), rng.uniform(50.0, 70.0, 20)
+
+    def limit(binning):
+        def made(name, band, cs1, produced):
+            return statistics.template(name, binning.values(band, cs1), binning.edges, produced, len(band))
+        return statistics.upper_limit(made("wimp", wimp_band, wimp_cs1, 10.0),
+                                      [made("er", er_band, er_cs1, 600.0),
+                                       made("wall", wall_band, wall_cs1, 8.0)]).median
+
+    band_only = limit(statistics.CS1SlicedBinning.from_background(er_band, er_cs1, 1))
+    sliced = limit(statistics.CS1SlicedBinning.from_background(er_band, er_cs1, 3))
+    assert sliced < 0.7 * band_only
+
+
 def test_a_fit_minuit_cannot_finish_is_fitted_again_with_scipy(monkeypatch):
     import pyhf
 

@@ -164,7 +164,8 @@ def cmd_evaluate(args):
                              n_test_seeds=args.test_seeds, sensitivity_live_days=args.sensitivity_live_days,
                              er_template_runs=args.er_template_run,
                              er_from_calibration_runs=args.er_from_calibration_runs,
-                             exclude_runs=[*args.exclude_run, *([pseudo_run] if pseudo_run else [])])
+                             exclude_runs=[*args.exclude_run, *([pseudo_run] if pseudo_run else [])],
+                             sensitivity_cs1_slices=args.sensitivity_cs1_slices)
     print(report.format_evaluation(result))
     report.save_json(result, os.path.join(args.output, "evaluation.json"))
     if args.command == "report":
@@ -389,6 +390,10 @@ def ddcore_register_commands(cli: CommandLine) -> None:
         p.add_argument("--sensitivity-live-days", type=float, default=None, metavar="DAYS",
                        help="exposure of the sensitivity curves [live days of the fiducial mass] (default: the "
                        "science run's; 351 is 1 t yr of XENON1T's 1,042 kg, for 'ddcore published --project-model')")
+        p.add_argument("--sensitivity-cs1-slices", type=int, default=0, metavar="N",
+                       help="also the WIMP-template likelihood binned in N slices of cS1 (at quantiles of the ER "
+                       "template's cS1) as well as in the band discriminant, as an experiment's likelihood uses the "
+                       "energy: test 'likelihood_cs1' of the sensitivity curves (default 0: not made)")
         p.add_argument("--test-seeds", type=int, default=1,
                        help="test runs of this many independent seeds: the spread of every figure of merit between "
                        "them, and the methods compared on all their events (7 seeds of 5,000: ~20,000 ER events in "

@@ -154,7 +154,7 @@ def finish_comparison(top, bottom, goal, legend_size=7, ratio_columns=1):
     bottom.legend(fontsize=legend_size, ncol=ratio_columns)
 
 
-PROJECT_TESTS = ("likelihood", "cut_and_count", "anomaly_score_likelihood", "anomaly_fraction")
+PROJECT_TESTS = ("likelihood", "likelihood_cs1", "cut_and_count", "anomaly_score_likelihood", "anomaly_fraction")
 
 
 def _project_sensitivity(evaluation):

@@ -89,12 +89,13 @@ def _cnn_models(st, models_dir):
 def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bootstrap_z=N_BOOTSTRAP_Z,
              n_toys=0, workers=1, sensitivity_masses=(), instructions_dir=DEFAULT_INSTRUCTIONS_DIR,
              mismodelling_dir=None, n_test_seeds=1, sensitivity_live_days=None, er_template_runs=(),
-             er_from_calibration_runs=False, exclude_runs=()):
+             er_from_calibration_runs=False, exclude_runs=(), sensitivity_cs1_slices=0):
     """Scores and figures of merit for every method; returns a dict (arrays under 'scores').
     ``n_bootstrap_z``: template resamples behind the error of every significance; ``n_toys``:
     toy experiments of every test at the reference exposure (``toys``), fitted on ``workers``
     processes; ``sensitivity_masses``: WIMP masses [GeV] of the sensitivity curves
-    (``sensitivity.sensitivity``, at ``sensitivity_live_days``, default the reference exposure);
+    (``sensitivity.sensitivity``, at ``sensitivity_live_days``, default the reference exposure;
+    with ``sensitivity_cs1_slices`` > 1 also the WIMP-template likelihood in that many cS1 slices);
     ``instructions_dir``: where the FaX
     instructions of the populations outside the model are written; ``mismodelling_dir``: if given,
     the mis-modelled detector study (``mismodelling.study``) with its stores there;
@@ -205,7 +206,8 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bo
                               if mismodelling_dir else None)
     result["sensitivity_live_days"] = float(sensitivity_live_days or search.reference_live_days)
     result["sensitivity"] = (sensitivity.sensitivity(st, search, n_test, result["sensitivity_live_days"],
-                                                     sensitivity_masses, progress, n_bootstrap=n_bootstrap_z)
+                                                     sensitivity_masses, progress, n_bootstrap=n_bootstrap_z,
+                                                     cs1_slices=sensitivity_cs1_slices)
                              if sensitivity_masses else [])
     return result
 
@@ -393,11 +395,15 @@ class SearchTemplates:
     # the ER background from the calibration runs (``calibration_runs.er_template``), or None:
     # the ER template of the WIMP-template and anomaly-score likelihoods the simulated ER run's
     er_calibration: dict | None = None
+    # per population the cS1 [PE] of its analysis-space events (the sensitivity's likelihood in
+    # cS1 slices, ``statistics.CS1SlicedBinning``), or None
+    cs1: dict | None = None
 
     @classmethod
     def build(cls, plugin, discriminant, population_events, flag_calibration=(None, None), reference_live_days=1.0,
               aft_reference=None):
         values = {name: (n, discriminant(events)) for name, (n, events, _, _) in population_events.items()}
+        cs1 = {name: (n, np.asarray(events["cs1"], float)) for name, (n, events, _, _) in population_events.items()}
         aft_pits = None if aft_reference is None else {
             name: (n, aft_reference.pit(events)) for name, (n, events, _, _) in population_events.items()}
         flags = scores = score_edges = None
@@ -408,7 +414,7 @@ class SearchTemplates:
             score_edges = statistics.quantile_edges(scores["er"][1])
         return cls(plugin, discriminant, values, flags, statistics.quantile_edges(values["er"][1]),
                    scores, score_edges, *flag_calibration, reference_live_days=float(reference_live_days),
-                   aft_pits=aft_pits)
+                   aft_pits=aft_pits, cs1=cs1)
 
     @property
     def exposures(self) -> tuple:

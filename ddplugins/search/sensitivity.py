@@ -4,7 +4,9 @@ deviation bands and the 3 sigma discovery potential of every test, on the same s
 For each mass a WIMP run of its own (split ``sensitivity``, one run number per mass of
 ``MASSES_GEV``) replaces the WIMP template of the search; the backgrounds are the search's
 templates. The tests: cut-and-count (events below the ER band median, one bin), the WIMP-template
-likelihood (binned band discriminant), the anomaly-score likelihood and the anomaly fraction. The
+likelihood (binned band discriminant), the anomaly-score likelihood and the anomaly fraction; with
+``cs1_slices`` also the WIMP-template likelihood binned in cS1 slices as well
+(``likelihood_cs1``, ``statistics.CS1SlicedBinning``), which sees a light WIMP's spectrum. The
 limits come from ``statistics.upper_limit`` (CLs, pyhf, background-only Asimov bands); the
 discovery potential is the cross-section whose median (Asimov) discovery significance is 3.
 
@@ -36,6 +38,7 @@ EXPOSURE_SCAN_MASSES_GEV = (10, 50)
 EXPOSURE_SCAN_LIVE_DAYS = (10.0, 100.0, 350.0, 1000.0)
 DISCOVERY_Z = 3.0
 CUT_AND_COUNT = "cut_and_count"
+LIKELIHOOD_CS1 = "likelihood_cs1"
 
 
 def wimp_run(st, mass_gev):
@@ -52,13 +55,13 @@ def _cut(values, edge):
     return values[values >= edge]
 
 
-def _tests(search, wimp):
+def _tests(search, wimp, cs1_slices=0):
     """(name, per-population values with this WIMP, bin edges) of every test; ``wimp``: the
-    mass's (simulated, band values, anomaly scores, flags)."""
+    mass's (simulated, band values, anomaly scores, flags, cS1 [PE])."""
     found = []
+    n, band, scores, flags, cs1 = wimp
     for name, values, edges in search.tests():
         replaced = dict(values)
-        n, band, scores, flags = wimp
         replaced["wimp"] = (n, {"likelihood": band, "anomaly_fraction": flags,
                                 "anomaly_score_likelihood": scores}[name])
         found.append((name, replaced, edges))
@@ -66,7 +69,22 @@ def _tests(search, wimp):
     counted = {name: (n, _cut(v, median)) for name, (n, v) in search.values.items()}
     counted["wimp"] = (wimp[0], _cut(wimp[1], median))
     found.insert(0, (CUT_AND_COUNT, counted, np.array([median, np.inf])))
+    if cs1_slices > 1:
+        found.append((LIKELIHOOD_CS1, *_cs1_sliced(search, (n, band, cs1), cs1_slices)))
     return found
+
+
+def _cs1_sliced(search, wimp, n_slices):
+    """Per-population values with this WIMP (``wimp``: simulated, band values, cS1) and bin edges
+    of the WIMP-template likelihood in ``n_slices`` cS1 slices."""
+    if search.cs1 is None or search.er_calibration is not None:
+        raise ValueError("The likelihood in cS1 slices needs every population's cS1 and the simulated ER template "
+                         "(not --er-from-calibration-runs)")
+    binning = statistics.CS1SlicedBinning.from_background(search.values["er"][1], search.cs1["er"][1], n_slices)
+    values = {name: (n, binning.values(v, search.cs1[name][1])) for name, (n, v) in search.values.items()}
+    n, band, cs1 = wimp
+    values["wimp"] = (n, binning.values(band, cs1))
+    return values, binning.edges
 
 
 def _discovery_strength(signal, backgrounds, z=DISCOVERY_Z):
@@ -131,11 +149,13 @@ def _median_error(search, produced, values, edges, cross_section, rng, n_bootstr
     return float((high - low) / 2)
 
 
-def sensitivity(st, search, n_events, live_days, masses=MASSES_GEV, progress=True, n_bootstrap=0, seed=0):
+def sensitivity(st, search, n_events, live_days, masses=MASSES_GEV, progress=True, n_bootstrap=0, seed=0,
+                cs1_slices=0):
     """Rows per mass, test and exposure: expected WIMP events, median 90% CL limit and its bands
     [cm^2], 3 sigma discovery cross-section [cm^2]; at ``live_days`` for every mass (with the
     median's bootstrap error where ``n_bootstrap``), and at ``EXPOSURE_SCAN_LIVE_DAYS`` for the
-    masses of ``EXPOSURE_SCAN_MASSES_GEV``."""
+    masses of ``EXPOSURE_SCAN_MASSES_GEV``; with ``cs1_slices`` > 1 also the WIMP-template
+    likelihood in that many cS1 slices."""
     from pyhf.exceptions import FailedMinimization
 
     template_st = derive(st, sim_n_events=n_events)
@@ -148,12 +168,13 @@ def sensitivity(st, search, n_events, live_days, masses=MASSES_GEV, progress=Tru
         events = every[search_selection(run_st, run, every)]
         scores = np.asarray(events["anomaly_score"], float) if search.flags is not None else None
         wimp = (n_events, search.discriminant(events), scores,
-                np.asarray(flag_bins(every), float) if search.flags is not None else None)
+                np.asarray(flag_bins(every), float) if search.flags is not None else None,
+                np.asarray(events["cs1"], float))
         plugin = run_st.get_single_plugin(run, "instructions")
         cross_section = float(plugin.wimp_cross_section_cm2)
         log.info("Sensitivity at %g GeV: %d of %d WIMP events in the analysis space", mass, len(events), n_events)
         exposures = [live_days] + (list(EXPOSURE_SCAN_LIVE_DAYS) if mass in EXPOSURE_SCAN_MASSES_GEV else [])
-        for name, values, edges in _tests(search, wimp):
+        for name, values, edges in _tests(search, wimp, cs1_slices):
             if values["wimp"][1] is None:
                 continue
             for days in exposures:
