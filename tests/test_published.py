@@ -58,3 +58,10 @@ def test_the_project_models_sensitivity_is_set_beside_the_published_median():
     assert figure.axes[0].get_yscale() == "log" and len(figure.axes[1].lines) >= 1
     with pytest.raises(ValueError, match="--sensitivity-live-days 351"):
         published.project_model_rows({"reference_live_days": 34.2, "sensitivity": []})
+    # with the expected WIMP events: XENON1T's own for the same spectrum beside them
+    xenon1t_50 = published.xenon1t_signal_events(50.0, 1e-45)
+    assert 100 < xenon1t_50 < 371  # below the 371 events per t yr the spectrum holds (efficiency < 1)
+    assert published.xenon1t_signal_events(6.0, 1e-45) < 0.01 * xenon1t_50  # a 6 GeV WIMP: mostly below threshold
+    rows[0].update(expected_wimp=2 * xenon1t_50, cross_section_cm2=1e-45)
+    first = published.project_model_rows(evaluation)[0]
+    assert first["signal_ratio"] == pytest.approx(2.0) and first["ratio_at_equal_signal"] == pytest.approx(4.0)

@@ -175,17 +175,38 @@ def project_model_rows(evaluation) -> list[dict]:
     published = np.asarray(xe.xenon1t_published, float)
     days, tests = _project_sensitivity(evaluation)
     found = []
+    xenon1t_signal = {}
     for test, rows in tests.items():
         for r in rows:
             mass = r["mass_gev"]
             limit, median = _log_interp(mass, published[:, 0], published[:, 1]), _log_interp(
                 mass, published[:, 0], published[:, 4])
-            found.append({"mass_gev": mass, "test": test, "live_days": days, "median_cm2": r["limit_cm2"][2],
-                          "median_error_cm2": r.get("limit_median_error_cm2", np.nan),
-                          "minus_1_sigma_cm2": r["limit_cm2"][1], "plus_1_sigma_cm2": r["limit_cm2"][3],
-                          "published_limit_cm2": limit, "published_median_cm2": median,
-                          "ratio_to_published_median": r["limit_cm2"][2] / median})
+            row = {"mass_gev": mass, "test": test, "live_days": days, "median_cm2": r["limit_cm2"][2],
+                   "median_error_cm2": r.get("limit_median_error_cm2", np.nan),
+                   "minus_1_sigma_cm2": r["limit_cm2"][1], "plus_1_sigma_cm2": r["limit_cm2"][3],
+                   "published_limit_cm2": limit, "published_median_cm2": median,
+                   "ratio_to_published_median": r["limit_cm2"][2] / median}
+            if "expected_wimp" in r:
+                key = (mass, r["cross_section_cm2"])
+                if key not in xenon1t_signal:
+                    xenon1t_signal[key] = xenon1t_signal_events(mass, r["cross_section_cm2"])
+                signal_ratio = r["expected_wimp"] / xenon1t_signal[key]
+                row.update(expected_wimp=r["expected_wimp"], xenon1t_expected_wimp=xenon1t_signal[key],
+                           signal_ratio=signal_ratio,
+                           ratio_at_equal_signal=row["ratio_to_published_median"] * signal_ratio)
+            found.append(row)
     return found
+
+
+def xenon1t_signal_events(mass_gev, cross_section_cm2, v0_km_s=spectra.HALO_V0_KM_S) -> float:
+    """Expected WIMP events of XENON1T's 1 t·yr search (its detection and selection efficiency,
+    its exposure: the binwise likelihood's migration matrix) for the project's wimprates spectrum."""
+    xe = _xe_likelihood()
+    inference = xe.BinwiseInference.from_xenon1t_sr()
+    energies, rates = spectra.wimp_spectrum_table(float(mass_gev), float(cross_section_cm2), e_max_kev=100.0,
+                                                  n=4000, v0_km_s=v0_km_s)
+    inference.spectrum = xe.Spectrum.from_sample(np.asarray(energies, float), np.asarray(rates, float))
+    return float(np.sum(inference.sum_spectrum_in_reconstructed_bins))
 
 
 def project_model_figure(evaluation, comparison):
