@@ -186,7 +186,7 @@ def project_model_rows(evaluation) -> list[dict]:
                    "minus_1_sigma_cm2": r["limit_cm2"][1], "plus_1_sigma_cm2": r["limit_cm2"][3],
                    "published_limit_cm2": limit, "published_median_cm2": median,
                    "ratio_to_published_median": r["limit_cm2"][2] / median}
-            if "expected_wimp" in r:
+            if "expected_wimp" in r and test != "anomaly_fraction":  # whose WIMPs count every event category
                 key = (mass, r["cross_section_cm2"])
                 if key not in xenon1t_signal:
                     xenon1t_signal[key] = xenon1t_signal_events(mass, r["cross_section_cm2"])
