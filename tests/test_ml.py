@@ -668,6 +668,13 @@ def test_cs1_slices_bin_every_background_event_once_and_one_slice_is_the_band_bi
         statistics.CS1SlicedBinning.from_background(band[:10], cs1[:10], 4)
 
 
+def test_cs1_slices_with_the_calibration_runs_er_template_are_refused_before_any_work():
+    from ddplugins.search import report
+
+    with pytest.raises(ValueError, match="--er-from-calibration-runs"):
+        report.evaluate(None, sensitivity_masses=[50], sensitivity_cs1_slices=3, er_from_calibration_runs=True)
+
+
 def test_cs1_slices_keep_a_light_wimp_apart_from_a_signal_like_background_at_high_cs1():
     """A light WIMP lies at the lowest cS1; a rare background that is as signal-like in the band
     but lies at high cS1 (charge-losing wall events) hides it in the band alone, not in cS1 slices."""

@@ -105,6 +105,9 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bo
     background-only search (``_er_template_study``); ``er_from_calibration_runs``: the ER
     background of the likelihoods from the store's rn220 and blinded science runs (less
     ``exclude_runs``; ``calibration_runs.er_template``), not from the simulated ER run."""
+    if sensitivity_cs1_slices > 1 and er_from_calibration_runs:
+        raise ValueError("The sensitivity's likelihood in cS1 slices bins the simulated ER template: it cannot be "
+                         "combined with the ER template from the calibration runs (--er-from-calibration-runs)")
     test_st = derive(st, sim_n_events=n_test)
     train_st = derive(st, sim_n_events=n_train)
     test_runs = split_runs(test_st, "test")
