@@ -52,22 +52,24 @@ def main():
     for name in BACKGROUNDS:
         events[name] = in_space(template_st, split_runs(template_st, "template", sources=(name,))[0])
     produced = populations.expected_counts(template_st.get_single_plugin(er_run, "instructions"), live_days=351.0)
+    bands = {name: band(e) for name, e in events.items()}  # the discriminant once per population
     found = []
     for mass in (int(m) for m in args.masses.split(",")):
         run_st, run = sensitivity.wimp_run(template_st, mass)
         plugin = run_st.get_single_plugin(run, "instructions")
         wimp = in_space(run_st, run)
+        wimp_band = band(wimp)
         wimp_produced = populations.expected_counts(plugin, live_days=351.0)["wimp"]
         row = {"mass_gev": mass, "wimp_in_space": len(wimp)}
         for n_slices in (1, args.slices):
-            binning = statistics.CS1SlicedBinning.from_background(band(events["er"]), events["er"]["cs1"], n_slices)
+            binning = statistics.CS1SlicedBinning.from_background(bands["er"], events["er"]["cs1"], n_slices)
 
-            def template(name, found_events, expected):
-                return statistics.template(name, binning.values(band(found_events), found_events["cs1"]),
-                                           binning.edges, expected, args.events)
-            signal = template("wimp", wimp, wimp_produced)
+            def template(name, values, cs1, expected):
+                return statistics.template(name, binning.values(values, cs1), binning.edges, expected, args.events)
+            signal = template("wimp", wimp_band, wimp["cs1"], wimp_produced)
             for without in ((), ("wall",)):
-                backgrounds = [template(name, e, produced[name]) for name, e in events.items() if name not in without]
+                backgrounds = [template(name, bands[name], e["cs1"], produced[name])
+                               for name, e in events.items() if name not in without]
                 limit = statistics.upper_limit(signal, backgrounds).median * float(plugin.wimp_cross_section_cm2)
                 row[f"{n_slices}_slices{'_without_wall' if without else ''}_cm2"] = limit
         print(json.dumps(row))
