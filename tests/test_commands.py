@@ -65,9 +65,13 @@ def test_train_and_grid_search(workdir):
 
 def test_evaluate_report_and_demo(workdir):
     fast = ["--bootstraps", "3"]  # the errors of the significances, from fewer template resamples
-    out = ddcore(workdir, "evaluate", "--events", "40", "--train-events", "40", "-o", "evaluation", *fast).stdout
+    out = ddcore(workdir, "evaluate", "--events", "40", "--train-events", "40", "-o", "evaluation", *fast,
+                 "--wall-tail-events", "200").stdout
     assert "cS2/cS1 band cut" in out and (workdir / "evaluation" / "evaluation.json").exists()
     assert "spread over 3 template bootstraps" in out
+    wall = json.loads((workdir / "evaluation" / "evaluation.json").read_text())["wall_template"]
+    assert wall["run"] == "walltail_sr0_500000200" and wall["events"] == 200 and 0 < wall["share"] < 1
+    assert wall["stands_for_wall_events"] == round(200 / wall["share"]) and f"events of {wall['run']}" in out
     short = ["--set", "sim_exposure_live_days=0.5"]  # a pseudo run of ~150 events
     out = ddcore(workdir, "report", "--events", "40", "--train-events", "40", "-o", "evaluation", *short,
                  *fast, "--toys", "12", "--workers", "2", "--sensitivity", "50", "--sensitivity-cs1-slices", "2").stdout
@@ -78,6 +82,7 @@ def test_evaluate_report_and_demo(workdir):
     assert all(t["n_toys"] == 12 and 0 <= t["coverage_profile"] <= 1 for t in toys)
     html = (workdir / "evaluation" / "report.html").read_text()
     assert "Toy Monte Carlo: do the p-values" in html and "Sensitivity against WIMP mass" in html
+    assert "walltail" not in html  # the wall template from the wall run unless asked
     assert out.count("    50 GeV ") == 5 and "cut_and_count" in out and "likelihood_cs1" in out
     # `make demo`'s configuration, with the command line overriding its events, bootstraps and toys
     out = ddcore(workdir, "demo", "--config", str(REPOSITORY / "configs" / "demo.toml"), "--events", "40",

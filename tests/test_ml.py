@@ -698,6 +698,41 @@ def test_cs1_slices_keep_a_light_wimp_apart_from_a_signal_like_background_at_hig
     assert sliced < 0.7 * band_only
 
 
+def test_a_wall_template_from_its_tail_run_weighs_its_events_by_what_they_stand_for_and_flags_by_the_wall_run():
+    """A walltail run's analysis-space events stand for 1 / share wall events each; the anomaly
+    fraction's flags (every category) still come from the wall run and its own event count."""
+    import types
+
+    from ddplugins.analyses.datasets import ANOMALY_COLUMNS
+    from ddplugins.search import report
+    from ddplugins.simulation import populations
+
+    rng = np.random.default_rng(4)
+    opts = ddcore.context("xenon1t").get_single_plugin("walltail_sr0_500100000", "instructions")
+
+    def events(n):
+        found = np.zeros(n, [("band", float), ("cs1", float)])
+        found["band"], found["cs1"] = rng.normal(0, 1, n), rng.uniform(3, 70, n)
+        return found
+
+    def anomaly(n):
+        return np.zeros(n, [(name, float) for name in ANOMALY_COLUMNS])
+
+    stands_for = int(round(2000 / populations.wall_tail_share(opts)))
+    population_events = {
+        "er": (5000, events(3000), anomaly(3000), rng.integers(0, 4, 5000)),
+        "wimp": (5000, events(2500), anomaly(2500), rng.integers(0, 4, 5000)),
+        "wall": (stands_for, events(12), anomaly(12), rng.integers(0, 4, 3477), 5000)}
+    search = report.SearchTemplates.build(types.SimpleNamespace(), lambda e: e["band"], population_events,
+                                          (np.full(2, 0.01), np.full(2, 0.001)))
+    assert search.values["wall"][0] == search.cs1["wall"][0] == search.anomaly_scores["wall"][0] == stands_for
+    assert search.flags["wall"][0] == 5000 and len(search.flags["wall"][1]) == 3477
+    produced = {"er": 100.0, "wimp": 5.0, "wall": 50.0}
+    assert search.expected_in_space(produced)["wall"] == pytest.approx(50.0 * 12 / stands_for)
+    # XENON1T: the tail starts 3.05 cm inward, 1.5 widths of the shift: one event stands for ~8
+    assert 7 * 2000 < stands_for < 9 * 2000
+
+
 def test_a_fit_minuit_cannot_finish_is_fitted_again_with_scipy(monkeypatch):
     import pyhf
 

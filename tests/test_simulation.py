@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 import ddcore
 from ddplugins.analyses.validation import simulation_figures
@@ -201,6 +202,33 @@ def test_energy_window_draws_a_stratum_of_er_and_wall_runs_only():
         st.get_array("neutron_sr0_007", "instructions", progress_bar=False)
     with pytest.raises(ValueError, match=r"er_sr0_007.*sim_energy_window_kev=\(3, 20\).*er_energy_max_kev"):
         in_memory(sim_energy_window_kev=[3, 20]).get_array("er_sr0_007", "instructions", progress_bar=False)
+
+
+def test_walltail_runs_draw_the_wall_events_that_can_reach_the_fiducial_volume():
+    st = in_memory(sim_n_events=400, sim_events_per_chunk=200)
+    opts = st.get_single_plugin("walltail_sr0_007", "instructions")
+    start = populations.wall_tail_min_shift_cm(opts)
+    assert start == pytest.approx(opts.tpc_radius_cm - opts.fiducial_radius_cm - populations.WALL_TAIL_MARGIN_CM)
+    tail = st.get_array("walltail_sr0_007", "instructions", progress_bar=False)
+    whole = st.get_array("wall_sr0_007", "instructions", progress_bar=False)
+    shift = opts.tpc_radius_cm - np.hypot(tail["s2_x"], tail["s2_y"])
+    # wall events (their truth class) on the wall, their electrons only from the tail of the shift
+    assert np.all(tail["population"] == populations.Population.WALL) and len(tail) == 400
+    assert np.allclose(np.hypot(tail["x"], tail["y"]), opts.tpc_radius_cm, atol=1e-3)
+    assert shift.min() >= start - 1e-3 and np.ptp(tail["energy"]) > 0.5 * np.ptp(whole["energy"])
+    # the tail's shape: a half-normal of width wall_inward_shift_cm beyond its start
+    beyond = stats.halfnorm(scale=opts.wall_inward_shift_cm)
+    assert stats.kstest(shift, lambda s: 1 - beyond.sf(s) / beyond.sf(start)).pvalue > 1e-3
+    # what one event stands for: the tail's share of plain half-normal draws
+    draws = np.abs(np.random.default_rng(3).normal(0, opts.wall_inward_shift_cm, 400_000))
+    assert populations.wall_tail_share(opts) == pytest.approx(np.mean(draws >= start), rel=0.03)
+    # a run source of its own: its run number and random streams differ from every wall run's
+    numbers = {st.get_single_plugin(run, "instructions").run_number
+               for run in ("walltail_sr0_007", "walltail_sr0_008", "wall_sr0_007", "rn220_sr0_007", "ambe_sr0_007")}
+    assert len(numbers) == 5
+    # where the fiducial volume reaches the margin of the wall, the tail is the whole population
+    near = in_memory(fiducial_radius_cm=opts.tpc_radius_cm - 1.0).get_single_plugin("walltail_sr0_007", "instructions")
+    assert populations.wall_tail_min_shift_cm(near) == 0 and populations.wall_tail_share(near) == 1
 
 
 def test_detector_fluctuations_are_independent_across_sources():

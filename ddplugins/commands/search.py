@@ -165,7 +165,8 @@ def cmd_evaluate(args):
                              er_template_runs=args.er_template_run,
                              er_from_calibration_runs=args.er_from_calibration_runs,
                              exclude_runs=[*args.exclude_run, *([pseudo_run] if pseudo_run else [])],
-                             sensitivity_cs1_slices=args.sensitivity_cs1_slices)
+                             sensitivity_cs1_slices=args.sensitivity_cs1_slices,
+                             wall_tail_events=args.wall_tail_events)
     print(report.format_evaluation(result))
     report.save_json(result, os.path.join(args.output, "evaluation.json"))
     if args.command == "report":
@@ -394,6 +395,11 @@ def ddcore_register_commands(cli: CommandLine) -> None:
                        help="also the WIMP-template likelihood binned in N slices of cS1 (at quantiles of the ER "
                        "template's cS1) as well as in the band discriminant, as an experiment's likelihood uses the "
                        "energy: test 'likelihood_cs1' of the sensitivity curves (default 0: not made)")
+        p.add_argument("--wall-tail-events", type=int, default=0, metavar="N",
+                       help="the wall template's events in the analysis space from a run of N wall events drawn only "
+                       "where their electrons come out far enough inward to reach the fiducial volume (source "
+                       "'walltail', each event standing for 1 / that tail's share of wall events: 20,000 stand "
+                       "for ~470,000 in XENON1T), not from the 5,000-event 'wall' run (default 0: not made)")
         p.add_argument("--test-seeds", type=int, default=1,
                        help="test runs of this many independent seeds: the spread of every figure of merit between "
                        "them, and the methods compared on all their events (7 seeds of 5,000: ~20,000 ER events in "

@@ -89,7 +89,7 @@ def _cnn_models(st, models_dir):
 def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bootstrap_z=N_BOOTSTRAP_Z,
              n_toys=0, workers=1, sensitivity_masses=(), instructions_dir=DEFAULT_INSTRUCTIONS_DIR,
              mismodelling_dir=None, n_test_seeds=1, sensitivity_live_days=None, er_template_runs=(),
-             er_from_calibration_runs=False, exclude_runs=(), sensitivity_cs1_slices=0):
+             er_from_calibration_runs=False, exclude_runs=(), sensitivity_cs1_slices=0, wall_tail_events=0):
     """Scores and figures of merit for every method; returns a dict (arrays under 'scores').
     ``n_bootstrap_z``: template resamples behind the error of every significance; ``n_toys``:
     toy experiments of every test at the reference exposure (``toys``), fitted on ``workers``
@@ -104,7 +104,9 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bo
     runs (e.g. an rn220 calibration run) whose analysis-space events replace the ER template of a
     background-only search (``_er_template_study``); ``er_from_calibration_runs``: the ER
     background of the likelihoods from the store's rn220 and blinded science runs (less
-    ``exclude_runs``; ``calibration_runs.er_template``), not from the simulated ER run."""
+    ``exclude_runs``; ``calibration_runs.er_template``), not from the simulated ER run;
+    ``wall_tail_events``: the wall template's analysis-space events from a ``walltail`` run of
+    that many events (``wall_tail_template``), not from the 'wall' template run."""
     if sensitivity_cs1_slices > 1 and er_from_calibration_runs:
         raise ValueError("The sensitivity's likelihood in cS1 slices bins the simulated ER template: it cannot be "
                          "combined with the ER template from the calibration runs (--er-from-calibration-runs)")
@@ -135,7 +137,8 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bo
     def search_of(events, event_labels, event_anomaly, runs):
         return SearchTemplates.build(
             st.get_single_plugin(split_runs(st, "test")[0], "instructions"), discriminant,
-            _population_events(st, events, event_labels, event_anomaly, n_test, progress, instructions_dir, runs),
+            _population_events(st, events, event_labels, event_anomaly, n_test, progress, instructions_dir, runs,
+                               wall_tail_events),
             flag_calibration, reference_live_days=science_run_live_days(st), aft_reference=aft_reference)
 
     for i in range(1, n_test_seeds):
@@ -182,6 +185,8 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bo
         "anomaly_calibration": _calibration_record(test_st, test_runs[0]),
         # where the likelihoods' ER background came from: None = the simulated ER run (physics rate)
         "er_template": er_template,
+        # where the wall template's analysis-space events came from: None = the 'wall' template run
+        "wall_template": _wall_template_record(st, search, wall_tail_events) if wall_tail_events else None,
         "metrics": metrics,
         "fiducial_mass_kg": search.plugin.sim_fiducial_mass_kg,
         "reference_live_days": search.reference_live_days,
@@ -281,12 +286,15 @@ def _wimp_description(plugin):
             f"WIMP ({plugin.wimp_normalisation} rate)")
 
 
-def _population_events(st, test, labels, anomaly, n_test, progress, instructions_dir, test_runs=None):
+def _population_events(st, test, labels, anomaly, n_test, progress, instructions_dir, test_runs=None,
+                       wall_tail_events=0):
     """{population: (simulated events, discriminant-ready events in the analysis space, their
     anomaly scores and flags or None, the flags of every event of its run in every category or
-    None)}: ER and WIMP from the test runs (``test_runs``, default the first seed's), every other
-    population from its own template runs (split "template"), all independent of any pseudo-data
-    run."""
+    None[, simulated events of the run behind those flags where it is another run])}: ER and WIMP
+    from the test runs (``test_runs``, default the first seed's), every other population from its
+    own template runs (split "template"), all independent of any pseudo-data run. With
+    ``wall_tail_events`` the wall's analysis-space events come from a ``walltail`` run of that
+    many events (``wall_tail_template``), its flags in every category from the wall run."""
     template_st = derive(st, sim_n_events=n_test)
     test_runs = test_runs or split_runs(template_st, "test")
     searched = search_selection(template_st, test_runs[0], test)
@@ -308,10 +316,44 @@ def _population_events(st, test, labels, anomaly, n_test, progress, instructions
     for name in populations.NAMES:
         if name not in found:
             found[name] = searched_events(template_st, split_runs(template_st, "template", sources=(name,))[0])
+    if wall_tail_events:
+        n_equivalent, events, tail_anomaly = wall_tail_template(st, wall_tail_events, anomaly is not None, progress)
+        n_wall, _, _, wall_flags = found["wall"]
+        found["wall"] = (n_equivalent, events, tail_anomaly, wall_flags, n_wall)
     # populations injected only (their own runs: a run name stands for one set of options)
     for name, (run_st, run) in _injected_only_populations(template_st, instructions_dir).items():
         found[name] = searched_events(run_st, run)
     return found
+
+
+def wall_tail_run(st, n_events):
+    """(context, run id) of the wall template's ``walltail`` run of ``n_events`` events."""
+    tail_st = derive(st, sim_n_events=n_events)
+    return tail_st, split_runs(tail_st, "template", sources=("walltail",))[0]
+
+
+def wall_tail_template(st, n_events, with_anomaly, progress):
+    """(wall events the run stands for, its events in the analysis space, their anomaly scores and
+    flags or None) of a ``walltail`` run of ``n_events``: wall events drawn only where their
+    inward shift can reach the fiducial volume, each standing for 1 / ``wall_tail_share`` of the
+    wall population (rounded to whole events)."""
+    tail_st, run = wall_tail_run(st, n_events)
+    share = populations.wall_tail_share(tail_st.get_single_plugin(run, "instructions"))
+    _, events, anomaly, _ = run_events(tail_st, run, n_events, with_anomaly, progress)
+    log.info("Wall template from %s: %d of %d events in the analysis space, each standing for %.1f wall events",
+             run, len(events), n_events, 1 / share)
+    return int(round(n_events / share)), events, anomaly
+
+
+def _wall_template_record(st, search, n_events):
+    """The ``walltail`` run behind the wall template: its events, where its draw starts, the share
+    of the wall population it covers, and what its events stand for."""
+    tail_st, run = wall_tail_run(st, n_events)
+    plugin = tail_st.get_single_plugin(run, "instructions")
+    stands_for, values = search.values["wall"]
+    return {"run": run, "events": n_events, "min_inward_shift_cm": populations.wall_tail_min_shift_cm(plugin),
+            "share": populations.wall_tail_share(plugin), "stands_for_wall_events": stands_for,
+            "events_in_space": int(len(values))}
 
 
 def _injected_only_populations(st, instructions_dir):
@@ -405,15 +447,17 @@ class SearchTemplates:
     @classmethod
     def build(cls, plugin, discriminant, population_events, flag_calibration=(None, None), reference_live_days=1.0,
               aft_reference=None):
-        values = {name: (n, discriminant(events)) for name, (n, events, _, _) in population_events.items()}
-        cs1 = {name: (n, np.asarray(events["cs1"], float)) for name, (n, events, _, _) in population_events.items()}
+        """From ``population_events`` as ``_population_events`` gives them."""
+        values = {name: (n, discriminant(events)) for name, (n, events, *_) in population_events.items()}
+        cs1 = {name: (n, np.asarray(events["cs1"], float)) for name, (n, events, *_) in population_events.items()}
         aft_pits = None if aft_reference is None else {
-            name: (n, aft_reference.pit(events)) for name, (n, events, _, _) in population_events.items()}
+            name: (n, aft_reference.pit(events)) for name, (n, events, *_) in population_events.items()}
         flags = scores = score_edges = None
         if population_events["er"][2] is not None:
-            flags = {name: (n, np.asarray(every, float)) for name, (n, _, _, every) in population_events.items()}
+            flags = {name: (flag_run[0] if flag_run else n, np.asarray(every, float))
+                     for name, (n, _, _, every, *flag_run) in population_events.items()}
             scores = {name: (n, np.asarray(a["anomaly_score"], float))
-                             for name, (n, _, a, _) in population_events.items()}
+                             for name, (n, _, a, *_) in population_events.items()}
             score_edges = statistics.quantile_edges(scores["er"][1])
         return cls(plugin, discriminant, values, flags, statistics.quantile_edges(values["er"][1]),
                    scores, score_edges, *flag_calibration, reference_live_days=float(reference_live_days),
@@ -746,6 +790,12 @@ def format_evaluation(result):
         f"{', '.join(er_template['runs']['rn220'])}; count: {er_template['per_live_day']:.3f} per live day "
         f"+- {100 * er_template['relative_error']:.1f}% from {len(er_template['runs']['sideband'])} blinded science "
         f"runs, {er_template['sideband_live_days']:.1f} live days, in the control region)"))
+    wall = result.get("wall_template")
+    lines.append("Wall template in the analysis space: " + (
+        "the 'wall' template run" if not wall else
+        f"{wall['events_in_space']} events of {wall['run']} (wall events whose electrons come out >= "
+        f"{wall['min_inward_shift_cm']:.2f} cm inward, {100 * wall['share']:.2f}% of them: its {wall['events']} "
+        f"events stand for {wall['stands_for_wall_events']})"))
     lines.append("\nExpected discovery significance (Asimov, pyhf with background-rate and template "
                  f"nuisances; +- spread over {result['n_bootstrap_z']} template bootstraps) vs exposure, "
                  f"{result['wimp']}:")
@@ -1134,6 +1184,7 @@ def write_report(st, result, output, pseudo_run=None):
         seed_spread=result.get("seed_spread"), n_seeds=len(result.get("test_seeds") or []) // 2,
         significance_seed_spread=result.get("significance_seed_spread"),
         blinding=result.get("blinding"), er_template=result.get("er_template"),
+        wall_template=result.get("wall_template"),
         gallery=_gallery(st, pseudo_run, every_pseudo_event) if pseudo is not None else [],
         lineage=json.dumps({"test_runs": result["test_runs"], "models": result["model_lineages"]}, indent=1),
     )

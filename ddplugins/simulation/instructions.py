@@ -18,6 +18,8 @@ RUN_SPACING_NS = 3600 * 10**9
 MAX_RUN_SLOTS = 10**6
 SOURCE_CODES = {source: i for i, source in enumerate(run_spec.SOURCES)}
 CALIBRATION_RUN_NUMBERS = 10**10  # above seed x 10 + source for every 9-digit seed
+# run sources whose events are of a population named otherwise: their truth class
+STANDS_FOR = {**calibration_sources.STANDS_FOR, "walltail": Population.WALL}
 
 instructions_dtype = strax.time_fields + [
     (("Event number in the run", "event_number"), np.int64),
@@ -208,7 +210,7 @@ class Instructions(SimulatedSource):
             if self.spec.source == "pseudo":
                 self.event_population, self.event_injected = self._pseudo_events()
             else:
-                code = calibration_sources.STANDS_FOR.get(self.spec.source)
+                code = STANDS_FOR.get(self.spec.source)
                 code = populations.population_code(self.spec.source) if code is None else code
                 self.event_population = np.full(self.sim_n_events, code, np.int8)
                 self.event_injected = np.zeros(self.sim_n_events, np.int8)
@@ -223,13 +225,15 @@ class Instructions(SimulatedSource):
 
     @property
     def run_number(self):
-        """Unique per (source, seed): the sources before the calibration sources keep the numbers
-        they had (seed x 10 + source index), the calibration runs count above every one of those."""
-        index = SOURCE_CODES[self.spec.source]
-        if index < run_spec.FIRST_SOURCES:
-            return self.spec.seed * run_spec.FIRST_SOURCES + index
-        return CALIBRATION_RUN_NUMBERS + self.spec.seed * (len(self.sources) - run_spec.FIRST_SOURCES) + (
-            index - run_spec.FIRST_SOURCES)
+        """Unique per (source, seed): the sources of each block of ``run_spec.SOURCE_BLOCKS``
+        count in a range of their own (seed x sources in the block + index in the block), the
+        first block's from 0 (the numbers runs had before the calibration sources were added),
+        each later block's from ``CALIBRATION_RUN_NUMBERS`` x its position."""
+        for position, block in enumerate(run_spec.SOURCE_BLOCKS):
+            if self.spec.source in block:
+                return (position * CALIBRATION_RUN_NUMBERS + self.spec.seed * len(block)
+                        + block.index(self.spec.source))
+        raise ValueError(f"Run {self.run_id!r}: source {self.spec.source!r} is in no block of run_spec.SOURCE_BLOCKS")
 
     @property
     def independent_chunks(self):
@@ -350,7 +354,9 @@ class Instructions(SimulatedSource):
             if self.spec.source in calibration_sources.CALIBRATION_SOURCES:
                 table = calibration_sources.interactions(self, self.spec.source, len(mine), rng)
             else:
-                table = populations.interactions(self, int(population), len(mine), rng)
+                table = populations.interactions(
+                    self, int(population), len(mine), rng,
+                    wall_min_shift_cm=populations.wall_tail_min_shift_cm(self) if self.spec.source == "walltail" else 0)
             table["event"] = mine[table["event"]]
             tables.append(table)
         table = {k: np.concatenate([t[k] for t in tables]) for k in tables[0]} if tables else None

@@ -16,6 +16,10 @@ pseudo      pseudo-data: Poisson counts of every population in ``sim_pseudo_comp
 fax         the FaX instruction CSV named by the ``fax_instructions_file`` option
 rn220       calibration run: 212Pb beta decays uniform in the TPC (``calibration_sources``)
 ambe        calibration run: AmBe neutron scatters entering from a source outside the cryostat
+walltail    wall events drawn only in the tail of their inward shift that can reach the fiducial
+            volume (``populations.wall_tail_min_shift_cm``): the wall template's events in the
+            analysis space from many fewer simulated events, each standing for
+            1 / ``populations.wall_tail_share`` wall events
 ==========  =================================================================================
 
 ``preset`` must match the context's preset (science run, e.g. ``sr0``), so a run name never
@@ -26,7 +30,8 @@ Everything else that changes the data is a tracked option and so enters the line
 
 # new sources are appended: a source's position is part of its random streams
 SOURCES = ("er", "wimp", "pseudo", "fax", "neutron", "cevns", "accidental", "wall", "s2only", "multisite",
-           "rn220", "ambe")
-# the sources before the calibration sources were added: their run numbers (and so run start
-# times) stay what they were (``Instructions.run_number``)
+           "rn220", "ambe", "walltail")
+# blocks of sources in the order they were added: the run numbers (and so run start times) of a
+# block's runs stay what they were when later sources are added (``Instructions.run_number``)
 FIRST_SOURCES = 10
+SOURCE_BLOCKS = (SOURCES[:FIRST_SOURCES], SOURCES[FIRST_SOURCES:12], SOURCES[12:])
