@@ -74,7 +74,8 @@ def test_evaluate_report_and_demo(workdir):
     assert wall["stands_for_wall_events"] == round(200 / wall["share"]) and f"events of {wall['run']}" in out
     short = ["--set", "sim_exposure_live_days=0.5"]  # a pseudo run of ~150 events
     out = ddcore(workdir, "report", "--events", "40", "--train-events", "40", "-o", "evaluation", *short,
-                 *fast, "--toys", "12", "--workers", "2", "--sensitivity", "50", "--sensitivity-cs1-slices", "2").stdout
+                 *fast, "--toys", "12", "--workers", "2", "--sensitivity", "50", "--sensitivity-cs1-slices", "2",
+                 "--sensitivity-seeds", "2").stdout
     assert "Report:" in out and (workdir / "evaluation" / "report.html").exists()
     assert "Toy Monte Carlo at" in out and out.count("90% CL coverage") == 3
     toys = json.loads((workdir / "evaluation" / "evaluation.json").read_text())["toys"]
@@ -83,7 +84,10 @@ def test_evaluate_report_and_demo(workdir):
     html = (workdir / "evaluation" / "report.html").read_text()
     assert "Toy Monte Carlo: do the p-values" in html and "Sensitivity against WIMP mass" in html
     assert "walltail" not in html  # the wall template from the wall run unless asked
-    assert out.count("    50 GeV ") == 5 and "cut_and_count" in out and "likelihood_cs1" in out
+    assert out.count("    50 GeV ") == 10 and "cut_and_count" in out and "likelihood_cs1" in out
+    spread = json.loads((workdir / "evaluation" / "evaluation.json").read_text())["sensitivity_seed_spread"]
+    assert len(spread) == 5 and all(len(r["medians_cm2"]) == 2 for r in spread)
+    assert "Median limit [cm^2] of 2 independent sets of simulated templates" in out
     # `make demo`'s configuration, with the command line overriding its events, bootstraps and toys
     out = ddcore(workdir, "demo", "--config", str(REPOSITORY / "configs" / "demo.toml"), "--events", "40",
                  "-o", "demo", *short, *fast, "--toys", "6").stdout

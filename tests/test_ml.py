@@ -647,6 +647,27 @@ def test_discovery_potential_is_the_strength_with_median_z_of_three():
         sensitivity.wimp_run(None, 7)
 
 
+def test_the_sensitivity_seed_spread_sets_the_medians_of_independent_template_sets_side_by_side():
+    from ddplugins.search import sensitivity
+
+    def rows(median, error=None):
+        made = [{"mass_gev": 50.0, "test": "likelihood", "live_days": 351.0, "limit_cm2": [0, 0, median, 0, 0]},
+                {"mass_gev": 50.0, "test": "likelihood", "live_days": 10.0, "limit_cm2": [0, 0, 99.0, 0, 0]}]
+        if error is not None:
+            made[0]["limit_median_error_cm2"] = error
+        return made
+
+    (spread,) = sensitivity.seed_spread([rows(4.0, 0.3), rows(5.0), rows(6.0)], 351.0)
+    assert spread["medians_cm2"] == [4.0, 5.0, 6.0] and spread["mean_cm2"] == 5.0
+    assert spread["seed_std_cm2"] == pytest.approx(1.0) and spread["bootstrap_error_cm2"] == 0.3
+    # each set of WIMP runs its own seeds, one run per mass, set 0 the runs the curves always had
+    st = ddcore.context("xenon1t", sim_n_events=5000)
+    first, second = (sensitivity.wimp_run(st, 50, run_set)[1] for run_set in (0, 1))
+    assert first == "wimp_sr0_703005000" and second == "wimp_sr0_711005000"
+    with pytest.raises(ValueError, match="run set 12"):
+        sensitivity.wimp_run(st, 50, sensitivity.MAX_RUN_SETS)
+
+
 def test_cs1_slices_bin_every_background_event_once_and_one_slice_is_the_band_binning():
     from ddplugins.search import statistics
 

@@ -166,7 +166,7 @@ def cmd_evaluate(args):
                              er_from_calibration_runs=args.er_from_calibration_runs,
                              exclude_runs=[*args.exclude_run, *([pseudo_run] if pseudo_run else [])],
                              sensitivity_cs1_slices=args.sensitivity_cs1_slices,
-                             wall_tail_events=args.wall_tail_events)
+                             wall_tail_events=args.wall_tail_events, sensitivity_seeds=args.sensitivity_seeds)
     print(report.format_evaluation(result))
     report.save_json(result, os.path.join(args.output, "evaluation.json"))
     if args.command == "report":
@@ -395,6 +395,10 @@ def ddcore_register_commands(cli: CommandLine) -> None:
                        help="also the WIMP-template likelihood binned in N slices of cS1 (at quantiles of the ER "
                        "template's cS1) as well as in the band discriminant, as an experiment's likelihood uses the "
                        "energy: test 'likelihood_cs1' of the sensitivity curves (default 0: not made)")
+        p.add_argument("--sensitivity-seeds", type=int, default=1, metavar="N",
+                       help="the sensitivity's median limits also from N - 1 further independent sets of every "
+                       "simulated template (ER, WIMP and background runs of other seeds): their seed-to-seed "
+                       "spread beside the bootstrap error (default 1: the curves' own set only)")
         p.add_argument("--wall-tail-events", type=int, default=0, metavar="N",
                        help="the wall template's events in the analysis space from a run of N wall events drawn only "
                        "where their electrons come out far enough inward to reach the fiducial volume (source "

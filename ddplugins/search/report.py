@@ -89,7 +89,8 @@ def _cnn_models(st, models_dir):
 def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bootstrap_z=N_BOOTSTRAP_Z,
              n_toys=0, workers=1, sensitivity_masses=(), instructions_dir=DEFAULT_INSTRUCTIONS_DIR,
              mismodelling_dir=None, n_test_seeds=1, sensitivity_live_days=None, er_template_runs=(),
-             er_from_calibration_runs=False, exclude_runs=(), sensitivity_cs1_slices=0, wall_tail_events=0):
+             er_from_calibration_runs=False, exclude_runs=(), sensitivity_cs1_slices=0, wall_tail_events=0,
+             sensitivity_seeds=1):
     """Scores and figures of merit for every method; returns a dict (arrays under 'scores').
     ``n_bootstrap_z``: template resamples behind the error of every significance; ``n_toys``:
     toy experiments of every test at the reference exposure (``toys``), fitted on ``workers``
@@ -106,7 +107,10 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bo
     background of the likelihoods from the store's rn220 and blinded science runs (less
     ``exclude_runs``; ``calibration_runs.er_template``), not from the simulated ER run;
     ``wall_tail_events``: the wall template's analysis-space events from a ``walltail`` run of
-    that many events (``wall_tail_template``), not from the 'wall' template run."""
+    that many events (``wall_tail_template``), not from the 'wall' template run;
+    ``sensitivity_seeds``: the sensitivity's median limits also from this many - 1 further
+    independent sets of every simulated template (test, template and WIMP runs of other seeds):
+    their seed-to-seed spread (``_sensitivity_seed_spread``)."""
     if sensitivity_cs1_slices > 1 and er_from_calibration_runs:
         raise ValueError("The sensitivity's likelihood in cS1 slices bins the simulated ER template: it cannot be "
                          "combined with the ER template from the calibration runs (--er-from-calibration-runs)")
@@ -134,11 +138,11 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bo
     # the S1 pattern of events inside the TPC, from the training runs' events (labels unused)
     aft_reference = s1_pattern_gof.AftReference.from_events(train)
 
-    def search_of(events, event_labels, event_anomaly, runs):
+    def search_of(events, event_labels, event_anomaly, runs, template_set=0):
         return SearchTemplates.build(
             st.get_single_plugin(split_runs(st, "test")[0], "instructions"), discriminant,
             _population_events(st, events, event_labels, event_anomaly, n_test, progress, instructions_dir, runs,
-                               wall_tail_events),
+                               wall_tail_events, template_set),
             flag_calibration, reference_live_days=science_run_live_days(st), aft_reference=aft_reference)
 
     for i in range(1, n_test_seeds):
@@ -217,7 +221,31 @@ def evaluate(st, n_test=5000, n_train=4000, models_dir=None, progress=True, n_bo
                                                      sensitivity_masses, progress, n_bootstrap=n_bootstrap_z,
                                                      cs1_slices=sensitivity_cs1_slices)
                              if sensitivity_masses else [])
+    result["sensitivity_seed_spread"] = None
+    if sensitivity_masses and sensitivity_seeds > 1:
+        def independent_search(index):
+            runs = split_runs(test_st, "test", n_runs=sensitivity_seeds)
+            runs = [runs[index], runs[sensitivity_seeds + index]]
+            events, _, _, seed_anomaly = method_scores(runs)
+            return search_of(events, events["label"].astype(int), seed_anomaly, runs, template_set=index)
+
+        result["sensitivity_seed_spread"] = _sensitivity_seed_spread(
+            st, independent_search, sensitivity_seeds, n_test, result["sensitivity"], result["sensitivity_live_days"],
+            sensitivity_masses, progress, sensitivity_cs1_slices)
     return result
+
+
+def _sensitivity_seed_spread(st, independent_search, n_sets, n_test, rows, live_days, masses, progress, cs1_slices):
+    """The sensitivity's median limits from ``n_sets`` - 1 further independent sets of simulated
+    templates (``independent_search(index)``: the search of set ``index``; its WIMP runs the
+    sensitivity's set ``index``), beside the curves' own ``rows``: per mass and test the median of
+    every set, their mean and seed-to-seed standard deviation (``sensitivity.seed_spread``)."""
+    every = [rows]
+    for index in range(1, n_sets):
+        log.info("Sensitivity from independent template set %d of %d", index + 1, n_sets)
+        every.append(sensitivity.sensitivity(st, independent_search(index), n_test, live_days, masses, progress,
+                                             cs1_slices=cs1_slices, run_set=index, exposure_scan=False))
+    return sensitivity.seed_spread(every, live_days)
 
 
 def _method_scores(st, test_st, runs, models_dir, train, trees, discriminant, progress):
@@ -287,14 +315,15 @@ def _wimp_description(plugin):
 
 
 def _population_events(st, test, labels, anomaly, n_test, progress, instructions_dir, test_runs=None,
-                       wall_tail_events=0):
+                       wall_tail_events=0, template_set=0):
     """{population: (simulated events, discriminant-ready events in the analysis space, their
     anomaly scores and flags or None, the flags of every event of its run in every category or
     None[, simulated events of the run behind those flags where it is another run])}: ER and WIMP
     from the test runs (``test_runs``, default the first seed's), every other population from its
-    own template runs (split "template"), all independent of any pseudo-data run. With
-    ``wall_tail_events`` the wall's analysis-space events come from a ``walltail`` run of that
-    many events (``wall_tail_template``), its flags in every category from the wall run."""
+    own template run (split "template", the ``template_set``-th seed), all independent of any
+    pseudo-data run. With ``wall_tail_events`` the wall's analysis-space events come from a
+    ``walltail`` run of that many events (``wall_tail_template``), its flags in every category
+    from the wall run."""
     template_st = derive(st, sim_n_events=n_test)
     test_runs = test_runs or split_runs(template_st, "test")
     searched = search_selection(template_st, test_runs[0], test)
@@ -315,9 +344,11 @@ def _population_events(st, test, labels, anomaly, n_test, progress, instructions
 
     for name in populations.NAMES:
         if name not in found:
-            found[name] = searched_events(template_st, split_runs(template_st, "template", sources=(name,))[0])
+            found[name] = searched_events(template_st, split_runs(template_st, "template", sources=(name,),
+                                                                  n_runs=template_set + 1)[template_set])
     if wall_tail_events:
-        n_equivalent, events, tail_anomaly = wall_tail_template(st, wall_tail_events, anomaly is not None, progress)
+        n_equivalent, events, tail_anomaly = wall_tail_template(st, wall_tail_events, anomaly is not None, progress,
+                                                                template_set)
         n_wall, _, _, wall_flags = found["wall"]
         found["wall"] = (n_equivalent, events, tail_anomaly, wall_flags, n_wall)
     # populations injected only (their own runs: a run name stands for one set of options)
@@ -326,18 +357,19 @@ def _population_events(st, test, labels, anomaly, n_test, progress, instructions
     return found
 
 
-def wall_tail_run(st, n_events):
-    """(context, run id) of the wall template's ``walltail`` run of ``n_events`` events."""
+def wall_tail_run(st, n_events, template_set=0):
+    """(context, run id) of the wall template's ``walltail`` run of ``n_events`` events (of the
+    ``template_set``-th template seed)."""
     tail_st = derive(st, sim_n_events=n_events)
-    return tail_st, split_runs(tail_st, "template", sources=("walltail",))[0]
+    return tail_st, split_runs(tail_st, "template", sources=("walltail",), n_runs=template_set + 1)[template_set]
 
 
-def wall_tail_template(st, n_events, with_anomaly, progress):
+def wall_tail_template(st, n_events, with_anomaly, progress, template_set=0):
     """(wall events the run stands for, its events in the analysis space, their anomaly scores and
     flags or None) of a ``walltail`` run of ``n_events``: wall events drawn only where their
     inward shift can reach the fiducial volume, each standing for 1 / ``wall_tail_share`` of the
     wall population (rounded to whole events)."""
-    tail_st, run = wall_tail_run(st, n_events)
+    tail_st, run = wall_tail_run(st, n_events, template_set)
     share = populations.wall_tail_share(tail_st.get_single_plugin(run, "instructions"))
     _, events, anomaly, _ = run_events(tail_st, run, n_events, with_anomaly, progress)
     log.info("Wall template from %s: %d of %d events in the analysis space, each standing for %.1f wall events",
@@ -869,6 +901,14 @@ def format_evaluation(result):
                                   key=lambda r: r["live_days"])
                     lines.append(f"  {mass:g} GeV, {test}: " + ", ".join(
                         f"{r['live_days']:g} d {r['limit_cm2'][2]:.2e}" for r in mine))
+    if result.get("sensitivity_seed_spread"):
+        spread = result["sensitivity_seed_spread"]
+        lines.append(f"Median limit [cm^2] of {len(spread[0]['medians_cm2'])} independent sets of simulated templates "
+                     "(the first the curves'): mean, seed-to-seed standard deviation, the first set's bootstrap error")
+        for r in spread:
+            lines.append(f"  {r['mass_gev']:6g} GeV {r['test']:26s} " + " ".join(f"{m:.2e}" for m in r["medians_cm2"])
+                         + f": mean {r['mean_cm2']:.2e}, seed std {r['seed_std_cm2']:.1e}, "
+                         f"bootstrap {r['bootstrap_error_cm2']:.1e}")
     if result.get("mismodelling"):
         lines.append("\n" + mismodelling.format_table(result["mismodelling"]))
     summary = injection_summary(result)

@@ -37,18 +37,23 @@ EXPOSURE_SCAN_MASSES_GEV = (10, 50)
 # live days x the fiducial mass: 350 days x 1042 kg is about 1 t yr
 EXPOSURE_SCAN_LIVE_DAYS = (10.0, 100.0, 350.0, 1000.0)
 DISCOVERY_Z = 3.0
+# independent sets of WIMP runs, one run per mass each, before the next split's seeds (800)
+MAX_RUN_SETS = 100 // len(MASSES_GEV)
 CUT_AND_COUNT = "cut_and_count"
 LIKELIHOOD_CS1 = "likelihood_cs1"
 
 
-def wimp_run(st, mass_gev):
+def wimp_run(st, mass_gev, run_set=0):
     """(context, run id) of the sensitivity split's WIMP run of ``mass_gev`` (one of MASSES_GEV:
-    a run name stands for one set of data, so each mass has its own run number)."""
+    a run name stands for one set of data, so each mass has its own run number) in the
+    ``run_set``-th independent set of such runs (one per mass each, seeds counting on)."""
     if mass_gev not in MASSES_GEV:
         raise ValueError(f"The sensitivity simulates WIMP masses {MASSES_GEV} GeV only, not {mass_gev}")
+    if not 0 <= run_set < MAX_RUN_SETS:
+        raise ValueError(f"Sensitivity WIMP run set {run_set}: there are {MAX_RUN_SETS} (seeds 700-799)")
     run_st = derive(st, wimp_mass_gev=float(mass_gev))
-    return run_st, split_runs(run_st, "sensitivity", sources=("wimp",), n_runs=len(MASSES_GEV))[
-        MASSES_GEV.index(mass_gev)]
+    return run_st, split_runs(run_st, "sensitivity", sources=("wimp",), n_runs=len(MASSES_GEV) * (run_set + 1))[
+        run_set * len(MASSES_GEV) + MASSES_GEV.index(mass_gev)]
 
 
 def _cut(values, edge):
@@ -150,19 +155,20 @@ def _median_error(search, produced, values, edges, cross_section, rng, n_bootstr
 
 
 def sensitivity(st, search, n_events, live_days, masses=MASSES_GEV, progress=True, n_bootstrap=0, seed=0,
-                cs1_slices=0):
+                cs1_slices=0, run_set=0, exposure_scan=True):
     """Rows per mass, test and exposure: expected WIMP events, median 90% CL limit and its bands
     [cm^2], 3 sigma discovery cross-section [cm^2]; at ``live_days`` for every mass (with the
-    median's bootstrap error where ``n_bootstrap``), and at ``EXPOSURE_SCAN_LIVE_DAYS`` for the
-    masses of ``EXPOSURE_SCAN_MASSES_GEV``; with ``cs1_slices`` > 1 also the WIMP-template
-    likelihood in that many cS1 slices."""
+    median's bootstrap error where ``n_bootstrap``), and with ``exposure_scan`` at
+    ``EXPOSURE_SCAN_LIVE_DAYS`` for the masses of ``EXPOSURE_SCAN_MASSES_GEV``; with
+    ``cs1_slices`` > 1 also the WIMP-template likelihood in that many cS1 slices. The WIMP runs
+    are those of set ``run_set`` (``wimp_run``)."""
     from pyhf.exceptions import FailedMinimization
 
     template_st = derive(st, sim_n_events=n_events)
     rng = np.random.default_rng(seed)
     rows = []
     for mass in masses:
-        run_st, run = wimp_run(template_st, mass)
+        run_st, run = wimp_run(template_st, mass, run_set)
         targets = ["event_basics", "event_truth"] + (["anomaly_scores"] if search.flags is not None else [])
         every = load_events(run_st, [run], targets, selected=False, progress=progress)
         events = every[search_selection(run_st, run, every)]
@@ -173,7 +179,8 @@ def sensitivity(st, search, n_events, live_days, masses=MASSES_GEV, progress=Tru
         plugin = run_st.get_single_plugin(run, "instructions")
         cross_section = float(plugin.wimp_cross_section_cm2)
         log.info("Sensitivity at %g GeV: %d of %d WIMP events in the analysis space", mass, len(events), n_events)
-        exposures = [live_days] + (list(EXPOSURE_SCAN_LIVE_DAYS) if mass in EXPOSURE_SCAN_MASSES_GEV else [])
+        exposures = [live_days] + (list(EXPOSURE_SCAN_LIVE_DAYS)
+                                   if exposure_scan and mass in EXPOSURE_SCAN_MASSES_GEV else [])
         for name, values, edges in _tests(search, wimp, cs1_slices):
             if values["wimp"][1] is None:
                 continue
@@ -193,6 +200,25 @@ def sensitivity(st, search, n_events, live_days, masses=MASSES_GEV, progress=Tru
                     row.update(limit_cm2=[np.inf] * 5, discovery_cm2=np.inf)
                 rows.append(row)
     return rows
+
+
+def seed_spread(rows_per_set, live_days):
+    """Per mass and test at ``live_days``: the median limit [cm^2] of each independent set of
+    simulated templates (``rows_per_set``: the rows of ``sensitivity`` of each set, the first
+    the curves' own), their mean and standard deviation, beside the first set's bootstrap error."""
+    found = {}
+    for rows in rows_per_set:
+        for row in at_exposure(rows, live_days):
+            found.setdefault((row["mass_gev"], row["test"]), []).append(row)
+    spread = []
+    for (mass, test), rows in found.items():
+        medians = np.array([r["limit_cm2"][2] for r in rows])
+        finite = medians[np.isfinite(medians)]
+        spread.append({"mass_gev": mass, "test": test, "medians_cm2": medians.tolist(),
+                       "mean_cm2": float(np.mean(finite)) if len(finite) else np.inf,
+                       "seed_std_cm2": float(np.std(finite, ddof=1)) if len(finite) > 1 else np.nan,
+                       "bootstrap_error_cm2": rows[0].get("limit_median_error_cm2", np.nan)})
+    return spread
 
 
 def at_exposure(rows, live_days):
