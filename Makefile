@@ -174,6 +174,7 @@ results: $(STAMP)
 	$(BIN)/ddcore report $(REPORT_OPTIONS) -o $(RESULTS)/$(DETECTOR)_realistic --pseudo-run pseudo_sr0_001 \
 		--mismodelling --test-seeds 7 --toys 1000 --workers 2
 	$(BIN)/ddcore evaluate $(REPORT_OPTIONS) -o $(RESULTS)/sensitivity_1ty \
-		--sensitivity 6,10,20,50,100,200,500,1000 --sensitivity-live-days 351
+		--sensitivity 6,10,20,50,100,200,500,1000 --sensitivity-live-days 351 --sensitivity-cs1-slices 3 \
+		--wall-tail-events 100000 --sensitivity-seeds 4
 	$(BIN)/ddcore published -o $(RESULTS)/published --project-model $(RESULTS)/sensitivity_1ty/evaluation.json
 	$(MAKE) crosscheck-alea

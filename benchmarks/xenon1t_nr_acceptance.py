@@ -26,7 +26,7 @@ def xenon1t_efficiency(edges):
     """XENON1T's efficiency per bin of true energy [keV] (mean of its migration-matrix rows)."""
     from ddplugins.search import published
 
-    inference = published._xe_likelihood().BinwiseInference.from_xenon1t_sr()
+    inference = published.xenon1t_binwise_inference()
     rows = np.asarray(inference.migration_matrix[0]).sum(axis=1)
     true_edges = np.asarray(inference.true_energy_edges)
     centres = (true_edges[1:] + true_edges[:-1]) / 2

@@ -58,6 +58,13 @@ def _xe_likelihood():
     return module
 
 
+def xenon1t_binwise_inference():
+    """The collaboration's binwise XENON1T SR0+SR1 likelihood (an ``xe_likelihood``
+    BinwiseInference: its migration matrix holds their detection efficiency, selection acceptance
+    and exposure)."""
+    return _xe_likelihood().BinwiseInference.from_xenon1t_sr()
+
+
 def binwise_upper_limit(inference, energies, rates, neyman=True, confidence_level=0.9):
     """Multiple of the spectrum ``rates`` [events / (t yr keV)] at ``energies`` [keV] excluded at
     ``confidence_level`` by the binwise likelihood ``inference`` (an ``xe_likelihood``
@@ -94,7 +101,7 @@ def xenon1t_limits(masses_gev=MASSES_GEV, neyman=True, v0_km_s=spectra.HALO_V0_K
     """The XENON1T 1 t·yr SI limit at ``masses_gev`` from the binwise likelihood and the project's
     wimprates spectra (halo circular velocity ``v0_km_s``), beside the published curve."""
     xe = _xe_likelihood()
-    inference = xe.BinwiseInference.from_xenon1t_sr()
+    inference = xenon1t_binwise_inference()
     published = np.asarray(xe.xenon1t_published, float)
     masses = np.asarray(masses_gev, float)
     limits = []
@@ -201,11 +208,10 @@ def project_model_rows(evaluation) -> list[dict]:
 def xenon1t_signal_events(mass_gev, cross_section_cm2, v0_km_s=spectra.HALO_V0_KM_S) -> float:
     """Expected WIMP events of XENON1T's 1 t·yr search (its detection and selection efficiency,
     its exposure: the binwise likelihood's migration matrix) for the project's wimprates spectrum."""
-    xe = _xe_likelihood()
-    inference = xe.BinwiseInference.from_xenon1t_sr()
+    inference = xenon1t_binwise_inference()
     energies, rates = spectra.wimp_spectrum_table(float(mass_gev), float(cross_section_cm2), e_max_kev=100.0,
                                                   n=4000, v0_km_s=v0_km_s)
-    inference.spectrum = xe.Spectrum.from_sample(np.asarray(energies, float), np.asarray(rates, float))
+    inference.spectrum = _xe_likelihood().Spectrum.from_sample(np.asarray(energies, float), np.asarray(rates, float))
     return float(np.sum(inference.sum_spectrum_in_reconstructed_bins))
 
 
@@ -213,6 +219,8 @@ def project_model_figure(evaluation, comparison):
     """The published limit and sensitivity bands, the binwise-likelihood limit, and the median
     sensitivity of the project's own detector model for each test, with their ratio to the
     published median sensitivity."""
+    from ddplugins.search.sensitivity import legend_label
+
     days, tests = _project_sensitivity(evaluation)
     fig, top, bottom = comparison_axes()
     bands = comparison.published_bands
@@ -227,7 +235,7 @@ def project_model_figure(evaluation, comparison):
         masses = np.array([r["mass_gev"] for r in rows])
         median = np.array([r["limit_cm2"][2] for r in rows])
         line, = top.plot(masses, median, "o-", ms=4,
-                         label=f"project's detector model, {test.replace('_', ' ')} (median, {days:.0f} live days)")
+                         label=f"project's detector model, {legend_label(test)} (median, {days:.0f} live days)")
         if test == "likelihood":
             top.fill_between(masses, [r["limit_cm2"][1] for r in rows], [r["limit_cm2"][3] for r in rows],
                              color=line.get_color(), alpha=0.2)

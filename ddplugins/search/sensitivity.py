@@ -43,6 +43,11 @@ CUT_AND_COUNT = "cut_and_count"
 LIKELIHOOD_CS1 = "likelihood_cs1"
 
 
+def legend_label(test):
+    """A test's name as a figure's legend gives it."""
+    return {LIKELIHOOD_CS1: "likelihood in cS1 slices"}.get(test, test.replace("_", " "))
+
+
 def wimp_run(st, mass_gev, run_set=0):
     """(context, run id) of the sensitivity split's WIMP run of ``mass_gev`` (one of MASSES_GEV:
     a run name stands for one set of data, so each mass has its own run number) in the
@@ -245,7 +250,7 @@ def sensitivity_figure(rows, live_days, mass_kg):
             continue
         masses = [r["mass_gev"] for r in mine]
         limits = np.array([r["limit_cm2"] for r in mine])
-        label = test.replace("_", " ")
+        label = legend_label(test)
         errors = [r.get("limit_median_error_cm2", 0.0) for r in mine]
         ax.errorbar(masses, limits[:, 2], yerr=errors, fmt="-", color=colour, label=f"{label}: median 90% CL limit")
         ax.fill_between(masses, limits[:, 1], limits[:, 3], color=colour, alpha=0.25)
@@ -266,7 +271,7 @@ def sensitivity_figure(rows, live_days, mass_kg):
                 if mine:
                     other.plot([r.get("live_days", live_days) * mass_kg / 1e3 / 365.25 for r in mine],
                                [r["limit_cm2"][2] for r in mine], style, color=colours[test], ms=4,
-                               label=f"{test.replace('_', ' ')}, {mass:g} GeV")
+                               label=f"{legend_label(test)}, {mass:g} GeV")
         other.set_xscale("log")
         other.set_yscale("log")
         other.set_xlabel(f"exposure [t yr] ({mass_kg:g} kg fiducial)")
