@@ -88,6 +88,7 @@ def test_evaluate_report_and_demo(workdir):
     spread = json.loads((workdir / "evaluation" / "evaluation.json").read_text())["sensitivity_seed_spread"]
     assert len(spread) == 5 and all(len(r["medians_cm2"]) == 2 for r in spread)
     assert "Median limit [cm^2] of 2 independent sets of simulated templates" in out
+    assert "Sensitivity: seed-to-seed spread" in (workdir / "evaluation" / "report.html").read_text()
     # `make demo`'s configuration, with the command line overriding its events, bootstraps and toys
     out = ddcore(workdir, "demo", "--config", str(REPOSITORY / "configs" / "demo.toml"), "--events", "40",
                  "-o", "demo", *short, *fast, "--toys", "6").stdout

@@ -1224,7 +1224,7 @@ def write_report(st, result, output, pseudo_run=None):
         seed_spread=result.get("seed_spread"), n_seeds=len(result.get("test_seeds") or []) // 2,
         significance_seed_spread=result.get("significance_seed_spread"),
         blinding=result.get("blinding"), er_template=result.get("er_template"),
-        wall_template=result.get("wall_template"),
+        wall_template=result.get("wall_template"), sensitivity_seed_spread=result.get("sensitivity_seed_spread"),
         gallery=_gallery(st, pseudo_run, every_pseudo_event) if pseudo is not None else [],
         lineage=json.dumps({"test_runs": result["test_runs"], "models": result["model_lineages"]}, indent=1),
     )
