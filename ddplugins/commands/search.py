@@ -402,8 +402,8 @@ def ddcore_register_commands(cli: CommandLine) -> None:
         p.add_argument("--wall-tail-events", type=int, default=0, metavar="N",
                        help="the wall template's events in the analysis space from a run of N wall events drawn only "
                        "where their electrons come out far enough inward to reach the fiducial volume (source "
-                       "'walltail', each event standing for 1 / that tail's share of wall events: 20,000 stand "
-                       "for ~470,000 in XENON1T), not from the 5,000-event 'wall' run (default 0: not made)")
+                       "'walltail', each event standing for 1 / that tail's share of wall events: 100,000 stand "
+                       "for ~786,000 in XENON1T), not from the 5,000-event 'wall' run (default 0: not made)")
         p.add_argument("--test-seeds", type=int, default=1,
                        help="test runs of this many independent seeds: the spread of every figure of merit between "
                        "them, and the methods compared on all their events (7 seeds of 5,000: ~20,000 ER events in "

@@ -63,10 +63,15 @@ def wall_tail_min_shift_cm(opts):
     return max(0.0, opts.tpc_radius_cm - opts.fiducial_radius_cm - WALL_TAIL_MARGIN_CM)
 
 
+def _shift_tail(opts, shift_cm):
+    """Share of wall events whose electrons come out at least ``shift_cm`` inward (half-normal)."""
+    return special.erfc(shift_cm / (opts.wall_inward_shift_cm * np.sqrt(2)))
+
+
 def wall_tail_share(opts):
     """Share of all wall events whose inward shift reaches ``wall_tail_min_shift_cm`` (the
     half-normal's tail): what one ``walltail`` event stands for is 1 / this many wall events."""
-    return float(special.erfc(wall_tail_min_shift_cm(opts) / (opts.wall_inward_shift_cm * np.sqrt(2))))
+    return float(_shift_tail(opts, wall_tail_min_shift_cm(opts)))
 
 
 def _inward_shifts(opts, rng, n, min_shift_cm=0.0):
@@ -75,8 +80,8 @@ def _inward_shifts(opts, rng, n, min_shift_cm=0.0):
     if min_shift_cm <= 0:
         shift = np.abs(rng.normal(0, opts.wall_inward_shift_cm, n))
     else:
-        tail = special.erfc(min_shift_cm / (opts.wall_inward_shift_cm * np.sqrt(2)))
-        shift = opts.wall_inward_shift_cm * np.sqrt(2) * special.erfcinv(tail * (1 - rng.uniform(0, 1, n)))
+        shift = opts.wall_inward_shift_cm * np.sqrt(2) * special.erfcinv(
+            _shift_tail(opts, min_shift_cm) * (1 - rng.uniform(0, 1, n)))
     return np.minimum(shift, opts.tpc_radius_cm)
 
 
