@@ -120,6 +120,8 @@ def main():
     parser.add_argument("--trim-seconds", type=float, default=0.0,
                         help="call glibc's malloc_trim every this many seconds during the run (a diagnostic: "
                              "what stays resident is then memory in use, not free memory the allocator keeps)")
+    parser.add_argument("--output", help="file name under benchmarks/results (default long_run_memory.json, "
+                                          "long_run_memory_trimmed.json with --trim-seconds)")
     parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.single:
@@ -135,7 +137,7 @@ def main():
             sys.exit(f"run with {n} events failed:\n{out.stderr[-3000:]}")
         results.append(json.loads(line[-1]))
         print(line[-1], flush=True)
-    name = "long_run_memory_trimmed.json" if args.trim_seconds else "long_run_memory.json"
+    name = args.output or ("long_run_memory_trimmed.json" if args.trim_seconds else "long_run_memory.json")
     path = os.path.join(os.path.dirname(__file__), "results", name)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:

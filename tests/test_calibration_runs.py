@@ -153,6 +153,31 @@ def test_a_missing_background_simulation_run_gets_a_named_error(campaign, tiny_m
     assert not (tmp_path / "c.json").exists()
 
 
+def test_the_wall_in_the_signal_region_from_a_walltail_run(campaign):
+    st, _, _ = campaign
+    # electrons shifted far inward, so that 150 wall events put some in the fiducial signal region
+    wide = ddcore.derive(st, wall_inward_shift_cm=10.0)
+    tail_run = "walltail_sr0_400000150"
+    assert calibration_runs.simulated_background_runs(wide, 150, ("wall", "accidental"), wall_tail_events=150) == {
+        "wall": tail_run, "accidental": "accidental_sr0_400000150"}
+    reference_days = options(st).sim_exposure_live_days
+    with pytest.raises(calibration_runs.CalibrationRunError, match=f"no background simulation run '{tail_run}'"):
+        calibration_runs._simulated_in_region(wide, reference_days, 150, ("wall",), wall_tail_events=150)
+    wide.make(tail_run, list(calibration_runs.TARGETS), progress_bar=False)
+    ((events, category, weight),), expected = calibration_runs._simulated_in_region(
+        wide, reference_days, 5000, ("wall",), wall_tail_events=150)
+    plugin = wide.get_single_plugin(tail_run, "instructions")
+    share = populations.wall_tail_share(plugin)
+    assert 0.5 < share < 1  # the tail of a 10 cm half-normal beyond the fiducial radius less the margin
+    produced = populations.expected_counts(plugin, live_days=reference_days)["wall"]
+    assert len(events) > 0 and np.all(events[blinding.REGION_FIELD])
+    # each tail event stands for 1 / share wall events: weighted by the wall rate times the share
+    np.testing.assert_allclose(weight, produced * share / 150)
+    assert expected == {"wall": pytest.approx(produced * share * len(events) / 150)}
+    ((_, tail, _),) = calibration_runs._events(wide, [tail_run])
+    assert len(events) == np.sum(tail[blinding.REGION_FIELD])
+
+
 def test_a_store_without_calibration_runs_gets_a_named_error(tiny_models, tmp_path):
     empty = ddcore.context("xenon1t", storage=str(tmp_path / "store"), **SMALL_RUN_OPTIONS)
     with pytest.raises(calibration_runs.CalibrationRunError, match="no rn220 run of detector 'xenon1t'"):

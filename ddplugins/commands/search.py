@@ -41,6 +41,11 @@ def _stratum(text):
                                          "e.g. wall:0.5:3.5:200000") from None
 
 
+WALL_TAIL_RUN = ("a run of N wall events drawn only where their electrons come out far enough inward to reach the "
+                 "fiducial volume (source 'walltail', each event standing for 1 / that tail's share of wall events: "
+                 "100,000 stand for ~786,000 in XENON1T)")
+
+
 def _campaign(text):
     from ddplugins.search.calibration_runs import SIMULATED_EVENTS
 
@@ -120,10 +125,11 @@ def cmd_train(args):
 
             if args.simulate_campaign:
                 models_st = ddcore.derive(st, cnn_model_file=str(cnn), cvae_model_file=str(cvae))
-                calibration_runs.simulate_calibration_runs(models_st, *args.simulate_campaign)
+                calibration_runs.simulate_calibration_runs(models_st, *args.simulate_campaign,
+                                                           wall_tail_events=args.wall_tail_events)
             simulated = args.simulate_campaign[3] if args.simulate_campaign else calibration_runs.SIMULATED_EVENTS
             calibration_runs.calibrate_from_runs(st, output, cnn, cvae, exclude=args.exclude_run,
-                                                 simulated_events=simulated)
+                                                 simulated_events=simulated, wall_tail_events=args.wall_tail_events)
             return
         training.calibrate(st, output, cnn, cvae, n_events=args.events, workers=args.workers,
                            population_events=dict(args.population_events or []), strata=args.stratum)
@@ -340,6 +346,10 @@ def ddcore_register_commands(cli: CommandLine) -> None:
                    "run of AMBE events, SIDEBAND (at most 20) blinded science runs (pseudo_<preset>_400...) "
                    "and a background-simulation run of SIMULATED events (default 5000) of each small "
                    "background of the signal region (cevns, accidental, wall, multisite), e.g. 20000:5000:6")
+    p.add_argument("--wall-tail-events", type=int, default=0, metavar="N",
+                   help=f"with --from-calibration-runs: the wall events of the signal region from {WALL_TAIL_RUN} "
+                   "(the calibration's; with --simulate-campaign made first), not from the SIMULATED-event "
+                   "wall run (default 0)")
     p.add_argument("--exclude-run", action="append", default=[], metavar="RUN",
                    help="with --from-calibration-runs: a blinded run of the search itself, never a sideband; "
                    "repeatable")
@@ -400,10 +410,8 @@ def ddcore_register_commands(cli: CommandLine) -> None:
                        "simulated template (ER, WIMP and background runs of other seeds): their seed-to-seed "
                        "spread beside the bootstrap error (default 1: the curves' own set only)")
         p.add_argument("--wall-tail-events", type=int, default=0, metavar="N",
-                       help="the wall template's events in the analysis space from a run of N wall events drawn only "
-                       "where their electrons come out far enough inward to reach the fiducial volume (source "
-                       "'walltail', each event standing for 1 / that tail's share of wall events: 100,000 stand "
-                       "for ~786,000 in XENON1T), not from the 5,000-event 'wall' run (default 0: not made)")
+                       help=f"the wall template's events in the analysis space from {WALL_TAIL_RUN}, not from the "
+                       "5,000-event 'wall' run (default 0: not made)")
         p.add_argument("--test-seeds", type=int, default=1,
                        help="test runs of this many independent seeds: the spread of every figure of merit between "
                        "them, and the methods compared on all their events (7 seeds of 5,000: ~20,000 ER events in "

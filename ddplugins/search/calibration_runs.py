@@ -15,8 +15,9 @@ runs and blinded science runs that the store's run metadata names, never from tr
   events in the region. The AmBe spectrum is harder than the radiogenic one: stated, not modelled.
 - **The small backgrounds inside the signal region**: CEvNS, accidental coincidences, wall events
   and multiple-scatter gammas, which no calibration source stands for, from the background
-  simulation (a run of each, ``SIMULATED_IN_REGION``), their region events weighted by the
-  physics rate of the detector configuration, as XENON1T took its CEvNS and materials
+  simulation (a run of each, ``SIMULATED_IN_REGION``; for the wall best a ``walltail`` run, whose
+  events are those whose inward shift reaches the fiducial volume and so the region), their
+  region events weighted by the physics rate of the detector configuration, as XENON1T took its CEvNS and materials
   backgrounds from simulation (it derived accidentals and the wall model from data: not done
   here). Without them every such event in the region is flagged as an anomaly the calibration
   never expected: 40 background-only runs then flagged 104 analysis-space events for 74.5.
@@ -97,11 +98,12 @@ def live_days(st, run):
 
 
 def simulate_calibration_runs(st, rn220_events=20000, ambe_events=5000, sideband_runs=6,
-                              simulated_events=SIMULATED_EVENTS):
+                              simulated_events=SIMULATED_EVENTS, wall_tail_events=0):
     """Make the simulated calibration campaign (the step real data replace): one rn220 and one
     ambe run of the given events, ``sideband_runs`` blinded background science runs
     (``pseudo_<preset>_400``, ...) and the background simulation of the small backgrounds
-    (``simulated_events`` each, :func:`simulated_background_runs`). Returns their names."""
+    (``simulated_events`` each, the wall's a walltail run of ``wall_tail_events`` where given:
+    :func:`simulated_background_runs`). Returns their names."""
     if not 1 <= sideband_runs <= SIDEBAND_MAX_RUNS:
         raise CalibrationRunError(
             f"sideband_runs={sideband_runs}: simulate 1 to {SIDEBAND_MAX_RUNS} sideband runs (seeds "
@@ -112,8 +114,8 @@ def simulate_calibration_runs(st, rn220_events=20000, ambe_events=5000, sideband
         run = split_runs(run_st, "calibration", sources=(source,))[0]
         run_st.make(run, list(TARGETS))
         made.append(run)
-    for run in simulated_background_runs(st, simulated_events).values():
-        derive(st, sim_n_events=int(simulated_events)).make(run, list(TARGETS))
+    for run_st, run in _background_simulation(st, simulated_events, SIMULATED_IN_REGION, wall_tail_events).values():
+        run_st.make(run, list(TARGETS))
         made.append(run)
     preset = run_preset(st)
     for i in range(int(sideband_runs)):
@@ -125,30 +127,45 @@ def simulate_calibration_runs(st, rn220_events=20000, ambe_events=5000, sideband
     return made
 
 
-def simulated_background_runs(st, n_events=SIMULATED_EVENTS, names=SIMULATED_IN_REGION):
+def simulated_background_runs(st, n_events=SIMULATED_EVENTS, names=SIMULATED_IN_REGION, wall_tail_events=0):
     """{population: run} of the background simulation that models the small backgrounds inside
-    the signal region: the calibration split's run of ``n_events`` of each population of ``names``."""
-    run_st = derive(st, sim_n_events=int(n_events))
-    return {name: split_runs(run_st, "calibration", sources=(name,))[0] for name in names}
+    the signal region: the calibration split's run of ``n_events`` of each population of ``names``;
+    with ``wall_tail_events`` the wall's is its ``walltail`` run of that many events."""
+    return {name: run for name, (_, run) in _background_simulation(st, n_events, names, wall_tail_events).items()}
 
 
-def _simulated_in_region(st, reference_days, n_events, names):
+def _background_simulation(st, n_events, names, wall_tail_events=0):
+    """{population: (context, run)} behind :func:`simulated_background_runs`."""
+    runs = {}
+    for name in names:
+        source, n = ("walltail", wall_tail_events) if name == "wall" and wall_tail_events else (name, n_events)
+        run_st = derive(st, sim_n_events=int(n))
+        runs[name] = (run_st, split_runs(run_st, "calibration", sources=(source,))[0])
+    return runs
+
+
+def _simulated_in_region(st, reference_days, n_events, names, wall_tail_events=0):
     """(events, category, weight) of the background simulation's events in the signal region,
     each weighted by its population's expected events in ``reference_days`` per event simulated;
-    and {population: expected events in the region}."""
-    run_st = derive(st, sim_n_events=int(n_events))
+    and {population: expected events in the region}. With ``wall_tail_events`` the wall's come
+    from a ``walltail`` run, each event standing for 1 / ``wall_tail_share`` wall events: the
+    region lies inside the fiducial volume, which only the tail's inward shifts reach."""
     parts, expected = [], {}
-    for name, run in simulated_background_runs(st, n_events, names).items():
+    for name, (run_st, run) in _background_simulation(st, n_events, names, wall_tail_events).items():
+        n_run = run_st.config["sim_n_events"]
         if not run_st.is_stored(run, "cvae_losses"):
             raise CalibrationRunError(
-                f"The store has no background simulation run {run!r} ({name}, {n_events} events) for the small "
+                f"The store has no background simulation run {run!r} ({name}, {n_run} events) for the small "
                 "backgrounds of the signal region: make it (ddcore train calibrate --from-calibration-runs "
-                "--simulate-campaign RN220:AMBE:SIDEBAND:SIMULATED, SIMULATED its events)")
+                "--simulate-campaign RN220:AMBE:SIDEBAND:SIMULATED, SIMULATED its events, with --wall-tail-events "
+                "for a walltail run)")
         ((_, events, category),) = _events(run_st, [run])
         plugin = run_st.get_single_plugin(run, "instructions")
         produced = populations.expected_counts(plugin, live_days=reference_days)[name]
+        if run.startswith("walltail"):
+            produced *= populations.wall_tail_share(plugin)
         region = events[blinding.REGION_FIELD]
-        weight = np.full(int(region.sum()), produced / int(n_events))
+        weight = np.full(int(region.sum()), produced / int(n_run))
         parts.append((events[region], category[region], weight))
         expected[name] = float(weight.sum())
     return parts, expected
@@ -173,10 +190,11 @@ def normalisation(numerator, denominator, what, counted=True):
 
 
 def calibrate_from_runs(st, output, cnn_model, cvae_model, exclude=(), simulated_events=SIMULATED_EVENTS,
-                        simulated=SIMULATED_IN_REGION):
+                        simulated=SIMULATED_IN_REGION, wall_tail_events=0):
     """Calibrate the anomaly score on the calibration runs and blinded science runs the store's
     run metadata names and, inside the signal region, the background simulation of the small
-    backgrounds ``simulated`` (runs of ``simulated_events``; see the module's description);
+    backgrounds ``simulated`` (runs of ``simulated_events``, the wall's a walltail run of
+    ``wall_tail_events`` where given; see the module's description);
     ``exclude``: runs of the search itself, never used. Returns the calibration (also written
     to ``output``)."""
     models_st = derive(st, cnn_model_file=str(cnn_model), cvae_model_file=str(cvae_model))
@@ -214,7 +232,8 @@ def calibrate_from_runs(st, output, cnn_model, cvae_model, exclude=(), simulated
     expected_nr = plugin.neutron_rate_per_t_yr * tonne_years
     nr_scale, nr_error = normalisation(expected_nr, int(ambe_space.sum()), "the ambe runs", counted=False)
     rn220_region, ambe_region = rn220[blinding.REGION_FIELD], ambe[blinding.REGION_FIELD]
-    in_region, simulated_expected = _simulated_in_region(models_st, reference_days, simulated_events, simulated)
+    in_region, simulated_expected = _simulated_in_region(models_st, reference_days, simulated_events, simulated,
+                                                         wall_tail_events)
     background = np.concatenate([
         training.background_rows(sideband, sideband_category, np.full(len(sideband), sideband_weight)),
         training.background_rows(rn220[rn220_region], rn220_category[rn220_region],
@@ -224,6 +243,8 @@ def calibrate_from_runs(st, output, cnn_model, cvae_model, exclude=(), simulated
         *(training.background_rows(*part) for part in in_region),
     ])
     lineages = {run: str(models_st.key_for(run, "cvae_losses")) for runs in roles.values() for run in runs}
+    lineages.update({run: str(run_st.key_for(run, "cvae_losses")) for run_st, run in
+                     _background_simulation(models_st, simulated_events, simulated, wall_tail_events).values()})
     hashes = {
         **training.model_hashes(models_st, roles["rn220"][0]),
         "live_days": reference_days,
@@ -239,6 +260,8 @@ def calibrate_from_runs(st, output, cnn_model, cvae_model, exclude=(), simulated
             "nr_relative_error": nr_error,
             "simulated_signal_region_expected": simulated_expected,
             "simulated_events": int(simulated_events),
+            "simulated_runs": simulated_background_runs(models_st, simulated_events, simulated, wall_tail_events),
+            "wall_tail_events": int(wall_tail_events),
         },
     }
     log.info("Signal region: %.1f ER events expected (rn220, +-%.1f%%), %.3f NR (ambe, +-%.1f%%), %s (simulation) "
