@@ -152,7 +152,7 @@ REPORT_OPTIONS = --events 5000 --train-events 8000 --models ddplugins/$(DETECTOR
 CALIBRATION_RUNS = $(RESULTS)/$(DETECTOR)_anomaly_calibration_from_calibration_runs.json
 BACKGROUND_ONLY = sim_pseudo_components=["er","neutron","cevns","accidental","wall","s2only","multisite"]
 results: $(STAMP)
-	$(BIN)/ddcore train calibrate -d $(DETECTOR) --from-calibration-runs --simulate-campaign 20000:5000:20 \
+	$(BIN)/ddcore train calibrate -d $(DETECTOR) --from-calibration-runs --simulate-campaign 20000:5000:20 --wall-tail-events 100000 \
 		--exclude-run pseudo_sr0_000 --exclude-run pseudo_sr0_001 -o $(CALIBRATION_RUNS)
 	$(BIN)/ddcore report $(REPORT_OPTIONS) -o $(RESULTS)/$(DETECTOR)_calibration_runs_search --pseudo-run pseudo_sr0_001 \
 		--test-seeds 7 --set anomaly_calibration_file=$(CALIBRATION_RUNS)
