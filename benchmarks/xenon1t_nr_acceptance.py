@@ -7,7 +7,10 @@ evaluate --sensitivity``; made if missing) gives, per bin of true recoil energy,
 its simulated events that land in the search's analysis space (Clopper-Pearson 68% interval);
 beside it XENON1T's efficiency for the same bin: the sum over reconstructed energy of the
 binwise likelihood's migration matrix (``xe-likelihood``), averaged over the bin's 0.25 keV
-rows. Also each mass's expected events at 1e-45 cm^2 in 1 t yr, both ways. Saved to
+rows. Also each mass's expected events at 1e-45 cm^2 in 1 t yr, both ways. And the same with
+XENON1T's S2 threshold added to the project's selection (``--s2-threshold-pe``, default 200 PE
+of uncorrected S2 area: the 1 t yr analysis's, as straxen's ``x1t_cuts.S2Threshold`` ported it
+from lax's science-run-1 cuts; the project's own selection asks cS2_b >= 50 PE). Saved to
 benchmarks/results/xenon1t_nr_acceptance.json.
 """
 
@@ -34,9 +37,10 @@ def xenon1t_efficiency(edges):
             else 0.0 for lo, hi in zip(edges[:-1], edges[1:])]
 
 
-def project_acceptance(mass_gev, n_events, edges):
-    """(simulated, in the analysis space) per bin of true energy, and the expected events in the
-    space at the run's cross-section for 351 live days, from the mass's sensitivity WIMP run."""
+def project_acceptance(mass_gev, n_events, edges, s2_threshold_pe):
+    """(simulated, in the analysis space, in it with an uncorrected S2 of at least
+    ``s2_threshold_pe``) per bin of true energy, and the expected events in the space (and with
+    the threshold) at the run's cross-section for 351 live days, from the mass's sensitivity WIMP run."""
     import ddcore
     from ddcore.context import derive
     from ddplugins.analyses.datasets import load_events, search_selection
@@ -50,8 +54,10 @@ def project_acceptance(mass_gev, n_events, edges):
     produced = populations.expected_counts(st.get_single_plugin(run, "instructions"), live_days=351.0)["wimp"]
     cross_section = float(st.get_single_plugin(run, "instructions").wimp_cross_section_cm2)
     energies = simulated["energy"]  # WIMPs scatter once: one instruction per event
+    above = selected[selected["s2_area"] >= s2_threshold_pe]
     return (np.histogram(energies, edges)[0], np.histogram(selected["true_energy"], edges)[0],
-            produced * len(selected) / n_events, cross_section, len(energies))
+            np.histogram(above["true_energy"], edges)[0], produced * len(selected) / n_events,
+            produced * len(above) / n_events, cross_section, len(energies))
 
 
 def main():
@@ -61,29 +67,40 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=5000, help="simulated events per WIMP run")
     parser.add_argument("--masses", default="6,10,50", help="WIMP masses [GeV], of the sensitivity's masses")
+    parser.add_argument("--s2-threshold-pe", type=float, default=200.0,
+                        help="XENON1T's threshold on the uncorrected S2 area [PE], added to the project's selection "
+                        "for the second acceptance (default 200, the 1 t yr analysis's)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     edges = np.asarray(ENERGY_EDGES_KEV)
     theirs = xenon1t_efficiency(edges)
     found = []
     for mass in (int(m) for m in args.masses.split(",")):
-        n, accepted, expected, cross_section, n_simulated = project_acceptance(mass, args.events, edges)
+        n, accepted, above, expected, expected_above, cross_section, n_simulated = project_acceptance(
+            mass, args.events, edges, args.s2_threshold_pe)
         xenon1t_expected = published.xenon1t_signal_events(mass, cross_section)
         bins = []
-        for lo, hi, simulated, kept, xenon1t in zip(edges[:-1], edges[1:], n, accepted, theirs):
+        for lo, hi, simulated, kept, kept_above, xenon1t in zip(edges[:-1], edges[1:], n, accepted, above, theirs):
             if simulated == 0:
                 continue
             low, high = clopper_pearson(int(kept), int(simulated))
+            low_above, high_above = clopper_pearson(int(kept_above), int(simulated))
             bins.append({"energy_kev": [float(lo), float(hi)], "simulated": int(simulated), "accepted": int(kept),
                          "acceptance": kept / simulated, "acceptance_68": [float(low), float(high)],
+                         "accepted_s2_threshold": int(kept_above), "acceptance_s2_threshold": kept_above / simulated,
+                         "acceptance_s2_threshold_68": [float(low_above), float(high_above)],
                          "xenon1t_efficiency": xenon1t})
         row = {"mass_gev": mass, "simulated": n_simulated, "cross_section_cm2": cross_section,
-               "expected_events_1ty": expected, "xenon1t_expected_events_1ty": xenon1t_expected,
-               "ratio": expected / xenon1t_expected, "bins": bins}
+               "s2_threshold_pe": args.s2_threshold_pe, "expected_events_1ty": expected,
+               "expected_events_1ty_s2_threshold": expected_above, "xenon1t_expected_events_1ty": xenon1t_expected,
+               "ratio": expected / xenon1t_expected, "ratio_s2_threshold": expected_above / xenon1t_expected,
+               "bins": bins}
         print(json.dumps({k: v for k, v in row.items() if k != "bins"}))
         for b in bins:
             print(f"  {b['energy_kev'][0]:6.3f}-{b['energy_kev'][1]:6.3f} keV: {b['accepted']:4d}/{b['simulated']:5d}"
                   f" = {b['acceptance']:.4f} ({b['acceptance_68'][0]:.4f}-{b['acceptance_68'][1]:.4f}); "
+                  f"S2 >= {args.s2_threshold_pe:g} PE {b['acceptance_s2_threshold']:.4f} "
+                  f"({b['acceptance_s2_threshold_68'][0]:.4f}-{b['acceptance_s2_threshold_68'][1]:.4f}); "
                   f"XENON1T {b['xenon1t_efficiency']:.4f}")
         found.append(row)
     path = os.path.join(os.path.dirname(__file__), "results", "xenon1t_nr_acceptance.json")
