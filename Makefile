@@ -155,10 +155,10 @@ results: $(STAMP)
 	$(BIN)/ddcore train calibrate -d $(DETECTOR) --from-calibration-runs --simulate-campaign 20000:5000:20 --wall-tail-events 100000 \
 		--exclude-run pseudo_sr0_000 --exclude-run pseudo_sr0_001 -o $(CALIBRATION_RUNS)
 	$(BIN)/ddcore report $(REPORT_OPTIONS) -o $(RESULTS)/$(DETECTOR)_calibration_runs_search --pseudo-run pseudo_sr0_001 \
-		--test-seeds 7 --set anomaly_calibration_file=$(CALIBRATION_RUNS)
+		--test-seeds 7 --set anomaly_calibration_file=$(CALIBRATION_RUNS) --wall-tail-events 100000
 	$(BIN)/ddcore report $(REPORT_OPTIONS) -o $(RESULTS)/$(DETECTOR)_calibration_runs --pseudo-run pseudo_sr0_001 \
 		--test-seeds 7 --set anomaly_calibration_file=$(CALIBRATION_RUNS) --er-from-calibration-runs \
-		--er-template-run rn220_sr0_400020000 --er-template-run er_sr0_301005000
+		--er-template-run rn220_sr0_400020000 --er-template-run er_sr0_301005000 --wall-tail-events 100000
 	$(BIN)/ddcore closure -d $(DETECTOR) --simulate 420:10 --set '$(BACKGROUND_ONLY)' \
 		--set anomaly_calibration_file=$(CALIBRATION_RUNS) -o $(RESULTS)/closure_calibration_runs.json
 	$(BIN)/ddcore closure -d $(DETECTOR) --simulate 420:10 --set '$(BACKGROUND_ONLY)' \
@@ -172,7 +172,7 @@ results: $(STAMP)
 	$(BIN)/ddcore closure -d $(DETECTOR) --simulate 460:40 --set '$(BACKGROUND_ONLY)' \
 		-o $(RESULTS)/closure40b_truth_calibration.json
 	$(BIN)/ddcore report $(REPORT_OPTIONS) -o $(RESULTS)/$(DETECTOR)_realistic --pseudo-run pseudo_sr0_001 \
-		--mismodelling --test-seeds 7 --toys 1000 --workers 2
+		--mismodelling --test-seeds 7 --toys 1000 --workers 2 --wall-tail-events 100000
 	$(BIN)/ddcore evaluate $(REPORT_OPTIONS) -o $(RESULTS)/sensitivity_1ty \
 		--sensitivity 6,10,20,50,100,200,500,1000 --sensitivity-live-days 351 --sensitivity-cs1-slices 3 \
 		--wall-tail-events 100000 --sensitivity-seeds 4

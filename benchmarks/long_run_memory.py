@@ -5,7 +5,8 @@
 Each length runs in its own process (peak RSS is per process); prints one JSON line per run
 and saves them to benchmarks/results/long_run_memory.json. Besides the peak, the resident memory
 is sampled every second while the run is made: ``rss_mb_at`` gives it at a quarter, half, three
-quarters and the end of the run, and ``growth_mb_per_10k_events_second_half`` (``growth_error``
+quarters and the end of the run, ``rss_mb_median_by_tenth`` / ``rss_mb_max_by_tenth`` the median and
+largest sample in each tenth of it, and ``growth_mb_per_10k_events_second_half`` (``growth_error``
 its standard error) the slope of a straight line through the second half's samples (the run's
 events taken as processed at a constant rate): a memory that is flat in run length has a slope
 near zero there, whatever the warm-up before it cost. ``rss_mb_after_run`` is the resident
@@ -66,6 +67,17 @@ def trajectory(samples, n_events):
     return at, round(float(slope), 2), round(float(np.sqrt(covariance[0, 0])), 2)
 
 
+def by_tenth(samples, n_events):
+    """Median and largest resident memory [MiB] in each tenth of the run (events taken as
+    processed at a constant rate): the trajectory with the sampling scatter smoothed out."""
+    import numpy as np
+
+    t, rss = np.array(samples).T
+    tenth = np.minimum((10 * t / t[-1]).astype(int), 9)
+    return ([round(float(np.median(rss[tenth == k])), 1) if np.any(tenth == k) else None for k in range(10)],
+            [round(float(rss[tenth == k].max()), 1) if np.any(tenth == k) else None for k in range(10)])
+
+
 class AllocatorTrimmer(threading.Thread):
     """Calls glibc's ``malloc_trim(0)`` every ``interval`` seconds until stopped: memory that
     the allocator holds free goes back to the system, so what stays resident is in use."""
@@ -105,10 +117,12 @@ def one_run(n_events, target, chunk, trim_seconds=0.0):
         rows = len(st.get_array("er_sr0_070", "event_basics", progress_bar=False))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     at, slope, slope_error = trajectory(sampler.samples, n_events)
+    medians, largest = by_tenth(sampler.samples, n_events)
     return dict(events=n_events, target=target, events_per_chunk=chunk, event_rows=rows,
                 seconds=round(elapsed, 1), events_per_s=round(n_events / elapsed, 1), trim_seconds=trim_seconds,
                 peak_rss_mb=round(peak_mb, 1), rss_mb_at=at, growth_mb_per_10k_events_second_half=slope,
-                growth_error=slope_error, rss_mb_after_run=round(held_mb, 1),
+                growth_error=slope_error, rss_mb_median_by_tenth=medians, rss_mb_max_by_tenth=largest,
+                rss_mb_after_run=round(held_mb, 1),
                 freed_by_malloc_trim_mb=round(held_mb - _resident_mb(), 1))
 
 
