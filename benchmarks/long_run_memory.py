@@ -114,6 +114,7 @@ def one_run(n_events, target, chunk, trim_seconds=0.0):
             trimmer.stop()
         held_mb = _resident_mb()
         ctypes.CDLL("libc.so.6").malloc_trim(0)
+        trimmed_mb = _resident_mb()  # before the check below loads the run's events
         rows = len(st.get_array("er_sr0_070", "event_basics", progress_bar=False))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     at, slope, slope_error = trajectory(sampler.samples, n_events)
@@ -123,7 +124,7 @@ def one_run(n_events, target, chunk, trim_seconds=0.0):
                 peak_rss_mb=round(peak_mb, 1), rss_mb_at=at, growth_mb_per_10k_events_second_half=slope,
                 growth_error=slope_error, rss_mb_median_by_tenth=medians, rss_mb_max_by_tenth=largest,
                 rss_mb_after_run=round(held_mb, 1),
-                freed_by_malloc_trim_mb=round(held_mb - _resident_mb(), 1))
+                freed_by_malloc_trim_mb=round(held_mb - trimmed_mb, 1))
 
 
 def main():
