@@ -161,11 +161,11 @@ def test_the_wall_in_the_signal_region_from_a_walltail_run(campaign):
     assert calibration_runs.simulated_background_runs(wide, 150, ("wall", "accidental"), wall_tail_events=150) == {
         "wall": tail_run, "accidental": "accidental_sr0_400000150"}
     reference_days = options(st).sim_exposure_live_days
+    simulation = calibration_runs._background_simulation(wide, 5000, ("wall",), wall_tail_events=150)
     with pytest.raises(calibration_runs.CalibrationRunError, match=f"no background simulation run '{tail_run}'"):
-        calibration_runs._simulated_in_region(wide, reference_days, 150, ("wall",), wall_tail_events=150)
+        calibration_runs._simulated_in_region(simulation, reference_days)
     wide.make(tail_run, list(calibration_runs.TARGETS), progress_bar=False)
-    ((events, category, weight),), expected = calibration_runs._simulated_in_region(
-        wide, reference_days, 5000, ("wall",), wall_tail_events=150)
+    ((events, category, weight),), expected = calibration_runs._simulated_in_region(simulation, reference_days)
     plugin = wide.get_single_plugin(tail_run, "instructions")
     share = populations.wall_tail_share(plugin)
     assert 0.5 < share < 1  # the tail of a 10 cm half-normal beyond the fiducial radius less the margin

@@ -144,14 +144,15 @@ def _background_simulation(st, n_events, names, wall_tail_events=0):
     return runs
 
 
-def _simulated_in_region(st, reference_days, n_events, names, wall_tail_events=0):
+def _simulated_in_region(simulation, reference_days):
     """(events, category, weight) of the background simulation's events in the signal region,
     each weighted by its population's expected events in ``reference_days`` per event simulated;
-    and {population: expected events in the region}. With ``wall_tail_events`` the wall's come
-    from a ``walltail`` run, each event standing for 1 / ``wall_tail_share`` wall events: the
-    region lies inside the fiducial volume, which only the tail's inward shifts reach."""
+    and {population: expected events in the region}. ``simulation``: {population: (context, run)}
+    (:func:`_background_simulation`). A ``walltail`` run's events stand for 1 / ``wall_tail_share``
+    wall events each: the region lies inside the fiducial volume, which only the tail's inward
+    shifts reach."""
     parts, expected = [], {}
-    for name, (run_st, run) in _background_simulation(st, n_events, names, wall_tail_events).items():
+    for name, (run_st, run) in simulation.items():
         n_run = run_st.config["sim_n_events"]
         if not run_st.is_stored(run, "cvae_losses"):
             raise CalibrationRunError(
@@ -162,7 +163,7 @@ def _simulated_in_region(st, reference_days, n_events, names, wall_tail_events=0
         ((_, events, category),) = _events(run_st, [run])
         plugin = run_st.get_single_plugin(run, "instructions")
         produced = populations.expected_counts(plugin, live_days=reference_days)[name]
-        if run.startswith("walltail"):
+        if plugin.spec.source == "walltail":
             produced *= populations.wall_tail_share(plugin)
         region = events[blinding.REGION_FIELD]
         weight = np.full(int(region.sum()), produced / int(n_run))
@@ -232,8 +233,8 @@ def calibrate_from_runs(st, output, cnn_model, cvae_model, exclude=(), simulated
     expected_nr = plugin.neutron_rate_per_t_yr * tonne_years
     nr_scale, nr_error = normalisation(expected_nr, int(ambe_space.sum()), "the ambe runs", counted=False)
     rn220_region, ambe_region = rn220[blinding.REGION_FIELD], ambe[blinding.REGION_FIELD]
-    in_region, simulated_expected = _simulated_in_region(models_st, reference_days, simulated_events, simulated,
-                                                         wall_tail_events)
+    simulation = _background_simulation(models_st, simulated_events, simulated, wall_tail_events)
+    in_region, simulated_expected = _simulated_in_region(simulation, reference_days)
     background = np.concatenate([
         training.background_rows(sideband, sideband_category, np.full(len(sideband), sideband_weight)),
         training.background_rows(rn220[rn220_region], rn220_category[rn220_region],
@@ -243,8 +244,7 @@ def calibrate_from_runs(st, output, cnn_model, cvae_model, exclude=(), simulated
         *(training.background_rows(*part) for part in in_region),
     ])
     lineages = {run: str(models_st.key_for(run, "cvae_losses")) for runs in roles.values() for run in runs}
-    lineages.update({run: str(run_st.key_for(run, "cvae_losses")) for run_st, run in
-                     _background_simulation(models_st, simulated_events, simulated, wall_tail_events).values()})
+    lineages.update({run: str(run_st.key_for(run, "cvae_losses")) for run_st, run in simulation.values()})
     hashes = {
         **training.model_hashes(models_st, roles["rn220"][0]),
         "live_days": reference_days,
@@ -260,7 +260,7 @@ def calibrate_from_runs(st, output, cnn_model, cvae_model, exclude=(), simulated
             "nr_relative_error": nr_error,
             "simulated_signal_region_expected": simulated_expected,
             "simulated_events": int(simulated_events),
-            "simulated_runs": simulated_background_runs(models_st, simulated_events, simulated, wall_tail_events),
+            "simulated_runs": {name: run for name, (_, run) in simulation.items()},
             "wall_tail_events": int(wall_tail_events),
         },
     }
