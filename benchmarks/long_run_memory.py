@@ -96,7 +96,7 @@ class AllocatorTrimmer(threading.Thread):
         self.join()
 
 
-def one_run(n_events, target, chunk, trim_seconds=0.0):
+def one_run(n_events, target, chunk, trim_seconds=0.0, save=True):
     import ddcore
 
     with tempfile.TemporaryDirectory() as store:
@@ -106,21 +106,25 @@ def one_run(n_events, target, chunk, trim_seconds=0.0):
         trimmer = AllocatorTrimmer(trim_seconds) if trim_seconds else None
         if trimmer:
             trimmer.start()
-        started = time.time()
-        st.make("er_sr0_070", target, progress_bar=False)
-        elapsed = time.time() - started
+        started, cpu_started = time.time(), time.process_time()
+        if save:
+            st.make("er_sr0_070", target, progress_bar=False)
+        else:
+            target_rows = sum(len(c) for c in st.get_iter("er_sr0_070", target, save=(), progress_bar=False))
+        elapsed, cpu_seconds = time.time() - started, time.process_time() - cpu_started
         sampler.stop()
         if trimmer:
             trimmer.stop()
         held_mb = _resident_mb()
         ctypes.CDLL("libc.so.6").malloc_trim(0)
         trimmed_mb = _resident_mb()  # before the check below loads the run's events
-        rows = len(st.get_array("er_sr0_070", "event_basics", progress_bar=False))
+        rows = len(st.get_array("er_sr0_070", "event_basics", progress_bar=False)) if save else target_rows
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     at, slope, slope_error = trajectory(sampler.samples, n_events)
     medians, largest = by_tenth(sampler.samples, n_events)
-    return dict(events=n_events, target=target, events_per_chunk=chunk, event_rows=rows,
-                seconds=round(elapsed, 1), events_per_s=round(n_events / elapsed, 1), trim_seconds=trim_seconds,
+    return dict(events=n_events, target=target, saved=save, events_per_chunk=chunk, event_rows=rows,
+                seconds=round(elapsed, 1), cpu_seconds=round(cpu_seconds, 1),
+                events_per_s=round(n_events / elapsed, 1), trim_seconds=trim_seconds,
                 peak_rss_mb=round(peak_mb, 1), rss_mb_at=at, growth_mb_per_10k_events_second_half=slope,
                 growth_error=slope_error, rss_mb_median_by_tenth=medians, rss_mb_max_by_tenth=largest,
                 rss_mb_after_run=round(held_mb, 1),
@@ -135,17 +139,21 @@ def main():
     parser.add_argument("--trim-seconds", type=float, default=0.0,
                         help="call glibc's malloc_trim every this many seconds during the run (a diagnostic: "
                              "what stays resident is then memory in use, not free memory the allocator keeps)")
+    parser.add_argument("--no-save", action="store_true",
+                        help="process the run without storing anything (a diagnostic: the memory the store "
+                             "holds while a run is saved drops out)")
     parser.add_argument("--output", help="file name under benchmarks/results (default long_run_memory.json, "
                                           "long_run_memory_trimmed.json with --trim-seconds)")
     parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.single:
-        print(json.dumps(one_run(args.events[0], args.target, args.chunk, args.trim_seconds)))
+        print(json.dumps(one_run(args.events[0], args.target, args.chunk, args.trim_seconds, not args.no_save)))
         return
     results = []
     for n in args.events:
         out = subprocess.run([sys.executable, __file__, "--single", "--events", str(n), "--target",
-                              args.target, "--chunk", str(args.chunk), "--trim-seconds", str(args.trim_seconds)],
+                              args.target, "--chunk", str(args.chunk), "--trim-seconds", str(args.trim_seconds),
+                              *(["--no-save"] if args.no_save else [])],
                              capture_output=True, text=True)
         line = [text for text in out.stdout.splitlines() if text.startswith("{")]
         if out.returncode or not line:
