@@ -13,7 +13,10 @@ near zero there, whatever the warm-up before it cost. ``rss_mb_after_run`` is th
 memory when the run is made and ``freed_by_malloc_trim_mb`` what glibc's ``malloc_trim`` gives
 back then: free memory the allocator kept. ``--trim-seconds S`` trims every S seconds through
 the run (results in long_run_memory_trimmed.json), so that the trajectory follows the memory in
-use rather than the allocator's high-water marks.
+use rather than the allocator's high-water marks. ``cpu_seconds`` is the process's CPU time for
+the run (comparable between runs made at once on a shared machine, where wall time is not).
+``--no-save`` processes the run without storing anything (``event_rows`` then counts the
+target's rows), so that what the store holds while a run is saved drops out of the memory.
 """
 
 import argparse
