@@ -310,6 +310,52 @@ def test_photoelectron_time_sort_sorts(times, offset):
     np.testing.assert_array_equal(values, expected)
 
 
+def _afterpulse_case(n, p_afterpulse, capacity):
+    response = np.zeros(1, pmt_response.RESPONSE_DTYPE)
+    response[0]["p_afterpulse"], response[0]["spe_resolution"] = p_afterpulse, 0.3
+    response[0]["afterpulse_min_ns"], response[0]["afterpulse_max_ns"] = 100.0, 1_000.0
+    channel, time, area = np.zeros(capacity, np.int16), np.zeros(capacity, np.int64), np.zeros(capacity, np.float32)
+    channel[:n], time[:n], area[:n] = np.arange(n) % 7, np.arange(n) * 10_000, 1.0
+    return response, channel, time, area
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 300), st.floats(0.0, 1.0), st.integers(0, 2**31))
+def test_afterpulses_refused_for_want_of_room_come_out_the_same_with_room(n, p_afterpulse, seed):
+    gaussian = np.random.default_rng(0).standard_normal(pmt_response.RANDOM_TABLE_SIZE)
+    response, *roomy = _afterpulse_case(n, p_afterpulse, 2 * n)
+    state = pmt_response._rng_state(seed)
+    end = pmt_response._append_afterpulses(state, gaussian, 0, n, *roomy, response)
+    assert n <= end <= 2 * n
+    tight_state = pmt_response._rng_state(seed)
+    _, *tight = _afterpulse_case(n, p_afterpulse, n)
+    refused = pmt_response._append_afterpulses(tight_state, gaussian, 0, n, *tight, response)
+    if end == n:
+        assert refused == n
+    else:
+        assert refused == -1 and tight_state[0] == pmt_response._rng_state(seed)[0]
+    # an afterpulse follows its photoelectron on the same channel 100-1,000 ns later
+    channel, time = roomy[0], roomy[1]
+    source = time[n:end] // 10_000
+    assert np.all(np.diff(source) > 0)  # in the photoelectrons' order, at most one each
+    assert np.all((time[n:end] - time[source] >= 100) & (time[n:end] - time[source] < 1_000))
+    np.testing.assert_array_equal(channel[n:end], channel[source])
+    if end > n:  # refused for want of room, then given room: the same afterpulses
+        grown = [np.concatenate([a, np.zeros_like(a)]) for a in tight]
+        assert pmt_response._append_afterpulses(tight_state, gaussian, 0, n, *grown, response) == end
+        for a, b in zip(grown, roomy):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_afterpulses_come_at_their_probability():
+    gaussian = np.random.default_rng(0).standard_normal(pmt_response.RANDOM_TABLE_SIZE)
+    n, p_afterpulse = 100_000, 0.02
+    response, *arrays = _afterpulse_case(n, p_afterpulse, 2 * n)
+    end = pmt_response._append_afterpulses(pmt_response._rng_state(1), gaussian, 0, n, *arrays, response)
+    assert abs((end - n) - n * p_afterpulse) < 5 * np.sqrt(n * p_afterpulse)
+    assert np.median(arrays[2][n:end]) == pytest.approx(1.0, abs=0.05)
+
+
 pulses = st.lists(
     st.tuples(st.integers(0, 3), st.integers(0, 3_000), st.integers(1, 3 * SAMPLES_PER_RECORD),
               st.integers(0, 1), st.floats(0.0, 0.99), st.integers(0, 2**31)),

@@ -203,6 +203,31 @@ RESPONSE_DTYPE = np.dtype([
 
 
 @numba.njit(cache=True)
+def _append_afterpulses(state, gaussian, lo, hi, channel, time, area, response):
+    """Afterpulses of photoelectrons lo..hi-1, appended from hi: each photoelectron makes one with
+    probability ``p_afterpulse``, uniformly delayed. Returns the new end, or -1 (and the generator
+    as it was) where the arrays are too short.
+
+    A function of its own because, written inline in ``simulate_photoelectrons`` (whose loop
+    grows and so reassigns these arrays), the same loop took 30 ns per photoelectron instead of
+    ~2 (0.25 s of every 2,000 realistic XENON1T events)."""
+    p = response[0]
+    start = state[0]
+    n = hi
+    for i in range(lo, hi):
+        if _uniform(state) < p.p_afterpulse:
+            if n == len(channel):
+                state[0] = start
+                return -1
+            channel[n] = channel[i]
+            time[n] = time[i] + np.int64(
+                p.afterpulse_min_ns + _uniform(state) * (p.afterpulse_max_ns - p.afterpulse_min_ns))
+            area[n] = max(1.0 + p.spe_resolution * _from_table(state, gaussian), 0.05)
+            n += 1
+    return n
+
+
+@numba.njit(cache=True)
 def simulate_photoelectrons(seed, events, s1_delays, top_channels, bottom_channels, pmt_x, pmt_y, response):
     """Photoelectrons of all events: (channel int16, time int64 [ns], area float32 [PE]) in event
     order, and each event's first photoelectron (int64, one more entry than events)."""
@@ -214,7 +239,6 @@ def simulate_photoelectrons(seed, events, s1_delays, top_channels, bottom_channe
     luminescence_ns, gas_singlet_fraction = p.luminescence_ns, p.gas_singlet_fraction
     gas_singlet_ns, gas_triplet_ns, transit_spread_ns = p.gas_singlet_ns, p.gas_triplet_ns, p.transit_spread_ns
     p_double_pe, spe_resolution, p_afterpulse = p.p_double_pe, p.spe_resolution, p.p_afterpulse
-    afterpulse_min_ns, afterpulse_max_ns = p.afterpulse_min_ns, p.afterpulse_max_ns
     p_photoionization, photoionization_window_ns = p.p_photoionization, p.photoionization_window_ns
     event_time, drift_time = events["time"], events["drift_time"]
     s1_detected, s2_electrons = events["s1_detected"], events["s2_electrons"]
@@ -289,18 +313,12 @@ def simulate_photoelectrons(seed, events, s1_delays, top_channels, bottom_channe
                     area[n] = max(1.0 + spe_resolution * spread, 0.05)
                     n += 1
         if p_afterpulse > 0:
-            ev_end = n
-            for i in range(ev_start, ev_end):
-                if _uniform(state) < p_afterpulse:
-                    channel = _grow(channel, n + 1)
-                    time = _grow(time, n + 1)
-                    area = _grow(area, n + 1)
-                    channel[n] = channel[i]
-                    time[n] = time[i] + np.int64(
-                        afterpulse_min_ns + _uniform(state) * (afterpulse_max_ns - afterpulse_min_ns)
-                    )
-                    area[n] = max(1.0 + spe_resolution * _from_table(state, gaussian), 0.05)
-                    n += 1
+            end = -1
+            while end < 0:
+                end = _append_afterpulses(state, gaussian, ev_start, n, channel, time, area, response)
+                if end < 0:
+                    channel, time, area = _grow(channel, 2 * n), _grow(time, 2 * n), _grow(area, 2 * n)
+            n = end
     event_first[len(event_time)] = n
     return channel[:n], time[:n], area[:n], event_first
 
