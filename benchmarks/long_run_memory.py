@@ -15,6 +15,10 @@ back then: free memory the allocator kept. ``--trim-seconds S`` trims every S se
 the run (results in long_run_memory_trimmed.json), so that the trajectory follows the memory in
 use rather than the allocator's high-water marks. ``cpu_seconds`` is the process's CPU time for
 the run (comparable between runs made at once on a shared machine, where wall time is not).
+``mb_median_by_tenth`` splits the resident memory of each tenth (medians) into glibc's parts
+(``malloc_in_use``, ``malloc_free_in_heaps``, ``malloc_mmapped``: ``mallinfo2`` over all arenas)
+and the rest (Python's small-object arenas, code, libraries' own mappings), so that a rise can be
+told apart as memory in use or free memory the allocator keeps.
 ``--no-save`` processes the run without storing anything (``event_rows`` then counts the
 target's rows), so that what the store holds while a run is saved drops out of the memory.
 """
@@ -36,17 +40,33 @@ def _resident_mb():
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                     "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def _malloc_mb():
+    """glibc's account over all its arenas [MiB]: (in use in the heaps, free in the heaps,
+    mmapped blocks). Python's small-object arenas, code and libraries' own mappings are not in it."""
+    mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2
+    mallinfo2.restype = _MallInfo2
+    info = mallinfo2()
+    return info.uordblks / 2**20, info.fordblks / 2**20, info.hblkhd / 2**20
+
+
 class ResidentMemorySampler(threading.Thread):
-    """(seconds since start, resident MiB) every ``interval`` seconds until stopped."""
+    """(seconds since start, resident MiB) every ``interval`` seconds until stopped, and
+    glibc's split of its part (``malloc``: in use, free in the heaps, mmapped [MiB])."""
 
     def __init__(self, interval=1.0):
         super().__init__(daemon=True)
-        self.interval, self.samples, self._stop_event = interval, [], threading.Event()
+        self.interval, self.samples, self.malloc, self._stop_event = interval, [], [], threading.Event()
         self.started = time.time()
 
     def run(self):
         while not self._stop_event.is_set():
             self.samples.append((time.time() - self.started, _resident_mb()))
+            self.malloc.append(_malloc_mb())
             self._stop_event.wait(self.interval)
 
     def stop(self):
@@ -70,15 +90,25 @@ def trajectory(samples, n_events):
     return at, round(float(slope), 2), round(float(np.sqrt(covariance[0, 0])), 2)
 
 
-def by_tenth(samples, n_events):
+def by_tenth(samples, n_events, malloc=None):
     """Median and largest resident memory [MiB] in each tenth of the run (events taken as
-    processed at a constant rate): the trajectory with the sampling scatter smoothed out."""
+    processed at a constant rate): the trajectory with the sampling scatter smoothed out; with
+    ``malloc`` (the sampler's), also the median of each of glibc's parts and of the rest of the
+    resident memory in each tenth."""
     import numpy as np
 
     t, rss = np.array(samples).T
     tenth = np.minimum((10 * t / t[-1]).astype(int), 9)
-    return ([round(float(np.median(rss[tenth == k])), 1) if np.any(tenth == k) else None for k in range(10)],
-            [round(float(rss[tenth == k].max()), 1) if np.any(tenth == k) else None for k in range(10)])
+
+    def per_tenth(values, statistic=np.median):
+        return [round(float(statistic(values[tenth == k])), 1) if np.any(tenth == k) else None for k in range(10)]
+
+    if malloc is None:
+        return per_tenth(rss), per_tenth(rss, np.max)
+    in_use, free, mmapped = np.array(malloc).T
+    parts = dict(malloc_in_use=per_tenth(in_use), malloc_free_in_heaps=per_tenth(free),
+                 malloc_mmapped=per_tenth(mmapped), rest_of_resident=per_tenth(rss - in_use - free - mmapped))
+    return per_tenth(rss), per_tenth(rss, np.max), parts
 
 
 class AllocatorTrimmer(threading.Thread):
@@ -124,12 +154,13 @@ def one_run(n_events, target, chunk, trim_seconds=0.0, save=True):
         rows = len(st.get_array("er_sr0_070", "event_basics", progress_bar=False)) if save else target_rows
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     at, slope, slope_error = trajectory(sampler.samples, n_events)
-    medians, largest = by_tenth(sampler.samples, n_events)
+    medians, largest, parts = by_tenth(sampler.samples, n_events, sampler.malloc)
     return dict(events=n_events, target=target, saved=save, events_per_chunk=chunk, event_rows=rows,
                 seconds=round(elapsed, 1), cpu_seconds=round(cpu_seconds, 1),
                 events_per_s=round(n_events / elapsed, 1), trim_seconds=trim_seconds,
                 peak_rss_mb=round(peak_mb, 1), rss_mb_at=at, growth_mb_per_10k_events_second_half=slope,
                 growth_error=slope_error, rss_mb_median_by_tenth=medians, rss_mb_max_by_tenth=largest,
+                mb_median_by_tenth=parts,
                 rss_mb_after_run=round(held_mb, 1),
                 freed_by_malloc_trim_mb=round(held_mb - trimmed_mb, 1))
 
