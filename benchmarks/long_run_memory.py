@@ -20,7 +20,10 @@ the run (comparable between runs made at once on a shared machine, where wall ti
 and the rest (Python's small-object arenas, code, libraries' own mappings), so that a rise can be
 told apart as memory in use or free memory the allocator keeps.
 ``--no-save`` processes the run without storing anything (``event_rows`` then counts the
-target's rows), so that what the store holds while a run is saved drops out of the memory.
+target's rows), so that what saving holds drops out of the memory: in a context without
+storage, since with one strax saves its SaveWhen.ALWAYS types (peaks, images, scores) even where
+``get_iter`` is told ``save=()``; before 2026-12-07 (seventh session) it did that, and so saved
+all but the target.
 """
 
 import argparse
@@ -133,7 +136,10 @@ def one_run(n_events, target, chunk, trim_seconds=0.0, save=True):
     import ddcore
 
     with tempfile.TemporaryDirectory() as store:
-        st = ddcore.context("xenon1t", storage=store, sim_n_events=n_events, sim_events_per_chunk=chunk)
+        # without a store: strax saves the SaveWhen.ALWAYS types (peaks, images, scores...) whatever
+        # get_iter's ``save`` says, so only a context with no storage saves nothing
+        st = ddcore.context("xenon1t", storage=store if save else [], sim_n_events=n_events,
+                            sim_events_per_chunk=chunk)
         sampler = ResidentMemorySampler()
         sampler.start()
         trimmer = AllocatorTrimmer(trim_seconds) if trim_seconds else None
@@ -174,8 +180,8 @@ def main():
                         help="call glibc's malloc_trim every this many seconds during the run (a diagnostic: "
                              "what stays resident is then memory in use, not free memory the allocator keeps)")
     parser.add_argument("--no-save", action="store_true",
-                        help="process the run without storing anything (a diagnostic: the memory the store "
-                             "holds while a run is saved drops out)")
+                        help="process the run in a context without storage (a diagnostic: the memory that saving "
+                             "holds drops out)")
     parser.add_argument("--output", help="file name under benchmarks/results (default long_run_memory.json, "
                                           "long_run_memory_trimmed.json with --trim-seconds)")
     parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)
