@@ -23,7 +23,11 @@ told apart as memory in use or free memory the allocator keeps.
 target's rows), so that what saving holds drops out of the memory: in a context without
 storage, since with one strax saves its SaveWhen.ALWAYS types (peaks, images, scores) even where
 ``get_iter`` is told ``save=()``; before 2026-12-07 (seventh session) it did that, and so saved
-all but the target.
+all but the target. ``--save-only TYPES`` saves only those data types (comma-separated). Runs made with
+``get_iter`` (``--no-save``, ``--save-only``) also give
+``malloc_in_use_and_mmapped_at_chunk_ends_by_tenth``: glibc's in-use and mmapped memory read as
+each chunk comes out, when no chunk is in flight (the once-a-second samples scatter by ~40 MiB
+with the chunk being processed, which hides a rise of 10-20 MiB).
 """
 
 import argparse
@@ -114,6 +118,14 @@ def by_tenth(samples, n_events, malloc=None):
     return per_tenth(rss), per_tenth(rss, np.max), parts
 
 
+def _tenths(values):
+    """Median of each tenth of ``values`` (in their order) [MiB]."""
+    import numpy as np
+
+    parts = np.array_split(np.asarray(values, float), 10) if len(values) >= 10 else []
+    return [round(float(np.median(part)), 1) for part in parts]
+
+
 class AllocatorTrimmer(threading.Thread):
     """Calls glibc's ``malloc_trim(0)`` every ``interval`` seconds until stopped: memory that
     the allocator holds free goes back to the system, so what stays resident is in use."""
@@ -132,7 +144,9 @@ class AllocatorTrimmer(threading.Thread):
         self.join()
 
 
-def one_run(n_events, target, chunk, trim_seconds=0.0, save=True):
+def one_run(n_events, target, chunk, trim_seconds=0.0, save=True, save_only=()):
+    import strax
+
     import ddcore
 
     with tempfile.TemporaryDirectory() as store:
@@ -140,16 +154,25 @@ def one_run(n_events, target, chunk, trim_seconds=0.0, save=True):
         # get_iter's ``save`` says, so only a context with no storage saves nothing
         st = ddcore.context("xenon1t", storage=store if save else [], sim_n_events=n_events,
                             sim_events_per_chunk=chunk)
+        if save_only:  # this process's plugin classes: the others are never saved
+            for name, plugin in st._plugin_class_registry.items():
+                if name not in save_only:
+                    plugin.save_when = strax.SaveWhen.NEVER
         sampler = ResidentMemorySampler()
         sampler.start()
         trimmer = AllocatorTrimmer(trim_seconds) if trim_seconds else None
         if trimmer:
             trimmer.start()
         started, cpu_started = time.time(), time.process_time()
-        if save:
+        at_chunk_ends = []  # glibc's in use + mmapped after each chunk: no chunk in flight then
+        if save and not save_only:
             st.make("er_sr0_070", target, progress_bar=False)
         else:
-            target_rows = sum(len(c) for c in st.get_iter("er_sr0_070", target, save=(), progress_bar=False))
+            rows = 0
+            for result in st.get_iter("er_sr0_070", target, save=save_only, progress_bar=False):
+                rows += len(result)
+                in_use, _, mmapped = _malloc_mb()
+                at_chunk_ends.append(in_use + mmapped)
         elapsed, cpu_seconds = time.time() - started, time.process_time() - cpu_started
         sampler.stop()
         if trimmer:
@@ -157,16 +180,17 @@ def one_run(n_events, target, chunk, trim_seconds=0.0, save=True):
         held_mb = _resident_mb()
         ctypes.CDLL("libc.so.6").malloc_trim(0)
         trimmed_mb = _resident_mb()  # before the check below loads the run's events
-        rows = len(st.get_array("er_sr0_070", "event_basics", progress_bar=False)) if save else target_rows
+        if save and not save_only:
+            rows = len(st.get_array("er_sr0_070", "event_basics", progress_bar=False))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     at, slope, slope_error = trajectory(sampler.samples, n_events)
     medians, largest, parts = by_tenth(sampler.samples, n_events, sampler.malloc)
-    return dict(events=n_events, target=target, saved=save, events_per_chunk=chunk, event_rows=rows,
+    return dict(events=n_events, target=target, saved=list(save_only) or save, events_per_chunk=chunk, event_rows=rows,
                 seconds=round(elapsed, 1), cpu_seconds=round(cpu_seconds, 1),
                 events_per_s=round(n_events / elapsed, 1), trim_seconds=trim_seconds,
                 peak_rss_mb=round(peak_mb, 1), rss_mb_at=at, growth_mb_per_10k_events_second_half=slope,
                 growth_error=slope_error, rss_mb_median_by_tenth=medians, rss_mb_max_by_tenth=largest,
-                mb_median_by_tenth=parts,
+                mb_median_by_tenth=parts, malloc_in_use_and_mmapped_at_chunk_ends_by_tenth=_tenths(at_chunk_ends),
                 rss_mb_after_run=round(held_mb, 1),
                 freed_by_malloc_trim_mb=round(held_mb - trimmed_mb, 1))
 
@@ -182,18 +206,23 @@ def main():
     parser.add_argument("--no-save", action="store_true",
                         help="process the run in a context without storage (a diagnostic: the memory that saving "
                              "holds drops out)")
+    parser.add_argument("--save-only", default="",
+                        help="comma-separated data types: save only these (a diagnostic: which saved type "
+                             "holds memory)")
     parser.add_argument("--output", help="file name under benchmarks/results (default long_run_memory.json, "
                                           "long_run_memory_trimmed.json with --trim-seconds)")
     parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.single:
-        print(json.dumps(one_run(args.events[0], args.target, args.chunk, args.trim_seconds, not args.no_save)))
+        save_only = tuple(name for name in args.save_only.split(",") if name)
+        print(json.dumps(one_run(args.events[0], args.target, args.chunk, args.trim_seconds, not args.no_save,
+                                 save_only)))
         return
     results = []
     for n in args.events:
         out = subprocess.run([sys.executable, __file__, "--single", "--events", str(n), "--target",
                               args.target, "--chunk", str(args.chunk), "--trim-seconds", str(args.trim_seconds),
-                              *(["--no-save"] if args.no_save else [])],
+                              *(["--no-save"] if args.no_save else []), "--save-only", args.save_only],
                              capture_output=True, text=True)
         line = [text for text in out.stdout.splitlines() if text.startswith("{")]
         if out.returncode or not line:
