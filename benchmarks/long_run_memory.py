@@ -97,10 +97,10 @@ def trajectory(samples, n_events):
     return at, round(float(slope), 2), round(float(np.sqrt(covariance[0, 0])), 2)
 
 
-def by_tenth(samples, n_events, malloc=None):
+def by_tenth(samples, malloc):
     """Median and largest resident memory [MiB] in each tenth of the run (events taken as
-    processed at a constant rate): the trajectory with the sampling scatter smoothed out; with
-    ``malloc`` (the sampler's), also the median of each of glibc's parts and of the rest of the
+    processed at a constant rate): the trajectory with the sampling scatter smoothed out; and
+    the median of each of glibc's parts (``malloc``, the sampler's) and of the rest of the
     resident memory in each tenth."""
     import numpy as np
 
@@ -110,8 +110,6 @@ def by_tenth(samples, n_events, malloc=None):
     def per_tenth(values, statistic=np.median):
         return [round(float(statistic(values[tenth == k])), 1) if np.any(tenth == k) else None for k in range(10)]
 
-    if malloc is None:
-        return per_tenth(rss), per_tenth(rss, np.max)
     in_use, free, mmapped = np.array(malloc).T
     parts = dict(malloc_in_use=per_tenth(in_use), malloc_free_in_heaps=per_tenth(free),
                  malloc_mmapped=per_tenth(mmapped), rest_of_resident=per_tenth(rss - in_use - free - mmapped))
@@ -184,7 +182,7 @@ def one_run(n_events, target, chunk, trim_seconds=0.0, save=True, save_only=()):
             rows = len(st.get_array("er_sr0_070", "event_basics", progress_bar=False))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     at, slope, slope_error = trajectory(sampler.samples, n_events)
-    medians, largest, parts = by_tenth(sampler.samples, n_events, sampler.malloc)
+    medians, largest, parts = by_tenth(sampler.samples, sampler.malloc)
     return dict(events=n_events, target=target, saved=list(save_only) or save, events_per_chunk=chunk, event_rows=rows,
                 seconds=round(elapsed, 1), cpu_seconds=round(cpu_seconds, 1),
                 events_per_s=round(n_events / elapsed, 1), trim_seconds=trim_seconds,
@@ -213,6 +211,8 @@ def main():
                                           "long_run_memory_trimmed.json with --trim-seconds)")
     parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.no_save and args.save_only:
+        parser.error("--save-only saves some types, --no-save none: give one of them")
     if args.single:
         save_only = tuple(name for name in args.save_only.split(",") if name)
         print(json.dumps(one_run(args.events[0], args.target, args.chunk, args.trim_seconds, not args.no_save,
