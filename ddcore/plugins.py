@@ -20,6 +20,7 @@ from ddcore._strax_shim import AppendWithoutCopy
 from ddcore.config import ConfigError
 from ddcore.corrections import CorrectableMixin
 from ddcore.files import hash_option_for, verify_file_hash
+from ddcore.storage import GATHERED_IN_STORE
 
 MODEL_DETECTOR_OPTION = "model_detector"
 RUN_ID_PATTERN = re.compile(r"^(?P<source>[a-z][a-z0-9]*)_(?P<preset>[a-z0-9]+)_(?P<number>\d+)$")
@@ -91,10 +92,22 @@ class DDPlugin(AppendWithoutCopy):
     # True when the output summarises the whole run (one row per run): made from the merged
     # data, never from a chunk range
     run_summary: bool = False
-    # strax gathers a data type's small chunks into saved chunks of this size, holding them in
-    # memory meanwhile: its default (200 MB) made memory grow with run length (hitpatterns and
-    # peak_basics are ~2 kB per event)
+    # a data type's small chunks are gathered into saved chunks of up to this size (strax's
+    # default, 200 MB, is too large to load a saved chunk at a time comfortably)
     chunk_target_size_mb = 20
+
+    def can_rechunk(self, data_type):
+        """Never: strax would gather the chunks to save in memory, copying the growing chunk with
+        each new one (tens of MB over a long run for the small-row types). The zarr store gathers
+        them in its chunk infos instead (``metadata``, ``ddcore.storage.GATHERED_IN_STORE``); other
+        stores save the chunks as they come."""
+        return False
+
+    def metadata(self, run_id, data_type):
+        md = super().metadata(run_id, data_type)
+        if super().can_rechunk(data_type):
+            md[GATHERED_IN_STORE] = True
+        return md
 
     def new_result(self, things: np.ndarray) -> np.ndarray:
         """Zeroed output rows, one per row of ``things``, with its time and endtime."""

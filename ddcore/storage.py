@@ -16,6 +16,13 @@ CRC-32 of every field's bytes per strax chunk in the chunk info, checked too. A 
 several chunk ranges in parallel (``ddcore.parallel``) keeps each range's arrays as a segment;
 the chunk info names the segment, so merging moves folders and writes metadata, copying no data.
 
+A data type whose plugin asks strax to gather its small chunks into saved chunks of
+``chunk_target_size_mb`` (``rechunk_on_save``) has them gathered here, in the chunk infos: the
+rows go to the arrays as they come and consecutive chunk infos are merged up to that size
+(metadata ``GATHERED_IN_STORE``; ``ddcore.plugins.DDPlugin`` sets it and tells strax not to
+rechunk). strax's own rechunking holds the gathered chunk in memory and copies it on every
+chunk: with several small-row types saved, tens of MB that grew over a long run.
+
 Writers never touch published data: a saver writes ``<group>.writing-<host>-<pid>-<id>/`` and
 renames it to ``<group>/`` only on a clean close (as strax's ``DataDirectory`` does with
 ``_temp``). A crash, an exception or a killed process leaves only the temporary folder, which
@@ -59,6 +66,9 @@ TARGET_ZARR_CHUNK_BYTES = 4_000_000
 # bound the waiting rows grew with run length
 PENDING_CHUNKS_LIMIT = 8
 BLOSC_BLOCK_BYTES = 1 << 20
+# metadata key: True when the saver gathers consecutive strax chunks into stored chunks of up to
+# the metadata's chunk_target_size_mb (in place of strax's rechunking in memory)
+GATHERED_IN_STORE = "chunks_gathered_in_store"
 RUN_TIME_FIELDS = ("start", "end")
 
 log = logging.getLogger(__name__)
@@ -449,6 +459,30 @@ def _empty_rows(n, dtype):
     return np.empty(n, dtype) if fields_bytes == dtype.itemsize else np.zeros(n, dtype)
 
 
+def _can_gather(gathered, chunk_info, gather_bytes):
+    """Whether ``chunk_info`` may join the stored chunk ``gathered``: its rows follow on, its
+    time range starts where that one ends, one run, and the two stay within ``gather_bytes``."""
+    return (
+        gathered["end"] == chunk_info["start"]
+        and gathered["run_id"] == chunk_info["run_id"]
+        and not gathered.get("subruns") and not chunk_info.get("subruns")
+        and gathered["row_start"] + gathered["n"] == chunk_info["row_start"]
+        and gathered["nbytes"] + chunk_info["nbytes"] <= gather_bytes
+    )
+
+
+def _gather(gathered, chunk_info):
+    """One chunk info for the rows and time of ``gathered`` followed by ``chunk_info``."""
+    merged = dict(gathered, n=gathered["n"] + chunk_info["n"], end=chunk_info["end"],
+                  nbytes=gathered["nbytes"] + chunk_info["nbytes"])
+    first, last = (gathered if gathered["n"] else chunk_info), (chunk_info if chunk_info["n"] else gathered)
+    for edge, source in (("first", first), ("last", last)):
+        for key in (f"{edge}_time", f"{edge}_endtime"):
+            if key in source:
+                merged[key] = source[key]
+    return merged
+
+
 def _missing_chunk_files(array, rows, folder):
     if rows.stop <= rows.start:
         return []
@@ -498,6 +532,8 @@ class ZarrSaver(strax.Saver):
         self.group = group
         self._flush_metadata()
         self.pending = {}  # field -> rows not yet written (fewer than one zarr chunk)
+        self.gather_bytes = self.md["chunk_target_size_mb"] * 1e6 if self.md.get(GATHERED_IN_STORE) else 0
+        self.gathered = None  # chunk info of the stored chunk being gathered
         self.waiting_since = {}  # field -> the strax chunk from which its pending rows wait
         self.chunks_saved = 0
 
@@ -550,7 +586,27 @@ class ZarrSaver(strax.Saver):
 
     def _save_chunk_metadata(self, chunk_info):
         chunk_info.setdefault("row_start", self.rows_written)
+        if self.gathered is not None and _can_gather(self.gathered, chunk_info, self.gather_bytes):
+            self.gathered = _gather(self.gathered, chunk_info)
+            return
+        self._publish_gathered()
+        if self.gather_bytes:
+            self.gathered = chunk_info
+        else:
+            self._append_chunk_info(chunk_info)
+
+    def _append_chunk_info(self, chunk_info):
+        chunk_info["chunk_i"] = len(self.md["chunks"])
         self.md["chunks"].append(chunk_info)
+
+    def _publish_gathered(self):
+        if self.gathered is not None:
+            self._append_chunk_info(self.gathered)
+            self.gathered = None
+
+    def close(self, wait_for=()):
+        self._publish_gathered()  # strax's close reads the run's start and end from the chunk infos
+        super().close(wait_for=wait_for)
 
     def _close(self):
         if "exception" in self.md or self.got_exception is not None:

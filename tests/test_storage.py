@@ -4,6 +4,7 @@ import textwrap
 
 import numpy as np
 import pytest
+import strax
 
 import ddcore
 from ddplugins.events.event_basics import EventBasics
@@ -82,6 +83,56 @@ def test_waiting_rows_stay_bounded_and_the_data_load_unchanged(tmp_path, monkeyp
         assert loaded.dtype == made.dtype and len(loaded) == len(made) > 0
         for name in loaded.dtype.names:
             assert array_digest(loaded[name]) == array_digest(made[name]), (data_type, name)
+
+
+def test_small_chunks_are_gathered_in_the_store_not_in_memory(tmp_path, monkeypatch):
+    """A data type that asks for its small chunks to be gathered (event_basics) reaches the saver
+    chunk by chunk, as made (strax holds none of them back), and is stored as fewer chunks of up
+    to its target size, each whole in time and rows; one that does not (peaks) is stored as made.
+    Loading whole, by time range and by chunk gives the data as made."""
+    from ddcore import storage
+
+    monkeypatch.setattr(EventBasics, "chunk_target_size_mb", 0.005)
+    received = {}  # data type -> strax chunks the saver was given
+    save_metadata = storage.ZarrSaver._save_chunk_metadata
+
+    def counted(self, chunk_info):
+        received[self.md["data_type"]] = received.get(self.md["data_type"], 0) + 1
+        save_metadata(self, chunk_info)
+
+    monkeypatch.setattr(storage.ZarrSaver, "_save_chunk_metadata", counted)
+    options = {**SMALL_RUN_OPTIONS, "sim_events_per_chunk": 10}
+    stored = ddcore.context("xenon1t", storage=str(tmp_path / "store"), **options)
+    for data_type in ("peaks", "event_basics"):
+        stored.make(ER_RUN, data_type, progress_bar=False)
+    fresh = ddcore.context("xenon1t", storage=[], **options)
+    made_chunks = {data_type: list(fresh.get_iter(ER_RUN, data_type, progress_bar=False))
+                   for data_type in ("peaks", "event_basics")}
+    assert {data_type: received[data_type] for data_type in made_chunks} == {
+        data_type: len(made) for data_type, made in made_chunks.items()}
+
+    peaks = stored.get_metadata(ER_RUN, "peaks")
+    assert storage.GATHERED_IN_STORE not in peaks and len(peaks["chunks"]) == received["peaks"]
+    events = stored.get_metadata(ER_RUN, "event_basics")
+    chunks = events["chunks"]
+    assert events[storage.GATHERED_IN_STORE] and 1 < len(chunks) < received["event_basics"]
+    assert [c["chunk_i"] for c in chunks] == list(range(len(chunks)))
+    assert all(c["nbytes"] <= 0.005e6 for c in chunks)
+    assert chunks[0]["start"] == events["start"] and chunks[-1]["end"] == events["end"]
+    for before, after in zip(chunks, chunks[1:]):
+        assert before["end"] == after["start"] and before["row_start"] + before["n"] == after["row_start"]
+
+    made = np.concatenate([chunk.data for chunk in made_chunks["event_basics"]])
+    loaded = stored.get_array(ER_RUN, "event_basics", progress_bar=False)
+    assert len(loaded) == len(made) == sum(c["n"] for c in chunks)
+    for name in made.dtype.names:
+        assert array_digest(loaded[name]) == array_digest(made[name]), name
+    second = stored.get_array(ER_RUN, "event_basics", chunk_number={"event_basics": [1]}, progress_bar=False)
+    assert array_digest(second["time"]) == array_digest(made["time"][chunks[1]["row_start"]:][:chunks[1]["n"]])
+    middle = (made["time"][5], made["time"][-5])
+    in_range = stored.get_array(ER_RUN, "event_basics", time_range=middle, progress_bar=False)
+    assert array_digest(in_range["time"]) == array_digest(made["time"][(made["time"] >= middle[0])
+                                                                       & (strax.endtime(made) <= middle[1])])
 
 
 def test_layout_is_one_zarr_array_per_field(st, store_dir):
