@@ -45,11 +45,15 @@ notebooks: $(STAMP)
 
 # The rendering tests (report, event display, docs) need a headless browser: Debian's chromium,
 # installed where possible. The docs test checks the site `make docs` built, tutorials executed.
+# The test files are spread over TEST_WORKERS processes (pytest-xdist), each file's tests in one
+# of them, so that a module's fixtures are made once; the session fixtures are made per process.
+TEST_WORKERS ?= 2
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
 test: lint docs
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
 		&& apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; } \
 		|| echo "chromium not available: the rendering tests will be skipped"
-	DDCORE_DOCS_SITE=site $(BIN)/python -m pytest -q
+	DDCORE_DOCS_SITE=site $(BIN)/python -m pytest -q $(PYTEST_PARALLEL)
 
 # The tests that exercise strax itself (store, processing, the shim over its internals, contexts,
 # configuration, parallel making) again on the oldest strax the range in pyproject.toml admits, in
@@ -66,7 +70,7 @@ test-strax-oldest:
 	$(OLDEST_VENV)/bin/pip install --quiet --no-cache-dir --upgrade pip
 	$(OLDEST_VENV)/bin/pip install --quiet --no-cache-dir ".[test]" "strax==$(STRAX_OLDEST)" "numpy<2.4"
 	$(OLDEST_VENV)/bin/python -c "import strax; assert strax.__version__ == '$(STRAX_OLDEST)', strax.__version__"
-	$(OLDEST_VENV)/bin/python -m pytest -q $(STRAX_TESTS)
+	$(OLDEST_VENV)/bin/python -m pytest -q $(PYTEST_PARALLEL) $(STRAX_TESTS)
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest benchmarks --benchmark-enable --benchmark-only \
